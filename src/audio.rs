@@ -1,0 +1,330 @@
+//! Audio in: files decoded by symphonia (WAV, FLAC, Ogg/Vorbis, MP3), downmixed to mono and
+//! resampled by rubato to the model's rate, delivered in chunks so that a long file never sits in
+//! memory whole.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rubato::{FftFixedIn, Resampler};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Why a file could not be read as audio.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: is a directory, expected an audio file")]
+    IsDirectory { path: PathBuf },
+    #[error("{path}: not a recognised audio file (supported: WAV, FLAC, Ogg/Vorbis, MP3)")]
+    UnknownFormat { path: PathBuf },
+    #[error("{path}: unsupported codec: {reason}")]
+    UnsupportedCodec { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+    #[error("{path}: contains no audio samples")]
+    Empty { path: PathBuf },
+    #[error("cannot resample from {from} Hz to {to} Hz: {reason}")]
+    Resample { from: u32, to: u32, reason: String },
+}
+
+/// Converts mono audio from one rate to another, chunk by chunk, keeping the output aligned with
+/// the input (the resampler's delay is trimmed, and the tail is flushed at the end).
+pub struct MonoResampler {
+    inner: Option<FftFixedIn<f32>>,
+    pending: Vec<f32>,
+    to_skip: usize,
+    consumed: u64,
+    produced: u64,
+    ratio: (u64, u64),
+}
+
+impl MonoResampler {
+    /// A resampler from `from` Hz to `to` Hz; a pass-through when they are equal.
+    pub fn new(from: u32, to: u32) -> Result<MonoResampler, AudioError> {
+        let inner = if from == to {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 1).map_err(|e| {
+                    AudioError::Resample {
+                        from,
+                        to,
+                        reason: e.to_string(),
+                    }
+                })?,
+            )
+        };
+        let to_skip = inner.as_ref().map_or(0, |r| r.output_delay());
+        Ok(MonoResampler {
+            inner,
+            pending: Vec::new(),
+            to_skip,
+            consumed: 0,
+            produced: 0,
+            ratio: (from as u64, to as u64),
+        })
+    }
+
+    /// Feeds input samples and appends whatever output is ready to `out`.
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
+        self.consumed += input.len() as u64;
+        let Some(r) = self.inner.as_mut() else {
+            out.extend_from_slice(input);
+            self.produced += input.len() as u64;
+            return;
+        };
+        self.pending.extend_from_slice(input);
+        let mut start = 0;
+        while self.pending.len() - start >= r.input_frames_next() {
+            let n = r.input_frames_next();
+            let chunk = r
+                .process(&[&self.pending[start..start + n]], None)
+                .expect("chunk length is the one the resampler asked for");
+            start += n;
+            emit(&chunk[0], &mut self.to_skip, &mut self.produced, out);
+        }
+        self.pending.drain(..start);
+    }
+
+    /// Flushes the tail so that the output holds exactly `input * to / from` samples (rounded
+    /// up). Nothing may be pushed afterwards.
+    pub fn finish(&mut self, out: &mut Vec<f32>) {
+        let Some(r) = self.inner.as_mut() else {
+            return;
+        };
+        let wanted = (self.consumed * self.ratio.1).div_ceil(self.ratio.0);
+        let pending = std::mem::take(&mut self.pending);
+        let mut tail = Some(pending.as_slice());
+        // Every call yields a full output chunk (zero-padded input), so this loop ends.
+        while self.produced < wanted {
+            let chunk = match tail.take() {
+                Some(t) => r.process_partial(Some(&[t][..]), None),
+                None => r.process_partial::<&[f32]>(None, None),
+            }
+            .expect("partial chunks are padded by the resampler");
+            emit(&chunk[0], &mut self.to_skip, &mut self.produced, out);
+        }
+        let excess = (self.produced - wanted.min(self.produced)) as usize;
+        out.truncate(out.len() - excess.min(out.len()));
+        self.produced -= excess as u64;
+    }
+}
+
+fn emit(chunk: &[f32], to_skip: &mut usize, produced: &mut u64, out: &mut Vec<f32>) {
+    let skip = (*to_skip).min(chunk.len());
+    *to_skip -= skip;
+    out.extend_from_slice(&chunk[skip..]);
+    *produced += (chunk.len() - skip) as u64;
+}
+
+/// A decoded audio file read in chunks of mono samples at a target rate.
+pub struct AudioFile {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    source_rate: u32,
+    resampler: MonoResampler,
+    buffer: Option<SampleBuffer<f32>>,
+    mono: Vec<f32>,
+    finished: bool,
+    samples_read: u64,
+}
+
+impl AudioFile {
+    /// Opens `path` and prepares to deliver mono audio at `rate` Hz.
+    pub fn open(path: &Path, rate: u32) -> Result<AudioFile, AudioError> {
+        if path.is_dir() {
+            return Err(AudioError::IsDirectory { path: path.into() });
+        }
+        let file = File::open(path).map_err(|source| AudioError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let probed = symphonia::default::get_probe()
+            .format(
+                &hint,
+                mss,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
+            .map_err(|e| match e {
+                SymphoniaError::IoError(source)
+                    if source.kind() != std::io::ErrorKind::UnexpectedEof =>
+                {
+                    AudioError::Io {
+                        path: path.into(),
+                        source,
+                    }
+                }
+                _ => AudioError::UnknownFormat { path: path.into() },
+            })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AudioError::Empty { path: path.into() })?;
+        let source_rate = track
+            .codec_params
+            .sample_rate
+            .ok_or_else(|| AudioError::Malformed {
+                path: path.into(),
+                reason: "the audio track does not state its sample rate".into(),
+            })?;
+        let decoder = symphonia::default::get_codecs()
+            .make(&track.codec_params, &DecoderOptions::default())
+            .map_err(|e| AudioError::UnsupportedCodec {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(AudioFile {
+            path: path.into(),
+            track_id: track.id,
+            format,
+            decoder,
+            source_rate,
+            resampler: MonoResampler::new(source_rate, rate)?,
+            buffer: None,
+            mono: Vec::new(),
+            finished: false,
+            samples_read: 0,
+        })
+    }
+
+    /// The file's own sample rate.
+    pub fn source_rate(&self) -> u32 {
+        self.source_rate
+    }
+
+    /// Appends the next decoded samples (at the target rate) to `out`. Returns false once the
+    /// file is exhausted; an empty file is an error.
+    pub fn read_into(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        if self.finished {
+            return Ok(false);
+        }
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymphoniaError::IoError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return self.finish(out);
+                }
+                Err(e) => return Err(self.malformed(e)),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(d) => d,
+                Err(SymphoniaError::DecodeError(reason)) => {
+                    log::warn!(
+                        "{}: skipping a corrupt packet: {reason}",
+                        self.path.display()
+                    );
+                    continue;
+                }
+                Err(e) => return Err(self.malformed(e)),
+            };
+            let spec = *decoded.spec();
+            let channels = spec.channels.count().max(1);
+            let capacity = decoded.capacity() as u64;
+            let buffer = match &mut self.buffer {
+                Some(b) if b.capacity() as u64 >= capacity * channels as u64 => b,
+                slot => slot.insert(SampleBuffer::new(capacity, spec)),
+            };
+            buffer.copy_interleaved_ref(decoded);
+            self.mono.clear();
+            self.mono.extend(
+                buffer
+                    .samples()
+                    .chunks_exact(channels)
+                    .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+            );
+            if self.mono.is_empty() {
+                continue;
+            }
+            self.samples_read += self.mono.len() as u64;
+            self.resampler.push(&self.mono, out);
+            return Ok(true);
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        self.finished = true;
+        if self.samples_read == 0 {
+            return Err(AudioError::Empty {
+                path: self.path.clone(),
+            });
+        }
+        self.resampler.finish(out);
+        Ok(true)
+    }
+
+    fn malformed(&self, e: SymphoniaError) -> AudioError {
+        match e {
+            SymphoniaError::Unsupported(what) => AudioError::UnsupportedCodec {
+                path: self.path.clone(),
+                reason: what.into(),
+            },
+            other => AudioError::Malformed {
+                path: self.path.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Reads a whole file into memory as mono samples at `rate` Hz (for short clips and tests; the
+/// captioning path reads window by window instead).
+pub fn read_all(path: &Path, rate: u32) -> Result<Vec<f32>, AudioError> {
+    let mut file = AudioFile::open(path, rate)?;
+    let mut out = Vec::new();
+    while file.read_into(&mut out)? {}
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(rate: u32, hz: f32, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn resampling_keeps_length_and_phase() {
+        let input = sine(44_100, 440.0, 44_100);
+        let mut r = MonoResampler::new(44_100, 16_000).unwrap();
+        let mut out = Vec::new();
+        for chunk in input.chunks(777) {
+            r.push(chunk, &mut out);
+        }
+        r.finish(&mut out);
+        assert_eq!(out.len(), 16_000);
+        let expected = sine(16_000, 440.0, 16_000);
+        let worst = out[200..15_800]
+            .iter()
+            .zip(&expected[200..15_800])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-2, "resampled sine deviates by {worst}");
+    }
+}

@@ -1,0 +1,516 @@
+//! The model bundle: the contract between the tools that write it and the runtime that runs it
+//! (`models/README.md`). [`Bundle::open`] checks everything the runtime relies on before any
+//! graph is loaded, and names the offending field when something is off.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::ModelConfig;
+
+/// The bundle layout version this runtime reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The `format` field every manifest carries.
+pub const FORMAT_NAME: &str = "earsight-bundle";
+
+/// Files every bundle holds besides `manifest.json`.
+pub const ENCODER_FILE: &str = "encoder.onnx";
+pub const DECODER_FILE: &str = "decoder.onnx";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Why a bundle was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a bundle directory (expected a directory holding {MANIFEST_FILE})")]
+    NotADirectory { path: PathBuf },
+    #[error("{path}: manifest is not valid JSON for format version {FORMAT_VERSION}: {source}")]
+    Manifest {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: field `{field}`: expected {expected}, found {found}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: SHA-256 mismatch for {file}: manifest says {expected}, file has {found}")]
+    Checksum {
+        path: PathBuf,
+        file: String,
+        expected: String,
+        found: String,
+    },
+}
+
+/// One dimension of a graph input or output: a number, or a symbol that varies per call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Dim {
+    Fixed(usize),
+    Symbol(String),
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Fixed(n) => write!(f, "{n}"),
+            Dim::Symbol(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Element type of a graph input or output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    F32,
+    I64,
+}
+
+/// A named, typed, shaped graph input or output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<Dim>,
+}
+
+impl fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self.shape.iter().map(Dim::to_string).collect();
+        write!(f, "{}: {:?}[{}]", self.name, self.dtype, dims.join(", "))
+    }
+}
+
+/// Inputs and outputs of one graph, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSpec {
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// How the weights of a graph are stored and multiplied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quantization {
+    /// f32 weights, f32 matmuls.
+    F32,
+    /// int8 weights with per-channel scales, DequantizeLinear -> MatMul. tract folds these back
+    /// to f32 at load: int8 on disk only.
+    Int8Weights,
+    /// int8 weights, activations quantized per call (DynamicQuantizeLinear -> MatMulInteger):
+    /// int8 in memory and in the kernel.
+    Int8Dynamic,
+}
+
+impl fmt::Display for Quantization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quantization::F32 => "f32",
+            Quantization::Int8Weights => "int8-weights",
+            Quantization::Int8Dynamic => "int8-dynamic",
+        })
+    }
+}
+
+/// Special token ids the decoder relies on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialTokens {
+    pub pad: u32,
+    pub unk: u32,
+    pub bos: u32,
+    pub eos: u32,
+}
+
+/// Decoding defaults, overridable per call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodingConfig {
+    /// 1 means greedy search.
+    pub beam_width: usize,
+    /// Beam scores are `sum log p / len^length_penalty`.
+    pub length_penalty: f32,
+    /// Most tokens generated after the start token.
+    pub max_tokens: usize,
+    /// Forbid repeating any n-gram of this size; 0 disables.
+    pub no_repeat_ngram: usize,
+}
+
+impl Default for DecodingConfig {
+    fn default() -> Self {
+        DecodingConfig {
+            beam_width: 1,
+            length_penalty: 1.0,
+            max_tokens: 20,
+            no_repeat_ngram: 3,
+        }
+    }
+}
+
+/// Where the weights came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The program (and version) that wrote the bundle.
+    pub tool: String,
+    /// Seed of the initial weights.
+    pub seed: u64,
+    /// What the weights were trained on and how; "untrained" for seeded random weights.
+    pub training: String,
+    /// Where `tokenizer.json` came from.
+    pub tokenizer: String,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub name: String,
+    /// False for seeded random weights: the CLI warns that the captions mean nothing.
+    pub trained: bool,
+    pub model: ModelConfig,
+    pub encoder: GraphSpec,
+    pub decoder: GraphSpec,
+    pub encoder_quantization: Quantization,
+    pub decoder_quantization: Quantization,
+    pub tokens: SpecialTokens,
+    pub decoding: DecodingConfig,
+    /// SHA-256 (lowercase hex) of every other file in the bundle.
+    pub sha256: BTreeMap<String, String>,
+    pub provenance: Provenance,
+}
+
+/// Graph input and output names. The runtime binds tensors by these names.
+pub mod names {
+    pub const MEL: &str = "mel";
+    pub const MEMORY: &str = "memory";
+    pub const INPUT_IDS: &str = "input_ids";
+    pub const POSITION_IDS: &str = "position_ids";
+    pub const LOGITS: &str = "logits";
+    /// Symbolic length of the self-attention cache.
+    pub const PAST: &str = "past";
+
+    pub fn cross_k(layer: usize) -> String {
+        format!("cross_k.{layer}")
+    }
+    pub fn cross_v(layer: usize) -> String {
+        format!("cross_v.{layer}")
+    }
+    pub fn past_k(layer: usize) -> String {
+        format!("past_k.{layer}")
+    }
+    pub fn past_v(layer: usize) -> String {
+        format!("past_v.{layer}")
+    }
+    pub fn present_k(layer: usize) -> String {
+        format!("present_k.{layer}")
+    }
+    pub fn present_v(layer: usize) -> String {
+        format!("present_v.{layer}")
+    }
+}
+
+impl ModelConfig {
+    /// The encoder graph's interface: mel window -> memory tokens and every decoder layer's
+    /// cross-attention keys and values (computed once per window, not per token).
+    pub fn encoder_spec(&self) -> GraphSpec {
+        use Dim::Fixed;
+        let f = &self.frontend;
+        let d = &self.decoder;
+        let n = self.n_memory_tokens();
+        let kv = vec![
+            Fixed(1),
+            Fixed(d.heads),
+            Fixed(n),
+            Fixed(self.decoder_head_dim()),
+        ];
+        let mut outputs = vec![TensorSpec {
+            name: names::MEMORY.into(),
+            dtype: DType::F32,
+            shape: vec![Fixed(1), Fixed(n), Fixed(d.dim)],
+        }];
+        for l in 0..d.depth {
+            for name in [names::cross_k(l), names::cross_v(l)] {
+                outputs.push(TensorSpec {
+                    name,
+                    dtype: DType::F32,
+                    shape: kv.clone(),
+                });
+            }
+        }
+        GraphSpec {
+            inputs: vec![TensorSpec {
+                name: names::MEL.into(),
+                dtype: DType::F32,
+                shape: vec![Fixed(1), Fixed(f.clip_frames), Fixed(f.n_mels)],
+            }],
+            outputs,
+        }
+    }
+
+    /// The decoder graph's interface: one step, with the self-attention cache passed in and out.
+    pub fn decoder_spec(&self) -> GraphSpec {
+        use Dim::{Fixed, Symbol};
+        let d = &self.decoder;
+        let (h, hd) = (d.heads, self.decoder_head_dim());
+        let past = vec![Fixed(1), Fixed(h), Symbol(names::PAST.into()), Fixed(hd)];
+        let present = vec![
+            Fixed(1),
+            Fixed(h),
+            Symbol(format!("{}+1", names::PAST)),
+            Fixed(hd),
+        ];
+        let cross = vec![Fixed(1), Fixed(h), Fixed(self.n_memory_tokens()), Fixed(hd)];
+        let spec = |name: String, shape: &Vec<Dim>| TensorSpec {
+            name,
+            dtype: DType::F32,
+            shape: shape.clone(),
+        };
+        let mut inputs = vec![
+            TensorSpec {
+                name: names::INPUT_IDS.into(),
+                dtype: DType::I64,
+                shape: vec![Fixed(1), Fixed(1)],
+            },
+            TensorSpec {
+                name: names::POSITION_IDS.into(),
+                dtype: DType::I64,
+                shape: vec![Fixed(1), Fixed(1)],
+            },
+        ];
+        let mut outputs = vec![spec(
+            names::LOGITS.into(),
+            &vec![Fixed(1), Fixed(1), Fixed(d.vocab_size)],
+        )];
+        for l in 0..d.depth {
+            inputs.push(spec(names::past_k(l), &past));
+            inputs.push(spec(names::past_v(l), &past));
+            outputs.push(spec(names::present_k(l), &present));
+            outputs.push(spec(names::present_v(l), &present));
+        }
+        for l in 0..d.depth {
+            inputs.push(spec(names::cross_k(l), &cross));
+            inputs.push(spec(names::cross_v(l), &cross));
+        }
+        GraphSpec { inputs, outputs }
+    }
+}
+
+/// A bundle whose manifest and files have been checked.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl Bundle {
+    /// Reads and checks `dir/manifest.json` and the checksums of every file it lists.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Bundle, BundleError> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(BundleError::NotADirectory { path: dir });
+        }
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&manifest_path).map_err(|source| BundleError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest = parse_manifest(&manifest_path, &text)?;
+        check_manifest(&manifest_path, &manifest)?;
+        for file in [ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE, MODEL_CARD_FILE] {
+            let expected = manifest
+                .sha256
+                .get(file)
+                .ok_or_else(|| BundleError::Field {
+                    path: manifest_path.clone(),
+                    field: format!("sha256.{file}"),
+                    expected: "a SHA-256 hex digest".into(),
+                    found: "nothing".into(),
+                })?;
+            let found = sha256_file(&dir.join(file))?;
+            if &found != expected {
+                return Err(BundleError::Checksum {
+                    path: dir.clone(),
+                    file: file.into(),
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
+        Ok(Bundle { dir, manifest })
+    }
+
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checked manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Path of a file inside the bundle.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+/// Parses the manifest, checking the format version first so that a newer bundle gets a
+/// version message rather than a list of unknown fields.
+fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BundleError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| BundleError::Manifest {
+            path: path.into(),
+            source,
+        })?;
+    let field = |field: &str, expected: String, found: String| BundleError::Field {
+        path: path.into(),
+        field: field.into(),
+        expected,
+        found,
+    };
+    match value.get("format").and_then(|v| v.as_str()) {
+        Some(FORMAT_NAME) => {}
+        other => {
+            return Err(field(
+                "format",
+                format!("\"{FORMAT_NAME}\""),
+                other.map_or("nothing".into(), |s| format!("\"{s}\"")),
+            ))
+        }
+    }
+    match value.get("format_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == FORMAT_VERSION as u64 => {}
+        other => {
+            return Err(field(
+                "format_version",
+                FORMAT_VERSION.to_string(),
+                other.map_or("nothing".into(), |v| v.to_string()),
+            ))
+        }
+    }
+    serde_json::from_value(value).map_err(|source| BundleError::Manifest {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Cross-checks the manifest against itself: the model config, the graph interfaces it implies,
+/// and the special tokens.
+fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
+    let field = |field: &str, expected: String, found: String| BundleError::Field {
+        path: path.into(),
+        field: field.into(),
+        expected,
+        found,
+    };
+    m.model
+        .validate()
+        .map_err(|e| field("model", "a consistent model config".into(), e))?;
+    for (name, found, expected) in [
+        ("encoder", &m.encoder, m.model.encoder_spec()),
+        ("decoder", &m.decoder, m.model.decoder_spec()),
+    ] {
+        check_graph_spec(name, found, &expected).map_err(|(f, e, g)| field(&f, e, g))?;
+    }
+    let vocab = m.model.decoder.vocab_size;
+    let t = &m.tokens;
+    for (name, id) in [
+        ("tokens.pad", t.pad),
+        ("tokens.unk", t.unk),
+        ("tokens.bos", t.bos),
+        ("tokens.eos", t.eos),
+    ] {
+        if id as usize >= vocab {
+            return Err(field(
+                name,
+                format!("a token id below model.decoder.vocab_size ({vocab})"),
+                id.to_string(),
+            ));
+        }
+    }
+    let max_tokens = m.model.decoder.max_positions - 1;
+    if m.decoding.max_tokens == 0 || m.decoding.max_tokens > max_tokens {
+        return Err(field(
+            "decoding.max_tokens",
+            format!("1..={max_tokens} (model.decoder.max_positions - 1)"),
+            m.decoding.max_tokens.to_string(),
+        ));
+    }
+    if m.decoding.beam_width == 0 {
+        return Err(field(
+            "decoding.beam_width",
+            "at least 1".into(),
+            "0".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Compares a graph interface with the one the model config implies.
+pub(crate) fn check_graph_spec(
+    graph: &str,
+    found: &GraphSpec,
+    expected: &GraphSpec,
+) -> Result<(), (String, String, String)> {
+    for (kind, f, e) in [
+        ("inputs", &found.inputs, &expected.inputs),
+        ("outputs", &found.outputs, &expected.outputs),
+    ] {
+        if f.len() != e.len() {
+            return Err((
+                format!("{graph}.{kind}"),
+                format!("{} tensors", e.len()),
+                format!("{} tensors", f.len()),
+            ));
+        }
+        for (i, (f, e)) in f.iter().zip(e).enumerate() {
+            if f != e {
+                return Err((format!("{graph}.{kind}[{i}]"), e.to_string(), f.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, BundleError> {
+    let io = |source| BundleError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,269 @@
+//! The model family: one configuration type shared by the tools (which build, train and export a
+//! model) and the runtime (which checks a bundle against it and feeds it).
+
+use serde::{Deserialize, Serialize};
+
+/// Log-mel frontend parameters. The tools compute training features with the same code, so these
+/// numbers are the whole contract between training and inference features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontendConfig {
+    /// Sample rate the model expects, in Hz. Audio at any other rate is resampled.
+    pub sample_rate: u32,
+    /// Analysis window length in samples (periodic Hann).
+    pub win_length: usize,
+    /// Hop between frames in samples.
+    pub hop_length: usize,
+    /// FFT size; the window is zero-padded to it.
+    pub n_fft: usize,
+    /// Number of mel bands (HTK mel scale, unnormalised triangles).
+    pub n_mels: usize,
+    /// Lowest band edge in Hz.
+    pub fmin: f32,
+    /// Highest band edge in Hz.
+    pub fmax: f32,
+    /// Mel power below this is clamped before the natural log.
+    pub log_floor: f32,
+    /// Features are `(ln(mel) - norm_mean) / norm_std`.
+    pub norm_mean: f32,
+    /// See `norm_mean`.
+    pub norm_std: f32,
+    /// Frames per model window: shorter clips are padded, longer ones cut into windows.
+    pub clip_frames: usize,
+}
+
+impl FrontendConfig {
+    /// Number of FFT bins kept (`n_fft / 2 + 1`).
+    pub fn n_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    /// Samples covered by one model window of `clip_frames` frames.
+    pub fn window_samples(&self) -> usize {
+        (self.clip_frames - 1) * self.hop_length + self.win_length
+    }
+
+    /// Frames that `n` samples produce (frames never read past the end).
+    pub fn frames_for(&self, n: usize) -> usize {
+        if n < self.win_length {
+            0
+        } else {
+            (n - self.win_length) / self.hop_length + 1
+        }
+    }
+}
+
+/// Audio encoder: log-mel patches -> transformer blocks -> projector into the captioner's token
+/// space, optionally followed by learned prefix vectors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Width of the encoder's own tokens.
+    pub dim: usize,
+    pub depth: usize,
+    pub heads: usize,
+    /// Hidden width of each MLP is `dim * mlp_ratio`.
+    pub mlp_ratio: usize,
+    /// Patch size along time, in frames.
+    pub patch_time: usize,
+    /// Patch size along frequency, in mel bands.
+    pub patch_freq: usize,
+    /// Learned prefix vectors appended to the audio tokens (DALI stage 1a); 0 for none.
+    pub n_prefix: usize,
+}
+
+/// BLIP-style text decoder: causal self-attention, cross-attention to the audio tokens, MLP;
+/// the output projection is tied to the token embeddings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderConfig {
+    /// Width of the captioner's token space (D).
+    pub dim: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub mlp_ratio: usize,
+    pub vocab_size: usize,
+    /// Longest token sequence (prompt included) the position table covers.
+    pub max_positions: usize,
+}
+
+/// The whole model family member: frontend, encoder and decoder shapes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub frontend: FrontendConfig,
+    pub encoder: EncoderConfig,
+    pub decoder: DecoderConfig,
+}
+
+/// Layer-norm epsilon used everywhere in the family.
+pub const LAYER_NORM_EPS: f32 = 1e-5;
+
+impl ModelConfig {
+    /// Audio tokens per window (patch grid size).
+    pub fn n_audio_tokens(&self) -> usize {
+        (self.frontend.clip_frames / self.encoder.patch_time)
+            * (self.frontend.n_mels / self.encoder.patch_freq)
+    }
+
+    /// Tokens the decoder attends to: audio tokens plus prefix vectors.
+    pub fn n_memory_tokens(&self) -> usize {
+        self.n_audio_tokens() + self.encoder.n_prefix
+    }
+
+    /// Width of one decoder attention head.
+    pub fn decoder_head_dim(&self) -> usize {
+        self.decoder.dim / self.decoder.heads
+    }
+
+    /// Parameters of the audio encoder and projector (and prefix), and of the text decoder
+    /// (cross-attention keys/values included, although they run in the encoder graph).
+    pub fn parameter_counts(&self) -> (usize, usize) {
+        let (e, d) = (&self.encoder, &self.decoder);
+        let linear = |i: usize, o: usize| i * o + o;
+        let block = |w: usize, ratio: usize| {
+            4 * w + 4 * linear(w, w) + linear(w, w * ratio) + linear(w * ratio, w)
+        };
+        let encoder = linear(e.patch_time * e.patch_freq, e.dim)
+            + self.n_audio_tokens() * e.dim
+            + e.depth * block(e.dim, e.mlp_ratio)
+            + 2 * e.dim
+            + linear(e.dim, d.dim)
+            + linear(d.dim, d.dim)
+            + e.n_prefix * d.dim;
+        let decoder = (d.vocab_size + d.max_positions) * d.dim
+            + d.depth * (block(d.dim, d.mlp_ratio) + 2 * d.dim + 4 * linear(d.dim, d.dim))
+            + 2 * d.dim;
+        (encoder, decoder)
+    }
+
+    /// Checks the shape constraints every component relies on, naming the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        let f = &self.frontend;
+        let e = &self.encoder;
+        let d = &self.decoder;
+        let positive = [
+            ("frontend.sample_rate", f.sample_rate as usize),
+            ("frontend.win_length", f.win_length),
+            ("frontend.hop_length", f.hop_length),
+            ("frontend.n_mels", f.n_mels),
+            ("frontend.clip_frames", f.clip_frames),
+            ("encoder.dim", e.dim),
+            ("encoder.depth", e.depth),
+            ("encoder.heads", e.heads),
+            ("encoder.mlp_ratio", e.mlp_ratio),
+            ("encoder.patch_time", e.patch_time),
+            ("encoder.patch_freq", e.patch_freq),
+            ("decoder.dim", d.dim),
+            ("decoder.depth", d.depth),
+            ("decoder.heads", d.heads),
+            ("decoder.mlp_ratio", d.mlp_ratio),
+            ("decoder.vocab_size", d.vocab_size),
+            ("decoder.max_positions", d.max_positions),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if f.n_fft < f.win_length {
+            return Err(format!(
+                "frontend.n_fft ({}) must be at least frontend.win_length ({})",
+                f.n_fft, f.win_length
+            ));
+        }
+        let nyquist = f.sample_rate as f32 / 2.0;
+        if !(f.fmin >= 0.0 && f.fmin < f.fmax && f.fmax <= nyquist) {
+            return Err(format!(
+                "frontend.fmin/fmax ({}, {}) must satisfy 0 <= fmin < fmax <= {nyquist}",
+                f.fmin, f.fmax
+            ));
+        }
+        if !(f.log_floor > 0.0 && f.norm_std > 0.0) {
+            return Err("frontend.log_floor and frontend.norm_std must be positive".into());
+        }
+        let divides = [
+            (
+                "frontend.clip_frames",
+                f.clip_frames,
+                "encoder.patch_time",
+                e.patch_time,
+            ),
+            (
+                "frontend.n_mels",
+                f.n_mels,
+                "encoder.patch_freq",
+                e.patch_freq,
+            ),
+            ("encoder.dim", e.dim, "encoder.heads", e.heads),
+            ("decoder.dim", d.dim, "decoder.heads", d.heads),
+        ];
+        for (a, av, b, bv) in divides {
+            if av % bv != 0 {
+                return Err(format!("{a} ({av}) must be a multiple of {b} ({bv})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `mini` size of DESIGN §5: small enough to train on two CPU cores and ship in the repo.
+    pub fn mini(vocab_size: usize) -> ModelConfig {
+        ModelConfig {
+            frontend: FrontendConfig {
+                sample_rate: 16_000,
+                win_length: 400,
+                hop_length: 160,
+                n_fft: 512,
+                n_mels: 64,
+                fmin: 0.0,
+                fmax: 8_000.0,
+                log_floor: 1e-10,
+                norm_mean: -6.0,
+                norm_std: 4.0,
+                clip_frames: 1024,
+            },
+            encoder: EncoderConfig {
+                dim: 192,
+                depth: 4,
+                heads: 4,
+                mlp_ratio: 4,
+                patch_time: 16,
+                patch_freq: 16,
+                n_prefix: 0,
+            },
+            decoder: DecoderConfig {
+                dim: 256,
+                depth: 4,
+                heads: 4,
+                mlp_ratio: 4,
+                vocab_size,
+                max_positions: 64,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mini_is_valid_and_has_the_expected_token_grid() {
+        let c = ModelConfig::mini(4000);
+        c.validate().unwrap();
+        assert_eq!(c.n_audio_tokens(), 64 * 4);
+        assert_eq!(c.frontend.window_samples(), 1023 * 160 + 400);
+        assert_eq!(c.frontend.frames_for(c.frontend.window_samples()), 1024);
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let mut c = ModelConfig::mini(4000);
+        c.decoder.heads = 3;
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("decoder.dim") && err.contains("decoder.heads"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The two graphs of a bundle, run by tract: the encoder (mel window -> audio tokens and the
+//! decoder's cross-attention keys/values) and the one-step decoder with its self-attention cache.
+
+mod search;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use crate::bundle::{Bundle, DECODER_FILE, ENCODER_FILE};
+use crate::config::ModelConfig;
+
+pub use search::{decode, Hypothesis, StepModel};
+
+/// Why a graph could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{path}: cannot load ONNX graph: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("{path}: graph {kind} {index} is `{found}` but the manifest says `{expected}`")]
+    Interface {
+        path: PathBuf,
+        kind: &'static str,
+        index: usize,
+        expected: String,
+        found: String,
+    },
+    #[error("mel window has {found} values, the encoder takes {expected} ({frames} frames x {mels} mels)")]
+    MelShape {
+        expected: usize,
+        found: usize,
+        frames: usize,
+        mels: usize,
+    },
+    #[error("position {position} is past the decoder's position table ({max})")]
+    Position { position: usize, max: usize },
+    #[error("token id {id} is outside the vocabulary (size {vocab})")]
+    Token { id: u32, vocab: usize },
+    #[error("{graph} failed: {reason}")]
+    Run { graph: &'static str, reason: String },
+}
+
+/// Encoder output for one window: the audio tokens and, per decoder layer, cross-attention K
+/// and V, computed once per window rather than once per token.
+#[derive(Clone)]
+pub struct Memory {
+    tokens: TValue,
+    cross: TVec<TValue>,
+}
+
+impl Memory {
+    /// The audio tokens in the captioner's token space, `[1, tokens, dim]` row-major.
+    pub fn tokens(&self) -> Result<&[f32], EngineError> {
+        plain_f32("encoder", &self.tokens)
+    }
+}
+
+/// The self-attention cache of one hypothesis: `past_k`/`past_v` of every layer.
+#[derive(Clone)]
+pub struct KvCache {
+    past: TVec<TValue>,
+}
+
+impl KvCache {
+    /// Tokens already in the cache.
+    pub fn len(&self) -> usize {
+        self.past[0].shape()[2]
+    }
+
+    /// True before the first step.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Loaded, optimized encoder and decoder plans.
+pub struct Engine {
+    config: ModelConfig,
+    encoder: Arc<TypedRunnableModel>,
+    decoder: Arc<TypedRunnableModel>,
+}
+
+impl Engine {
+    /// Loads both graphs of a checked bundle and verifies that their inputs and outputs are the
+    /// ones the manifest declares. The decoder is optimized once, with a symbolic cache length.
+    pub fn load(bundle: &Bundle) -> Result<Engine, EngineError> {
+        let m = bundle.manifest();
+        let encoder = load_graph(&bundle.path(ENCODER_FILE), &m.encoder)?;
+        let decoder = load_graph(&bundle.path(DECODER_FILE), &m.decoder)?;
+        Ok(Engine {
+            config: m.model.clone(),
+            encoder,
+            decoder,
+        })
+    }
+
+    /// The model config the graphs were checked against.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Runs the encoder on one window of `clip_frames x n_mels` normalised log-mel values.
+    pub fn encode(&self, mel: &[f32]) -> Result<Memory, EngineError> {
+        let f = &self.config.frontend;
+        let expected = f.clip_frames * f.n_mels;
+        if mel.len() != expected {
+            return Err(EngineError::MelShape {
+                expected,
+                found: mel.len(),
+                frames: f.clip_frames,
+                mels: f.n_mels,
+            });
+        }
+        let input =
+            Tensor::from_shape(&[1, f.clip_frames, f.n_mels], mel).map_err(run_err("encoder"))?;
+        let mut outputs = self
+            .encoder
+            .run(tvec![input.into()])
+            .map_err(run_err("encoder"))?;
+        let cross = outputs.drain(1..).collect();
+        Ok(Memory {
+            tokens: outputs.remove(0),
+            cross,
+        })
+    }
+
+    /// An empty self-attention cache.
+    pub fn empty_cache(&self) -> KvCache {
+        let d = &self.config.decoder;
+        let empty = Tensor::zero::<f32>(&[1, d.heads, 0, self.config.decoder_head_dim()])
+            .expect("zero-sized tensor");
+        KvCache {
+            past: (0..2 * d.depth).map(|_| empty.clone().into()).collect(),
+        }
+    }
+
+    /// Feeds `token` at position `cache.len()`, appends to the cache, and returns the logits of
+    /// the next token.
+    pub fn step(
+        &self,
+        memory: &Memory,
+        cache: &mut KvCache,
+        token: u32,
+    ) -> Result<Vec<f32>, EngineError> {
+        let d = &self.config.decoder;
+        let position = cache.len();
+        if position >= d.max_positions {
+            return Err(EngineError::Position {
+                position,
+                max: d.max_positions,
+            });
+        }
+        if token as usize >= d.vocab_size {
+            return Err(EngineError::Token {
+                id: token,
+                vocab: d.vocab_size,
+            });
+        }
+        let mut inputs: TVec<TValue> = TVec::with_capacity(2 + 4 * d.depth);
+        inputs.push(tensor2(&[[token as i64]]).into());
+        inputs.push(tensor2(&[[position as i64]]).into());
+        inputs.extend(cache.past.drain(..));
+        inputs.extend(memory.cross.iter().cloned());
+        let mut outputs = self.decoder.run(inputs).map_err(run_err("decoder"))?;
+        cache.past = outputs.drain(1..).collect();
+        Ok(plain_f32("decoder", &outputs[0])?.to_vec())
+    }
+}
+
+/// One window's encoder output bound to the engine, as the search sees it.
+pub struct WindowDecoder<'a> {
+    pub engine: &'a Engine,
+    pub memory: &'a Memory,
+}
+
+impl StepModel for WindowDecoder<'_> {
+    type Cache = KvCache;
+    type Error = EngineError;
+
+    fn start(&self) -> KvCache {
+        self.engine.empty_cache()
+    }
+
+    fn step(&self, cache: &mut KvCache, token: u32) -> Result<Vec<f32>, EngineError> {
+        self.engine.step(self.memory, cache, token)
+    }
+}
+
+fn run_err(graph: &'static str) -> impl Fn(TractError) -> EngineError {
+    move |e| EngineError::Run {
+        graph,
+        reason: format!("{e:#}"),
+    }
+}
+
+fn plain_f32<'a>(graph: &'static str, value: &'a TValue) -> Result<&'a [f32], EngineError> {
+    value
+        .try_as_plain_ram()
+        .and_then(|v| v.as_slice::<f32>())
+        .map_err(run_err(graph))
+}
+
+/// Loads one ONNX graph, checks its interface names against the manifest, and optimizes it.
+fn load_graph(
+    path: &Path,
+    spec: &crate::bundle::GraphSpec,
+) -> Result<Arc<TypedRunnableModel>, EngineError> {
+    let load = |reason: String| EngineError::Load {
+        path: path.into(),
+        reason,
+    };
+    let model = tract_onnx::onnx()
+        .model_for_path(path)
+        .map_err(|e| load(format!("{e:#}")))?;
+    let input_names: Vec<String> = model
+        .input_outlets()
+        .map_err(|e| load(e.to_string()))?
+        .iter()
+        .map(|o| model.node(o.node).name.clone())
+        .collect();
+    let output_names: Vec<String> = model
+        .output_outlets()
+        .map_err(|e| load(e.to_string()))?
+        .iter()
+        .map(|&o| {
+            model
+                .outlet_label(o)
+                .map(str::to_owned)
+                .unwrap_or_else(|| model.node(o.node).name.clone())
+        })
+        .collect();
+    for (kind, found, expected) in [
+        ("input", &input_names, &spec.inputs),
+        ("output", &output_names, &spec.outputs),
+    ] {
+        let expected_names: Vec<&str> = expected.iter().map(|t| t.name.as_str()).collect();
+        for index in 0..found.len().max(expected_names.len()) {
+            let f = found.get(index).map_or("nothing", |s| s.as_str());
+            let e = expected_names.get(index).copied().unwrap_or("nothing");
+            if f != e {
+                return Err(EngineError::Interface {
+                    path: path.into(),
+                    kind,
+                    index,
+                    expected: e.into(),
+                    found: f.into(),
+                });
+            }
+        }
+    }
+    model
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| load(format!("{e:#}")))
+}

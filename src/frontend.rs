@@ -1,0 +1,192 @@
+//! The log-mel frontend: the one implementation of the features, used by the runtime for
+//! inference and by the tools for training.
+//!
+//! Frame `k` reads samples `[k * hop, k * hop + win)`, multiplies them by a periodic Hann
+//! window, zero-pads to `n_fft`, and takes the power spectrum. Bands are HTK-mel triangles
+//! without area normalisation (librosa's `mel(htk=True, norm=None)`), the log is natural and
+//! clamped at `log_floor`, then `(x - mean) / std` is applied.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+
+use crate::config::FrontendConfig;
+
+/// Computes normalised log-mel frames. Owns its FFT plan and scratch buffers so that computing a
+/// frame never allocates.
+pub struct LogMel {
+    config: FrontendConfig,
+    fft: Arc<dyn RealToComplex<f32>>,
+    window: Vec<f32>,
+    /// Row-major `[n_mels][n_bins]`, stored sparsely as (first bin, weights) per band.
+    bands: Vec<(usize, Vec<f32>)>,
+    input: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+    power: Vec<f32>,
+}
+
+impl LogMel {
+    /// Plans the FFT and builds the window and filterbank.
+    pub fn new(config: &FrontendConfig) -> LogMel {
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(config.n_fft);
+        let window = (0..config.win_length)
+            .map(|n| {
+                let phase = 2.0 * std::f64::consts::PI * n as f64 / config.win_length as f64;
+                (0.5 - 0.5 * phase.cos()) as f32
+            })
+            .collect();
+        LogMel {
+            input: fft.make_input_vec(),
+            spectrum: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            power: vec![0.0; config.n_bins()],
+            bands: mel_bands(config),
+            window,
+            fft,
+            config: config.clone(),
+        }
+    }
+
+    /// The parameters this frontend was built with.
+    pub fn config(&self) -> &FrontendConfig {
+        &self.config
+    }
+
+    /// Computes one frame from exactly `win_length` samples into `out` (`n_mels` values).
+    pub fn frame(&mut self, samples: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            samples.len(),
+            self.config.win_length,
+            "frame needs win_length samples"
+        );
+        assert_eq!(out.len(), self.config.n_mels, "frame writes n_mels values");
+        // realfft clobbers its input, so the padded frame is rebuilt every time.
+        self.input.fill(0.0);
+        for ((dst, &x), &w) in self.input.iter_mut().zip(samples).zip(&self.window) {
+            *dst = x * w;
+        }
+        self.fft
+            .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+            .expect("buffers come from the plan, so their lengths match");
+        for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
+            *p = c.norm_sqr();
+        }
+        let c = &self.config;
+        for (o, (start, weights)) in out.iter_mut().zip(&self.bands) {
+            let energy: f32 = weights
+                .iter()
+                .zip(&self.power[*start..])
+                .map(|(w, p)| w * p)
+                .sum();
+            *o = (energy.max(c.log_floor).ln() - c.norm_mean) / c.norm_std;
+        }
+    }
+
+    /// Computes every whole frame of `samples`, row-major `[frames][n_mels]`.
+    pub fn frames(&mut self, samples: &[f32]) -> Vec<f32> {
+        let n_frames = self.config.frames_for(samples.len());
+        let (hop, win, n_mels) = (
+            self.config.hop_length,
+            self.config.win_length,
+            self.config.n_mels,
+        );
+        let mut out = vec![0.0; n_frames * n_mels];
+        for (k, row) in out.chunks_exact_mut(n_mels).enumerate() {
+            self.frame(&samples[k * hop..k * hop + win], row);
+        }
+        out
+    }
+
+    /// The feature value of a silent (all-zero) frame: what padding frames are filled with.
+    pub fn silence_value(&self) -> f32 {
+        (self.config.log_floor.ln() - self.config.norm_mean) / self.config.norm_std
+    }
+
+    /// One model window: the frames of `samples`, cut or padded with silence to `clip_frames`.
+    pub fn window(&mut self, samples: &[f32]) -> Vec<f32> {
+        let wanted = self.config.clip_frames * self.config.n_mels;
+        let end = samples.len().min(self.config.window_samples());
+        let mut mel = self.frames(&samples[..end]);
+        mel.resize(wanted, self.silence_value());
+        mel
+    }
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    2595.0 * (1.0 + hz / 700.0).log10()
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    700.0 * (10f64.powf(mel / 2595.0) - 1.0)
+}
+
+/// Triangular HTK-mel filters over the FFT bins, computed in f64 as librosa does.
+fn mel_bands(c: &FrontendConfig) -> Vec<(usize, Vec<f32>)> {
+    let n_bins = c.n_bins();
+    let bin_hz: Vec<f64> = (0..n_bins)
+        .map(|k| k as f64 * c.sample_rate as f64 / c.n_fft as f64)
+        .collect();
+    let (lo, hi) = (hz_to_mel(c.fmin as f64), hz_to_mel(c.fmax as f64));
+    let edges: Vec<f64> = (0..c.n_mels + 2)
+        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (c.n_mels + 1) as f64))
+        .collect();
+    (0..c.n_mels)
+        .map(|m| {
+            let (left, centre, right) = (edges[m], edges[m + 1], edges[m + 2]);
+            let dense: Vec<f32> = bin_hz
+                .iter()
+                .map(|&f| {
+                    let rising = (f - left) / (centre - left);
+                    let falling = (right - f) / (right - centre);
+                    rising.min(falling).max(0.0) as f32
+                })
+                .collect();
+            let first = dense.iter().position(|&w| w > 0.0).unwrap_or(0);
+            let last = dense.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+            (first, dense[first..=last.max(first)].to_vec())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+
+    #[test]
+    fn silence_maps_to_the_floor_and_a_tone_peaks_in_its_band() {
+        let c = ModelConfig::mini(100).frontend;
+        let mut mel = LogMel::new(&c);
+        let zeros = vec![0.0; c.win_length];
+        let mut out = vec![0.0; c.n_mels];
+        mel.frame(&zeros, &mut out);
+        assert!(out.iter().all(|&v| v == mel.silence_value()));
+
+        let tone: Vec<f32> = (0..c.win_length)
+            .map(|n| (2.0 * std::f32::consts::PI * 1000.0 * n as f32 / 16000.0).sin())
+            .collect();
+        mel.frame(&tone, &mut out);
+        let peak = out
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        let centre = |m: usize| {
+            let (lo, hi) = (hz_to_mel(c.fmin as f64), hz_to_mel(c.fmax as f64));
+            mel_to_hz(lo + (hi - lo) * (m + 1) as f64 / (c.n_mels + 1) as f64)
+        };
+        assert!((centre(peak) - 1000.0).abs() < 100.0, "peak band {peak}");
+    }
+
+    #[test]
+    fn window_pads_short_clips_with_silence() {
+        let c = ModelConfig::mini(100).frontend;
+        let mut mel = LogMel::new(&c);
+        let w = mel.window(&vec![0.1; 1000]);
+        assert_eq!(w.len(), c.clip_frames * c.n_mels);
+        assert_eq!(w[w.len() - 1], mel.silence_value());
+    }
+}

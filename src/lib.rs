@@ -1,0 +1,19 @@
+//! earsight: on-device audio captioning.
+//!
+//! The data flow, one module per stage: [`audio`] (files in, mono at the model's rate) ->
+//! [`frontend`] (log-mel) -> [`engine`] (encoder and decoder graphs in tract, greedy or beam
+//! search) -> [`text`] (token ids to words). [`bundle`] checks the model bundle that ties them
+//! together, [`config`] is the model family shared with the tools, and [`caption`] runs the
+//! whole chain over a file.
+
+pub mod audio;
+pub mod bundle;
+pub mod caption;
+pub mod config;
+pub mod engine;
+pub mod frontend;
+pub mod text;
+
+pub use bundle::Bundle;
+pub use caption::{Caption, Captioner};
+pub use config::ModelConfig;

@@ -1,0 +1,176 @@
+//! Writes a model bundle (DESIGN §4, `models/README.md`): both ONNX graphs, the tokenizer, the
+//! model card and the manifest with every file's SHA-256.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use earsight::bundle::{
+    sha256_file, DecodingConfig, Manifest, Provenance, Quantization, SpecialTokens, DECODER_FILE,
+    ENCODER_FILE, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, MODEL_CARD_FILE, TOKENIZER_FILE,
+};
+
+use crate::vocab::SPECIAL_TOKENS;
+use crate::weights::Weights;
+
+/// What to write besides the weights.
+pub struct ExportOptions {
+    pub name: String,
+    pub encoder_quantization: Quantization,
+    pub decoder_quantization: Quantization,
+    pub tokenizer: PathBuf,
+    /// Where the tokenizer came from, for the manifest.
+    pub tokenizer_provenance: String,
+    pub trained: bool,
+    /// How the weights were obtained (training data and method, or "untrained").
+    pub training: String,
+    pub seed: u64,
+    pub decoding: DecodingConfig,
+    /// Replace the files of an existing bundle directory.
+    pub force: bool,
+}
+
+/// Reads the special-token ids from a tokenizer and checks its vocabulary against the model.
+pub fn special_tokens(tokenizer: &Path, vocab_size: usize) -> Result<SpecialTokens> {
+    let t = tokenizers::Tokenizer::from_file(tokenizer)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
+    let found = t.get_vocab_size(true);
+    ensure!(
+        found == vocab_size,
+        "{}: tokenizer has {found} tokens but the model config says decoder.vocab_size = {vocab_size}",
+        tokenizer.display()
+    );
+    let id = |name: &str| {
+        t.token_to_id(name)
+            .with_context(|| format!("{}: no special token {name}", tokenizer.display()))
+    };
+    let [pad, unk, bos, eos] = SPECIAL_TOKENS;
+    Ok(SpecialTokens {
+        pad: id(pad)?,
+        unk: id(unk)?,
+        bos: id(bos)?,
+        eos: id(eos)?,
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes the bundle into `out` (created if needed; an existing bundle is replaced only with
+/// `force`, and a directory holding anything else is never touched).
+pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> Result<Manifest> {
+    let config = &weights.config;
+    let tokens = special_tokens(&options.tokenizer, config.decoder.vocab_size)?;
+    if out.exists() {
+        ensure!(
+            out.is_dir(),
+            "{}: exists and is not a directory",
+            out.display()
+        );
+        let ours = [
+            MANIFEST_FILE,
+            ENCODER_FILE,
+            DECODER_FILE,
+            TOKENIZER_FILE,
+            MODEL_CARD_FILE,
+        ];
+        let entries: Vec<String> = std::fs::read_dir(out)
+            .with_context(|| format!("reading {}", out.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if let Some(foreign) = entries.iter().find(|e| !ours.contains(&e.as_str())) {
+            bail!(
+                "{}: holds `{foreign}`, which is not part of a bundle; choose an empty directory",
+                out.display()
+            );
+        }
+        if !entries.is_empty() && !options.force {
+            bail!(
+                "{}: already holds a bundle; pass --force to replace it",
+                out.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+
+    let encoder = crate::onnx::encoder(weights, options.encoder_quantization);
+    let decoder = crate::onnx::decoder(weights, options.decoder_quantization);
+    write(&out.join(ENCODER_FILE), &crate::onnx::to_bytes(&encoder))?;
+    write(&out.join(DECODER_FILE), &crate::onnx::to_bytes(&decoder))?;
+    std::fs::copy(&options.tokenizer, out.join(TOKENIZER_FILE)).with_context(|| {
+        format!(
+            "copying {} into {}",
+            options.tokenizer.display(),
+            out.display()
+        )
+    })?;
+    write(
+        &out.join(MODEL_CARD_FILE),
+        model_card(weights, options).as_bytes(),
+    )?;
+
+    let mut sha256 = BTreeMap::new();
+    for file in [ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE, MODEL_CARD_FILE] {
+        sha256.insert(file.to_string(), sha256_file(&out.join(file))?);
+    }
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        name: options.name.clone(),
+        trained: options.trained,
+        model: config.clone(),
+        encoder: config.encoder_spec(),
+        decoder: config.decoder_spec(),
+        encoder_quantization: options.encoder_quantization,
+        decoder_quantization: options.decoder_quantization,
+        tokens,
+        decoding: options.decoding.clone(),
+        sha256,
+        provenance: Provenance {
+            tool: format!("earsight-tools {}", env!("CARGO_PKG_VERSION")),
+            seed: options.seed,
+            training: options.training.clone(),
+            tokenizer: options.tokenizer_provenance.clone(),
+        },
+    };
+    let json = serde_json::to_string_pretty(&manifest)? + "\n";
+    write(&out.join(MANIFEST_FILE), json.as_bytes())?;
+    Ok(manifest)
+}
+
+fn model_card(weights: &Weights, o: &ExportOptions) -> String {
+    let c = &weights.config;
+    let (enc, dec) = c.parameter_counts();
+    let status = if o.trained {
+        "Trained weights."
+    } else {
+        "**Untrained: seeded random weights.** This bundle exercises the pipeline; its captions \
+         describe nothing."
+    };
+    format!(
+        "# {name}\n\n{status}\n\n\
+         - Audio encoder: {ed} blocks x {ew}, {nt} audio tokens + {np} prefix, projector to \
+         D={dd}; {enc} parameters, stored {eq}.\n\
+         - Text decoder: {dl} blocks x {dd}, vocabulary {v}; {dec} parameters, stored {dq}.\n\
+         - Frontend: {sr} Hz, {nm} log-mel bands, {cf} frames per window.\n\
+         - Training: {training}\n- Seed: {seed}\n- Tokenizer: {tok}\n",
+        name = o.name,
+        ed = c.encoder.depth,
+        ew = c.encoder.dim,
+        nt = c.n_audio_tokens(),
+        np = c.encoder.n_prefix,
+        dd = c.decoder.dim,
+        eq = o.encoder_quantization,
+        dl = c.decoder.depth,
+        v = c.decoder.vocab_size,
+        dq = o.decoder_quantization,
+        sr = c.frontend.sample_rate,
+        nm = c.frontend.n_mels,
+        cf = c.frontend.clip_frames,
+        training = o.training,
+        seed = o.seed,
+        tok = o.tokenizer_provenance,
+    )
+}

@@ -1,0 +1,257 @@
+//! The `earsight-tools` command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use earsight::bundle::{DecodingConfig, Quantization};
+use earsight::frontend::LogMel;
+use earsight_tools::export::{export_bundle, special_tokens, ExportOptions};
+use earsight_tools::reference::Reference;
+use earsight_tools::weights::{read_config, Weights};
+
+/// The tokenizer shipped in the repository (trained on caption text, see its PROVENANCE.md).
+const DEFAULT_TOKENIZER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../models/tokenizer/tokenizer.json"
+);
+const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
+     `earsight-tools tokenizer` on AudioCaps v1 train + Clotho v1 development captions";
+
+/// Weight scheme per graph under `--int8`, chosen by `earsight bench` on both schemes (see
+/// models/README.md): MatMulInteger keeps the weights int8 in memory and is the faster decoder;
+/// the encoder follows so that the whole bundle is int8 in memory.
+const INT8_ENCODER: Quantization = Quantization::Int8Dynamic;
+const INT8_DECODER: Quantization = Quantization::Int8Dynamic;
+
+#[derive(Parser)]
+#[command(
+    name = "earsight-tools",
+    version,
+    about = "Build, export and check earsight models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scheme {
+    F32,
+    Int8Weights,
+    Int8Dynamic,
+}
+
+impl From<Scheme> for Quantization {
+    fn from(s: Scheme) -> Quantization {
+        match s {
+            Scheme::F32 => Quantization::F32,
+            Scheme::Int8Weights => Quantization::Int8Weights,
+            Scheme::Int8Dynamic => Quantization::Int8Dynamic,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ModelSource {
+    /// Model config JSON (e.g. tools/configs/mini.json); with --seed, seeded random weights.
+    #[arg(long, required_unless_present = "weights")]
+    config: Option<PathBuf>,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A checkpoint directory (weights.safetensors + config.json) instead of random weights.
+    #[arg(long, conflicts_with = "config")]
+    weights: Option<PathBuf>,
+}
+
+impl ModelSource {
+    fn load(&self) -> Result<(Weights, bool)> {
+        match (&self.weights, &self.config) {
+            (Some(dir), _) => Ok((Weights::load(dir)?, true)),
+            (None, Some(config)) => Ok((Weights::init(&read_config(config)?, self.seed)?, false)),
+            (None, None) => bail!("give --config (random weights) or --weights DIR"),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a model bundle (ONNX graphs, tokenizer, manifest, model card).
+    Export {
+        #[command(flatten)]
+        source: ModelSource,
+        #[arg(long)]
+        out: PathBuf,
+        /// int8 weights (the scheme per graph that measured best: see models/README.md).
+        #[arg(long)]
+        int8: bool,
+        /// Override the encoder's weight scheme.
+        #[arg(long, value_enum)]
+        encoder_quant: Option<Scheme>,
+        /// Override the decoder's weight scheme.
+        #[arg(long, value_enum)]
+        decoder_quant: Option<Scheme>,
+        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        tokenizer: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace an existing bundle in --out.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Reference greedy decode in burn (full recompute, no cache), for parity checks.
+    Decode {
+        #[command(flatten)]
+        source: ModelSource,
+        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        tokenizer: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        max_tokens: usize,
+        /// Print token ids and every step's logits as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Train the caption tokenizer (WordPiece) on caption CSV files.
+    Tokenizer {
+        #[arg(long, default_value_t = 4000)]
+        vocab_size: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(required = true)]
+        captions: Vec<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("earsight-tools: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Export {
+            source,
+            out,
+            int8,
+            encoder_quant,
+            decoder_quant,
+            tokenizer,
+            name,
+            force,
+        } => {
+            let (weights, trained) = source.load()?;
+            let (enc_default, dec_default) = if int8 {
+                (INT8_ENCODER, INT8_DECODER)
+            } else {
+                (Quantization::F32, Quantization::F32)
+            };
+            let options = ExportOptions {
+                name: name.unwrap_or_else(|| {
+                    out.file_name()
+                        .map_or("earsight".into(), |n| n.to_string_lossy().into_owned())
+                }),
+                encoder_quantization: encoder_quant.map_or(enc_default, Into::into),
+                decoder_quantization: decoder_quant.map_or(dec_default, Into::into),
+                tokenizer_provenance: if tokenizer == Path::new(DEFAULT_TOKENIZER) {
+                    DEFAULT_TOKENIZER_PROVENANCE.into()
+                } else {
+                    tokenizer.display().to_string()
+                },
+                tokenizer,
+                trained,
+                training: if trained {
+                    format!(
+                        "checkpoint {}",
+                        source
+                            .weights
+                            .as_ref()
+                            .map_or(String::new(), |p| p.display().to_string())
+                    )
+                } else {
+                    "untrained: seeded random weights".into()
+                },
+                seed: source.seed,
+                decoding: DecodingConfig::default(),
+                force,
+            };
+            let m = export_bundle(&weights, &options, &out)?;
+            println!(
+                "wrote {} (encoder {}, decoder {}, trained: {})",
+                out.display(),
+                m.encoder_quantization,
+                m.decoder_quantization,
+                m.trained
+            );
+            Ok(())
+        }
+        Command::Decode {
+            source,
+            tokenizer,
+            max_tokens,
+            json,
+            files,
+        } => {
+            let (weights, _) = source.load()?;
+            let c = &weights.config;
+            let special = special_tokens(&tokenizer, c.decoder.vocab_size)?;
+            let text = tokenizers::Tokenizer::from_file(&tokenizer)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
+            let reference = Reference::new(&weights);
+            let mut frontend = LogMel::new(&c.frontend);
+            for file in files {
+                let samples = earsight::audio::read_all(&file, c.frontend.sample_rate)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let mel = frontend.window(&samples);
+                let out = reference.greedy(&mel, special.bos, special.eos, max_tokens);
+                let words: Vec<u32> = out
+                    .tokens
+                    .iter()
+                    .copied()
+                    .filter(|&t| t != special.eos)
+                    .collect();
+                let caption = text
+                    .decode(&words, true)
+                    .map_err(|e| anyhow::anyhow!("decoding tokens: {e}"))?;
+                if json {
+                    let value = serde_json::json!({
+                        "file": file, "caption": caption, "tokens": out.tokens, "logits": out.logits,
+                    });
+                    println!("{value}");
+                } else {
+                    println!("{}: {caption}", file.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Tokenizer {
+            vocab_size,
+            out,
+            captions,
+        } => {
+            if out.exists() {
+                bail!("{}: exists; choose a new path", out.display());
+            }
+            let texts = earsight_tools::vocab::read_captions(&captions)?;
+            let tokenizer = earsight_tools::vocab::train(&texts, vocab_size)?;
+            tokenizer
+                .save(&out, true)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+            println!(
+                "trained on {} captions: {} tokens -> {}",
+                texts.len(),
+                tokenizer.get_vocab_size(true),
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}

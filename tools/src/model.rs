@@ -1,0 +1,382 @@
+//! The model family in burn: the reference forward pass (what the exported graphs must
+//! reproduce) and the trainable form used by the training stages.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use burn::module::{Module, Param};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::TensorData;
+use earsight::config::LAYER_NORM_EPS;
+use earsight::ModelConfig;
+
+use crate::weights::{Array, Weights};
+
+/// `x @ w + b` with `w` stored `[in, out]` (the ONNX MatMul layout).
+#[derive(Module, Debug)]
+pub struct Dense<B: Backend> {
+    w: Param<Tensor<B, 2>>,
+    b: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Dense<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        x.matmul(self.w.val().unsqueeze()) + self.b.val().unsqueeze()
+    }
+}
+
+/// Layer normalisation over the last axis (population variance, as ONNX LayerNormalization).
+#[derive(Module, Debug)]
+pub struct Norm<B: Backend> {
+    g: Param<Tensor<B, 1>>,
+    b: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Norm<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let mean = x.clone().mean_dim(2);
+        let centred = x - mean;
+        let var = centred.clone().powi_scalar(2).mean_dim(2);
+        centred / (var + LAYER_NORM_EPS).sqrt() * self.g.val().unsqueeze()
+            + self.b.val().unsqueeze()
+    }
+}
+
+/// Multi-head attention projections.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    q: Dense<B>,
+    k: Dense<B>,
+    v: Dense<B>,
+    o: Dense<B>,
+}
+
+/// `[b, t, h*dh] -> [b, h, t, dh]`
+fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+    let [b, t, d] = x.dims();
+    x.reshape([b, t, heads, d / heads]).swap_dims(1, 2)
+}
+
+impl<B: Backend> Attention<B> {
+    /// Attention of `query` over `context`; `bias` is added to the scores (the causal mask).
+    fn forward(
+        &self,
+        query: Tensor<B, 3>,
+        context: Tensor<B, 3>,
+        heads: usize,
+        bias: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 3> {
+        let [b, t, d] = query.dims();
+        let scale = 1.0 / ((d / heads) as f64).sqrt();
+        let q = split_heads(self.q.forward(query), heads).mul_scalar(scale);
+        let k = split_heads(self.k.forward(context.clone()), heads);
+        let v = split_heads(self.v.forward(context), heads);
+        let mut scores = q.matmul(k.swap_dims(2, 3));
+        if let Some(bias) = bias {
+            scores = scores + bias;
+        }
+        let out = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, t, d]);
+        self.o.forward(out)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    fc1: Dense<B>,
+    fc2: Dense<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderBlock<B: Backend> {
+    ln1: Norm<B>,
+    attn: Attention<B>,
+    ln2: Norm<B>,
+    mlp: Mlp<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderBlock<B: Backend> {
+    ln1: Norm<B>,
+    self_attn: Attention<B>,
+    ln2: Norm<B>,
+    cross: Attention<B>,
+    ln3: Norm<B>,
+    mlp: Mlp<B>,
+}
+
+/// Audio encoder, projector and prefix: mel window -> memory tokens in the captioner's space.
+#[derive(Module, Debug)]
+pub struct AudioEncoder<B: Backend> {
+    patch: Dense<B>,
+    pos: Param<Tensor<B, 2>>,
+    blocks: Vec<EncoderBlock<B>>,
+    ln: Norm<B>,
+    proj1: Dense<B>,
+    proj2: Dense<B>,
+    prefix: Option<Param<Tensor<B, 2>>>,
+}
+
+/// BLIP-style text decoder with tied output projection.
+#[derive(Module, Debug)]
+pub struct TextDecoder<B: Backend> {
+    tok: Param<Tensor<B, 2>>,
+    pos: Param<Tensor<B, 2>>,
+    blocks: Vec<DecoderBlock<B>>,
+    ln: Norm<B>,
+}
+
+/// The whole model.
+#[derive(Module, Debug)]
+pub struct Captioner<B: Backend> {
+    pub encoder: AudioEncoder<B>,
+    pub decoder: TextDecoder<B>,
+}
+
+/// Builds burn parameters from [`Weights`] (and back), by the layout's names.
+struct Loader<'a, B: Backend> {
+    weights: &'a Weights,
+    device: &'a B::Device,
+}
+
+impl<B: Backend> Loader<'_, B> {
+    fn tensor<const D: usize>(&self, name: &str) -> Param<Tensor<B, D>> {
+        let a = self.weights.get(name);
+        let data = TensorData::new(a.data.clone(), a.shape.clone());
+        Param::from_tensor(Tensor::from_data(data, self.device))
+    }
+    fn dense(&self, name: &str) -> Dense<B> {
+        Dense {
+            w: self.tensor(&format!("{name}.w")),
+            b: self.tensor(&format!("{name}.b")),
+        }
+    }
+    fn norm(&self, name: &str) -> Norm<B> {
+        Norm {
+            g: self.tensor(&format!("{name}.g")),
+            b: self.tensor(&format!("{name}.b")),
+        }
+    }
+    fn attention(&self, name: &str) -> Attention<B> {
+        Attention {
+            q: self.dense(&format!("{name}.q")),
+            k: self.dense(&format!("{name}.k")),
+            v: self.dense(&format!("{name}.v")),
+            o: self.dense(&format!("{name}.o")),
+        }
+    }
+    fn mlp(&self, name: &str) -> Mlp<B> {
+        Mlp {
+            fc1: self.dense(&format!("{name}.fc1")),
+            fc2: self.dense(&format!("{name}.fc2")),
+        }
+    }
+}
+
+impl<B: Backend> Captioner<B> {
+    /// The model with the given weights on `device`.
+    pub fn from_weights(weights: &Weights, device: &B::Device) -> Captioner<B> {
+        let l = Loader::<B> { weights, device };
+        let c = &weights.config;
+        let encoder = AudioEncoder {
+            patch: l.dense("enc.patch"),
+            pos: l.tensor("enc.pos"),
+            blocks: (0..c.encoder.depth)
+                .map(|i| {
+                    let b = format!("enc.blocks.{i}");
+                    EncoderBlock {
+                        ln1: l.norm(&format!("{b}.ln1")),
+                        attn: l.attention(&format!("{b}.attn")),
+                        ln2: l.norm(&format!("{b}.ln2")),
+                        mlp: l.mlp(&format!("{b}.mlp")),
+                    }
+                })
+                .collect(),
+            ln: l.norm("enc.ln"),
+            proj1: l.dense("proj.fc1"),
+            proj2: l.dense("proj.fc2"),
+            prefix: (c.encoder.n_prefix > 0).then(|| l.tensor("prefix")),
+        };
+        let decoder = TextDecoder {
+            tok: l.tensor("dec.tok"),
+            pos: l.tensor("dec.pos"),
+            blocks: (0..c.decoder.depth)
+                .map(|i| {
+                    let b = format!("dec.blocks.{i}");
+                    DecoderBlock {
+                        ln1: l.norm(&format!("{b}.ln1")),
+                        self_attn: l.attention(&format!("{b}.self")),
+                        ln2: l.norm(&format!("{b}.ln2")),
+                        cross: l.attention(&format!("{b}.cross")),
+                        ln3: l.norm(&format!("{b}.ln3")),
+                        mlp: l.mlp(&format!("{b}.mlp")),
+                    }
+                })
+                .collect(),
+            ln: l.norm("dec.ln"),
+        };
+        Captioner { encoder, decoder }
+    }
+
+    /// The current parameters as [`Weights`] (after training, for saving and export).
+    pub fn to_weights(&self, config: &ModelConfig) -> Result<Weights> {
+        let mut out = Collector::default();
+        let e = &self.encoder;
+        e.patch.collect("enc.patch", &mut out);
+        out.put("enc.pos", &e.pos);
+        for (i, b) in e.blocks.iter().enumerate() {
+            let n = format!("enc.blocks.{i}");
+            b.ln1.collect(&format!("{n}.ln1"), &mut out);
+            b.attn.collect(&format!("{n}.attn"), &mut out);
+            b.ln2.collect(&format!("{n}.ln2"), &mut out);
+            b.mlp.collect(&format!("{n}.mlp"), &mut out);
+        }
+        e.ln.collect("enc.ln", &mut out);
+        e.proj1.collect("proj.fc1", &mut out);
+        e.proj2.collect("proj.fc2", &mut out);
+        if let Some(p) = &e.prefix {
+            out.put("prefix", p);
+        }
+        let d = &self.decoder;
+        out.put("dec.tok", &d.tok);
+        out.put("dec.pos", &d.pos);
+        for (i, b) in d.blocks.iter().enumerate() {
+            let n = format!("dec.blocks.{i}");
+            b.ln1.collect(&format!("{n}.ln1"), &mut out);
+            b.self_attn.collect(&format!("{n}.self"), &mut out);
+            b.ln2.collect(&format!("{n}.ln2"), &mut out);
+            b.cross.collect(&format!("{n}.cross"), &mut out);
+            b.ln3.collect(&format!("{n}.ln3"), &mut out);
+            b.mlp.collect(&format!("{n}.mlp"), &mut out);
+        }
+        d.ln.collect("dec.ln", &mut out);
+        Weights::from_tensors(config, out.0)
+    }
+}
+
+/// Gathers parameters under their layout names.
+#[derive(Default)]
+struct Collector(BTreeMap<String, Array>);
+
+impl Collector {
+    fn put<B: Backend, const D: usize>(&mut self, name: &str, param: &Param<Tensor<B, D>>) {
+        let value = param.val();
+        let shape = value.dims().to_vec();
+        let data = value
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("converted to f32");
+        self.0.insert(name.into(), Array { shape, data });
+    }
+}
+
+impl<B: Backend> Dense<B> {
+    fn collect(&self, name: &str, out: &mut Collector) {
+        out.put(&format!("{name}.w"), &self.w);
+        out.put(&format!("{name}.b"), &self.b);
+    }
+}
+
+impl<B: Backend> Norm<B> {
+    fn collect(&self, name: &str, out: &mut Collector) {
+        out.put(&format!("{name}.g"), &self.g);
+        out.put(&format!("{name}.b"), &self.b);
+    }
+}
+
+impl<B: Backend> Attention<B> {
+    fn collect(&self, name: &str, out: &mut Collector) {
+        for (p, d) in [
+            ("q", &self.q),
+            ("k", &self.k),
+            ("v", &self.v),
+            ("o", &self.o),
+        ] {
+            d.collect(&format!("{name}.{p}"), out);
+        }
+    }
+}
+
+impl<B: Backend> Mlp<B> {
+    fn collect(&self, name: &str, out: &mut Collector) {
+        self.fc1.collect(&format!("{name}.fc1"), out);
+        self.fc2.collect(&format!("{name}.fc2"), out);
+    }
+}
+
+impl<B: Backend> AudioEncoder<B> {
+    /// `mel [b, frames, mels]` -> memory tokens `[b, tokens (+ prefix), D]`.
+    pub fn forward(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+        let [b, frames, mels] = mel.dims();
+        let (pt, pf) = (c.encoder.patch_time, c.encoder.patch_freq);
+        let patches = mel
+            .reshape([b, frames / pt, pt, mels / pf, pf])
+            .swap_dims(2, 3)
+            .reshape([b, (frames / pt) * (mels / pf), pt * pf]);
+        let mut x = self.patch.forward(patches) + self.pos.val().unsqueeze();
+        for block in &self.blocks {
+            let h = block.ln1.forward(x.clone());
+            x = x + block.attn.forward(h.clone(), h, c.encoder.heads, None);
+            x = x.clone() + block.mlp.forward(block.ln2.forward(x));
+        }
+        let tokens = self
+            .proj2
+            .forward(gelu(self.proj1.forward(self.ln.forward(x))));
+        match &self.prefix {
+            Some(prefix) => {
+                let [n, d] = prefix.dims();
+                let prefix = prefix.val().unsqueeze::<3>().expand([b, n, d]);
+                Tensor::cat(vec![tokens, prefix], 1)
+            }
+            None => tokens,
+        }
+    }
+}
+
+impl<B: Backend> TextDecoder<B> {
+    /// Full-sequence forward with a causal mask (no cache): `ids [b, t]` -> logits `[b, t, V]`.
+    pub fn forward(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        memory: Tensor<B, 3>,
+        c: &ModelConfig,
+    ) -> Tensor<B, 3> {
+        let [b, t] = ids.dims();
+        let d = c.decoder.dim;
+        let device = ids.device();
+        let tok = self
+            .tok
+            .val()
+            .select(0, ids.reshape([b * t]))
+            .reshape([b, t, d]);
+        let pos = self.pos.val().slice([0..t]).unsqueeze::<3>();
+        let mut x = tok + pos;
+        let causal: Tensor<B, 2> = Tensor::<B, 2>::ones([t, t], &device)
+            .triu(1)
+            .mul_scalar(-1e9);
+        let causal = causal.unsqueeze::<4>();
+        for block in &self.blocks {
+            let h = block.ln1.forward(x.clone());
+            x = x + block
+                .self_attn
+                .forward(h.clone(), h, c.decoder.heads, Some(causal.clone()));
+            let h = block.ln2.forward(x.clone());
+            x = x + block
+                .cross
+                .forward(h, memory.clone(), c.decoder.heads, None);
+            x = x.clone() + block.mlp.forward(block.ln3.forward(x));
+        }
+        let x = self.ln.forward(x);
+        x.matmul(self.tok.val().transpose().unsqueeze())
+    }
+}

@@ -1,0 +1,328 @@
+//! Named f32 weights of one model: the pivot between the training framework, the safetensors
+//! files on disk, and the ONNX exporter. Names and shapes come from [`layout`], the one place
+//! that lists them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
+use earsight::ModelConfig;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+/// Weights file and config file inside a checkpoint directory.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A dense row-major f32 array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Array {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Array> {
+        let n: usize = shape.iter().product();
+        ensure!(
+            n == data.len(),
+            "shape {shape:?} needs {n} values, got {}",
+            data.len()
+        );
+        Ok(Array { shape, data })
+    }
+}
+
+/// How a tensor is initialised.
+#[derive(Clone, Copy, Debug)]
+enum Init {
+    /// Linear weight `[in, out]`: N(0, 1/in).
+    FanIn,
+    /// Normal with a fixed standard deviation.
+    Normal(f32),
+    /// 1 + N(0, std): layer-norm gains.
+    OnePlus(f32),
+}
+
+/// One entry of the layout: name, shape and initialiser.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub name: String,
+    pub shape: Vec<usize>,
+    init: Init,
+}
+
+fn dense(slots: &mut Vec<Slot>, name: &str, i: usize, o: usize) {
+    slots.push(Slot {
+        name: format!("{name}.w"),
+        shape: vec![i, o],
+        init: Init::FanIn,
+    });
+    slots.push(Slot {
+        name: format!("{name}.b"),
+        shape: vec![o],
+        init: Init::Normal(0.02),
+    });
+}
+
+fn norm(slots: &mut Vec<Slot>, name: &str, d: usize) {
+    slots.push(Slot {
+        name: format!("{name}.g"),
+        shape: vec![d],
+        init: Init::OnePlus(0.1),
+    });
+    slots.push(Slot {
+        name: format!("{name}.b"),
+        shape: vec![d],
+        init: Init::Normal(0.02),
+    });
+}
+
+/// Every tensor of the model, in a fixed order (the order seeded initialisation follows).
+pub fn layout(c: &ModelConfig) -> Vec<Slot> {
+    let (e, d) = (&c.encoder, &c.decoder);
+    let mut s = Vec::new();
+    dense(&mut s, "enc.patch", e.patch_time * e.patch_freq, e.dim);
+    s.push(Slot {
+        name: "enc.pos".into(),
+        shape: vec![c.n_audio_tokens(), e.dim],
+        init: Init::Normal(0.1),
+    });
+    for i in 0..e.depth {
+        let b = format!("enc.blocks.{i}");
+        norm(&mut s, &format!("{b}.ln1"), e.dim);
+        for p in ["q", "k", "v", "o"] {
+            dense(&mut s, &format!("{b}.attn.{p}"), e.dim, e.dim);
+        }
+        norm(&mut s, &format!("{b}.ln2"), e.dim);
+        dense(&mut s, &format!("{b}.mlp.fc1"), e.dim, e.dim * e.mlp_ratio);
+        dense(&mut s, &format!("{b}.mlp.fc2"), e.dim * e.mlp_ratio, e.dim);
+    }
+    norm(&mut s, "enc.ln", e.dim);
+    dense(&mut s, "proj.fc1", e.dim, d.dim);
+    dense(&mut s, "proj.fc2", d.dim, d.dim);
+    if e.n_prefix > 0 {
+        s.push(Slot {
+            name: "prefix".into(),
+            shape: vec![e.n_prefix, d.dim],
+            init: Init::Normal(1.0),
+        });
+    }
+    s.push(Slot {
+        name: "dec.tok".into(),
+        shape: vec![d.vocab_size, d.dim],
+        init: Init::Normal(1.0 / (d.dim as f32).sqrt()),
+    });
+    s.push(Slot {
+        name: "dec.pos".into(),
+        shape: vec![d.max_positions, d.dim],
+        init: Init::Normal(0.1),
+    });
+    for i in 0..d.depth {
+        let b = format!("dec.blocks.{i}");
+        norm(&mut s, &format!("{b}.ln1"), d.dim);
+        for p in ["q", "k", "v", "o"] {
+            dense(&mut s, &format!("{b}.self.{p}"), d.dim, d.dim);
+        }
+        norm(&mut s, &format!("{b}.ln2"), d.dim);
+        for p in ["q", "k", "v", "o"] {
+            dense(&mut s, &format!("{b}.cross.{p}"), d.dim, d.dim);
+        }
+        norm(&mut s, &format!("{b}.ln3"), d.dim);
+        dense(&mut s, &format!("{b}.mlp.fc1"), d.dim, d.dim * d.mlp_ratio);
+        dense(&mut s, &format!("{b}.mlp.fc2"), d.dim * d.mlp_ratio, d.dim);
+    }
+    norm(&mut s, "dec.ln", d.dim);
+    s
+}
+
+/// A model's config and all of its weights.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    pub config: ModelConfig,
+    tensors: BTreeMap<String, Array>,
+}
+
+impl Weights {
+    /// Seeded random weights: the same seed and config give the same bits on every machine.
+    pub fn init(config: &ModelConfig, seed: u64) -> Result<Weights> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut tensors = BTreeMap::new();
+        for slot in layout(config) {
+            let n: usize = slot.shape.iter().product();
+            let (mean, std) = match slot.init {
+                Init::FanIn => (0.0, 1.0 / (slot.shape[0] as f32).sqrt()),
+                Init::Normal(std) => (0.0, std),
+                Init::OnePlus(std) => (1.0, std),
+            };
+            let dist = Normal::new(mean, std).expect("positive standard deviation");
+            let data = (0..n).map(|_| dist.sample(&mut rng)).collect();
+            tensors.insert(slot.name, Array::new(slot.shape, data)?);
+        }
+        Ok(Weights {
+            config: config.clone(),
+            tensors,
+        })
+    }
+
+    /// Builds weights from named arrays, checking them against the layout.
+    pub fn from_tensors(
+        config: &ModelConfig,
+        mut tensors: BTreeMap<String, Array>,
+    ) -> Result<Weights> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let mut checked = BTreeMap::new();
+        for slot in layout(config) {
+            let array = tensors
+                .remove(&slot.name)
+                .with_context(|| format!("missing tensor `{}`", slot.name))?;
+            ensure!(
+                array.shape == slot.shape,
+                "tensor `{}`: expected shape {:?}, found {:?}",
+                slot.name,
+                slot.shape,
+                array.shape
+            );
+            checked.insert(slot.name, array);
+        }
+        if let Some(extra) = tensors.keys().next() {
+            bail!("unexpected tensor `{extra}` (not part of this model config)");
+        }
+        Ok(Weights {
+            config: config.clone(),
+            tensors: checked,
+        })
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> &Array {
+        self.tensors.get(name).unwrap_or_else(|| {
+            panic!("weights were checked against the layout; `{name}` is part of it")
+        })
+    }
+
+    /// All tensors by name.
+    pub fn tensors(&self) -> &BTreeMap<String, Array> {
+        &self.tensors
+    }
+
+    /// Writes `dir/weights.safetensors` and `dir/config.json`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(k, a)| {
+                let raw = a.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (k.clone(), raw, a.shape.clone())
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+            .iter()
+            .map(|(k, raw, shape)| {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    raw,
+                )
+                .expect("shape matches data");
+                (k.clone(), view)
+            })
+            .collect();
+        let path = dir.join(WEIGHTS_FILE);
+        safetensors::serialize_to_file(views, None, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let config = serde_json::to_string_pretty(&self.config)?;
+        std::fs::write(dir.join(CONFIG_FILE), config + "\n")
+            .with_context(|| format!("writing {}", dir.join(CONFIG_FILE).display()))?;
+        Ok(())
+    }
+
+    /// Reads a checkpoint directory written by [`Weights::save`].
+    pub fn load(dir: &Path) -> Result<Weights> {
+        let config = read_config(&dir.join(CONFIG_FILE))?;
+        let path = dir.join(WEIGHTS_FILE);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .with_context(|| format!("{}: not a safetensors file", path.display()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in file.tensors() {
+            ensure!(
+                view.dtype() == safetensors::Dtype::F32,
+                "{}: tensor `{name}` is {:?}, expected F32",
+                path.display(),
+                view.dtype()
+            );
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            tensors.insert(name, Array::new(view.shape().to_vec(), data)?);
+        }
+        Weights::from_tensors(&config, tensors).with_context(|| format!("{}", path.display()))
+    }
+}
+
+/// Reads and validates a model config JSON file.
+pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: ModelConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid model config", path.display()))?;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> ModelConfig {
+        let mut c = ModelConfig::mini(50);
+        c.frontend.clip_frames = 32;
+        c.encoder.dim = 16;
+        c.encoder.depth = 1;
+        c.encoder.n_prefix = 2;
+        c.decoder.dim = 16;
+        c.decoder.depth = 1;
+        c
+    }
+
+    #[test]
+    fn init_is_deterministic_and_matches_the_parameter_count() {
+        let c = tiny();
+        let a = Weights::init(&c, 7).unwrap();
+        let b = Weights::init(&c, 7).unwrap();
+        let other = Weights::init(&c, 8).unwrap();
+        assert_eq!(a.tensors, b.tensors);
+        assert_ne!(a.tensors, other.tensors);
+        let total: usize = a.tensors.values().map(|t| t.data.len()).sum();
+        let (enc, dec) = c.parameter_counts();
+        assert_eq!(total, enc + dec);
+    }
+
+    #[test]
+    fn save_load_round_trips_and_rejects_wrong_shapes() {
+        let c = tiny();
+        let w = Weights::init(&c, 3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        w.save(dir.path()).unwrap();
+        let back = Weights::load(dir.path()).unwrap();
+        assert_eq!(back.tensors, w.tensors);
+
+        let mut wrong = c.clone();
+        wrong.decoder.vocab_size = 51;
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            serde_json::to_string(&wrong).unwrap(),
+        )
+        .unwrap();
+        let err = format!("{:#}", Weights::load(dir.path()).unwrap_err());
+        assert!(err.contains("dec.tok") && err.contains("51"), "{err}");
+    }
+}
