@@ -1,0 +1,99 @@
+//! Shared helpers of the tools' integration tests: seeded bundles and test audio.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use earsight::bundle::{DecodingConfig, Quantization};
+use earsight_tools::export::{export_bundle, ExportOptions};
+use earsight_tools::weights::{read_config, Weights};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn tokenizer() -> PathBuf {
+    repo().join("models/tokenizer/tokenizer.json")
+}
+
+pub fn weights(config: &str, seed: u64) -> Weights {
+    let config = read_config(&repo().join("tools/configs").join(config)).unwrap();
+    Weights::init(&config, seed).unwrap()
+}
+
+/// Exports `weights` into `dir` with the given scheme for both graphs.
+pub fn export(weights: &Weights, scheme: Quantization, seed: u64, dir: &Path) {
+    let options = ExportOptions {
+        name: "test".into(),
+        encoder_quantization: scheme,
+        decoder_quantization: scheme,
+        tokenizer: tokenizer(),
+        tokenizer_provenance: "models/tokenizer/tokenizer.json".into(),
+        trained: false,
+        training: "untrained: seeded random weights".into(),
+        seed,
+        decoding: DecodingConfig::default(),
+        force: false,
+    };
+    export_bundle(weights, &options, dir).unwrap();
+}
+
+/// The real recordings in tests/fixtures/audio.
+pub fn recordings() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/fixtures/audio"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("ogg" | "wav")))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A deterministic synthetic clip: `kind` picks tones, chirps, noise bursts or clicks.
+pub fn synthetic(kind: usize, rate: u32, seconds: f32) -> Vec<f32> {
+    let n = (rate as f32 * seconds) as usize;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (kind as u64).wrapping_mul(0x1000_0001);
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let f0 = 110.0 * (1 + kind % 7) as f32;
+    (0..n)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let two_pi = 2.0 * std::f32::consts::PI;
+            match kind % 4 {
+                0 => 0.4 * (two_pi * f0 * t).sin() + 0.2 * (two_pi * 2.7 * f0 * t).sin(),
+                1 => 0.3 * (two_pi * (f0 + 400.0 * t) * t).sin() + 0.05 * noise(),
+                2 => noise() * if (t * (2.0 + kind as f32)).fract() < 0.3 { 0.8 } else { 0.05 },
+                _ => {
+                    if (t * f0 / 20.0).fract() < 0.01 {
+                        0.9
+                    } else {
+                        0.01 * noise()
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Max absolute difference divided by the reference's max absolute value (at least 1).
+pub fn relative_error(found: &[f32], reference: &[f32]) -> f32 {
+    assert_eq!(found.len(), reference.len());
+    let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    found
+        .iter()
+        .zip(reference)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    (dot / (na * nb)) as f32
+}
