@@ -5,6 +5,9 @@
 //! window, zero-pads to `n_fft`, and takes the power spectrum. Bands are HTK-mel triangles
 //! without area normalisation (librosa's `mel(htk=True, norm=None)`), the log is natural and
 //! clamped at `log_floor`, then `(x - mean) / std` is applied.
+//!
+//! The spectrum is computed in f64: in f32, bands 100 dB below a loud frame's peak are lost in
+//! rounding, and their logs would be noise (the librosa oracle test measures this).
 
 use std::sync::Arc;
 
@@ -17,24 +20,24 @@ use crate::config::FrontendConfig;
 /// frame never allocates.
 pub struct LogMel {
     config: FrontendConfig,
-    fft: Arc<dyn RealToComplex<f32>>,
-    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f64>>,
+    window: Vec<f64>,
     /// Row-major `[n_mels][n_bins]`, stored sparsely as (first bin, weights) per band.
-    bands: Vec<(usize, Vec<f32>)>,
-    input: Vec<f32>,
-    spectrum: Vec<Complex<f32>>,
-    scratch: Vec<Complex<f32>>,
-    power: Vec<f32>,
+    bands: Vec<(usize, Vec<f64>)>,
+    input: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+    power: Vec<f64>,
 }
 
 impl LogMel {
     /// Plans the FFT and builds the window and filterbank.
     pub fn new(config: &FrontendConfig) -> LogMel {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(config.n_fft);
+        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(config.n_fft);
         let window = (0..config.win_length)
             .map(|n| {
                 let phase = 2.0 * std::f64::consts::PI * n as f64 / config.win_length as f64;
-                (0.5 - 0.5 * phase.cos()) as f32
+                0.5 - 0.5 * phase.cos()
             })
             .collect();
         LogMel {
@@ -65,7 +68,7 @@ impl LogMel {
         // realfft clobbers its input, so the padded frame is rebuilt every time.
         self.input.fill(0.0);
         for ((dst, &x), &w) in self.input.iter_mut().zip(samples).zip(&self.window) {
-            *dst = x * w;
+            *dst = x as f64 * w;
         }
         self.fft
             .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
@@ -75,12 +78,12 @@ impl LogMel {
         }
         let c = &self.config;
         for (o, (start, weights)) in out.iter_mut().zip(&self.bands) {
-            let energy: f32 = weights
+            let energy: f64 = weights
                 .iter()
                 .zip(&self.power[*start..])
                 .map(|(w, p)| w * p)
                 .sum();
-            *o = (energy.max(c.log_floor).ln() - c.norm_mean) / c.norm_std;
+            *o = ((energy.max(c.log_floor as f64).ln() as f32) - c.norm_mean) / c.norm_std;
         }
     }
 
@@ -123,7 +126,7 @@ fn mel_to_hz(mel: f64) -> f64 {
 }
 
 /// Triangular HTK-mel filters over the FFT bins, computed in f64 as librosa does.
-fn mel_bands(c: &FrontendConfig) -> Vec<(usize, Vec<f32>)> {
+fn mel_bands(c: &FrontendConfig) -> Vec<(usize, Vec<f64>)> {
     let n_bins = c.n_bins();
     let bin_hz: Vec<f64> = (0..n_bins)
         .map(|k| k as f64 * c.sample_rate as f64 / c.n_fft as f64)
@@ -135,12 +138,12 @@ fn mel_bands(c: &FrontendConfig) -> Vec<(usize, Vec<f32>)> {
     (0..c.n_mels)
         .map(|m| {
             let (left, centre, right) = (edges[m], edges[m + 1], edges[m + 2]);
-            let dense: Vec<f32> = bin_hz
+            let dense: Vec<f64> = bin_hz
                 .iter()
                 .map(|&f| {
                     let rising = (f - left) / (centre - left);
                     let falling = (right - f) / (right - centre);
-                    rising.min(falling).max(0.0) as f32
+                    rising.min(falling).max(0.0)
                 })
                 .collect();
             let first = dense.iter().position(|&w| w > 0.0).unwrap_or(0);

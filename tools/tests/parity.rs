@@ -63,7 +63,10 @@ fn check_parity(config: &str, seed: u64) {
     for (i, mel) in inputs(&w.config).iter().enumerate() {
         let memory = engine.encode(mel).unwrap();
         let err = relative_error(memory.tokens().unwrap(), &reference.memory(mel));
-        assert!(err <= TOLERANCE, "{config} input {i}: memory tokens differ by {err}");
+        assert!(
+            err <= TOLERANCE,
+            "{config} input {i}: memory tokens differ by {err}"
+        );
 
         let expected = reference.greedy(mel, special.bos, special.eos, STEPS);
         // Teacher-forced with the reference's tokens, so every step is compared even after a
@@ -75,7 +78,10 @@ fn check_parity(config: &str, seed: u64) {
             let logits = engine.step(&memory, &mut cache, token).unwrap();
             let err = relative_error(&logits, ref_logits);
             worst = worst.max(err);
-            assert!(err <= TOLERANCE, "{config} input {i} step {step}: logits differ by {err}");
+            assert!(
+                err <= TOLERANCE,
+                "{config} input {i} step {step}: logits differ by {err}"
+            );
             let scale = ref_logits.iter().fold(1.0f32, |m, v| m.max(v.abs()));
             if margin(ref_logits) > 2.0 * TOLERANCE * scale {
                 decided += 1;
@@ -107,13 +113,18 @@ fn check_parity(config: &str, seed: u64) {
             .copied()
             .filter(|&t| t != special.eos)
             .collect();
-        let n = agree_until.unwrap_or(reference_ids.len()).min(reference_ids.len());
+        let n = agree_until
+            .unwrap_or(reference_ids.len())
+            .min(reference_ids.len());
         assert_eq!(found.tokens[..n], reference_ids[..n], "{config} input {i}");
     }
     println!(
         "{config}: worst relative logit error {worst:.2e}; {decided} steps decided, {near_ties} near ties"
     );
-    assert!(decided >= 20 * STEPS * 9 / 10, "too many near ties: {near_ties}");
+    assert!(
+        decided >= 20 * STEPS * 9 / 10,
+        "too many near ties: {near_ties}"
+    );
 }
 
 #[test]
@@ -129,26 +140,38 @@ fn mini_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
 #[test]
 fn int8_first_step_logits_stay_close_to_f32() {
     let w = weights("mini.json", 1);
-    let dirs: Vec<_> = [Quantization::F32, Quantization::Int8Dynamic, Quantization::Int8Weights]
-        .into_iter()
-        .map(|scheme| {
-            let dir = tempfile::tempdir().unwrap();
-            export(&w, scheme, 1, dir.path());
-            let engine = Engine::load(&Bundle::open(dir.path()).unwrap()).unwrap();
-            (scheme, engine, dir)
-        })
-        .collect();
-    let bos = Bundle::open(dirs[0].2.path()).unwrap().manifest().tokens.bos;
+    let dirs: Vec<_> = [
+        Quantization::F32,
+        Quantization::Int8Dynamic,
+        Quantization::Int8Weights,
+    ]
+    .into_iter()
+    .map(|scheme| {
+        let dir = tempfile::tempdir().unwrap();
+        export(&w, scheme, 1, dir.path());
+        let engine = Engine::load(&Bundle::open(dir.path()).unwrap()).unwrap();
+        (scheme, engine, dir)
+    })
+    .collect();
+    let bos = Bundle::open(dirs[0].2.path())
+        .unwrap()
+        .manifest()
+        .tokens
+        .bos;
     let first_step = |engine: &Engine, mel: &[f32]| {
         let memory = engine.encode(mel).unwrap();
-        engine.step(&memory, &mut engine.empty_cache(), bos).unwrap()
+        engine
+            .step(&memory, &mut engine.empty_cache(), bos)
+            .unwrap()
     };
     for (scheme, engine, _) in &dirs[1..] {
         let worst = inputs(&w.config)
             .iter()
             .map(|mel| cosine(&first_step(engine, mel), &first_step(&dirs[0].1, mel)))
             .fold(1.0f32, f32::min);
-        println!("{scheme}: lowest first-step cosine similarity with f32 over 20 inputs: {worst:.5}");
+        println!(
+            "{scheme}: lowest first-step cosine similarity with f32 over 20 inputs: {worst:.5}"
+        );
         assert!(worst > 0.99, "{scheme}: cosine {worst}");
     }
 }

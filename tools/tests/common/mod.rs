@@ -67,7 +67,14 @@ pub fn synthetic(kind: usize, rate: u32, seconds: f32) -> Vec<f32> {
             match kind % 4 {
                 0 => 0.4 * (two_pi * f0 * t).sin() + 0.2 * (two_pi * 2.7 * f0 * t).sin(),
                 1 => 0.3 * (two_pi * (f0 + 400.0 * t) * t).sin() + 0.05 * noise(),
-                2 => noise() * if (t * (2.0 + kind as f32)).fract() < 0.3 { 0.8 } else { 0.05 },
+                2 => {
+                    noise()
+                        * if (t * (2.0 + kind as f32)).fract() < 0.3 {
+                            0.8
+                        } else {
+                            0.05
+                        }
+                }
                 _ => {
                     if (t * f0 / 20.0).fract() < 0.01 {
                         0.9
@@ -96,4 +103,71 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     (dot / (na * nb)) as f32
+}
+
+/// Writes a little-endian f32 or i64 array as a NumPy .npy file (format 1.0).
+pub fn write_npy<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
+    assert_eq!(shape.iter().product::<usize>(), data.len());
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        T::DESCR
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in data {
+        v.put(&mut bytes);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+pub trait NpyElement {
+    const DESCR: &'static str;
+    fn put(&self, out: &mut Vec<u8>);
+}
+
+impl NpyElement for f32 {
+    const DESCR: &'static str = "<f4";
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl NpyElement for i64 {
+    const DESCR: &'static str = "<i8";
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// Runs tests/oracle/oracle.py; panics with its output when a check fails or Python lacks the
+/// oracle packages (`pip install -r tests/oracle/requirements.txt`).
+pub fn run_oracle(check: &str, case: &Path) -> String {
+    let python = std::env::var("EARSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(&python)
+        .arg(repo().join("tests/oracle/oracle.py"))
+        .arg(check)
+        .arg(case)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "oracle `{check}` failed (needs `pip install -r tests/oracle/requirements.txt`):\n{text}"
+    );
+    text
 }
