@@ -102,15 +102,14 @@ impl MonoResampler {
             return;
         };
         let wanted = (self.consumed * self.ratio.1).div_ceil(self.ratio.0);
-        let pending = std::mem::take(&mut self.pending);
-        let mut tail = Some(pending.as_slice());
-        // Every call yields a full output chunk (zero-padded input), so this loop ends.
+        let mut tail = std::mem::take(&mut self.pending);
+        // The tail, then silence, in whole chunks: each yields output, so this loop ends.
         while self.produced < wanted {
-            let chunk = match tail.take() {
-                Some(t) => r.process_partial(Some(&[t][..]), None),
-                None => r.process_partial::<&[f32]>(None, None),
-            }
-            .expect("partial chunks are padded by the resampler");
+            tail.resize(r.input_frames_next(), 0.0);
+            let chunk = r
+                .process(&[tail.as_slice()], None)
+                .expect("chunk length is the one the resampler asked for");
+            tail.clear();
             emit(&chunk[0], &mut self.to_skip, &mut self.produced, out);
         }
         let excess = (self.produced - wanted.min(self.produced)) as usize;
@@ -169,6 +168,13 @@ impl AudioFile {
                     AudioError::Io {
                         path: path.into(),
                         source,
+                    }
+                }
+                // A container that was recognised but holds a codec we do not decode.
+                SymphoniaError::Unsupported(what) if !what.starts_with("core (probe)") => {
+                    AudioError::UnsupportedCodec {
+                        path: path.into(),
+                        reason: what.into(),
                     }
                 }
                 _ => AudioError::UnknownFormat { path: path.into() },

@@ -241,7 +241,8 @@ mod tests {
     fn beam_search_finds_the_better_sequence() {
         let h = decode(&garden_path(), &options(3, 0), &SPECIAL).unwrap();
         assert_eq!(h.tokens, vec![5]);
-        assert!((h.logprob - (0.4f32.ln() + 0.99f32.ln())).abs() < 1e-5);
+        // Logits are renormalised: row 5 puts (almost) all its mass on the end token.
+        assert!((h.logprob - 0.4f32.ln()).abs() < 1e-4, "{h:?}");
     }
 
     #[test]

@@ -1,0 +1,183 @@
+//! A bundle that is not exactly what the manifest promises is refused, with a message that
+//! names the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use earsight::bundle::{
+    sha256_file, Bundle, Manifest, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
+};
+use earsight::Captioner;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bundle")
+}
+
+/// A private copy of the test bundle that a test may damage.
+fn copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn manifest(dir: &Path) -> Manifest {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap()).unwrap()
+}
+
+fn write_manifest(dir: &Path, m: &Manifest) {
+    std::fs::write(
+        dir.join(MANIFEST_FILE),
+        serde_json::to_string_pretty(m).unwrap(),
+    )
+    .unwrap();
+}
+
+fn open_err(dir: &Path) -> String {
+    match Captioner::open(dir) {
+        Ok(_) => panic!("{} was accepted", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_fixture_bundle_opens_and_is_marked_untrained() {
+    let bundle = Bundle::open(fixture()).unwrap();
+    assert!(!bundle.manifest().trained);
+    Captioner::open(&fixture()).unwrap();
+}
+
+#[test]
+fn missing_manifest_is_named() {
+    let dir = copy();
+    std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("manifest.json") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_manifest_is_reported_as_json_error() {
+    let dir = copy();
+    std::fs::write(
+        dir.path().join(MANIFEST_FILE),
+        "{ \"format\": \"earsight-bundle\", ",
+    )
+    .unwrap();
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("manifest.json") && err.contains("not valid JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_format_version_says_expected_and_found() {
+    let dir = copy();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap())
+            .unwrap();
+    value["format_version"] = 2.into();
+    value["a_field_from_the_future"] = true.into();
+    std::fs::write(dir.path().join(MANIFEST_FILE), value.to_string()).unwrap();
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("`format_version`: expected 1, found 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sha256_mismatch_names_the_file() {
+    let dir = copy();
+    let path = dir.path().join(TOKENIZER_FILE);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
+    let err = open_err(dir.path());
+    assert!(err.contains("SHA-256 mismatch for tokenizer.json"), "{err}");
+}
+
+#[test]
+fn truncated_onnx_is_a_load_error_naming_the_graph() {
+    let dir = copy();
+    let path = dir.path().join(ENCODER_FILE);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    // Re-sign it, so that the graph loader (not the checksum) has to catch it.
+    let mut m = manifest(dir.path());
+    m.sha256
+        .insert(ENCODER_FILE.into(), sha256_file(&path).unwrap());
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("encoder.onnx: cannot load ONNX graph"),
+        "{err}"
+    );
+}
+
+#[test]
+fn special_token_ids_out_of_range_are_refused() {
+    let dir = copy();
+    let mut m = manifest(dir.path());
+    m.tokens.eos = m.model.decoder.vocab_size as u32;
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("`tokens.eos`") && err.contains("4000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn generated_ids_out_of_range_are_an_error_not_garbage() {
+    let bundle = Bundle::open(fixture()).unwrap();
+    let m = bundle.manifest();
+    let text = earsight::text::TextDecoder::open(
+        &bundle.path(TOKENIZER_FILE),
+        m.model.decoder.vocab_size,
+        &m.tokens,
+    )
+    .unwrap();
+    let err = text.decode(&[10, 4000]).unwrap_err().to_string();
+    assert!(
+        err.contains("token id 4000 is outside the vocabulary"),
+        "{err}"
+    );
+    assert!(!text.decode(&[10, 11, m.tokens.eos, 4]).unwrap().is_empty());
+}
+
+#[test]
+fn graph_interface_that_disagrees_with_the_config_is_refused() {
+    let dir = copy();
+    let mut m = manifest(dir.path());
+    m.decoder.inputs.swap(0, 1);
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("`decoder.inputs[0]`: expected input_ids"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tokenizer_that_disagrees_with_the_vocabulary_is_refused() {
+    let dir = copy();
+    let mut m = manifest(dir.path());
+    m.tokens.bos = 5;
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("special token `[BOS]` is id 5 in the manifest but 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_instead_of_a_bundle_directory_is_refused() {
+    let err = open_err(&fixture().join(MANIFEST_FILE));
+    assert!(err.contains("not a bundle directory"), "{err}");
+}

@@ -1,0 +1,265 @@
+//! The `earsight` command as a user runs it, on the seeded test bundle (its captions are
+//! random words: these tests check the plumbing, not the descriptions).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bundle() -> PathBuf {
+    repo().join("tests/fixtures/tiny-bundle")
+}
+
+fn earsight(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_earsight"))
+        .args(args)
+        .env("EARSIGHT_MODEL", bundle())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, samples: impl Iterator<Item = f32>) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+fn tone(rate: u32, seconds: f32) -> impl Iterator<Item = f32> {
+    (0..(rate as f32 * seconds) as usize).map(move |i| {
+        let t = i as f32 / rate as f32;
+        0.3 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
+            + 0.2 * (2.0 * std::f32::consts::PI * 1250.0 * t).sin()
+    })
+}
+
+#[test]
+fn captions_every_fixture_recording_as_json_and_warns_about_random_weights() {
+    let files: Vec<String> = [
+        "dog_bark.ogg",
+        "rain.ogg",
+        "baby_cry.ogg",
+        "factory_whistle.wav",
+    ]
+    .iter()
+    .map(|f| {
+        repo()
+            .join("tests/fixtures/audio")
+            .join(f)
+            .display()
+            .to_string()
+    })
+    .collect();
+    let mut args = vec!["caption", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let out = earsight(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("untrained bundle"),
+        "{}",
+        stderr(&out)
+    );
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "one caption per short file");
+    for (line, file) in lines.iter().zip(&files) {
+        assert_eq!(line["file"], file.as_str());
+        assert_eq!(line["start"], 0.0);
+        assert!(line["end"].as_f64().unwrap() > 2.0);
+        assert!(!line["caption"].as_str().unwrap().is_empty());
+        assert!(line["score"].as_f64().unwrap() < 0.0);
+        for stage in ["frontend", "encoder", "decoder", "total"] {
+            assert!(line["timings_ms"][stage].as_f64().unwrap() >= 0.0);
+        }
+    }
+}
+
+#[test]
+fn stereo_at_44k1_is_downmixed_and_resampled_like_mono() {
+    let dir = tempfile::tempdir().unwrap();
+    let mono = dir.path().join("mono.wav");
+    let stereo = dir.path().join("stereo.wav");
+    write_wav(&mono, 44_100, 1, tone(44_100, 3.0));
+    write_wav(&stereo, 44_100, 2, tone(44_100, 3.0).flat_map(|s| [s, s]));
+    let a = earsight(&["caption", mono.to_str().unwrap()]);
+    let b = earsight(&["caption", stereo.to_str().unwrap()]);
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(stdout(&a), stdout(&b));
+}
+
+#[test]
+fn a_long_clip_is_captioned_window_by_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.wav");
+    write_wav(&path, 16_000, 1, tone(16_000, 25.0));
+    let out = earsight(&["caption", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spans: Vec<(f64, f64)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["start"].as_f64().unwrap(), v["end"].as_f64().unwrap())
+        })
+        .collect();
+    // 10.24 s windows: [0, 10.255), [10.24, 20.495), then the 4.5 s tail.
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    assert_eq!(spans[0].0, 0.0);
+    assert!((spans[1].0 - 10.24).abs() < 1e-9 && (spans[2].0 - 20.48).abs() < 1e-9);
+    assert!((spans[2].1 - 25.0).abs() < 1e-9);
+}
+
+#[test]
+fn an_hour_long_file_is_processed_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hour.wav");
+    // 8 kHz so that resampling runs too; decoded at 16 kHz in f32 the hour would be 230 MB.
+    write_wav(
+        &path,
+        8_000,
+        1,
+        (0..8_000 * 3600).map(|i| if (i / 4000) % 2 == 0 { 0.2 } else { -0.1 }),
+    );
+    let out = earsight(&["caption", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        352,
+        "3600 s in 10.24 s windows"
+    );
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    let peak_mb = usage.ru_maxrss as f64 / 1024.0;
+    println!("peak RSS of the largest child so far: {peak_mb:.1} MB");
+    assert!(peak_mb < 120.0, "peak RSS {peak_mb:.1} MB");
+}
+
+#[test]
+fn bad_audio_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.wav");
+    write_wav(&empty, 16_000, 1, std::iter::empty());
+    let text = dir.path().join("notes.wav");
+    std::fs::write(
+        &text,
+        "this is not audio, whatever its name says\n".repeat(20),
+    )
+    .unwrap();
+    // A real WAV container whose codec (MPEG layer 3, format tag 0x55) is not decoded.
+    let mp3_in_wav = dir.path().join("mp3-in-wav.wav");
+    let fmt: Vec<u8> = [0x55u16.to_le_bytes(), 1u16.to_le_bytes()]
+        .concat()
+        .into_iter()
+        .chain(16_000u32.to_le_bytes())
+        .chain(2_000u32.to_le_bytes())
+        .chain(1u16.to_le_bytes())
+        .chain(0u16.to_le_bytes())
+        .collect();
+    let mut riff = b"WAVEfmt ".to_vec();
+    riff.extend((fmt.len() as u32).to_le_bytes());
+    riff.extend(&fmt);
+    riff.extend(b"data");
+    riff.extend(64u32.to_le_bytes());
+    riff.extend([0u8; 64]);
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend((riff.len() as u32).to_le_bytes());
+    bytes.extend(riff);
+    std::fs::write(&mp3_in_wav, bytes).unwrap();
+    let missing = dir.path().join("missing.ogg");
+
+    let cases = [
+        (&empty, "contains no audio samples"),
+        (&text, "not a recognised audio file"),
+        (&mp3_in_wav, "unsupported codec"),
+        (&missing, "No such file"),
+        (&dir.path().to_path_buf(), "is a directory"),
+    ];
+    for (path, expected) in cases {
+        let out = earsight(&["caption", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains(expected),
+            "{}: {err}",
+            path.display()
+        );
+    }
+    // One bad file does not stop the others.
+    let good = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let out = earsight(&["caption", text.to_str().unwrap(), good.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert!(stderr(&out).contains("1 of 2 files could not be captioned"));
+}
+
+#[test]
+fn info_describes_the_bundle() {
+    let out = earsight(&["info", bundle().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "NO (random weights",
+        "vocab 4000",
+        "f32",
+        "encoder.onnx",
+        "256 audio tokens + 2 prefix",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+#[test]
+fn bench_reports_every_stage_as_json() {
+    let out = earsight(&["bench", "--runs", "2", "--tokens", "5", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for key in [
+        "load_ms",
+        "frontend_ms",
+        "encoder_ms",
+        "decoder_token_ms",
+        "real_time_factor",
+    ] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    assert_eq!(v["tokens"], 5);
+}
+
+#[test]
+fn without_a_model_the_user_is_told_how_to_get_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_earsight"))
+        .args(["caption", "x.wav"])
+        .env("EARSIGHT_MODEL", "/nonexistent/earsight-model")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("no default model is installed") && err.contains("earsight-tools"),
+        "{err}"
+    );
+}
