@@ -52,6 +52,17 @@ pub struct Caption {
     pub tokens: Vec<u32>,
 }
 
+/// The caption of one window of samples.
+#[derive(Clone, Debug)]
+pub struct WindowCaption {
+    pub text: String,
+    /// Mean log-probability per generated token.
+    pub score: f32,
+    /// Generated ids, without start and end tokens.
+    pub tokens: Vec<u32>,
+    pub timings: Timings,
+}
+
 /// A loaded bundle ready to caption audio.
 pub struct Captioner {
     bundle: Bundle,
@@ -108,7 +119,7 @@ impl Captioner {
     pub fn caption_samples(
         &mut self,
         samples: &[f32],
-    ) -> Result<(String, f32, Vec<u32>, Timings), CaptionError> {
+    ) -> Result<WindowCaption, CaptionError> {
         let t0 = Instant::now();
         let mel = self.frontend.window(samples);
         let t1 = Instant::now();
@@ -128,7 +139,12 @@ impl Captioner {
             decoder: ms(t2, t3),
             total: ms(t0, t3),
         };
-        Ok((text, hyp.mean_logprob(), hyp.tokens, timings))
+        Ok(WindowCaption {
+            text,
+            score: hyp.mean_logprob(),
+            tokens: hyp.tokens,
+            timings,
+        })
     }
 
     /// Captions a file window by window, handing each caption to `sink` as soon as it is ready.
@@ -155,16 +171,15 @@ impl Captioner {
                     buffer.clear();
                     break;
                 }
-                let (caption, score, tokens, timings) =
-                    self.caption_samples(&buffer[..available])?;
+                let window = self.caption_samples(&buffer[..available])?;
                 sink(Caption {
                     file: path.into(),
                     start: offset as f64 / rate,
                     end: (offset + available) as f64 / rate,
-                    caption,
-                    score,
-                    timings,
-                    tokens,
+                    caption: window.text,
+                    score: window.score,
+                    timings: window.timings,
+                    tokens: window.tokens,
                 });
                 count += 1;
                 let drop = advance.min(buffer.len());

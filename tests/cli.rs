@@ -216,6 +216,20 @@ fn bad_audio_inputs_get_clear_errors() {
 }
 
 #[test]
+fn beam_search_is_deterministic_and_may_differ_from_greedy() {
+    let clip = repo().join("tests/fixtures/audio/rain.ogg");
+    let clip = clip.to_str().unwrap();
+    let beam = earsight(&["caption", "--beam", "4", clip]);
+    let again = earsight(&["caption", "--beam", "4", clip]);
+    assert!(beam.status.success(), "{}", stderr(&beam));
+    assert_eq!(stdout(&beam), stdout(&again));
+    assert!(!stdout(&beam).trim().is_empty());
+    let zero = earsight(&["caption", "--beam", "0", clip]);
+    assert!(!zero.status.success());
+    assert!(stderr(&zero).contains("--beam must be at least 1"));
+}
+
+#[test]
 fn info_describes_the_bundle() {
     let out = earsight(&["info", bundle().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));

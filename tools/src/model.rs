@@ -380,3 +380,24 @@ impl<B: Backend> TextDecoder<B> {
         x.matmul(self.tok.val().transpose().unsqueeze())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Cpu;
+
+    #[test]
+    fn weights_survive_the_trip_through_burn_modules() {
+        let mut c = ModelConfig::mini(60);
+        c.frontend.clip_frames = 32;
+        c.encoder.dim = 16;
+        c.encoder.depth = 2;
+        c.encoder.n_prefix = 3;
+        c.decoder.dim = 16;
+        c.decoder.depth = 2;
+        let w = Weights::init(&c, 11).unwrap();
+        let model = Captioner::<Cpu>::from_weights(&w, &Default::default());
+        let back = model.to_weights(&c).unwrap();
+        assert_eq!(back.tensors(), w.tensors());
+    }
+}
