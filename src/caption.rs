@@ -116,10 +116,7 @@ impl Captioner {
     }
 
     /// Captions one window of samples at the model's rate (cut or padded to the window).
-    pub fn caption_samples(
-        &mut self,
-        samples: &[f32],
-    ) -> Result<WindowCaption, CaptionError> {
+    pub fn caption_samples(&mut self, samples: &[f32]) -> Result<WindowCaption, CaptionError> {
         let t0 = Instant::now();
         let mel = self.frontend.window(samples);
         let t1 = Instant::now();

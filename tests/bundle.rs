@@ -164,6 +164,22 @@ fn graph_interface_that_disagrees_with_the_config_is_refused() {
 }
 
 #[test]
+fn graphs_whose_shapes_disagree_with_the_manifest_are_refused() {
+    let dir = copy();
+    let mut m = manifest(dir.path());
+    // A manifest for a model without prefix vectors, in front of graphs that have two.
+    m.model.encoder.n_prefix = 0;
+    m.encoder = m.model.encoder_spec();
+    m.decoder = m.model.decoder_spec();
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("encoder.onnx: graph output shape 0") && err.contains("[1, 258, 32]"),
+        "{err}"
+    );
+}
+
+#[test]
 fn tokenizer_that_disagrees_with_the_vocabulary_is_refused() {
     let dir = copy();
     let mut m = manifest(dir.path());

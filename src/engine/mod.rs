@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use crate::bundle::{Bundle, DECODER_FILE, ENCODER_FILE};
+use crate::bundle::{Bundle, Dim, TensorSpec, DECODER_FILE, ENCODER_FILE};
 use crate::config::ModelConfig;
+use tract_onnx::tract_hir::infer::GenericFactoid;
 
 pub use search::{decode, Hypothesis, StepModel};
 
@@ -249,8 +250,71 @@ fn load_graph(
             }
         }
     }
-    model
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
-        .map_err(|e| load(format!("{e:#}")))
+    for (index, (outlet, expected)) in model
+        .input_outlets()
+        .map_err(|e| load(e.to_string()))?
+        .iter()
+        .zip(&spec.inputs)
+        .enumerate()
+    {
+        let fact = model
+            .outlet_fact(*outlet)
+            .map_err(|e| load(e.to_string()))?;
+        let dims: Vec<Option<TDim>> = fact
+            .shape
+            .dims()
+            .map(|d| match d {
+                GenericFactoid::Only(t) => Some(t.clone()),
+                GenericFactoid::Any => None,
+            })
+            .collect();
+        check_shape(path, "input shape", index, expected, &dims)?;
+    }
+    let typed = model.into_optimized().map_err(|e| load(format!("{e:#}")))?;
+    // Output shapes as tract infers them from the graph itself, not as the file declares them.
+    for (index, (outlet, expected)) in typed
+        .output_outlets()
+        .map_err(|e| load(e.to_string()))?
+        .iter()
+        .zip(&spec.outputs)
+        .enumerate()
+    {
+        let fact = typed
+            .outlet_fact(*outlet)
+            .map_err(|e| load(e.to_string()))?;
+        let dims: Vec<Option<TDim>> = fact.shape.iter().map(|d| Some(d.clone())).collect();
+        check_shape(path, "output shape", index, expected, &dims)?;
+    }
+    typed.into_runnable().map_err(|e| load(format!("{e:#}")))
+}
+
+/// A dimension matches a fixed size when tract knows it to be that number, and a symbol when
+/// it varies per call.
+fn check_shape(
+    path: &Path,
+    kind: &'static str,
+    index: usize,
+    expected: &TensorSpec,
+    dims: &[Option<TDim>],
+) -> Result<(), EngineError> {
+    let matches = dims.len() == expected.shape.len()
+        && dims.iter().zip(&expected.shape).all(|(d, e)| match (d, e) {
+            (Some(t), Dim::Fixed(n)) => t.to_i64().ok() == Some(*n as i64),
+            (Some(t), Dim::Symbol(_)) => t.to_i64().is_err(),
+            (None, _) => false,
+        });
+    if matches {
+        return Ok(());
+    }
+    let found: Vec<String> = dims
+        .iter()
+        .map(|d| d.as_ref().map_or("?".into(), |t| t.to_string()))
+        .collect();
+    Err(EngineError::Interface {
+        path: path.into(),
+        kind,
+        index,
+        expected: expected.to_string(),
+        found: format!("[{}]", found.join(", ")),
+    })
 }

@@ -31,7 +31,13 @@ fn the_committed_test_bundle_is_what_the_exporter_writes_today() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let fixture = repo().join("tests/fixtures/tiny-bundle");
-    for file in ["manifest.json", "encoder.onnx", "decoder.onnx", "tokenizer.json", "MODEL_CARD.md"] {
+    for file in [
+        "manifest.json",
+        "encoder.onnx",
+        "decoder.onnx",
+        "tokenizer.json",
+        "MODEL_CARD.md",
+    ] {
         assert!(
             std::fs::read(dir.join(file)).unwrap() == std::fs::read(fixture.join(file)).unwrap(),
             "{file} differs: regenerate tests/fixtures/tiny-bundle (see tests/fixtures/README.md)"
@@ -45,7 +51,13 @@ fn export_never_overwrites_what_the_user_has() {
     let config = repo().join("tools/configs/tiny.json");
     let dir = out.path().join("b");
     let args = |force: bool| {
-        let mut a = vec!["export", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap()];
+        let mut a = vec![
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ];
         if force {
             a.push("--force");
         }
@@ -61,19 +73,33 @@ fn export_never_overwrites_what_the_user_has() {
     let foreign = tools(&args(true));
     assert!(!foreign.status.success());
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("holds `notes.txt`"));
-    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
 fn a_config_that_disagrees_with_the_tokenizer_is_refused() {
     let out = tempfile::tempdir().unwrap();
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("tools/configs/tiny.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tools/configs/tiny.json")).unwrap(),
+    )
+    .unwrap();
     config["decoder"]["vocab_size"] = 3000.into();
     let path = out.path().join("c.json");
     std::fs::write(&path, config.to_string()).unwrap();
-    let o = tools(&["export", "--config", path.to_str().unwrap(), "--out", out.path().join("b").to_str().unwrap()]);
+    let o = tools(&[
+        "export",
+        "--config",
+        path.to_str().unwrap(),
+        "--out",
+        out.path().join("b").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("tokenizer has 4000 tokens") && err.contains("vocab_size = 3000"), "{err}");
+    assert!(
+        err.contains("tokenizer has 4000 tokens") && err.contains("vocab_size = 3000"),
+        "{err}"
+    );
 }
