@@ -359,7 +359,7 @@ impl<B: Backend> TextDecoder<B> {
             .val()
             .select(0, ids.reshape([b * t]))
             .reshape([b, t, d]);
-        let pos = self.pos.val().slice([0..t]).unsqueeze::<3>();
+        let pos = self.pos.val().narrow(0, 0, t).unsqueeze::<3>();
         let mut x = tok + pos;
         let causal: Tensor<B, 2> = Tensor::<B, 2>::ones([t, t], &device)
             .triu(1)
@@ -388,13 +388,7 @@ mod tests {
 
     #[test]
     fn weights_survive_the_trip_through_burn_modules() {
-        let mut c = ModelConfig::mini(60);
-        c.frontend.clip_frames = 32;
-        c.encoder.dim = 16;
-        c.encoder.depth = 2;
-        c.encoder.n_prefix = 3;
-        c.decoder.dim = 16;
-        c.decoder.depth = 2;
+        let c = crate::weights::test_config();
         let w = Weights::init(&c, 11).unwrap();
         let model = Captioner::<Cpu>::from_weights(&w, &Default::default());
         let back = model.to_weights(&c).unwrap();

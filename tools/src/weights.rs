@@ -278,19 +278,25 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
     Ok(config)
 }
 
+/// A model small enough for unit tests, with every optional part (prefix vectors) present.
+#[cfg(test)]
+pub(crate) fn test_config() -> ModelConfig {
+    let mut c = ModelConfig::mini(50);
+    c.frontend.clip_frames = 32;
+    c.encoder.dim = 16;
+    c.encoder.depth = 2;
+    c.encoder.n_prefix = 2;
+    c.decoder.dim = 16;
+    c.decoder.depth = 2;
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tiny() -> ModelConfig {
-        let mut c = ModelConfig::mini(50);
-        c.frontend.clip_frames = 32;
-        c.encoder.dim = 16;
-        c.encoder.depth = 1;
-        c.encoder.n_prefix = 2;
-        c.decoder.dim = 16;
-        c.decoder.depth = 1;
-        c
+        test_config()
     }
 
     #[test]
