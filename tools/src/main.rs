@@ -67,10 +67,19 @@ struct ModelSource {
 }
 
 impl ModelSource {
-    fn load(&self) -> Result<(Weights, bool)> {
+    /// The weights, and what the manifest should say about how they were made. No training
+    /// stage exists yet, so nothing is exported as trained: a checkpoint holds no record of
+    /// training that could vouch for it.
+    fn load(&self) -> Result<(Weights, String)> {
         match (&self.weights, &self.config) {
-            (Some(dir), _) => Ok((Weights::load(dir)?, true)),
-            (None, Some(config)) => Ok((Weights::init(&read_config(config)?, self.seed)?, false)),
+            (Some(dir), _) => Ok((
+                Weights::load(dir)?,
+                format!("untrained: weights read from checkpoint {}", dir.display()),
+            )),
+            (None, Some(config)) => Ok((
+                Weights::init(&read_config(config)?, self.seed)?,
+                "untrained: seeded random weights".into(),
+            )),
             (None, None) => bail!("give --config (random weights) or --weights DIR"),
         }
     }
@@ -100,6 +109,16 @@ enum Command {
         /// Replace an existing bundle in --out.
         #[arg(long)]
         force: bool,
+    },
+    /// Write seeded random weights as a checkpoint (weights.safetensors + config.json), the
+    /// starting point of training.
+    Init {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Reference greedy decode in burn (full recompute, no cache), for parity checks.
     Decode {
@@ -149,7 +168,7 @@ fn run() -> Result<()> {
             name,
             force,
         } => {
-            let (weights, trained) = source.load()?;
+            let (weights, training) = source.load()?;
             let (enc_default, dec_default) = if int8 {
                 (INT8_ENCODER, INT8_DECODER)
             } else {
@@ -168,18 +187,8 @@ fn run() -> Result<()> {
                     tokenizer.display().to_string()
                 },
                 tokenizer,
-                trained,
-                training: if trained {
-                    format!(
-                        "checkpoint {}",
-                        source
-                            .weights
-                            .as_ref()
-                            .map_or(String::new(), |p| p.display().to_string())
-                    )
-                } else {
-                    "untrained: seeded random weights".into()
-                },
+                trained: false,
+                training,
                 seed: source.seed,
                 decoding: DecodingConfig::default(),
                 force,
@@ -231,6 +240,17 @@ fn run() -> Result<()> {
                     println!("{}: {caption}", file.display());
                 }
             }
+            Ok(())
+        }
+        Command::Init { config, seed, out } => {
+            if out.join(earsight_tools::weights::WEIGHTS_FILE).exists() {
+                bail!(
+                    "{}: already holds a checkpoint; choose a new directory",
+                    out.display()
+                );
+            }
+            Weights::init(&read_config(&config)?, seed)?.save(&out)?;
+            println!("wrote seeded checkpoint {} (seed {seed})", out.display());
             Ok(())
         }
         Command::Tokenizer {

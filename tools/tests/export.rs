@@ -103,3 +103,64 @@ fn a_config_that_disagrees_with_the_tokenizer_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_checkpoint_exports_the_same_graphs_as_its_seed_and_stays_untrained() {
+    let out = tempfile::tempdir().unwrap();
+    let config = repo().join("tools/configs/tiny.json");
+    let config = config.to_str().unwrap();
+    let ckpt = out.path().join("ckpt");
+    let (a, b) = (out.path().join("a"), out.path().join("b"));
+    let init = tools(&[
+        "init",
+        "--config",
+        config,
+        "--seed",
+        "5",
+        "--out",
+        ckpt.to_str().unwrap(),
+    ]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert!(
+        !tools(&["init", "--config", config, "--out", ckpt.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(tools(&[
+        "export",
+        "--config",
+        config,
+        "--seed",
+        "5",
+        "--out",
+        a.to_str().unwrap()
+    ])
+    .status
+    .success());
+    assert!(tools(&[
+        "export",
+        "--weights",
+        ckpt.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap()
+    ])
+    .status
+    .success());
+    for graph in ["encoder.onnx", "decoder.onnx"] {
+        assert!(
+            std::fs::read(a.join(graph)).unwrap() == std::fs::read(b.join(graph)).unwrap(),
+            "{graph}"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["trained"], false);
+    assert!(manifest["provenance"]["training"]
+        .as_str()
+        .unwrap()
+        .contains("checkpoint"));
+}
