@@ -313,6 +313,12 @@ mod tests {
     }
 
     #[test]
+    fn the_mini_config_file_is_the_mini_preset() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/mini.json");
+        assert_eq!(read_config(&path).unwrap(), ModelConfig::mini(4000));
+    }
+
+    #[test]
     fn save_load_round_trips_and_rejects_wrong_shapes() {
         let c = tiny();
         let w = Weights::init(&c, 3).unwrap();
