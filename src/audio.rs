@@ -131,7 +131,6 @@ pub struct AudioFile {
     format: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,
     track_id: u32,
-    source_rate: u32,
     resampler: MonoResampler,
     buffer: Option<SampleBuffer<f32>>,
     mono: Vec<f32>,
@@ -203,18 +202,12 @@ impl AudioFile {
             track_id: track.id,
             format,
             decoder,
-            source_rate,
             resampler: MonoResampler::new(source_rate, rate)?,
             buffer: None,
             mono: Vec::new(),
             finished: false,
             samples_read: 0,
         })
-    }
-
-    /// The file's own sample rate.
-    pub fn source_rate(&self) -> u32 {
-        self.source_rate
     }
 
     /// Appends the next decoded samples (at the target rate) to `out`. Returns false once the

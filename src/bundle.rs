@@ -358,11 +358,6 @@ impl Bundle {
         Ok(Bundle { dir, manifest })
     }
 
-    /// The bundle directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The checked manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -467,7 +462,7 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
 }
 
 /// Compares a graph interface with the one the model config implies.
-pub(crate) fn check_graph_spec(
+fn check_graph_spec(
     graph: &str,
     found: &GraphSpec,
     expected: &GraphSpec,

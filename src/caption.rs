@@ -48,8 +48,6 @@ pub struct Caption {
     pub score: f32,
     #[serde(rename = "timings_ms")]
     pub timings: Timings,
-    #[serde(skip)]
-    pub tokens: Vec<u32>,
 }
 
 /// The caption of one window of samples.
@@ -58,8 +56,6 @@ pub struct WindowCaption {
     pub text: String,
     /// Mean log-probability per generated token.
     pub score: f32,
-    /// Generated ids, without start and end tokens.
-    pub tokens: Vec<u32>,
     pub timings: Timings,
 }
 
@@ -139,7 +135,6 @@ impl Captioner {
         Ok(WindowCaption {
             text,
             score: hyp.mean_logprob(),
-            tokens: hyp.tokens,
             timings,
         })
     }
@@ -176,7 +171,6 @@ impl Captioner {
                     caption: window.text,
                     score: window.score,
                     timings: window.timings,
-                    tokens: window.tokens,
                 });
                 count += 1;
                 let drop = advance.min(buffer.len());

@@ -97,12 +97,4 @@ impl TextDecoder {
             .decode(&ids[..end], true)
             .map_err(|e| TextError::Decode(e.to_string()))
     }
-
-    /// Token ids of `text`, without special tokens.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TextError> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| TextError::Decode(e.to_string()))
-    }
 }

@@ -34,6 +34,15 @@ fn write_manifest(dir: &Path, m: &Manifest) {
     .unwrap();
 }
 
+/// Opens a copy of the test bundle whose manifest `edit` changed; returns the refusal.
+fn refusal_after(edit: impl FnOnce(&mut Manifest)) -> String {
+    let dir = copy();
+    let mut m = manifest(dir.path());
+    edit(&mut m);
+    write_manifest(dir.path(), &m);
+    open_err(dir.path())
+}
+
 fn open_err(dir: &Path) -> String {
     match Captioner::open(dir) {
         Ok(_) => panic!("{} was accepted", dir.display()),
@@ -121,11 +130,9 @@ fn truncated_onnx_is_a_load_error_naming_the_graph() {
 
 #[test]
 fn special_token_ids_out_of_range_are_refused() {
-    let dir = copy();
-    let mut m = manifest(dir.path());
-    m.tokens.eos = m.model.decoder.vocab_size as u32;
-    write_manifest(dir.path(), &m);
-    let err = open_err(dir.path());
+    let err = refusal_after(|m| {
+        m.tokens.eos = m.model.decoder.vocab_size as u32;
+    });
     assert!(
         err.contains("`tokens.eos`") && err.contains("4000"),
         "{err}"
@@ -152,11 +159,9 @@ fn generated_ids_out_of_range_are_an_error_not_garbage() {
 
 #[test]
 fn graph_interface_that_disagrees_with_the_config_is_refused() {
-    let dir = copy();
-    let mut m = manifest(dir.path());
-    m.decoder.inputs.swap(0, 1);
-    write_manifest(dir.path(), &m);
-    let err = open_err(dir.path());
+    let err = refusal_after(|m| {
+        m.decoder.inputs.swap(0, 1);
+    });
     assert!(
         err.contains("`decoder.inputs[0]`: expected input_ids"),
         "{err}"
@@ -165,14 +170,12 @@ fn graph_interface_that_disagrees_with_the_config_is_refused() {
 
 #[test]
 fn graphs_whose_shapes_disagree_with_the_manifest_are_refused() {
-    let dir = copy();
-    let mut m = manifest(dir.path());
-    // A manifest for a model without prefix vectors, in front of graphs that have two.
-    m.model.encoder.n_prefix = 0;
-    m.encoder = m.model.encoder_spec();
-    m.decoder = m.model.decoder_spec();
-    write_manifest(dir.path(), &m);
-    let err = open_err(dir.path());
+    let err = refusal_after(|m| {
+        // A manifest for a model without prefix vectors, in front of graphs that have two.
+        m.model.encoder.n_prefix = 0;
+        m.encoder = m.model.encoder_spec();
+        m.decoder = m.model.decoder_spec();
+    });
     assert!(
         err.contains("encoder.onnx: graph output shape 0") && err.contains("[1, 258, 32]"),
         "{err}"
@@ -181,11 +184,9 @@ fn graphs_whose_shapes_disagree_with_the_manifest_are_refused() {
 
 #[test]
 fn tokenizer_that_disagrees_with_the_vocabulary_is_refused() {
-    let dir = copy();
-    let mut m = manifest(dir.path());
-    m.tokens.bos = 5;
-    write_manifest(dir.path(), &m);
-    let err = open_err(dir.path());
+    let err = refusal_after(|m| {
+        m.tokens.bos = 5;
+    });
     assert!(
         err.contains("special token `[BOS]` is id 5 in the manifest but 2"),
         "{err}"

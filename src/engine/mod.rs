@@ -96,11 +96,6 @@ impl Engine {
         })
     }
 
-    /// The model config the graphs were checked against.
-    pub fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
     /// Runs the encoder on one window of `clip_frames x n_mels` normalised log-mel values.
     pub fn encode(&self, mel: &[f32]) -> Result<Memory, EngineError> {
         let f = &self.config.frontend;
