@@ -27,7 +27,7 @@ pub enum CaptionError {
 }
 
 /// Milliseconds spent in each stage for one window.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Timings {
     pub frontend: f64,
     pub encoder: f64,
@@ -115,8 +115,18 @@ impl Captioner {
     pub fn caption_samples(&mut self, samples: &[f32]) -> Result<WindowCaption, CaptionError> {
         let t0 = Instant::now();
         let mel = self.frontend.window(samples);
+        let frontend = t0.elapsed().as_secs_f64() * 1e3;
+        let mut caption = self.caption_mel(&mel)?;
+        caption.timings.frontend = frontend;
+        caption.timings.total += frontend;
+        Ok(caption)
+    }
+
+    /// Captions one window of log-mel frames, `[clip_frames][n_mels]` row-major (the frontend
+    /// time is left at zero).
+    pub fn caption_mel(&mut self, mel: &[f32]) -> Result<WindowCaption, CaptionError> {
         let t1 = Instant::now();
-        let memory = self.engine.encode(&mel)?;
+        let memory = self.engine.encode(mel)?;
         let t2 = Instant::now();
         let model = WindowDecoder {
             engine: &self.engine,
@@ -127,10 +137,10 @@ impl Captioner {
         let t3 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         let timings = Timings {
-            frontend: ms(t0, t1),
+            frontend: 0.0,
             encoder: ms(t1, t2),
             decoder: ms(t2, t3),
-            total: ms(t0, t3),
+            total: ms(t1, t3),
         };
         Ok(WindowCaption {
             text,

@@ -5,7 +5,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use earsight::audio::pcm::PcmFormat;
 use earsight::bundle::{Bundle, DECODER_FILE, ENCODER_FILE, TOKENIZER_FILE};
+use earsight::stream::{
+    self, FileSource, GateConfig, JsonLines, ListenConfig, PcmSource, Sink, Source, Summary,
+    TextLines,
+};
 use earsight::Captioner;
 
 #[derive(Parser)]
@@ -35,6 +42,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Caption live audio (the microphone, a file, or raw PCM on stdin) until it ends or
+    /// Ctrl-C; prints a summary on stderr.
+    Listen(ListenArgs),
+    /// List the audio input devices `listen --device` can use.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
     /// Describe a model bundle: manifest, file sizes, parameters, quantization.
     Info { dir: PathBuf },
     /// Time the frontend, encoder and decoder of a bundle on a synthetic 10 s clip.
@@ -55,6 +70,51 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ListenArgs {
+    /// Model bundle directory (default: the installed default bundle).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Input device, by index, name or a unique part of its name (see `earsight devices`);
+    /// default: the system's default input.
+    #[arg(long, conflicts_with = "input")]
+    device: Option<String>,
+    /// Read this audio file instead of the microphone, or `-` for raw PCM on stdin.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Raw PCM on stdin: samples per second.
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Raw PCM on stdin: s16le or f32le.
+    #[arg(long)]
+    format: Option<PcmFormat>,
+    /// Raw PCM on stdin: interleaved channels (downmixed to mono).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Treat the input as live: a file plays at real-time pace, stdin is a capture stream.
+    /// Windows are skipped when processing falls behind, instead of waited for.
+    #[arg(long)]
+    realtime: bool,
+    /// Window length in seconds (default: the model's window).
+    #[arg(long)]
+    window: Option<f64>,
+    /// Seconds between window starts (default: 2, or the window if shorter).
+    #[arg(long)]
+    hop: Option<f64>,
+    /// Print one JSON object per event, and the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Frames quieter than this (dB relative to full scale) count as silence.
+    #[arg(long, default_value_t = GateConfig::default().threshold_db, allow_negative_numbers = true)]
+    gate_db: f32,
+    /// Seconds of frames above --gate-db a window needs to be captioned.
+    #[arg(long, default_value_t = GateConfig::default().min_active_s)]
+    gate_active: f64,
+    /// Beam width (1 = greedy); default from the bundle.
+    #[arg(long)]
+    beam: Option<usize>,
+}
+
 pub fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Caption {
@@ -63,6 +123,8 @@ pub fn run() -> Result<()> {
             beam,
             files,
         } => caption(&model_dir(model)?, json, beam, &files),
+        Command::Listen(args) => listen(args),
+        Command::Devices { json } => devices(json),
         Command::Info { dir } => info(&dir),
         Command::Bench {
             model,
@@ -166,6 +228,190 @@ fn caption(dir: &Path, json: bool, beam: Option<usize>, files: &[PathBuf]) -> Re
         bail!("{failures} of {} files could not be captioned", files.len());
     }
     Ok(())
+}
+
+/// Set by Ctrl-C; `listen` checks it between chunks and stops with a summary.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn listen(args: ListenArgs) -> Result<()> {
+    let mut captioner = open_captioner(&model_dir(args.model.clone())?)?;
+    if let Some(width) = args.beam {
+        if width == 0 {
+            bail!("--beam must be at least 1");
+        }
+        captioner.decoding.beam_width = width;
+    }
+    let frontend = captioner.bundle().manifest().model.frontend.clone();
+    let mut source = open_source(&args, frontend.sample_rate)?;
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: the user does not want to wait for the summary.
+            std::process::exit(130);
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    let config = ListenConfig {
+        window_s: args.window,
+        hop_s: args.hop,
+        gate: GateConfig {
+            threshold_db: args.gate_db,
+            min_active_s: args.gate_active,
+        },
+        ..ListenConfig::default()
+    };
+    let stdout = std::io::stdout();
+    let mut sink: Box<dyn Sink> = if args.json {
+        Box::new(JsonLines(stdout.lock()))
+    } else {
+        Box::new(TextLines(stdout.lock()))
+    };
+    let summary = stream::listen(
+        source.as_mut(),
+        &mut captioner,
+        &frontend,
+        &config,
+        &STOP,
+        sink.as_mut(),
+    )?;
+    print_summary(&summary, args.json)?;
+    Ok(())
+}
+
+fn open_source(args: &ListenArgs, model_rate: u32) -> Result<Box<dyn Source>> {
+    let raw_options = args.rate.is_some() || args.format.is_some() || args.channels.is_some();
+    match args.input.as_deref() {
+        Some(p) if p == Path::new("-") => {
+            let rate = args.rate.context(
+                "--input - reads raw PCM, which has no header: say its rate with --rate \
+                 (and --format s16le|f32le, --channels N if not 16-bit mono)",
+            )?;
+            Ok(Box::new(PcmSource::new(
+                std::io::stdin().lock(),
+                "stdin",
+                rate,
+                args.format.unwrap_or(PcmFormat::S16Le),
+                args.channels.unwrap_or(1),
+                args.realtime,
+            )?))
+        }
+        Some(path) => {
+            if raw_options {
+                bail!(
+                    "--rate, --format and --channels describe raw PCM on stdin (--input -); \
+                     {} states its own",
+                    path.display()
+                );
+            }
+            Ok(Box::new(FileSource::open(path, model_rate, args.realtime)?))
+        }
+        None => {
+            if raw_options {
+                bail!("--rate, --format and --channels describe raw PCM on stdin (--input -)");
+            }
+            open_microphone(args.device.as_deref())
+        }
+    }
+}
+
+#[cfg(feature = "mic")]
+fn open_microphone(device: Option<&str>) -> Result<Box<dyn Source>> {
+    let mic = earsight::audio::mic::Microphone::open(device)?;
+    eprintln!(
+        "listening to {:?} at {} Hz (Ctrl-C to stop)",
+        mic.name(),
+        mic.rate()
+    );
+    Ok(Box::new(stream::MicSource(mic)))
+}
+
+#[cfg(not(feature = "mic"))]
+fn open_microphone(_device: Option<&str>) -> Result<Box<dyn Source>> {
+    bail!(
+        "this earsight was built without microphone support (cargo feature `mic`); \
+         use --input FILE, or pipe raw PCM with --input - --rate HZ"
+    )
+}
+
+fn print_summary(s: &Summary, json: bool) -> Result<()> {
+    if json {
+        eprintln!("{}", serde_json::json!({ "summary": s }));
+        return Ok(());
+    }
+    eprintln!(
+        "earsight listen: {} after {:.1} s of audio ({:.1} s wall)",
+        if s.stopped { "stopped" } else { "end of input" },
+        s.audio_s,
+        s.wall_s
+    );
+    eprintln!(
+        "  windows          {} (captioned {}, silent {}, skipped behind {})",
+        s.windows, s.captioned, s.gated, s.skipped_behind
+    );
+    eprintln!("  events           {}", s.events);
+    eprintln!(
+        "  dropped samples  {} (device overruns {})",
+        s.dropped_samples, s.xruns
+    );
+    eprintln!(
+        "  latency          mean {:.1} ms, p95 {:.0} ms",
+        s.latency_ms_mean, s.latency_ms_p95
+    );
+    eprintln!(
+        "  per window       frontend {:.1} ms, wait {:.1} ms, encoder {:.1} ms, decoder {:.1} ms",
+        s.frontend_ms_mean, s.wait_ms_mean, s.encoder_ms_mean, s.decoder_ms_mean
+    );
+    match s.cpu_percent {
+        Some(cpu) => eprintln!(
+            "  real-time factor {:.4}, CPU {:.0}% of one core",
+            s.real_time_factor, cpu
+        ),
+        None => eprintln!("  real-time factor {:.4}", s.real_time_factor),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "mic")]
+fn devices(json: bool) -> Result<()> {
+    let devices = earsight::audio::mic::list_input_devices()?;
+    if json {
+        println!("{}", serde_json::to_string(&devices)?);
+        return Ok(());
+    }
+    if devices.is_empty() {
+        println!("no audio input devices found");
+    }
+    for d in &devices {
+        println!(
+            "{:>3}: {}{}",
+            d.index,
+            d.name,
+            if d.is_default { "  (default)" } else { "" }
+        );
+        println!("     id       {}", d.id);
+        if let Some(c) = &d.default_config {
+            println!("     default  {c}");
+        }
+        if !d.rates.is_empty() {
+            let rates: Vec<String> = d
+                .rates
+                .iter()
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        format!("{lo}")
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect();
+            println!("     rates    {} Hz", rates.join(", "));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "mic"))]
+fn devices(_json: bool) -> Result<()> {
+    bail!("this earsight was built without microphone support (cargo feature `mic`)")
 }
 
 fn file_size(path: &Path) -> Result<u64> {

@@ -117,6 +117,76 @@ impl LogMel {
     }
 }
 
+/// The level of a frame of raw samples in dB relative to full scale (RMS); digital silence is
+/// `-inf`.
+pub fn level_dbfs(samples: &[f32]) -> f32 {
+    let power = samples
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        / samples.len().max(1) as f64;
+    (10.0 * power.log10()) as f32
+}
+
+/// Log-mel frames computed as samples arrive: each frame exactly once, as soon as its last
+/// sample is in, with the same values [`LogMel::frames`] gives for the whole signal. Only the
+/// samples of the frame under way are kept.
+pub struct StreamingLogMel {
+    logmel: LogMel,
+    /// Samples from absolute index `pending_start` on.
+    pending: Vec<f32>,
+    pending_start: u64,
+    next_frame: u64,
+    row: Vec<f32>,
+}
+
+impl StreamingLogMel {
+    pub fn new(config: &FrontendConfig) -> StreamingLogMel {
+        StreamingLogMel {
+            logmel: LogMel::new(config),
+            pending: Vec::with_capacity(config.win_length * 4),
+            pending_start: 0,
+            next_frame: 0,
+            row: vec![0.0; config.n_mels],
+        }
+    }
+
+    pub fn config(&self) -> &FrontendConfig {
+        self.logmel.config()
+    }
+
+    /// Samples pushed so far.
+    pub fn samples_seen(&self) -> u64 {
+        self.pending_start + self.pending.len() as u64
+    }
+
+    /// Frames computed so far.
+    pub fn frames_done(&self) -> u64 {
+        self.next_frame
+    }
+
+    /// Feeds samples; `on_frame(index, mel, level_dbfs)` is called for every frame they
+    /// complete, in order.
+    pub fn push(&mut self, samples: &[f32], mut on_frame: impl FnMut(u64, &[f32], f32)) {
+        let (hop, win) = (self.config().hop_length as u64, self.config().win_length);
+        self.pending.extend_from_slice(samples);
+        loop {
+            let start = (self.next_frame * hop - self.pending_start) as usize;
+            if start + win > self.pending.len() {
+                break;
+            }
+            let frame = &self.pending[start..start + win];
+            self.logmel.frame(frame, &mut self.row);
+            on_frame(self.next_frame, &self.row, level_dbfs(frame));
+            self.next_frame += 1;
+        }
+        let keep_from = ((self.next_frame * hop).saturating_sub(self.pending_start) as usize)
+            .min(self.pending.len());
+        self.pending.drain(..keep_from);
+        self.pending_start += keep_from as u64;
+    }
+}
+
 fn hz_to_mel(hz: f64) -> f64 {
     2595.0 * (1.0 + hz / 700.0).log10()
 }
@@ -157,6 +227,45 @@ fn mel_bands(c: &FrontendConfig) -> Vec<(usize, Vec<f64>)> {
 mod tests {
     use super::*;
     use crate::config::ModelConfig;
+
+    #[test]
+    fn streaming_frames_equal_offline_frames_bitwise() {
+        let c = ModelConfig::mini(100).frontend;
+        let mut state = 0x0123_4567_89ab_cdefu64;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let samples: Vec<f32> = (0..c.sample_rate as usize * 3 + 123)
+            .map(|i| 0.2 * (i as f32 * 0.031).sin() + (rand() >> 40) as f32 / 2e8 - 0.04)
+            .collect();
+        let offline = LogMel::new(&c).frames(&samples);
+        let mut streaming = StreamingLogMel::new(&c);
+        let (mut got, mut levels, mut indices) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rest = &samples[..];
+        while !rest.is_empty() {
+            let n = ((rand() % 700) as usize).min(rest.len());
+            streaming.push(&rest[..n], |k, row, db| {
+                indices.push(k);
+                got.extend_from_slice(row);
+                levels.push(db);
+            });
+            rest = &rest[n..];
+        }
+        assert_eq!(got, offline, "streamed frames differ from offline frames");
+        assert_eq!(
+            streaming.frames_done() as usize,
+            c.frames_for(samples.len())
+        );
+        assert_eq!(streaming.samples_seen() as usize, samples.len());
+        assert!(indices.iter().enumerate().all(|(i, &k)| i as u64 == k));
+        let first = &samples[..c.win_length];
+        assert_eq!(levels[0], level_dbfs(first));
+        assert_eq!(level_dbfs(&[0.0; 400]), f32::NEG_INFINITY);
+        assert!((level_dbfs(&[0.5; 400]) + 6.0206).abs() < 1e-3);
+    }
 
     #[test]
     fn silence_maps_to_the_floor_and_a_tone_peaks_in_its_band() {

@@ -3,8 +3,8 @@
 //! The data flow, one module per stage: [`audio`] (files in, mono at the model's rate) ->
 //! [`frontend`] (log-mel) -> [`engine`] (encoder and decoder graphs in tract, greedy or beam
 //! search) -> [`text`] (token ids to words). [`bundle`] checks the model bundle that ties them
-//! together, [`config`] is the model family shared with the tools, and [`caption`] runs the
-//! whole chain over a file.
+//! together, [`config`] is the model family shared with the tools, [`caption`] runs the whole
+//! chain over a file, and [`stream`] runs it live, from a microphone or any stream of audio.
 
 pub mod audio;
 pub mod bundle;
@@ -12,6 +12,7 @@ pub mod caption;
 pub mod config;
 pub mod engine;
 pub mod frontend;
+pub mod stream;
 pub mod text;
 
 pub use bundle::Bundle;

@@ -1,6 +1,12 @@
-//! Audio in: files decoded by symphonia (WAV, FLAC, Ogg/Vorbis, MP3), downmixed to mono and
-//! resampled by rubato to the model's rate, delivered in chunks so that a long file never sits in
-//! memory whole.
+//! Audio in: files decoded by symphonia (WAV, FLAC, Ogg/Vorbis, MP3), raw PCM streams
+//! ([`pcm`]) and the microphone ([`mic`], cargo feature `mic`, through the lock-free [`ring`]),
+//! downmixed to mono and resampled by rubato to the model's rate, delivered in chunks so that a
+//! long recording never sits in memory whole.
+
+#[cfg(feature = "mic")]
+pub mod mic;
+pub mod pcm;
+pub mod ring;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

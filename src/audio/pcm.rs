@@ -1,0 +1,299 @@
+//! Raw PCM from a byte stream (stdin, a pipe from `arecord`): little-endian samples with no
+//! header, so the rate, sample format and channel count come from the user. The stream is
+//! checked against the stated format, because a misread format is not an error the bytes can
+//! report themselves: it is loud noise captioned with confidence.
+
+use std::io::{ErrorKind, Read};
+
+use super::AudioError;
+
+/// The sample encodings accepted on a raw stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PcmFormat {
+    /// Signed 16-bit little-endian integers (`arecord -f S16_LE`).
+    S16Le,
+    /// 32-bit little-endian IEEE floats in [-1, 1] (`arecord -f FLOAT_LE`).
+    F32Le,
+}
+
+impl PcmFormat {
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            PcmFormat::S16Le => 2,
+            PcmFormat::F32Le => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PcmFormat::S16Le => "s16le",
+            PcmFormat::F32Le => "f32le",
+        }
+    }
+
+    fn decode(self, bytes: &[u8]) -> f32 {
+        match self {
+            PcmFormat::S16Le => i16::from_le_bytes([bytes[0], bytes[1]]) as f32 / 32768.0,
+            PcmFormat::F32Le => f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+        }
+    }
+}
+
+impl std::str::FromStr for PcmFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "s16le" | "s16_le" => Ok(PcmFormat::S16Le),
+            "f32le" | "f32_le" | "float_le" => Ok(PcmFormat::F32Le),
+            other => Err(format!(
+                "unknown PCM format {other:?} (expected s16le or f32le)"
+            )),
+        }
+    }
+}
+
+/// How many non-zero 4-byte words are examined before 16-bit data is trusted not to be floats.
+const PROBE_WORDS: usize = 4096;
+
+/// Reads raw interleaved PCM and delivers mono f32 samples.
+pub struct PcmReader<R> {
+    reader: R,
+    name: String,
+    format: PcmFormat,
+    channels: usize,
+    bytes: Vec<u8>,
+    probe: FloatProbe,
+    total_bytes: u64,
+}
+
+impl<R: Read> PcmReader<R> {
+    /// `name` is how errors refer to the stream (`stdin`, a path).
+    pub fn new(reader: R, name: &str, format: PcmFormat, channels: usize) -> PcmReader<R> {
+        PcmReader {
+            reader,
+            name: name.into(),
+            format,
+            channels: channels.max(1),
+            bytes: Vec::with_capacity(1 << 14),
+            probe: FloatProbe::default(),
+            total_bytes: 0,
+        }
+    }
+
+    fn frame_bytes(&self) -> usize {
+        self.format.bytes_per_sample() * self.channels
+    }
+
+    fn error(&self, reason: String) -> AudioError {
+        AudioError::Malformed {
+            path: self.name.clone().into(),
+            reason,
+        }
+    }
+
+    /// Blocks for the next bytes and appends their whole frames, downmixed, to `out`. Returns
+    /// false at the end of the stream.
+    pub fn read_into(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        let mut chunk = [0u8; 8192];
+        let n = loop {
+            match self.reader.read(&mut chunk) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(AudioError::Io {
+                        path: self.name.clone().into(),
+                        source,
+                    })
+                }
+            }
+        };
+        if n == 0 {
+            return self.finish(out);
+        }
+        self.check_format(&chunk[..n])?;
+        self.total_bytes += n as u64;
+        self.bytes.extend_from_slice(&chunk[..n]);
+        self.emit_whole_frames(out);
+        Ok(true)
+    }
+
+    fn finish(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        self.emit_whole_frames(out);
+        if !self.bytes.is_empty() {
+            return Err(self.error(format!(
+                "the stream ends in the middle of a frame: {} trailing bytes, but a {} frame of \
+                 {} channel(s) is {} bytes (check --format and --channels)",
+                self.bytes.len(),
+                self.format.name(),
+                self.channels,
+                self.frame_bytes()
+            )));
+        }
+        if self.total_bytes == 0 {
+            return Err(AudioError::Empty {
+                path: self.name.clone().into(),
+            });
+        }
+        Ok(false)
+    }
+
+    fn emit_whole_frames(&mut self, out: &mut Vec<f32>) {
+        let frame = self.frame_bytes();
+        let bps = self.format.bytes_per_sample();
+        let whole = self.bytes.len() / frame * frame;
+        let scale = 1.0 / self.channels as f32;
+        out.extend(self.bytes[..whole].chunks_exact(frame).map(|f| {
+            f.chunks_exact(bps)
+                .map(|s| self.format.decode(s))
+                .sum::<f32>()
+                * scale
+        }));
+        self.bytes.drain(..whole);
+    }
+
+    /// Float samples are checked all along (a float outside any sane range is never audio);
+    /// 16-bit data is checked until enough of it has been seen not to read as floats.
+    fn check_format(&mut self, new: &[u8]) -> Result<(), AudioError> {
+        match self.format {
+            PcmFormat::F32Le => {
+                let offset = self.total_bytes as usize % 4;
+                let aligned = &new[(4 - offset) % 4..];
+                if let Some((i, x)) = aligned
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .enumerate()
+                    .find(|(_, x)| !x.is_finite() || x.abs() > 16.0)
+                {
+                    let index = (self.total_bytes as usize + (4 - offset) % 4) / 4 + i;
+                    return Err(self.error(format!(
+                        "sample {index} reads as {x:e} in f32le, but float audio lies in \
+                         [-1, 1]: is the stream s16le? (pass --format s16le)"
+                    )));
+                }
+            }
+            PcmFormat::S16Le => {
+                if self.probe.feed(new) == Some(true) {
+                    return Err(self.error(
+                        "the bytes read as well-formed 32-bit floats in [-1, 1], which s16le \
+                         audio does not: is the stream f32le? (pass --format f32le)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decides whether a byte stream is made of 32-bit floats in [-1, 1]. Float audio almost always
+/// is; 16-bit audio almost never is, since every other sample would have to sit in a narrow
+/// band of values. Zero words (silence) say nothing either way and are not counted.
+#[derive(Default)]
+struct FloatProbe {
+    carry: Vec<u8>,
+    words: usize,
+    plausible: usize,
+    decided: bool,
+}
+
+impl FloatProbe {
+    /// Feeds bytes; returns the verdict once, when enough words have been seen.
+    fn feed(&mut self, bytes: &[u8]) -> Option<bool> {
+        if self.decided {
+            return None;
+        }
+        self.carry.extend_from_slice(bytes);
+        let whole = self.carry.len() / 4 * 4;
+        for b in self.carry[..whole].chunks_exact(4) {
+            let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if x != 0.0 {
+                self.words += 1;
+                if x.is_finite() && (1e-20..=1.0).contains(&x.abs()) {
+                    self.plausible += 1;
+                }
+            }
+        }
+        self.carry.drain(..whole);
+        if self.words < PROBE_WORDS {
+            return None;
+        }
+        self.decided = true;
+        Some(self.plausible as f64 >= 0.95 * self.words as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(n: usize) -> Vec<f32> {
+        (0..n).map(|i| 0.5 * (i as f32 * 0.05).sin()).collect()
+    }
+
+    fn s16(samples: &[f32]) -> Vec<u8> {
+        samples
+            .iter()
+            .flat_map(|&x| ((x * 32767.0) as i16).to_le_bytes())
+            .collect()
+    }
+
+    fn f32le(samples: &[f32]) -> Vec<u8> {
+        samples.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    fn read_all(bytes: &[u8], format: PcmFormat, channels: usize) -> Result<Vec<f32>, String> {
+        let mut r = PcmReader::new(bytes, "stdin", format, channels);
+        let mut out = Vec::new();
+        loop {
+            match r.read_into(&mut out) {
+                Ok(true) => {}
+                Ok(false) => return Ok(out),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    #[test]
+    fn both_formats_decode_to_the_same_samples() {
+        let x = tone(20_000);
+        let a = read_all(&s16(&x), PcmFormat::S16Le, 1).unwrap();
+        let b = read_all(&f32le(&x), PcmFormat::F32Le, 1).unwrap();
+        assert_eq!(a.len(), x.len());
+        assert_eq!(b, x);
+        assert!(a.iter().zip(&x).all(|(a, x)| (a - x).abs() < 1e-4));
+    }
+
+    #[test]
+    fn stereo_is_downmixed() {
+        let interleaved: Vec<f32> = tone(2_000).iter().flat_map(|&x| [x, 0.0]).collect();
+        let mono = read_all(&f32le(&interleaved), PcmFormat::F32Le, 2).unwrap();
+        assert_eq!(mono.len(), 2_000);
+        assert_eq!(mono[10], interleaved[20] / 2.0);
+    }
+
+    #[test]
+    fn a_wrong_format_is_reported_both_ways() {
+        let x = tone(20_000);
+        let e = read_all(&s16(&x), PcmFormat::F32Le, 1).unwrap_err();
+        assert!(e.contains("is the stream s16le"), "{e}");
+        let e = read_all(&f32le(&x), PcmFormat::S16Le, 1).unwrap_err();
+        assert!(e.contains("is the stream f32le"), "{e}");
+    }
+
+    #[test]
+    fn a_truncated_final_sample_is_reported() {
+        let mut bytes = s16(&tone(1_000));
+        bytes.push(7);
+        let e = read_all(&bytes, PcmFormat::S16Le, 1).unwrap_err();
+        assert!(e.contains("1 trailing bytes"), "{e}");
+        let e = read_all(&f32le(&tone(1_001)), PcmFormat::F32Le, 2).unwrap_err();
+        assert!(e.contains("4 trailing bytes"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_stream_is_reported() {
+        let e = read_all(&[], PcmFormat::S16Le, 1).unwrap_err();
+        assert!(e.contains("no audio samples"), "{e}");
+    }
+}

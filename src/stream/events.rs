@@ -1,0 +1,201 @@
+//! Caption events: window captions become events, consecutive identical captions merge into one
+//! event with a longer span, and sinks write them as text or JSON lines.
+//!
+//! An event is announced as soon as its first window is captioned (`final: false`), so that a
+//! doorbell is reported one window after it rings, not when it stops; when the sound ends (a
+//! different caption, a silent window, the end of the input) the merged event is reported
+//! again with its whole span (`final: true`).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::caption::Timings;
+
+/// Something heard, over a span of the input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Seconds from the start of the input.
+    pub start: f64,
+    pub end: f64,
+    pub caption: String,
+    /// Mean log-probability per token, averaged over the merged windows.
+    pub score: f32,
+    /// From the end of the event's first window to its caption.
+    pub latency_ms: f64,
+    /// Windows merged into this event.
+    pub windows: usize,
+    /// False when the event is first announced, true once its span is complete.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    /// Per-stage time of the first window.
+    #[serde(rename = "timings_ms")]
+    pub timings: Timings,
+}
+
+/// Merges consecutive windows with the same caption.
+#[derive(Default)]
+pub struct EventMerger {
+    open: Option<Event>,
+    score_sum: f32,
+}
+
+impl EventMerger {
+    /// Takes the next captioned window (a one-window event) and returns what to report.
+    pub fn captioned(&mut self, window: Event) -> Vec<Event> {
+        if let Some(open) = &mut self.open {
+            if open.caption == window.caption && window.start <= open.end {
+                open.end = open.end.max(window.end);
+                open.windows += 1;
+                self.score_sum += window.score;
+                return Vec::new();
+            }
+        }
+        let mut out: Vec<Event> = self.close().into_iter().collect();
+        self.score_sum = window.score;
+        out.push(Event {
+            windows: 1,
+            is_final: false,
+            ..window.clone()
+        });
+        self.open = Some(window);
+        out
+    }
+
+    /// A window without a caption (silence): whatever was open has ended.
+    pub fn silence(&mut self) -> Option<Event> {
+        self.close()
+    }
+
+    /// The end of the input.
+    pub fn finish(&mut self) -> Option<Event> {
+        self.close()
+    }
+
+    fn close(&mut self) -> Option<Event> {
+        let mut event = self.open.take()?;
+        event.score = self.score_sum / event.windows as f32;
+        event.is_final = true;
+        event.windows = event.windows.max(1);
+        Some(event)
+    }
+}
+
+/// Where events go.
+pub trait Sink {
+    fn event(&mut self, event: &Event) -> io::Result<()>;
+}
+
+/// One JSON object per line, every announcement and every final event.
+pub struct JsonLines<W: Write>(pub W);
+
+impl<W: Write> Sink for JsonLines<W> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, event)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+}
+
+/// Human-readable lines: each event when it is announced, and again with its whole span when
+/// it lasted more than one window.
+pub struct TextLines<W: Write>(pub W);
+
+impl<W: Write> Sink for TextLines<W> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        if !event.is_final {
+            writeln!(
+                self.0,
+                "[{:8.2} - {:8.2} s] {}",
+                event.start, event.end, event.caption
+            )?;
+        } else if event.windows > 1 {
+            writeln!(
+                self.0,
+                "[{:8.2} - {:8.2} s] {} (lasted {} windows)",
+                event.start, event.end, event.caption, event.windows
+            )?;
+        }
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start: f64, caption: &str, score: f32) -> Event {
+        Event {
+            start,
+            end: start + 10.0,
+            caption: caption.into(),
+            score,
+            latency_ms: 5.0,
+            windows: 1,
+            is_final: false,
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn identical_consecutive_captions_merge_and_others_do_not() {
+        let mut m = EventMerger::default();
+        let first = m.captioned(window(0.0, "a dog barks", -1.0));
+        assert_eq!(first.len(), 1);
+        assert!(!first[0].is_final);
+        assert!(m.captioned(window(2.0, "a dog barks", -2.0)).is_empty());
+        assert!(m.captioned(window(4.0, "a dog barks", -3.0)).is_empty());
+        let next = m.captioned(window(6.0, "rain falls", -0.5));
+        assert_eq!(next.len(), 2);
+        let closed = &next[0];
+        assert!(closed.is_final);
+        assert_eq!(
+            (closed.start, closed.end, closed.windows),
+            (0.0, 14.0, 3),
+            "{closed:?}"
+        );
+        assert_eq!(closed.score, -2.0);
+        assert_eq!(next[1].caption, "rain falls");
+        let last = m.finish().unwrap();
+        assert_eq!((last.start, last.end, last.windows), (6.0, 16.0, 1));
+        assert!(m.finish().is_none());
+    }
+
+    #[test]
+    fn silence_breaks_an_event() {
+        let mut m = EventMerger::default();
+        m.captioned(window(0.0, "a dog barks", -1.0));
+        assert!(m.silence().is_some());
+        assert!(m.silence().is_none());
+        let again = m.captioned(window(4.0, "a dog barks", -1.0));
+        assert_eq!(again.len(), 1, "a new event opens after silence");
+    }
+
+    #[test]
+    fn windows_that_do_not_touch_do_not_merge() {
+        let mut m = EventMerger::default();
+        m.captioned(window(0.0, "a dog barks", -1.0));
+        let later = m.captioned(window(30.0, "a dog barks", -1.0));
+        assert_eq!(later.len(), 2);
+        assert_eq!(later[0].end, 10.0);
+    }
+
+    #[test]
+    fn text_lines_show_announcements_and_long_events() {
+        let mut out = Vec::new();
+        let mut sink = TextLines(&mut out);
+        let mut e = window(0.0, "a dog barks", -1.0);
+        sink.event(&e).unwrap();
+        e.is_final = true;
+        sink.event(&e).unwrap();
+        e.windows = 3;
+        e.end = 14.0;
+        sink.event(&e).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "[    0.00 -    10.00 s] a dog barks\n\
+             [    0.00 -    14.00 s] a dog barks (lasted 3 windows)\n"
+        );
+    }
+}

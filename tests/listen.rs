@@ -1,0 +1,467 @@
+//! Live captioning as a user sees it: `earsight listen` and the `stream` API, on the seeded test
+//! bundle (its captions are random words: these tests check the pipeline, not descriptions).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use earsight::caption::{CaptionError, WindowCaption};
+use earsight::frontend::LogMel;
+use earsight::stream::{
+    self, Event, GateConfig, ListenConfig, Sink, Source, StreamError, Summary, WindowModel,
+};
+use earsight::Captioner;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bundle() -> PathBuf {
+    repo().join("tests/fixtures/tiny-bundle")
+}
+
+const RATE: u32 = 16_000;
+
+/// The fixture recordings one after another with a second of digital silence between them: a
+/// scene longer than several windows, with quiet gaps.
+fn scene() -> Vec<f32> {
+    let mut out = Vec::new();
+    for name in [
+        "dog_bark.ogg",
+        "rain.ogg",
+        "baby_cry.ogg",
+        "factory_whistle.wav",
+    ] {
+        let path = repo().join("tests/fixtures/audio").join(name);
+        out.extend(earsight::audio::read_all(&path, RATE).unwrap());
+        out.extend(std::iter::repeat_n(0.0, RATE as usize));
+    }
+    out
+}
+
+fn write_f32_wav(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Samples handed over in uneven chunks, as fast as they are asked for.
+struct Samples {
+    samples: Vec<f32>,
+    at: usize,
+    state: u64,
+    live: bool,
+}
+
+impl Samples {
+    fn new(samples: Vec<f32>, live: bool) -> Samples {
+        Samples {
+            samples,
+            at: 0,
+            state: 0x5eed_1234_abcd_0001,
+            live,
+        }
+    }
+}
+
+impl Source for Samples {
+    fn rate(&self) -> u32 {
+        RATE
+    }
+
+    fn is_live(&self) -> bool {
+        self.live
+    }
+
+    fn read(&mut self, out: &mut Vec<f32>) -> Result<bool, StreamError> {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let n = (self.state % 3000) as usize;
+        let end = (self.at + n).min(self.samples.len());
+        out.extend_from_slice(&self.samples[self.at..end]);
+        self.at = end;
+        Ok(self.at < self.samples.len())
+    }
+}
+
+/// The real captioner, keeping what it was given and what it said.
+struct Recording {
+    inner: Captioner,
+    mels: Vec<Vec<f32>>,
+    texts: Vec<String>,
+    delay: Duration,
+}
+
+impl WindowModel for Recording {
+    fn caption_mel(&mut self, mel: &[f32]) -> Result<WindowCaption, CaptionError> {
+        std::thread::sleep(self.delay);
+        self.mels.push(mel.to_vec());
+        let c = self.inner.caption_mel(mel)?;
+        self.texts.push(c.text.clone());
+        Ok(c)
+    }
+}
+
+fn recording(delay: Duration) -> Recording {
+    Recording {
+        inner: Captioner::open(&bundle()).unwrap(),
+        mels: Vec::new(),
+        texts: Vec::new(),
+        delay,
+    }
+}
+
+#[derive(Default)]
+struct Collect(Vec<Event>);
+
+impl Sink for Collect {
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        self.0.push(event.clone());
+        Ok(())
+    }
+}
+
+const ALWAYS_OPEN: GateConfig = GateConfig {
+    threshold_db: -200.0,
+    min_active_s: 0.0,
+};
+
+fn run(
+    source: &mut dyn Source,
+    model: &mut Recording,
+    config: &ListenConfig,
+) -> (Summary, Vec<Event>) {
+    let frontend = model.inner.bundle().manifest().model.frontend.clone();
+    let mut sink = Collect::default();
+    let stop = AtomicBool::new(false);
+    let summary = stream::listen(source, model, &frontend, config, &stop, &mut sink).unwrap();
+    (summary, sink.0)
+}
+
+/// Consecutive identical captions merged into `(start, end, caption)`, as events are.
+fn merged(windows: &[(f64, f64, String)]) -> Vec<(f64, f64, String)> {
+    let mut out: Vec<(f64, f64, String)> = Vec::new();
+    for (start, end, text) in windows {
+        match out.last_mut() {
+            Some(last) if last.2 == *text && *start <= last.1 => last.1 = *end,
+            _ => out.push((*start, *end, text.clone())),
+        }
+    }
+    out
+}
+
+fn finals(events: &[Event]) -> Vec<(f64, f64, String)> {
+    events
+        .iter()
+        .filter(|e| e.is_final)
+        .map(|e| (e.start, e.end, e.caption.clone()))
+        .collect()
+}
+
+#[test]
+fn streamed_windows_equal_offline_windows_bitwise_and_get_the_same_captions() {
+    let samples = scene();
+    let config = ListenConfig {
+        window_s: Some(4.0),
+        hop_s: Some(1.5),
+        gate: ALWAYS_OPEN,
+        min_tail_s: 1.0,
+    };
+    let mut model = recording(Duration::ZERO);
+    let mut source = Samples::new(samples.clone(), false);
+    let (summary, events) = run(&mut source, &mut model, &config);
+
+    let f = model.inner.bundle().manifest().model.frontend.clone();
+    let (window, hop) = (399 * f.hop_length + f.win_length, 150 * f.hop_length);
+    let mut offline_model = Captioner::open(&bundle()).unwrap();
+    let mut logmel = LogMel::new(&f);
+    let mut offline = Vec::new();
+    for (i, mel) in model.mels.iter().enumerate() {
+        let start = i * hop;
+        let end = (start + window).min(samples.len());
+        let expected = logmel.window(&samples[start..end]);
+        assert!(expected == *mel, "window {i}: streamed frames differ");
+        let text = offline_model
+            .caption_samples(&samples[start..end])
+            .unwrap()
+            .text;
+        assert_eq!(text, model.texts[i], "window {i}");
+        offline.push((start as f64 / 16e3, end as f64 / 16e3, text));
+    }
+    let full_windows = (samples.len() - window) / hop + 1;
+    assert!(model.mels.len() == full_windows || model.mels.len() == full_windows + 1);
+    assert_eq!(summary.windows as usize, model.mels.len());
+    assert_eq!(summary.captioned as usize, model.mels.len());
+    assert_eq!(finals(&events), merged(&offline));
+    assert_eq!(summary.events as usize, finals(&events).len());
+    // Every event was announced before it was finalised.
+    let announced: Vec<&Event> = events.iter().filter(|e| !e.is_final).collect();
+    assert_eq!(announced.len(), finals(&events).len());
+}
+
+#[test]
+fn a_slow_model_on_a_live_source_skips_windows_with_bounded_queues() {
+    let config = ListenConfig {
+        window_s: Some(2.0),
+        hop_s: Some(0.25),
+        gate: ALWAYS_OPEN,
+        min_tail_s: 1.0,
+    };
+    let mut model = recording(Duration::from_millis(40));
+    let mut source = Samples::new(scene(), true);
+    let (summary, _) = run(&mut source, &mut model, &config);
+    assert!(summary.skipped_behind > 0, "{summary:?}");
+    assert!(summary.captioned > 0, "{summary:?}");
+    assert_eq!(
+        summary.windows,
+        summary.captioned + summary.skipped_behind + summary.gated,
+        "{summary:?}"
+    );
+    assert!(summary.max_queued <= 1, "{summary:?}");
+    assert!(summary.max_pending <= 5, "{summary:?}");
+    assert_eq!(model.mels.len() as u64, summary.captioned);
+}
+
+fn earsight(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_earsight"))
+        .args(args)
+        .env("EARSIGHT_MODEL", bundle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        // The process may stop reading early (a format error): a broken pipe is expected then.
+        let _ = pipe.write_all(bytes);
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn json_summary(o: &Output) -> serde_json::Value {
+    let line = stderr(o)
+        .lines()
+        .find(|l| l.starts_with("{\"summary\""))
+        .unwrap_or_else(|| panic!("no summary in {}", stderr(o)))
+        .to_string();
+    serde_json::from_str::<serde_json::Value>(&line).unwrap()["summary"].clone()
+}
+
+fn span(v: &serde_json::Value) -> (f64, f64, String) {
+    (
+        v["start"].as_f64().unwrap(),
+        v["end"].as_f64().unwrap(),
+        v["caption"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn listen_on_a_file_or_stdin_gives_the_captions_of_offline_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("scene.wav");
+    let samples = scene();
+    write_f32_wav(&wav, &samples);
+    let wav = wav.to_str().unwrap();
+
+    let offline = earsight(&["caption", "--json", wav], None);
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    let offline: Vec<_> = json_lines(&offline).iter().map(span).collect();
+    assert!(offline.len() >= 2, "the scene spans several windows");
+
+    let whole = ["--window", "10.24", "--hop", "10.24", "--gate-db", "-200"];
+    let mut args = vec!["listen", "--json", "--gate-active", "0", "--input", wav];
+    args.extend(whole);
+    let live = earsight(&args, None);
+    assert!(live.status.success(), "{}", stderr(&live));
+    let events = json_lines(&live);
+    let got: Vec<_> = events
+        .iter()
+        .filter(|e| e["final"] == true)
+        .map(span)
+        .collect();
+    assert_eq!(got, merged(&offline));
+    let summary = json_summary(&live);
+    assert_eq!(summary["windows"], offline.len());
+    assert_eq!(summary["skipped_behind"], 0);
+    assert!(summary["latency_ms_p95"].as_f64().unwrap() > 0.0);
+
+    let bytes: Vec<u8> = samples.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut args = vec!["listen", "--json", "--gate-active", "0", "--input", "-"];
+    args.extend(["--rate", "16000", "--format", "f32le"]);
+    args.extend(whole);
+    let piped = earsight(&args, Some(&bytes));
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let piped: Vec<_> = json_lines(&piped).iter().map(span).collect();
+    let from_file: Vec<_> = events.iter().map(span).collect();
+    assert_eq!(
+        piped, from_file,
+        "stdin PCM and the file give the same events"
+    );
+}
+
+#[test]
+fn the_gate_keeps_silence_and_low_noise_quiet_but_not_a_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let silence = dir.path().join("silence.wav");
+    write_f32_wav(&silence, &vec![0.0; 12 * RATE as usize]);
+    // White noise at about -70 dBFS: a quiet room through a decent microphone.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<f32> = (0..12 * RATE as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.0011
+        })
+        .collect();
+    let quiet = dir.path().join("quiet.wav");
+    write_f32_wav(&quiet, &noise);
+    for path in [&silence, &quiet] {
+        let out = earsight(
+            &["listen", "--json", "--input", path.to_str().unwrap()],
+            None,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{} gave captions", path.display());
+        let summary = json_summary(&out);
+        assert!(summary["windows"].as_u64().unwrap() >= 1);
+        assert_eq!(summary["gated"], summary["windows"], "{summary}");
+        assert_eq!(summary["captioned"], 0);
+    }
+    let dog = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let out = earsight(
+        &["listen", "--json", "--input", dog.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!json_lines(&out).is_empty(), "a dog bark passes the gate");
+    assert_eq!(json_summary(&out)["gated"], 0);
+}
+
+#[test]
+fn stdin_pcm_in_the_wrong_format_or_cut_short_is_reported() {
+    let samples = &scene()[..3 * RATE as usize];
+    let s16: Vec<u8> = samples
+        .iter()
+        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
+        .collect();
+    let f32le: Vec<u8> = samples.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let raw = ["listen", "--input", "-", "--rate", "16000", "--format"];
+
+    let out = earsight(&[&raw[..], &["f32le"]].concat(), Some(&s16));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is the stream s16le?"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = earsight(&[&raw[..], &["s16le"]].concat(), Some(&f32le));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is the stream f32le?"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut cut = s16.clone();
+    cut.push(0x7f);
+    let out = earsight(&[&raw[..], &["s16le"]].concat(), Some(&cut));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("stdin: the stream ends in the middle of a frame: 1 trailing bytes"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = earsight(&["listen", "--input", "-"], Some(&s16));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--rate"), "{}", stderr(&out));
+
+    let out = earsight(&[&raw[..], &["s24le"]].concat(), Some(&s16));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("expected s16le or f32le"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn stdin_pcm_at_another_rate_is_resampled_and_captioned() {
+    let tone: Vec<u8> = (0..8_000 * 4)
+        .map(|i| (0.3 * (i as f32 * 0.2).sin() * 32767.0) as i16)
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let out = earsight(
+        &["listen", "--json", "--input", "-", "--rate", "8000"],
+        Some(&tone),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = json_summary(&out);
+    assert!((summary["audio_s"].as_f64().unwrap() - 4.0).abs() < 1e-3);
+    assert_eq!(summary["captioned"], 1);
+}
+
+#[cfg(feature = "mic")]
+#[test]
+fn a_device_that_does_not_exist_gets_the_list_of_those_that_do() {
+    let out = earsight(&["listen", "--device", "no-such-microphone-42"], None);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("no input device \"no-such-microphone-42\"; available input devices:"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_with_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("scene.wav");
+    write_f32_wav(&wav, &scene());
+    let child = Command::new(env!("CARGO_BIN_EXE_earsight"))
+        .args(["listen", "--realtime", "--input", wav.to_str().unwrap()])
+        .env("EARSIGHT_MODEL", bundle())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("earsight listen: stopped after"), "{err}");
+    assert!(err.contains("latency"), "{err}");
+}
