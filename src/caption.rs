@@ -1,19 +1,20 @@
-//! Files to captions: audio is read in chunks, cut into model windows of `clip_frames` frames,
-//! and each window is encoded and decoded. Memory stays bounded by one window whatever the
-//! file's length.
+//! Captions from audio: [`Captioner`] holds a loaded bundle and captions a window of samples
+//! or of log-mel frames; a whole file goes through the streaming pipeline ([`crate::stream`])
+//! in whole model windows, so memory stays bounded by a window whatever the file's length.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::audio::{AudioError, AudioFile};
 use crate::bundle::{Bundle, BundleError, DecodingConfig, TOKENIZER_FILE};
 use crate::engine::{decode, Engine, EngineError, WindowDecoder};
 use crate::frontend::LogMel;
+use crate::stream::{self, Event, FileSource, GateConfig, ListenConfig, Sink, StreamError};
 use crate::text::{TextDecoder, TextError};
 
-/// Anything that can stop a file from being captioned.
+/// Anything that can stop a bundle from loading or a window from being captioned.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptionError {
     #[error(transparent)]
@@ -22,8 +23,6 @@ pub enum CaptionError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Text(#[from] TextError),
-    #[error(transparent)]
-    Audio(#[from] AudioError),
 }
 
 /// Milliseconds spent in each stage for one window.
@@ -149,48 +148,47 @@ impl Captioner {
         })
     }
 
-    /// Captions a file window by window, handing each caption to `sink` as soon as it is ready.
+    /// Captions a file window by window (whole model windows, none skipped, silence
+    /// included), handing each caption to `sink` as soon as it is ready. This is the streaming
+    /// path of [`crate::stream`], fed as fast as the file decodes.
     pub fn caption_file(
         &mut self,
         path: &Path,
         mut sink: impl FnMut(Caption),
-    ) -> Result<usize, CaptionError> {
+    ) -> Result<usize, StreamError> {
         let f = self.frontend.config().clone();
-        let rate = f.sample_rate as f64;
-        let window = f.window_samples();
-        let advance = f.clip_frames * f.hop_length;
-        let mut file = AudioFile::open(path, f.sample_rate)?;
-        let mut buffer: Vec<f32> = Vec::with_capacity(window + 8192);
-        let mut offset = 0usize;
-        let mut count = 0usize;
-        let mut more = true;
-        while more {
-            more = file.read_into(&mut buffer)?;
-            while buffer.len() >= window || (!more && !buffer.is_empty()) {
-                let tail = buffer.len() < window;
-                let available = buffer.len().min(window);
-                if tail && count > 0 && (available as f64) < MIN_TAIL_SECONDS * rate {
-                    buffer.clear();
-                    break;
-                }
-                let window = self.caption_samples(&buffer[..available])?;
-                sink(Caption {
-                    file: path.into(),
-                    start: offset as f64 / rate,
-                    end: (offset + available) as f64 / rate,
-                    caption: window.text,
-                    score: window.score,
-                    timings: window.timings,
-                });
-                count += 1;
-                let drop = advance.min(buffer.len());
-                buffer.drain(..drop);
-                offset += drop;
-                if tail {
-                    buffer.clear();
-                }
-            }
-        }
+        let window_s = f.window_samples() as f64 / f.sample_rate as f64;
+        let config = ListenConfig {
+            window_s: None,
+            hop_s: Some(f.clip_frames as f64 * f.hop_length as f64 / f.sample_rate as f64),
+            gate: GateConfig::open(),
+            min_tail_s: MIN_TAIL_SECONDS.min(window_s),
+            merge: false,
+        };
+        let mut source = FileSource::open(path, f.sample_rate, false)?;
+        let mut count = 0;
+        let mut to_caption = EventsToCaptions(|e: &Event| {
+            count += 1;
+            sink(Caption {
+                file: path.into(),
+                start: e.start,
+                end: e.end,
+                caption: e.caption.clone(),
+                score: e.score,
+                timings: e.timings.clone(),
+            })
+        });
+        let never = AtomicBool::new(false);
+        stream::listen(&mut source, self, &f, &config, &never, &mut to_caption)?;
         Ok(count)
+    }
+}
+
+struct EventsToCaptions<F>(F);
+
+impl<F: FnMut(&Event)> Sink for EventsToCaptions<F> {
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        (self.0)(event);
+        Ok(())
     }
 }

@@ -360,13 +360,13 @@ fn print_summary(s: &Summary, json: bool) -> Result<()> {
         "  per window       frontend {:.1} ms, wait {:.1} ms, encoder {:.1} ms, decoder {:.1} ms",
         s.frontend_ms_mean, s.wait_ms_mean, s.encoder_ms_mean, s.decoder_ms_mean
     );
-    match s.cpu_percent {
-        Some(cpu) => eprintln!(
-            "  real-time factor {:.4}, CPU {:.0}% of one core",
-            s.real_time_factor, cpu
-        ),
-        None => eprintln!("  real-time factor {:.4}", s.real_time_factor),
-    }
+    let cpu = s
+        .cpu_percent
+        .map_or(String::new(), |c| format!(", CPU {c:.0}% of one core"));
+    let rss = s
+        .peak_rss_mb
+        .map_or(String::new(), |m| format!(", peak RSS {m:.0} MB"));
+    eprintln!("  real-time factor {:.4}{cpu}{rss}", s.real_time_factor);
     Ok(())
 }
 
@@ -520,13 +520,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> Result<()> {
     if runs == 0 || tokens == 0 {
         bail!("--runs and --tokens must be at least 1");
@@ -579,7 +572,7 @@ fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> 
         tokens,
         caption_ms,
         real_time_factor: caption_ms / 1e3 / window_seconds,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: earsight::usage::peak_rss_mb(),
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod frontend;
 pub mod stream;
 pub mod text;
+pub mod usage;
 
 pub use bundle::Bundle;
 pub use caption::{Caption, Captioner};

@@ -132,11 +132,6 @@ impl Sink for Collect {
     }
 }
 
-const ALWAYS_OPEN: GateConfig = GateConfig {
-    threshold_db: -200.0,
-    min_active_s: 0.0,
-};
-
 fn run(
     source: &mut dyn Source,
     model: &mut Recording,
@@ -175,8 +170,9 @@ fn streamed_windows_equal_offline_windows_bitwise_and_get_the_same_captions() {
     let config = ListenConfig {
         window_s: Some(4.0),
         hop_s: Some(1.5),
-        gate: ALWAYS_OPEN,
+        gate: GateConfig::open(),
         min_tail_s: 1.0,
+        merge: true,
     };
     let mut model = recording(Duration::ZERO);
     let mut source = Samples::new(samples.clone(), false);
@@ -215,8 +211,9 @@ fn a_slow_model_on_a_live_source_skips_windows_with_bounded_queues() {
     let config = ListenConfig {
         window_s: Some(2.0),
         hop_s: Some(0.25),
-        gate: ALWAYS_OPEN,
+        gate: GateConfig::open(),
         min_tail_s: 1.0,
+        merge: true,
     };
     let mut model = recording(Duration::from_millis(40));
     let mut source = Samples::new(scene(), true);

@@ -24,6 +24,14 @@ impl Default for GateConfig {
 }
 
 impl GateConfig {
+    /// A gate that lets every window through, silence included.
+    pub fn open() -> GateConfig {
+        GateConfig {
+            threshold_db: f32::NEG_INFINITY,
+            min_active_s: 0.0,
+        }
+    }
+
     /// Decides on a window from its frames' levels (dBFS); `frame_s` is the frame hop in
     /// seconds.
     pub fn is_open(&self, levels: impl IntoIterator<Item = f32>, frame_s: f64) -> bool {

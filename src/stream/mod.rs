@@ -71,6 +71,9 @@ pub struct ListenConfig {
     /// At the end of the input, audio not yet in any window is captioned only when it is at
     /// least this long (or when it is the whole input).
     pub min_tail_s: f64,
+    /// Merge consecutive identical captions into one event; when false every captioned window
+    /// is reported once, as a final event of its own.
+    pub merge: bool,
 }
 
 impl Default for ListenConfig {
@@ -80,6 +83,7 @@ impl Default for ListenConfig {
             hop_s: None,
             gate: GateConfig::default(),
             min_tail_s: 1.0,
+            merge: true,
         }
     }
 }
@@ -160,6 +164,8 @@ pub struct Summary {
     pub real_time_factor: f64,
     /// Process CPU time over wall time, in percent of one core.
     pub cpu_percent: Option<f64>,
+    /// The process's peak resident memory, where the platform reports it.
+    pub peak_rss_mb: Option<f64>,
     /// True when the run was stopped (Ctrl-C) rather than reaching the end of its input.
     pub stopped: bool,
 }
@@ -349,6 +355,7 @@ enum Slot {
 struct Reporter<'a> {
     sink: &'a mut dyn Sink,
     merger: EventMerger,
+    merge: bool,
     slots: VecDeque<Slot>,
     rate: f64,
     latency: LatencyHistogram,
@@ -423,6 +430,12 @@ impl Reporter<'_> {
                 ..t.clone()
             },
         };
+        if !self.merge {
+            return self.emit(&Event {
+                is_final: true,
+                ..event
+            });
+        }
         for e in self.merger.captioned(event) {
             self.emit(&e)?;
         }
@@ -452,25 +465,6 @@ impl Reporter<'_> {
     }
 }
 
-/// Process CPU time (user + system) in seconds.
-fn cpu_seconds() -> Option<f64> {
-    #[cfg(unix)]
-    {
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage fills the struct it is given; it is zero-initialised either way.
-        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0;
-        if !ok {
-            return None;
-        }
-        // SAFETY: initialised above.
-        let u = unsafe { usage.assume_init() };
-        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Some(secs(u.ru_utime) + secs(u.ru_stime))
-    }
-    #[cfg(not(unix))]
-    None
-}
-
 /// Runs the pipeline until the source ends or `stop` is set, handing events to `sink`.
 pub fn listen(
     source: &mut dyn Source,
@@ -486,10 +480,11 @@ pub fn listen(
     let mut features = StreamingLogMel::new(frontend);
     let mut windowing = Windowing::new(plan, frontend, config.gate.clone());
     let live = source.is_live();
-    let (started, cpu_start) = (Instant::now(), cpu_seconds());
+    let (started, cpu_start) = (Instant::now(), crate::usage::cpu_seconds());
     let mut reporter = Reporter {
         sink,
         merger: EventMerger::default(),
+        merge: config.merge,
         slots: VecDeque::new(),
         rate: rate as f64,
         latency: LatencyHistogram::new(),
@@ -603,7 +598,8 @@ pub fn listen(
     reporter.summary.wall_s = wall;
     reporter.summary.dropped_samples = source.dropped();
     reporter.summary.xruns = source.xruns();
-    reporter.summary.cpu_percent = cpu_seconds()
+    reporter.summary.peak_rss_mb = crate::usage::peak_rss_mb();
+    reporter.summary.cpu_percent = crate::usage::cpu_seconds()
         .zip(cpu_start)
         .map(|(end, start)| 100.0 * (end - start) / wall.max(1e-9));
     let model_ms = reporter.stage_ms[2] + reporter.stage_ms[3];
@@ -653,6 +649,7 @@ mod tests {
                 min_active_s: 0.0,
             },
             min_tail_s: 0.3,
+            merge: true,
         };
         let mut w = Windowing::new(config.plan(&f).unwrap(), &f, config.gate.clone());
         let mut mel = StreamingLogMel::new(&f);
