@@ -33,6 +33,11 @@ pub struct FrontendConfig {
 }
 
 impl FrontendConfig {
+    /// The feature value of a silent (all-zero) frame: what padding frames are filled with.
+    pub fn silence_value(&self) -> f32 {
+        (self.log_floor.ln() - self.norm_mean) / self.norm_std
+    }
+
     /// Number of FFT bins kept (`n_fft / 2 + 1`).
     pub fn n_bins(&self) -> usize {
         self.n_fft / 2 + 1

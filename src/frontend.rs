@@ -104,7 +104,7 @@ impl LogMel {
 
     /// The feature value of a silent (all-zero) frame: what padding frames are filled with.
     pub fn silence_value(&self) -> f32 {
-        (self.config.log_floor.ln() - self.config.norm_mean) / self.config.norm_std
+        self.config.silence_value()
     }
 
     /// One model window: the frames of `samples`, cut or padded with silence to `clip_frames`.

@@ -248,7 +248,7 @@ impl Windowing {
             n_mels: f.n_mels,
             hop_length: f.hop_length as u64,
             win_length: f.win_length as u64,
-            silence: crate::frontend::LogMel::new(f).silence_value(),
+            silence: f.silence_value(),
             gate,
             frames: VecDeque::with_capacity(capacity),
             levels: VecDeque::with_capacity(plan.window_frames + plan.hop_frames),
@@ -350,8 +350,9 @@ enum Slot {
 }
 
 /// Reports windows in order, whatever order the worker finishes them in. Only sent windows
-/// and runs of silent ones wait here (skipped windows change nothing downstream), so with one
-/// window queued and one being captioned, at most five slots are ever held.
+/// and runs of silent ones wait here (skipped windows change nothing downstream), and finished
+/// windows are collected after every send, so at most three sent windows (queued, being
+/// captioned, just finished) and the silent runs between them are ever held: six slots.
 struct Reporter<'a> {
     sink: &'a mut dyn Sink,
     merger: EventMerger,
@@ -581,6 +582,9 @@ pub fn listen(
                 reporter.push(Slot::Waiting(index));
                 let now_queued = queued.load(Ordering::Acquire);
                 reporter.summary.max_queued = reporter.summary.max_queued.max(now_queued);
+                for done in done_rx.try_iter() {
+                    reporter.done(done?)?;
+                }
             }
             for done in done_rx.try_iter() {
                 reporter.done(done?)?;
