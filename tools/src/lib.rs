@@ -1,11 +1,14 @@
 //! earsight-tools: the host side of earsight. The model family in burn ([`model`]), its weights
 //! on disk ([`weights`]), the ONNX graphs ([`onnx`]) and bundle writer ([`export`]), the caption
-//! tokenizer ([`vocab`]), and a reference forward pass to check the runtime against
-//! ([`reference`]).
+//! tokenizer ([`vocab`]), a reference forward pass to check the runtime against
+//! ([`reference`]), and the captioning metrics ([`metrics`]) with the report that
+//! scores any captioner's output ([`score`]).
 
 pub mod export;
+pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod reference;
+pub mod score;
 pub mod vocab;
 pub mod weights;

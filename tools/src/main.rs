@@ -134,6 +134,22 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Score captions from any system against references: BLEU-1..4, ROUGE-L, CIDEr-D as
+    /// pycocoevalcap computes them. Prints the Markdown table; --out also writes report.json,
+    /// report.md and items.jsonl.
+    Score {
+        /// JSON lines `{"id": ..., "caption": ...}`.
+        #[arg(long)]
+        candidates: PathBuf,
+        /// JSON lines `{"id": ..., "references": [...]}`.
+        #[arg(long)]
+        references: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the reports in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// Train the caption tokenizer (WordPiece) on caption CSV files.
     Tokenizer {
         #[arg(long, default_value_t = 4000)]
@@ -254,6 +270,20 @@ fn run() -> Result<()> {
             }
             Weights::init(&read_config(&config)?, seed)?.save(&out)?;
             println!("wrote seeded checkpoint {} (seed {seed})", out.display());
+            Ok(())
+        }
+        Command::Score {
+            candidates,
+            references,
+            out,
+            force,
+        } => {
+            let set = earsight_tools::score::ScoreSet::read(&candidates, &references)?;
+            let (report, items) = earsight_tools::score::score(&set);
+            if let Some(dir) = out {
+                earsight_tools::score::write_report(&dir, &report, &items, force)?;
+            }
+            print!("{}", earsight_tools::score::markdown(&report));
             Ok(())
         }
         Command::Tokenizer {
