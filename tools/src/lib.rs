@@ -1,9 +1,11 @@
-//! earsight-tools: the host side of earsight. The model family in burn ([`model`]), its weights
+//! earsight-tools: the host side of earsight. Datasets ([`data`]: the clip manifest and
+//! importers from public layouts). The model family in burn ([`model`]), its weights
 //! on disk ([`weights`]), the ONNX graphs ([`onnx`]) and bundle writer ([`export`]), the caption
 //! tokenizer ([`vocab`]), a reference forward pass to check the runtime against
 //! ([`reference`]), and the captioning metrics ([`metrics`]) with the report that
 //! scores any captioner's output ([`score`]).
 
+pub mod data;
 pub mod export;
 pub mod metrics;
 pub mod model;
