@@ -3,9 +3,11 @@
 //! on disk ([`weights`]), the ONNX graphs ([`onnx`]) and bundle writer ([`export`]), the caption
 //! tokenizer ([`vocab`]), a reference forward pass to check the runtime against
 //! ([`reference`]), and the captioning metrics ([`metrics`]) with the report that
-//! scores any captioner's output ([`score`]).
+//! scores any captioner's output ([`score`]), and the evaluation of a bundle on a manifest
+//! ([`eval`]).
 
 pub mod data;
+pub mod eval;
 pub mod export;
 pub mod metrics;
 pub mod model;

@@ -157,6 +157,24 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Caption every clip of a manifest with a bundle and score it: caption metrics against
+    /// the clips' references, source recall on labelled clips, false captions on silent ones.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// A clip manifest (see `import`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Only clips of this split.
+        #[arg(long, value_enum)]
+        split: Option<SplitArg>,
+        /// Also write eval.json, eval.md and clips.jsonl here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace earlier results in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// Score captions from any system against references: BLEU-1..4, ROUGE-L, CIDEr-D as
     /// pycocoevalcap computes them. Prints the Markdown table; --out also writes report.json,
     /// report.md and items.jsonl.
@@ -360,6 +378,22 @@ fn run() -> Result<()> {
                 manifest.clips.len(),
                 counts.join(", ")
             );
+            Ok(())
+        }
+        Command::Eval {
+            model,
+            data,
+            split,
+            out,
+            force,
+        } => {
+            let manifest = earsight_tools::data::Manifest::read(&data, None)?;
+            let (report, clips, items) =
+                earsight_tools::eval::evaluate(&model, &manifest, split.map(Into::into))?;
+            if let Some(dir) = out {
+                earsight_tools::eval::write(&dir, &report, &clips, &items, force)?;
+            }
+            print!("{}", earsight_tools::eval::markdown(&report));
             Ok(())
         }
         Command::Score {

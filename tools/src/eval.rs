@@ -1,0 +1,344 @@
+//! Evaluating a bundle on a clip manifest: the runtime captions every clip through its
+//! streaming path (one model window per clip, as the model was trained, with the runtime's
+//! gate), then the captions are scored against the clips' references ([`crate::score`]); for
+//! labelled clips, source recall (the share of audible sources the caption names, through a
+//! synonym list) and, for clips labelled `silence`, false captions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context, Result};
+use earsight::stream::{self, Event, FileSource, GateConfig, ListenConfig, Sink};
+use earsight::Captioner;
+use serde::Serialize;
+
+use crate::data::{Manifest, Split};
+use crate::metrics::tokenize;
+use crate::score::{score, ItemScores, Report, ScoreSet};
+
+/// The label of clips in which nothing should be heard.
+pub const SILENCE: &str = "silence";
+
+/// Words that name each source in a caption. Keys are labels lower-cased with `_` and `-` as
+/// spaces; a label not listed is named by its own words.
+const SYNONYMS: &[(&str, &[&str])] = &[
+    (
+        "dog bark",
+        &["dog", "dogs", "bark", "barks", "barking", "puppy", "woof"],
+    ),
+    (
+        "baby cry",
+        &[
+            "baby", "babies", "infant", "cry", "cries", "crying", "wails",
+        ],
+    ),
+    (
+        "rain",
+        &[
+            "rain", "rains", "raining", "rainfall", "drizzle", "downpour",
+        ],
+    ),
+    ("chainsaw", &["chainsaw", "chain saw", "saw", "sawing"]),
+    ("clock tick", &["clock", "tick", "ticks", "ticking", "tock"]),
+    (
+        "fire crackling",
+        &["fire", "crackling", "crackles", "flames", "burning"],
+    ),
+    ("helicopter", &["helicopter", "chopper", "rotor", "rotors"]),
+    (
+        "rooster",
+        &["rooster", "cock", "crows", "crowing", "chicken"],
+    ),
+    (
+        "sea waves",
+        &["waves", "wave", "sea", "ocean", "surf", "shore"],
+    ),
+    ("sneezing", &["sneeze", "sneezes", "sneezing"]),
+    (
+        "smoke alarm",
+        &[
+            "alarm",
+            "smoke alarm",
+            "fire alarm",
+            "detector",
+            "beeping",
+            "beeps",
+        ],
+    ),
+    (
+        "doorbell",
+        &["doorbell", "door bell", "bell", "chime", "chimes", "dings"],
+    ),
+    (
+        "phone ring",
+        &["phone", "telephone", "ring", "rings", "ringing", "ringtone"],
+    ),
+    (
+        "microwave beeps",
+        &["microwave", "beep", "beeps", "beeping"],
+    ),
+    (
+        "kettle whistle",
+        &["kettle", "whistle", "whistles", "whistling", "teapot"],
+    ),
+    (
+        "car horn",
+        &["horn", "horns", "honk", "honks", "honking", "car"],
+    ),
+    (
+        "speech",
+        &[
+            "speech", "speaks", "speaking", "talks", "talking", "voice", "man", "woman", "person",
+            "says",
+        ],
+    ),
+];
+
+/// Whether `caption` (PTB-tokenized) names `label`.
+pub fn names_source(caption: &str, label: &str) -> bool {
+    let key = label.to_lowercase().replace(['_', '-'], " ");
+    let padded = format!(" {caption} ");
+    let words: Vec<String> = match SYNONYMS.iter().find(|(k, _)| *k == key) {
+        Some((_, words)) => words.iter().map(|w| w.to_string()).collect(),
+        None => key.split_whitespace().map(String::from).collect(),
+    };
+    words.iter().any(|w| padded.contains(&format!(" {w} ")))
+}
+
+/// One clip's result.
+#[derive(Serialize)]
+pub struct ClipResult {
+    pub id: String,
+    pub audio: PathBuf,
+    /// Empty when the gate found the clip silent.
+    pub caption: String,
+    pub gated: bool,
+    pub references: Vec<String>,
+    pub labels: Vec<String>,
+    /// The labels the caption names.
+    pub named: Vec<String>,
+    pub latency_ms: f64,
+}
+
+/// What an evaluation found.
+#[derive(Serialize)]
+pub struct EvalReport {
+    pub model: PathBuf,
+    pub manifest: PathBuf,
+    pub split: Option<Split>,
+    pub clips: usize,
+    /// Caption metrics over the clips with references (a gated clip counts as an empty
+    /// caption).
+    pub captions: Option<Report>,
+    /// Named sources over audible sources, over clips with labels other than `silence`.
+    pub source_recall: Option<f64>,
+    pub labelled_clips: usize,
+    /// Clips labelled `silence` that were captioned anyway, and how many there were.
+    pub false_captions_on_silence: usize,
+    pub silent_clips: usize,
+}
+
+struct FirstEvent(Option<Event>);
+
+impl Sink for FirstEvent {
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        if self.0.is_none() {
+            self.0 = Some(event.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Captions every clip of `manifest` (of `split`, when given) with the bundle in `model`.
+pub fn evaluate(
+    model: &Path,
+    manifest: &Manifest,
+    split: Option<Split>,
+) -> Result<(EvalReport, Vec<ClipResult>, Vec<ItemScores>)> {
+    let mut captioner =
+        Captioner::open(model).with_context(|| format!("loading bundle {}", model.display()))?;
+    let frontend = captioner.bundle().manifest().model.frontend.clone();
+    let window_s =
+        frontend.clip_frames as f64 * frontend.hop_length as f64 / frontend.sample_rate as f64;
+    let config = ListenConfig {
+        window_s: None,
+        hop_s: Some(window_s),
+        gate: GateConfig::default(),
+        min_tail_s: f64::INFINITY,
+        merge: false,
+    };
+    let never = AtomicBool::new(false);
+    let mut results = Vec::new();
+    for clip in manifest
+        .clips
+        .iter()
+        .filter(|c| split.is_none_or(|s| c.split == s))
+    {
+        let mut source = FileSource::open(&clip.audio, frontend.sample_rate, false)
+            .with_context(|| format!("clip {:?}", clip.id))?;
+        let mut first = FirstEvent(None);
+        stream::listen(
+            &mut source,
+            &mut captioner,
+            &frontend,
+            &config,
+            &never,
+            &mut first,
+        )
+        .with_context(|| format!("clip {:?}", clip.id))?;
+        let (caption, latency_ms) = first
+            .0
+            .map_or((String::new(), 0.0), |e| (e.caption, e.latency_ms));
+        let tokens = tokenize(&caption);
+        let named = clip
+            .labels
+            .iter()
+            .filter(|l| l.as_str() != SILENCE && names_source(&tokens, l))
+            .cloned()
+            .collect();
+        results.push(ClipResult {
+            id: clip.id.clone(),
+            audio: clip.audio.clone(),
+            gated: caption.is_empty(),
+            caption,
+            references: clip.captions.clone(),
+            labels: clip.labels.clone(),
+            named,
+            latency_ms,
+        });
+    }
+    if results.is_empty() {
+        bail!(
+            "{}: no clips in the {split:?} split",
+            manifest.path.display()
+        );
+    }
+
+    let with_refs: Vec<&ClipResult> = results
+        .iter()
+        .filter(|r| !r.references.is_empty())
+        .collect();
+    let (captions, items) = if with_refs.is_empty() {
+        (None, Vec::new())
+    } else {
+        let set = ScoreSet {
+            ids: with_refs.iter().map(|r| r.id.clone()).collect(),
+            candidates: with_refs.iter().map(|r| r.caption.clone()).collect(),
+            references: with_refs.iter().map(|r| r.references.clone()).collect(),
+        };
+        let (report, items) = score(&set);
+        (Some(report), items)
+    };
+    let audible: Vec<&ClipResult> = results
+        .iter()
+        .filter(|r| r.labels.iter().any(|l| l != SILENCE))
+        .collect();
+    let (named, sources) = audible.iter().fold((0, 0), |(n, s), r| {
+        (
+            n + r.named.len(),
+            s + r.labels.iter().filter(|l| l.as_str() != SILENCE).count(),
+        )
+    });
+    let silent: Vec<&ClipResult> = results
+        .iter()
+        .filter(|r| r.labels.len() == 1 && r.labels[0] == SILENCE)
+        .collect();
+    let report = EvalReport {
+        model: model.into(),
+        manifest: manifest.path.clone(),
+        split,
+        clips: results.len(),
+        captions,
+        source_recall: (sources > 0).then(|| named as f64 / sources as f64),
+        labelled_clips: audible.len(),
+        false_captions_on_silence: silent.iter().filter(|r| !r.gated).count(),
+        silent_clips: silent.len(),
+    };
+    Ok((report, results, items))
+}
+
+/// The report as Markdown.
+pub fn markdown(report: &EvalReport) -> String {
+    let mut md = format!(
+        "# Evaluation of {}\n\non {} ({} clips{})\n\n",
+        report.model.display(),
+        report.manifest.display(),
+        report.clips,
+        report
+            .split
+            .map_or(String::new(), |s| format!(", {s:?} split").to_lowercase())
+    );
+    match &report.captions {
+        Some(c) => md.push_str(&crate::score::markdown(c)),
+        None => md.push_str("No clip has reference captions: no caption metrics.\n"),
+    }
+    if let Some(recall) = report.source_recall {
+        md.push_str(&format!(
+            "\nSource recall: {recall:.3} over {} labelled clips.\n",
+            report.labelled_clips
+        ));
+    }
+    if report.silent_clips > 0 {
+        md.push_str(&format!(
+            "\nFalse captions on silent clips: {} of {}.\n",
+            report.false_captions_on_silence, report.silent_clips
+        ));
+    }
+    md
+}
+
+/// Writes `eval.json`, `eval.md` and `clips.jsonl` (per clip, with its scores) into `dir`,
+/// refusing to replace earlier results unless `force`.
+pub fn write(
+    dir: &Path,
+    report: &EvalReport,
+    clips: &[ClipResult],
+    items: &[ItemScores],
+    force: bool,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in ["eval.json", "eval.md", "clips.jsonl"] {
+        if dir.join(name).exists() && !force {
+            bail!(
+                "{}: exists; pass --force to replace it",
+                dir.join(name).display()
+            );
+        }
+    }
+    let scores: HashMap<&str, &BTreeMap<&str, f64>> =
+        items.iter().map(|i| (i.id.as_str(), &i.scores)).collect();
+    let mut lines = String::new();
+    for clip in clips {
+        let mut value = serde_json::to_value(clip)?;
+        if let Some(s) = scores.get(clip.id.as_str()) {
+            value["scores"] = serde_json::to_value(s)?;
+        }
+        lines.push_str(&value.to_string());
+        lines.push('\n');
+    }
+    let put = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))
+    };
+    put("eval.json", serde_json::to_string_pretty(report)? + "\n")?;
+    put("eval.md", markdown(report))?;
+    put("clips.jsonl", lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_named_by_synonyms_or_their_own_words() {
+        assert!(names_source("a dog is barking loudly", "Dog_bark"));
+        assert!(names_source("a smoke alarm beeps", "smoke_alarm"));
+        assert!(
+            !names_source("a doggy door creaks", "dog_bark"),
+            "whole words only"
+        );
+        assert!(names_source("a tractor engine runs", "tractor"));
+        assert!(!names_source("rain falls", "Baby_cry"));
+    }
+}

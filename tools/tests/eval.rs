@@ -1,0 +1,134 @@
+//! `earsight-tools import` and `eval` as a user runs them, on the runtime's fixture recordings
+//! and seeded test bundle (random weights: the numbers are not the point, their bookkeeping is).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tools(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_silence(path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for _ in 0..16_000 * 3 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn a_bundle_is_evaluated_on_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let audio = repo().join("tests/fixtures/audio");
+    let silence = d.join("silence.wav");
+    write_silence(&silence);
+    let line = |id: &str, path: &Path, extra: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"audio\":{},\"split\":\"test\"{extra}}}",
+            serde_json::to_string(path).unwrap()
+        )
+    };
+    let manifest = d.join("clips.jsonl");
+    let lines = [
+        line(
+            "dog",
+            &audio.join("dog_bark.ogg"),
+            ",\"labels\":[\"Dog_bark\"],\"captions\":[\"A dog barks\",\"a dog is barking twice\"]",
+        ),
+        line(
+            "rain",
+            &audio.join("rain.ogg"),
+            ",\"labels\":[\"Rain\"],\"captions\":[\"Rain falls on a roof\"]",
+        ),
+        line("quiet", &silence, ",\"labels\":[\"silence\"]"),
+    ];
+    std::fs::write(&manifest, lines.join("\n")).unwrap();
+    let bundle = repo().join("tests/fixtures/tiny-bundle");
+    let out = d.join("eval");
+    let run = tools(&[
+        "eval",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--data",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(report["clips"], 3);
+    assert_eq!(report["captions"]["items"], 2);
+    assert_eq!(report["labelled_clips"], 2);
+    assert_eq!(report["silent_clips"], 1);
+    assert_eq!(
+        report["false_captions_on_silence"], 0,
+        "the gate keeps silence quiet"
+    );
+    let recall = report["source_recall"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&recall));
+    let clips: Vec<serde_json::Value> = std::fs::read_to_string(out.join("clips.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(clips.len(), 3);
+    assert!(!clips[0]["caption"].as_str().unwrap().is_empty());
+    assert!(clips[0]["scores"]["CIDEr-D"].is_number());
+    assert_eq!(clips[2]["gated"], true);
+    let again = tools(&[
+        "eval",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--data",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; pass --force"));
+}
+
+#[test]
+fn import_writes_a_checked_manifest_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fixtures.jsonl");
+    let audio = repo().join("tests/fixtures/audio");
+    let args = [
+        "import",
+        "folder",
+        audio.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = tools(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("4 clips (4 test)"));
+    let again = tools(&args);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; choose a new path"));
+}
