@@ -1,5 +1,5 @@
 //! earsight-tools: the host side of earsight. Datasets ([`data`]: the clip manifest and
-//! importers from public layouts). The model family in burn ([`model`]), its weights
+//! importers from public layouts; [`world`]: the miniature audio-visual world). The model family in burn ([`model`]), its weights
 //! on disk ([`weights`]), the ONNX graphs ([`onnx`]) and bundle writer ([`export`]), the caption
 //! tokenizer ([`vocab`]), a reference forward pass to check the runtime against
 //! ([`reference`]), and the captioning metrics ([`metrics`]) with the report that
@@ -16,3 +16,4 @@ pub mod reference;
 pub mod score;
 pub mod vocab;
 pub mod weights;
+pub mod world;

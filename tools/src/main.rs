@@ -134,6 +134,21 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Generate the miniature audio-visual world: scenes of real and synthesized sources over
+    /// real backgrounds, with audio and visual captions, split by recording.
+    World {
+        /// The sources directory (esc10/, opensfx/, gcompris-sounds/,
+        /// scikit-maad-soundscapes/; here ../shared/data).
+        #[arg(long)]
+        sources: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 2000)]
+        scenes: usize,
+        /// A new directory for audio/, manifest.jsonl and scenes.jsonl.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a clip manifest (JSON lines) from a public dataset layout, then check it.
     Import {
         #[arg(value_enum)]
@@ -337,6 +352,18 @@ fn run() -> Result<()> {
             }
             Weights::init(&read_config(&config)?, seed)?.save(&out)?;
             println!("wrote seeded checkpoint {} (seed {seed})", out.display());
+            Ok(())
+        }
+        Command::World {
+            sources,
+            seed,
+            scenes,
+            out,
+        } => {
+            let t = std::time::Instant::now();
+            let stats = earsight_tools::world::generate(&sources, seed, scenes, &out)?;
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+            println!("generated in {:.1} s", t.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Import {

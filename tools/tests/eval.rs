@@ -127,7 +127,7 @@ fn import_writes_a_checked_manifest_and_refuses_to_overwrite() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(String::from_utf8_lossy(&run.stdout).contains("4 clips (4 test)"));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("5 clips (5 test)"));
     let again = tools(&args);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists; choose a new path"));

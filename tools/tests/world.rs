@@ -1,0 +1,167 @@
+//! The miniature world, generated from the fixture recordings (never from ../shared): the same
+//! bytes for a seed, splits disjoint by recording, captions naming only the scene's sources.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use earsight_tools::world::{self, CLASSES};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/audio")
+}
+
+/// A sources directory in the layouts `world` reads, made of the fixture recordings.
+fn sources(dir: &Path) -> PathBuf {
+    let root = dir.join("sources");
+    let copy = |from: &str, to: &str| {
+        let to = root.join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join(from), to).unwrap();
+    };
+    copy("dog_bark.ogg", "esc10/audio/Dog_bark/1-100032-A.ogg");
+    copy("rain.ogg", "esc10/audio/Rain/1-17367-A.ogg");
+    copy("baby_cry.ogg", "esc10/audio/Baby_cry/1-187207-A.ogg");
+    std::fs::write(
+        root.join("esc10/metadata.csv"),
+        "path,label,fold\naudio/Dog_bark/1-100032-A.ogg,Dog_bark,1\n\
+         audio/Rain/1-17367-A.ogg,Rain,1\naudio/Baby_cry/1-187207-A.ogg,Baby_cry,2\n",
+    )
+    .unwrap();
+    copy("factory_whistle.wav", "opensfx/audio/03.wav");
+    copy("factory_whistle.wav", "opensfx/audio/40.wav");
+    std::fs::write(
+        root.join("opensfx/metadata.tsv"),
+        "file\ttitle\tlicense\n03.wav\tFactory Whistle\tCC BY 3.0\n40.wav\tToyland: Bubble plop\tCC0\n",
+    )
+    .unwrap();
+    copy("soundscape.ogg", "scikit-maad-soundscapes/dawn.ogg");
+    root
+}
+
+fn read_dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for sub in ["", "audio"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                out.insert(
+                    format!("{sub}/{}", p.file_name().unwrap().to_string_lossy()),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn scenes(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("scenes.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn named_classes(caption: &str) -> BTreeSet<&'static str> {
+    let tokens = format!(" {} ", earsight_tools::metrics::tokenize(caption));
+    CLASSES
+        .iter()
+        .filter(|c| c.names.iter().any(|n| tokens.contains(&format!(" {n} "))))
+        .map(|c| c.name)
+        .collect()
+}
+
+#[test]
+fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = sources(dir.path());
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    let stats = world::generate(&src, 7, 24, &a).unwrap();
+    world::generate(&src, 7, 24, &b).unwrap();
+    world::generate(&src, 8, 24, &c).unwrap();
+    let (bytes_a, bytes_b) = (read_dir_bytes(&a), read_dir_bytes(&b));
+    assert_eq!(bytes_a.len(), 24 + 2);
+    assert!(bytes_a == bytes_b, "the same seed must give the same bytes");
+    assert!(
+        bytes_a != read_dir_bytes(&c),
+        "another seed gives another world"
+    );
+    assert_eq!(stats.scenes, 24);
+    // The toyland effect and the unmapped whistle are not sources; the three ESC clips are.
+    assert_eq!(stats.recordings, 3 + 8 * world::synth::CLASSES.len());
+    assert!(
+        world::generate(&src, 7, 24, &a).is_err(),
+        "an existing world is not replaced"
+    );
+
+    let scenes = scenes(&a);
+    let mut split_of: BTreeMap<String, String> = BTreeMap::new();
+    for scene in &scenes {
+        let split = scene["split"].as_str().unwrap().to_string();
+        let (mut heard, mut seen) = (BTreeSet::new(), BTreeSet::new());
+        for s in scene["sources"].as_array().unwrap() {
+            let rec = s["recording"].as_str().unwrap().to_string();
+            let previous = split_of.insert(rec.clone(), split.clone());
+            assert!(
+                previous.is_none_or(|p| p == split),
+                "{rec} is in two splits"
+            );
+            let class = CLASSES.iter().find(|c| c.name == s["class"]).unwrap().name;
+            match s["role"].as_str().unwrap() {
+                "seen_and_heard" => {
+                    heard.insert(class);
+                    seen.insert(class);
+                }
+                "seen_silent" => {
+                    seen.insert(class);
+                }
+                "heard_offscreen" => {
+                    heard.insert(class);
+                }
+                other => panic!("role {other}"),
+            }
+        }
+        for caption in scene["audio_captions"].as_array().unwrap() {
+            assert_eq!(named_classes(caption.as_str().unwrap()), heard, "{scene}");
+        }
+        for caption in scene["visual_captions"].as_array().unwrap() {
+            assert_eq!(named_classes(caption.as_str().unwrap()), seen, "{scene}");
+        }
+    }
+
+    let manifest = earsight_tools::data::Manifest::read(&a.join("manifest.jsonl"), None).unwrap();
+    assert_eq!(manifest.clips.len(), 24);
+    for (clip, scene) in manifest.clips.iter().zip(&scenes) {
+        let audio = earsight::audio::read_all(&clip.audio, world::RATE).unwrap();
+        assert_eq!(
+            audio.len(),
+            (world::SCENE_SECONDS * world::RATE as f32) as usize
+        );
+        let loudest = audio
+            .chunks(world::RATE as usize / 10)
+            .map(|b| 10.0 * (b.iter().map(|x| x * x).sum::<f32>() / b.len() as f32).log10())
+            .fold(f32::NEG_INFINITY, f32::max);
+        if clip.labels == ["silence"] {
+            assert!(
+                loudest < -50.0,
+                "{}: a silent scene peaks at {loudest} dBFS",
+                clip.id
+            );
+        } else {
+            assert!(
+                loudest > -30.0,
+                "{}: a sounding scene peaks at {loudest} dBFS",
+                clip.id
+            );
+        }
+        assert_eq!(
+            clip.captions.len(),
+            scene["audio_captions"].as_array().unwrap().len()
+        );
+    }
+}
