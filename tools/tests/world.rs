@@ -41,7 +41,7 @@ fn sources(dir: &Path) -> PathBuf {
 
 fn read_dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    for sub in ["", "audio"] {
+    for sub in ["", "audio", "images"] {
         for e in std::fs::read_dir(dir.join(sub)).unwrap() {
             let p = e.unwrap().path();
             if p.is_file() {
@@ -85,7 +85,7 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
     world::generate(&src, 7, 24, &b).unwrap();
     world::generate(&src, 8, 24, &c).unwrap();
     let (bytes_a, bytes_b) = (read_dir_bytes(&a), read_dir_bytes(&b));
-    assert_eq!(bytes_a.len(), 24 + 2);
+    assert_eq!(bytes_a.len(), 24 + 24 + 2);
     assert!(bytes_a == bytes_b, "the same seed must give the same bytes");
     assert!(
         bytes_a != read_dir_bytes(&c),
@@ -163,5 +163,6 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
             clip.captions.len(),
             scene["audio_captions"].as_array().unwrap().len()
         );
+        assert!(clip.frames[0].ends_with(format!("images/{}.png", clip.id)));
     }
 }

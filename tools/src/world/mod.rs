@@ -8,9 +8,11 @@
 //! scene never appears in a training scene. Everything is drawn from one seed, so a world is
 //! the same bytes every time it is generated.
 //!
-//! Not yet here: the rendered image per scene, speech from espeak-ng, and caption wording mined
-//! from the AudioCaps/Clotho texts (phrases are written per class for now).
+//! Each scene has a picture ([`picture`]) of what is seen. Not yet here: speech from espeak-ng,
+//! and caption wording mined from the AudioCaps/Clotho texts (phrases are written per class for
+//! now).
 
+pub mod picture;
 pub mod synth;
 
 use std::collections::BTreeMap;
@@ -691,7 +693,8 @@ pub struct WorldStats {
 }
 
 /// Generates a world of `scenes` scenes into `out` (which must not exist): `audio/*.wav`,
-/// `manifest.jsonl` (one clip per scene: audio captions as captions, heard classes as labels)
+/// `images/*.png`, `manifest.jsonl` (one clip per scene: its picture as the frame, audio
+/// captions as captions, heard classes as labels)
 /// and `scenes.jsonl` (every scene in full: sources, roles, onsets, levels, visual captions).
 pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<WorldStats> {
     if out.exists() {
@@ -723,8 +726,10 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
             &backgrounds,
         ));
     }
-    std::fs::create_dir_all(out.join("audio"))
-        .with_context(|| format!("creating {}", out.display()))?;
+    for sub in ["audio", "images"] {
+        std::fs::create_dir_all(out.join(sub))
+            .with_context(|| format!("creating {}", out.join(sub).display()))?;
+    }
     let mut clips = Vec::with_capacity(all.len());
     let mut lines = String::new();
     let spec = hound::WavSpec {
@@ -742,6 +747,8 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
             w.write_sample((x * 32767.0).round() as i16)?;
         }
         w.finalize()?;
+        let image = out.join("images").join(format!("{}.png", scene.id));
+        picture::write_png(&image, &picture::render(scene, seed))?;
         let mut labels: Vec<String> = scene
             .sources
             .iter()
@@ -754,7 +761,7 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
         clips.push(Clip {
             id: scene.id.clone(),
             audio: path,
-            frames: Vec::new(),
+            frames: vec![image],
             captions: scene.audio_captions.clone(),
             labels,
             split: scene.split,
