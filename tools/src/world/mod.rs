@@ -8,10 +8,11 @@
 //! scene never appears in a training scene. Everything is drawn from one seed, so a world is
 //! the same bytes every time it is generated.
 //!
-//! Each scene has a picture ([`picture`]) of what is seen. Not yet here: speech from espeak-ng,
-//! and caption wording mined from the AudioCaps/Clotho texts (phrases are written per class for
-//! now).
+//! Each scene has a picture ([`picture`]) of what is seen; what is heard is said with the
+//! clauses human captioners use, mined from the AudioCaps and Clotho texts when the sources
+//! directory has them ([`phrases`]). Not yet here: speech from espeak-ng.
 
+pub mod phrases;
 pub mod picture;
 pub mod synth;
 
@@ -458,7 +459,12 @@ fn distinct(n: usize, mut phrase: impl FnMut() -> String) -> Vec<String> {
 }
 
 /// Up to `n` phrasings of what is heard: the heard sources in order of onset.
-fn audio_captions(rng: &mut ChaCha8Rng, sources: &[Placed], n: usize) -> Vec<String> {
+fn audio_captions(
+    rng: &mut ChaCha8Rng,
+    book: &phrases::Phrasebook,
+    sources: &[Placed],
+    n: usize,
+) -> Vec<String> {
     let mut heard: Vec<&Placed> = sources.iter().filter(|s| s.role.heard()).collect();
     heard.sort_by(|a, b| a.onset.total_cmp(&b.onset));
     distinct(n, || {
@@ -476,8 +482,8 @@ fn audio_captions(rng: &mut ChaCha8Rng, sources: &[Placed], n: usize) -> Vec<Str
         let parts: Vec<String> = heard
             .iter()
             .map(|s| {
-                let c = class_named(s.class).expect("placed classes exist");
-                c.heard.choose(rng).expect("phrases").to_string()
+                let said = book.heard(class_named(s.class).expect("placed classes exist"));
+                said.choose(rng).expect("phrases").clone()
             })
             .collect();
         sentence(&join_phrases(rng, &parts, &["while", "and", "followed by"]))
@@ -524,6 +530,7 @@ pub fn draw_scenes(
     count: usize,
     recordings: &[&Recording],
     backgrounds: &[String],
+    book: &phrases::Phrasebook,
 ) -> Vec<Scene> {
     let mut by_class: BTreeMap<&str, Vec<&Recording>> = BTreeMap::new();
     for r in recordings {
@@ -575,7 +582,7 @@ pub fn draw_scenes(
             } else {
                 rng.random_range(-48.0..-36.0)
             };
-            let audio_captions = audio_captions(rng, &sources, 3);
+            let audio_captions = audio_captions(rng, book, &sources, 3);
             let visual_captions = visual_captions(rng, &sources, 3);
             Scene {
                 id: format!("scene_{:05}", first_index + k),
@@ -701,6 +708,19 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
         bail!("{}: exists; choose a new directory", out.display());
     }
     let (recordings, backgrounds) = catalog(sources, 8)?;
+    let corpora: Vec<PathBuf> = [
+        "audiocaps-captions/v1/train.csv",
+        "clotho-captions/clotho_v1_development_en.csv",
+    ]
+    .iter()
+    .map(|p| sources.join(p))
+    .filter(|p| p.is_file())
+    .collect();
+    let book = if corpora.is_empty() {
+        phrases::Phrasebook::builtin()
+    } else {
+        phrases::Phrasebook::mine(&crate::vocab::read_captions(&corpora)?, 6, 3)
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut all = Vec::new();
     for (split, share) in [
@@ -724,6 +744,7 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
             count,
             &pool,
             &backgrounds,
+            &book,
         ));
     }
     for sub in ["audio", "images"] {
