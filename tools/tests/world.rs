@@ -108,7 +108,15 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
     );
     assert_eq!(stats.scenes, 24);
     // The toyland effect and the unmapped whistle are not sources; the three ESC clips are.
-    assert_eq!(stats.recordings, 3 + 8 * world::synth::CLASSES.len());
+    let speech = if world::speech::available() {
+        world::speech::VARIANTS as usize
+    } else {
+        0
+    };
+    assert_eq!(
+        stats.recordings,
+        3 + 8 * world::synth::CLASSES.len() + speech
+    );
     assert!(
         world::generate(&src, 7, 24, &a).is_err(),
         "an existing world is not replaced"

@@ -10,10 +10,12 @@
 //!
 //! Each scene has a picture ([`picture`]) of what is seen; what is heard is said with the
 //! clauses human captioners use, mined from the AudioCaps and Clotho texts when the sources
-//! directory has them ([`phrases`]). Not yet here: speech from espeak-ng.
+//! directory has them ([`phrases`]). Speech is synthesized by espeak-ng when it is installed
+//! ([`speech`]); without it the world has no speech class.
 
 pub mod phrases;
 pub mod picture;
+pub mod speech;
 pub mod synth;
 
 use std::collections::BTreeMap;
@@ -126,9 +128,19 @@ pub const CLASSES: &[SourceClass] = &[
     ),
     class(
         "sneezing",
-        &["someone sneezes", "a person sneezes loudly"],
-        &["someone holding a tissue"],
-        &["sneezes", "tissue"],
+        &["a loud sneeze", "a sneeze", "sneezing"],
+        &["a box of tissues"],
+        &["sneeze", "sneezing", "tissues"],
+    ),
+    class(
+        "speech",
+        &[
+            "a person speaks",
+            "someone is talking",
+            "a person is speaking",
+        ],
+        &["a person", "a person standing"],
+        &["person", "someone"],
     ),
     class(
         "applause",
@@ -283,7 +295,11 @@ fn class_of_name(name: &str) -> Option<&'static str> {
 /// The recordings of a sources directory plus `synth_variants` variants of every synthesized
 /// class, sorted by id; and the background recordings (soundscapes), by path relative to
 /// `sources`.
-pub fn catalog(sources: &Path, synth_variants: u64) -> Result<(Vec<Recording>, Vec<String>)> {
+pub fn catalog(
+    sources: &Path,
+    synth_variants: u64,
+    speech_dir: Option<&Path>,
+) -> Result<(Vec<Recording>, Vec<String>)> {
     let mut recordings = Vec::new();
     let rel = |p: &Path| p.strip_prefix(sources).unwrap_or(p).display().to_string();
     let esc = sources.join("esc10/metadata.csv");
@@ -342,6 +358,15 @@ pub fn catalog(sources: &Path, synth_variants: u64) -> Result<(Vec<Recording>, V
                 id: format!("synth/{class}/{variant}"),
                 class,
                 sound: Sound::Synth { variant },
+            });
+        }
+    }
+    if let Some(dir) = speech_dir {
+        for variant in 0..speech::VARIANTS {
+            recordings.push(Recording {
+                id: format!("speech/{variant}"),
+                class: "speech",
+                sound: Sound::File(speech::render(variant, dir)?),
             });
         }
     }
@@ -707,7 +732,16 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
     if out.exists() {
         bail!("{}: exists; choose a new directory", out.display());
     }
-    let (recordings, backgrounds) = catalog(sources, 8)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let speech_dir = out.join("speech");
+    let speech_dir = if speech::available() {
+        std::fs::create_dir_all(&speech_dir)?;
+        Some(speech_dir.as_path())
+    } else {
+        log::warn!("espeak-ng is not installed: the world has no speech");
+        None
+    };
+    let (recordings, backgrounds) = catalog(sources, 8, speech_dir)?;
     let corpora: Vec<PathBuf> = [
         "audiocaps-captions/v1/train.csv",
         "clotho-captions/clotho_v1_development_en.csv",
