@@ -713,6 +713,93 @@ fn hash_id(id: &str) -> u64 {
     })
 }
 
+/// A world ready to draw scenes from, for writing a dataset or generating on the fly.
+pub struct World {
+    sources: PathBuf,
+    seed: u64,
+    pub recordings: Vec<Recording>,
+    pub backgrounds: Vec<String>,
+    book: phrases::Phrasebook,
+}
+
+impl World {
+    /// Catalogs the sources directory, mines its caption corpora when present, and renders the
+    /// speech variants into `speech_dir` when espeak-ng is installed.
+    pub fn open(sources: &Path, seed: u64, speech_dir: &Path) -> Result<World> {
+        let speech_dir = if speech::available() {
+            std::fs::create_dir_all(speech_dir)
+                .with_context(|| format!("creating {}", speech_dir.display()))?;
+            Some(speech_dir)
+        } else {
+            log::warn!("espeak-ng is not installed: the world has no speech");
+            None
+        };
+        let (recordings, backgrounds) = catalog(sources, 8, speech_dir)?;
+        let corpora: Vec<PathBuf> = [
+            "audiocaps-captions/v1/train.csv",
+            "clotho-captions/clotho_v1_development_en.csv",
+        ]
+        .iter()
+        .map(|p| sources.join(p))
+        .filter(|p| p.is_file())
+        .collect();
+        let book = if corpora.is_empty() {
+            phrases::Phrasebook::builtin()
+        } else {
+            phrases::Phrasebook::mine(&crate::vocab::read_captions(&corpora)?, 6, 3)
+        };
+        Ok(World {
+            sources: sources.into(),
+            seed,
+            recordings,
+            backgrounds,
+            book,
+        })
+    }
+
+    /// `count` scenes, 70 % train, 15 % val, 15 % test, each drawn from its split's recordings.
+    pub fn scenes(&self, count: usize) -> Vec<Scene> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut all = Vec::new();
+        for (split, share) in [
+            (Split::Train, 0.70),
+            (Split::Val, 0.15),
+            (Split::Test, 0.15),
+        ] {
+            let n = if split == Split::Test {
+                count - all.len()
+            } else {
+                ((count as f64) * share).round() as usize
+            };
+            let pool: Vec<&Recording> = self
+                .recordings
+                .iter()
+                .filter(|r| split_of(self.seed, &r.id) == split)
+                .collect();
+            all.extend(draw_scenes(
+                &mut rng,
+                split,
+                all.len(),
+                n,
+                &pool,
+                &self.backgrounds,
+                &self.book,
+            ));
+        }
+        all
+    }
+
+    /// A scene's audio: mono, [`RATE`] Hz, [`SCENE_SECONDS`] long.
+    pub fn audio(&self, scene: &Scene) -> Result<Vec<f32>> {
+        render(scene, &self.sources, &self.recordings, self.seed)
+    }
+
+    /// A scene's picture: RGB bytes, [`picture::SIZE`] square.
+    pub fn picture(&self, scene: &Scene) -> Vec<u8> {
+        picture::render(scene, self.seed)
+    }
+}
+
 /// What `generate` made.
 #[derive(Debug, Serialize)]
 pub struct WorldStats {
@@ -733,54 +820,9 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
         bail!("{}: exists; choose a new directory", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let speech_dir = out.join("speech");
-    let speech_dir = if speech::available() {
-        std::fs::create_dir_all(&speech_dir)?;
-        Some(speech_dir.as_path())
-    } else {
-        log::warn!("espeak-ng is not installed: the world has no speech");
-        None
-    };
-    let (recordings, backgrounds) = catalog(sources, 8, speech_dir)?;
-    let corpora: Vec<PathBuf> = [
-        "audiocaps-captions/v1/train.csv",
-        "clotho-captions/clotho_v1_development_en.csv",
-    ]
-    .iter()
-    .map(|p| sources.join(p))
-    .filter(|p| p.is_file())
-    .collect();
-    let book = if corpora.is_empty() {
-        phrases::Phrasebook::builtin()
-    } else {
-        phrases::Phrasebook::mine(&crate::vocab::read_captions(&corpora)?, 6, 3)
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut all = Vec::new();
-    for (split, share) in [
-        (Split::Train, 0.70),
-        (Split::Val, 0.15),
-        (Split::Test, 0.15),
-    ] {
-        let count = if split == Split::Test {
-            scenes - all.len()
-        } else {
-            ((scenes as f64) * share).round() as usize
-        };
-        let pool: Vec<&Recording> = recordings
-            .iter()
-            .filter(|r| split_of(seed, &r.id) == split)
-            .collect();
-        all.extend(draw_scenes(
-            &mut rng,
-            split,
-            all.len(),
-            count,
-            &pool,
-            &backgrounds,
-            &book,
-        ));
-    }
+    let world = World::open(sources, seed, &out.join("speech"))?;
+    let all = world.scenes(scenes);
+    let recordings = &world.recordings;
     for sub in ["audio", "images"] {
         std::fs::create_dir_all(out.join(sub))
             .with_context(|| format!("creating {}", out.join(sub).display()))?;
@@ -794,7 +836,7 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
         sample_format: hound::SampleFormat::Int,
     };
     for scene in &all {
-        let audio = render(scene, sources, &recordings, seed)?;
+        let audio = world.audio(scene)?;
         let path = out.join("audio").join(format!("{}.wav", scene.id));
         let mut w = hound::WavWriter::create(&path, spec)
             .with_context(|| format!("creating {}", path.display()))?;
@@ -803,7 +845,7 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
         }
         w.finalize()?;
         let image = out.join("images").join(format!("{}.png", scene.id));
-        picture::write_png(&image, &picture::render(scene, seed))?;
+        picture::write_png(&image, &world.picture(scene))?;
         let mut labels: Vec<String> = scene
             .sources
             .iter()
@@ -833,7 +875,7 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
             .or_insert(0) += 1;
     }
     let mut recordings_per_class = BTreeMap::new();
-    for r in &recordings {
+    for r in recordings {
         *recordings_per_class.entry(r.class).or_insert(0) += 1;
     }
     let vocabulary: std::collections::BTreeSet<String> = all
