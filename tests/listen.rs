@@ -446,14 +446,22 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("scene.wav");
     write_f32_wav(&wav, &scene());
-    let child = Command::new(env!("CARGO_BIN_EXE_earsight"))
-        .args(["listen", "--realtime", "--input", wav.to_str().unwrap()])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_earsight"))
+        .args(["listen", "--realtime", "--window", "1", "--hop", "0.5"])
+        .args(["--input", wav.to_str().unwrap()])
         .env("EARSIGHT_MODEL", bundle())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The first caption means the pipeline (and its Ctrl-C handler) is running.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(!first.is_empty(), "no caption before the end of the input");
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let out = child.wait_with_output().unwrap();
