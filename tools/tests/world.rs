@@ -100,7 +100,7 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
     world::generate(&src, 7, 24, &b).unwrap();
     world::generate(&src, 8, 24, &c).unwrap();
     let (bytes_a, bytes_b) = (read_dir_bytes(&a), read_dir_bytes(&b));
-    assert_eq!(bytes_a.len(), 24 + 24 + 2);
+    assert_eq!(bytes_a.len(), 24 + 24 + 3);
     assert!(bytes_a == bytes_b, "the same seed must give the same bytes");
     assert!(
         bytes_a != read_dir_bytes(&c),

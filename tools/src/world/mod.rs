@@ -260,6 +260,14 @@ pub struct Recording {
     pub sound: Sound,
 }
 
+/// The class of an ESC-10 / ESC-50 label: the label itself, lower-cased, or its ESC-10 spelling.
+fn class_of_esc_label(label: &str) -> Option<&'static str> {
+    match label.to_lowercase().as_str() {
+        "person_sneeze" => Some("sneezing"),
+        other => class_named(other).map(|c| c.name),
+    }
+}
+
 /// The class of an OpenSFX title or GCompris file name, if it is one we caption; comic and
 /// unclear effects are skipped.
 fn class_of_name(name: &str) -> Option<&'static str> {
@@ -305,11 +313,10 @@ pub fn catalog(
     let esc = sources.join("esc10/metadata.csv");
     if esc.is_file() {
         for clip in crate::data::import_esc(&esc, 0)? {
-            let label = clip.labels[0].to_lowercase();
-            if let Some(c) = class_named(&label) {
+            if let Some(class) = class_of_esc_label(&clip.labels[0]) {
                 recordings.push(Recording {
                     id: rel(&clip.audio),
-                    class: c.name,
+                    class,
                     sound: Sound::File(clip.audio),
                 });
             }
@@ -812,8 +819,8 @@ pub struct WorldStats {
 }
 
 /// Generates a world of `scenes` scenes into `out` (which must not exist): `audio/*.wav`,
-/// `images/*.png`, `manifest.jsonl` (one clip per scene: its picture as the frame, audio
-/// captions as captions, heard classes as labels)
+/// `images/*.png`, `stats.json`, `manifest.jsonl` (one clip per scene: its picture as the
+/// frame, audio captions as captions, heard classes as labels)
 /// and `scenes.jsonl` (every scene in full: sources, roles, onsets, levels, visual captions).
 pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<WorldStats> {
     if out.exists() {
@@ -888,14 +895,19 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
                 .collect::<Vec<_>>()
         })
         .collect();
-    Ok(WorldStats {
+    let stats = WorldStats {
         scenes: all.len(),
         per_split,
         recordings: recordings.len(),
         recordings_per_class,
         hours: all.len() as f64 * SCENE_SECONDS as f64 / 3600.0,
         caption_vocabulary: vocabulary.len(),
-    })
+    };
+    std::fs::write(
+        out.join("stats.json"),
+        serde_json::to_string_pretty(&stats)? + "\n",
+    )?;
+    Ok(stats)
 }
 
 #[cfg(test)]
@@ -926,6 +938,24 @@ mod tests {
         }
         for s in synth::CLASSES {
             assert!(class_named(s).is_some(), "{s}");
+        }
+    }
+
+    #[test]
+    fn every_esc10_label_is_a_class() {
+        for label in [
+            "Baby_cry",
+            "Chainsaw",
+            "Clock_tick",
+            "Dog_bark",
+            "Fire_crackling",
+            "Helicopter",
+            "Person_sneeze",
+            "Rain",
+            "Rooster",
+            "Sea_waves",
+        ] {
+            assert!(class_of_esc_label(label).is_some(), "{label}");
         }
     }
 
