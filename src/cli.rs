@@ -273,7 +273,7 @@ fn listen(args: ListenArgs) -> Result<()> {
         &STOP,
         sink.as_mut(),
     )?;
-    print_summary(&summary, args.json)?;
+    print_summary(&summary, args.json);
     Ok(())
 }
 
@@ -332,10 +332,10 @@ fn open_microphone(_device: Option<&str>) -> Result<Box<dyn Source>> {
     )
 }
 
-fn print_summary(s: &Summary, json: bool) -> Result<()> {
+fn print_summary(s: &Summary, json: bool) {
     if json {
         eprintln!("{}", serde_json::json!({ "summary": s }));
-        return Ok(());
+        return;
     }
     eprintln!(
         "earsight listen: {} after {:.1} s of audio ({:.1} s wall)",
@@ -367,7 +367,6 @@ fn print_summary(s: &Summary, json: bool) -> Result<()> {
         .peak_rss_mb
         .map_or(String::new(), |m| format!(", peak RSS {m:.0} MB"));
     eprintln!("  real-time factor {:.4}{cpu}{rss}", s.real_time_factor);
-    Ok(())
 }
 
 #[cfg(feature = "mic")]

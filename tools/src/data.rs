@@ -141,6 +141,7 @@ pub fn write_manifest(path: &Path, clips: &[Clip]) -> Result<()> {
 /// A CSV file read into header-named rows, with the line each row came from.
 struct Csv {
     path: PathBuf,
+    headers: Vec<String>,
     rows: Vec<(usize, HashMap<String, String>)>,
 }
 
@@ -155,15 +156,6 @@ impl Csv {
             .iter()
             .map(String::from)
             .collect();
-        for column in required {
-            if !headers.iter().any(|h| h == column) {
-                bail!(
-                    "{}:1: no column {column:?} (found: {})",
-                    path.display(),
-                    headers.join(", ")
-                );
-            }
-        }
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.with_context(|| format!("{}: malformed row", path.display()))?;
@@ -181,10 +173,28 @@ impl Csv {
                 .collect();
             rows.push((line, row));
         }
-        Ok(Csv {
+        let csv = Csv {
             path: path.into(),
+            headers,
             rows,
-        })
+        };
+        csv.require(required)?;
+        Ok(csv)
+    }
+
+    fn has(&self, column: &str) -> bool {
+        self.headers.iter().any(|h| h == column)
+    }
+
+    fn require(&self, columns: &[&str]) -> Result<()> {
+        if let Some(missing) = columns.iter().find(|c| !self.has(c)) {
+            bail!(
+                "{}:1: no column {missing:?} (found: {})",
+                self.path.display(),
+                self.headers.join(", ")
+            );
+        }
+        Ok(())
     }
 
     fn at(&self, line: usize) -> String {
@@ -267,16 +277,13 @@ pub fn import_clotho(csv_path: &Path, audio_dir: &Path, split: Split) -> Result<
 /// `path,label,fold`; clips of `test_fold` are the test split, the rest train.
 pub fn import_esc(metadata: &Path, test_fold: u32) -> Result<Vec<Clip>> {
     let root = metadata.parent().unwrap_or(Path::new("."));
-    let headers = Csv::read(metadata, &["fold"])?;
-    let esc50 = headers
-        .rows
-        .first()
-        .is_some_and(|(_, r)| r.contains_key("filename"));
-    let csv = if esc50 {
-        Csv::read(metadata, &["filename", "fold", "category"])?
+    let csv = Csv::read(metadata, &["fold"])?;
+    let esc50 = csv.has("filename");
+    csv.require(if esc50 {
+        &["filename", "category"]
     } else {
-        Csv::read(metadata, &["path", "label", "fold"])?
-    };
+        &["path", "label"]
+    })?;
     csv.rows
         .iter()
         .map(|(line, row)| {

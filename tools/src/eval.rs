@@ -1,8 +1,8 @@
 //! Evaluating a bundle on a clip manifest: the runtime captions every clip through its
 //! streaming path (one model window per clip, as the model was trained, with the runtime's
 //! gate), then the captions are scored against the clips' references ([`crate::score`]); for
-//! labelled clips, source recall (the share of audible sources the caption names, through a
-//! synonym list) and, for clips labelled `silence`, false captions.
+//! labelled clips, source recall (the share of audible sources the caption names, through the
+//! world's class names and sound words) and, for clips labelled `silence`, false captions.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,93 +16,30 @@ use serde::Serialize;
 use crate::data::{Manifest, Split};
 use crate::metrics::tokenize;
 use crate::score::{score, ItemScores, Report, ScoreSet};
+use crate::world;
 
 /// The label of clips in which nothing should be heard.
 pub const SILENCE: &str = "silence";
 
-/// Words that name each source in a caption. Keys are labels lower-cased with `_` and `-` as
-/// spaces; a label not listed is named by its own words.
-const SYNONYMS: &[(&str, &[&str])] = &[
-    (
-        "dog bark",
-        &["dog", "dogs", "bark", "barks", "barking", "puppy", "woof"],
-    ),
-    (
-        "baby cry",
-        &[
-            "baby", "babies", "infant", "cry", "cries", "crying", "wails",
-        ],
-    ),
-    (
-        "rain",
-        &[
-            "rain", "rains", "raining", "rainfall", "drizzle", "downpour",
-        ],
-    ),
-    ("chainsaw", &["chainsaw", "chain saw", "saw", "sawing"]),
-    ("clock tick", &["clock", "tick", "ticks", "ticking", "tock"]),
-    (
-        "fire crackling",
-        &["fire", "crackling", "crackles", "flames", "burning"],
-    ),
-    ("helicopter", &["helicopter", "chopper", "rotor", "rotors"]),
-    (
-        "rooster",
-        &["rooster", "cock", "crows", "crowing", "chicken"],
-    ),
-    (
-        "sea waves",
-        &["waves", "wave", "sea", "ocean", "surf", "shore"],
-    ),
-    ("sneezing", &["sneeze", "sneezes", "sneezing"]),
-    (
-        "smoke alarm",
-        &[
-            "alarm",
-            "smoke alarm",
-            "fire alarm",
-            "detector",
-            "beeping",
-            "beeps",
-        ],
-    ),
-    (
-        "doorbell",
-        &["doorbell", "door bell", "bell", "chime", "chimes", "dings"],
-    ),
-    (
-        "phone ring",
-        &["phone", "telephone", "ring", "rings", "ringing", "ringtone"],
-    ),
-    (
-        "microwave beeps",
-        &["microwave", "beep", "beeps", "beeping"],
-    ),
-    (
-        "kettle whistle",
-        &["kettle", "whistle", "whistles", "whistling", "teapot"],
-    ),
-    (
-        "car horn",
-        &["horn", "horns", "honk", "honks", "honking", "car"],
-    ),
-    (
-        "speech",
-        &[
-            "speech", "speaks", "speaking", "talks", "talking", "voice", "man", "woman", "person",
-            "says",
-        ],
-    ),
-];
-
-/// Whether `caption` (PTB-tokenized) names `label`.
+/// Whether `caption` (PTB-tokenized) names `label`: by the names and sound words of the
+/// world's class for it (ESC spellings included), or else by the label's own words.
 pub fn names_source(caption: &str, label: &str) -> bool {
-    let key = label.to_lowercase().replace(['_', '-'], " ");
-    let padded = format!(" {caption} ");
-    let words: Vec<String> = match SYNONYMS.iter().find(|(k, _)| *k == key) {
-        Some((_, words)) => words.iter().map(|w| w.to_string()).collect(),
-        None => key.split_whitespace().map(String::from).collect(),
+    let key = label.to_lowercase().replace([' ', '-'], "_");
+    let words: Vec<String> = match world::class_of_esc_label(&key).and_then(world::class_named) {
+        Some(class) => class
+            .names
+            .iter()
+            .copied()
+            .chain(world::phrases::sound_words(class))
+            .map(String::from)
+            .collect(),
+        None => key
+            .split('_')
+            .filter(|w| !w.is_empty())
+            .map(String::from)
+            .collect(),
     };
+    let padded = format!(" {caption} ");
     words.iter().any(|w| padded.contains(&format!(" {w} ")))
 }
 
@@ -331,7 +268,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sources_are_named_by_synonyms_or_their_own_words() {
+    fn sources_are_named_by_their_class_words_or_their_own() {
         assert!(names_source("a dog is barking loudly", "Dog_bark"));
         assert!(names_source("a smoke alarm beeps", "smoke_alarm"));
         assert!(

@@ -59,7 +59,7 @@ fn a_bundle_is_evaluated_on_a_manifest() {
     std::fs::write(&manifest, lines.join("\n")).unwrap();
     let bundle = repo().join("tests/fixtures/tiny-bundle");
     let out = d.join("eval");
-    let run = tools(&[
+    let args = [
         "eval",
         "--model",
         bundle.to_str().unwrap(),
@@ -67,7 +67,8 @@ fn a_bundle_is_evaluated_on_a_manifest() {
         manifest.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    let run = tools(&args);
     assert!(
         run.status.success(),
         "{}",
@@ -94,15 +95,7 @@ fn a_bundle_is_evaluated_on_a_manifest() {
     assert!(!clips[0]["caption"].as_str().unwrap().is_empty());
     assert!(clips[0]["scores"]["CIDEr-D"].is_number());
     assert_eq!(clips[2]["gated"], true);
-    let again = tools(&[
-        "eval",
-        "--model",
-        bundle.to_str().unwrap(),
-        "--data",
-        manifest.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let again = tools(&args);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists; pass --force"));
 }

@@ -27,6 +27,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use earsight::frontend::level_dbfs;
+
 use crate::data::{Clip, Split};
 
 /// Sample rate and length of every scene.
@@ -261,7 +263,7 @@ pub struct Recording {
 }
 
 /// The class of an ESC-10 / ESC-50 label: the label itself, lower-cased, or its ESC-10 spelling.
-fn class_of_esc_label(label: &str) -> Option<&'static str> {
+pub fn class_of_esc_label(label: &str) -> Option<&'static str> {
     match label.to_lowercase().as_str() {
         "person_sneeze" => Some("sneezing"),
         other => class_named(other).map(|c| c.name),
@@ -400,11 +402,7 @@ pub fn catalog(
 /// A recording's split: fixed by the seed and the recording's id alone, so it does not move
 /// when other recordings come or go.
 pub fn split_of(seed: u64, id: &str) -> Split {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in id.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    match h % 100 {
+    match fnv1a(FNV_OFFSET ^ seed, id) % 100 {
         0..70 => Split::Train,
         70..85 => Split::Val,
         _ => Split::Test,
@@ -629,15 +627,10 @@ pub fn draw_scenes(
         .collect()
 }
 
-fn rms_db(x: &[f32]) -> f32 {
-    let p = x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64;
-    (10.0 * p.max(1e-20).log10()) as f32
-}
-
 /// The RMS level of the part of `x` where something sounds: the 100 ms blocks within 30 dB of
 /// the loudest, so that a short bark and a long rain placed at the same level sound as loud.
 fn active_db(x: &[f32]) -> f32 {
-    let blocks: Vec<f32> = x.chunks(RATE as usize / 10).map(rms_db).collect();
+    let blocks: Vec<f32> = x.chunks(RATE as usize / 10).map(level_dbfs).collect();
     let loudest = blocks.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let active: Vec<f32> = x
         .chunks(RATE as usize / 10)
@@ -645,12 +638,16 @@ fn active_db(x: &[f32]) -> f32 {
         .filter(|(_, &db)| db > loudest - 30.0)
         .flat_map(|(c, _)| c.iter().copied())
         .collect();
-    rms_db(&active)
+    level_dbfs(&active)
 }
 
+/// Scales `x` so that its active level is `db`; digital silence stays as it is.
 fn scaled_to(x: &mut [f32], db: f32) {
-    let gain = 10f32.powf((db - active_db(x)) / 20.0);
-    x.iter_mut().for_each(|v| *v *= gain);
+    let level = active_db(x);
+    if level.is_finite() {
+        let gain = 10f32.powf((db - level) / 20.0);
+        x.iter_mut().for_each(|v| *v *= gain);
+    }
 }
 
 /// Renders a scene's audio: the background, then each heard source at its onset and level.
@@ -714,10 +711,16 @@ pub fn render(
     Ok(mix)
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a from `start`: a hash that is the same on every platform and run.
+fn fnv1a(start: u64, id: &str) -> u64 {
+    id.bytes()
+        .fold(start, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
 fn hash_id(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    fnv1a(FNV_OFFSET, id)
 }
 
 /// A world ready to draw scenes from, for writing a dataset or generating on the fly.

@@ -70,16 +70,20 @@ fn sound_word(w: &str) -> bool {
         && w.chars().all(|c| c.is_ascii_lowercase())
 }
 
-/// The beginnings of the sound words of a class's written phrases ("bar" of "barks"): a mined
-/// clause must use one of them, so that "a baby laughs" is not taken for a crying baby.
-fn sound_stems(class: &SourceClass) -> Vec<&'static str> {
+/// The sound words of a class's written phrases ("barks", "barking").
+pub fn sound_words(class: &SourceClass) -> Vec<&'static str> {
     class
         .heard
         .iter()
         .flat_map(|p| p.split(' '))
         .filter(|w| sound_word(w))
-        .map(|w| &w[..3])
         .collect()
+}
+
+/// The beginnings of a class's sound words ("bar" of "barks"): a mined clause must use one of
+/// them, so that "a baby laughs" is not taken for a crying baby.
+fn sound_stems(class: &SourceClass) -> Vec<&'static str> {
+    sound_words(class).into_iter().map(|w| &w[..3]).collect()
 }
 
 fn names_other_class(phrase: &str, class: &SourceClass) -> bool {
