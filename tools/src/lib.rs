@@ -9,11 +9,13 @@
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod reference;
 pub mod score;
+pub mod train;
 pub mod vocab;
 pub mod weights;
 pub mod world;
