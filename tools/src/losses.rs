@@ -381,7 +381,10 @@ impl<B: Backend> Scorers<B> {
     pub fn new(dim: usize, heads: usize, device: &B::Device) -> Scorers<B> {
         let linear = || LinearConfig::new(dim, dim).init(device);
         let attention = || {
-            let mut attn = MultiHeadAttentionConfig::new(dim, heads).init(device);
+            // No dropout, as torch's MultiheadAttention in the paper (burn defaults to 0.1).
+            let mut attn = MultiHeadAttentionConfig::new(dim, heads)
+                .with_dropout(0.0)
+                .init(device);
             // An output bias would shift every token's weight alike, which the softmax
             // ignores: it could never learn.
             attn.output.bias = None;

@@ -317,6 +317,21 @@ impl<B: Backend> Mlp<B> {
 impl<B: Backend> AudioEncoder<B> {
     /// `mel [b, frames, mels]` -> memory tokens `[b, tokens (+ prefix), D]`.
     pub fn forward(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+        let tokens = self.tokens(mel, c);
+        match &self.prefix {
+            Some(prefix) => {
+                let [b, _, _] = tokens.dims();
+                let [n, d] = prefix.dims();
+                let prefix = prefix.val().unsqueeze::<3>().expand([b, n, d]);
+                Tensor::cat(vec![tokens, prefix], 1)
+            }
+            None => tokens,
+        }
+    }
+
+    /// `mel [b, frames, mels]` -> projected audio tokens `[b, tokens, D]`, without the prefix:
+    /// what alignment compares with image tokens.
+    pub fn tokens(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
         let [b, frames, mels] = mel.dims();
         let (pt, pf) = (c.encoder.patch_time, c.encoder.patch_freq);
         let patches = mel
@@ -329,17 +344,8 @@ impl<B: Backend> AudioEncoder<B> {
             x = x + block.attn.forward(h.clone(), h, c.encoder.heads, None);
             x = x.clone() + block.mlp.forward(block.ln2.forward(x));
         }
-        let tokens = self
-            .proj2
-            .forward(gelu(self.proj1.forward(self.ln.forward(x))));
-        match &self.prefix {
-            Some(prefix) => {
-                let [n, d] = prefix.dims();
-                let prefix = prefix.val().unsqueeze::<3>().expand([b, n, d]);
-                Tensor::cat(vec![tokens, prefix], 1)
-            }
-            None => tokens,
-        }
+        self.proj2
+            .forward(gelu(self.proj1.forward(self.ln.forward(x))))
     }
 }
 

@@ -1,8 +1,27 @@
-//! The DALI training stages (DESIGN §1): what they share.
+//! The DALI training stages (DESIGN §1) and what they share: run directories with `last/` and
+//! `best/` checkpoints that resume exactly, a JSON-lines metrics log, a progress bar.
+//!
+//! A checkpoint holds the weights as the rest of the tools read them (`weights.safetensors`,
+//! `config.json`), the run's position (`state.json`), and the trainable modules and optimiser
+//! states in burn's own record files, which keep the parameter identities the optimiser's
+//! moments are filed under.
 
+pub mod align;
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::weights::Weights;
 
 /// The dotted names of the parameters of `module` that `grads` gives no gradient, or an
 /// all-zero one: a parameter meant to train that nothing reaches.
@@ -39,4 +58,210 @@ pub fn params_without_grad<B: AutodiffBackend, M: Module<B>>(
     };
     module.visit(&mut check);
     check.missing
+}
+
+/// A short hash of everything that must not change across a resume (the recipe, the model
+/// config, the stage).
+pub fn fingerprint<T: Serialize>(value: &T) -> Result<String> {
+    let json = serde_json::to_string(value)?;
+    let digest = Sha256::digest(json.as_bytes());
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where a run is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub fingerprint: String,
+    /// Optimiser steps taken.
+    pub step: usize,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Validation loss before training, then after each epoch.
+    pub val_losses: Vec<f64>,
+    pub best_epoch: usize,
+}
+
+const STATE_FILE: &str = "state.json";
+
+type FileRecorder = BinFileRecorder<FullPrecisionSettings>;
+
+/// The checkpoints of one run directory.
+pub struct Checkpoint {
+    out: PathBuf,
+    fingerprint: String,
+}
+
+impl Checkpoint {
+    pub fn new(out: &Path, fingerprint: &str) -> Checkpoint {
+        Checkpoint {
+            out: out.into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    fn last(&self) -> PathBuf {
+        self.out.join("last")
+    }
+
+    /// A new run: the directory must not hold one already (a run is never overwritten).
+    pub fn start(&self) -> Result<State> {
+        if self.last().exists() || self.out.join("metrics.jsonl").exists() {
+            bail!(
+                "{} already holds a training run: pass --resume to go on with it, or choose \
+                 another --out",
+                self.out.display()
+            );
+        }
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        Ok(State {
+            fingerprint: self.fingerprint.clone(),
+            ..State::default()
+        })
+    }
+
+    /// The position of the run to resume, refusing one made with another recipe or model.
+    pub fn read_state(&self) -> Result<State> {
+        let path = self.last().join(STATE_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no checkpoint to resume: reading {} (start without --resume)",
+                path.display()
+            )
+        })?;
+        let state: State = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a training state", path.display()))?;
+        if state.fingerprint != self.fingerprint {
+            bail!(
+                "{}: this checkpoint was made with another config or model (fingerprint {}, this \
+                 run {}); resume it with the config it was started with",
+                path.display(),
+                state.fingerprint,
+                self.fingerprint
+            );
+        }
+        Ok(state)
+    }
+
+    /// Writes `last/` (or `best/`) whole, through a temporary directory, so that a run stopped
+    /// while saving still has its previous checkpoint. `extra` adds the record files.
+    pub fn save(
+        &self,
+        name: &str,
+        weights: &Weights,
+        state: &State,
+        extra: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        let dir = self.out.join(name);
+        let tmp = self.out.join(format!("{name}.partial"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+        }
+        weights.save(&tmp)?;
+        std::fs::write(
+            tmp.join(STATE_FILE),
+            serde_json::to_string_pretty(state)? + "\n",
+        )
+        .with_context(|| format!("writing {}", tmp.join(STATE_FILE).display()))?;
+        extra(&tmp)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        std::fs::rename(&tmp, &dir)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))
+    }
+
+    /// Loads the module record `name` of `last/` into `module`.
+    pub fn load_module<B: Backend, M: Module<B>>(
+        &self,
+        module: M,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<M> {
+        let path = self.last().join(name);
+        module
+            .load_file(&path, &FileRecorder::new(), device)
+            .with_context(|| format!("loading {}.bin", path.display()))
+    }
+
+    /// Loads the record `name` (an optimiser state) of `last/`.
+    pub fn load_record<B: Backend, R: Record<B>>(
+        &self,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<R> {
+        let path = self.last().join(name);
+        Recorder::<B>::load(&FileRecorder::new(), path.clone(), device)
+            .with_context(|| format!("loading {}.bin", path.display()))
+    }
+}
+
+/// Writes `module` as `dir/name.bin`.
+pub fn save_module<B: Backend, M: Module<B>>(dir: &Path, name: &str, module: &M) -> Result<()> {
+    let path = dir.join(name);
+    module
+        .clone()
+        .save_file(&path, &FileRecorder::new())
+        .with_context(|| format!("writing {}.bin", path.display()))
+}
+
+/// Writes `record` as `dir/name.bin`.
+pub fn save_record<B: Backend, R: Record<B>>(dir: &Path, name: &str, record: R) -> Result<()> {
+    let path = dir.join(name);
+    Recorder::<B>::record(&FileRecorder::new(), record, path.clone())
+        .with_context(|| format!("writing {}.bin", path.display()))?;
+    Ok(())
+}
+
+/// The metrics log: one JSON object a line, flushed as written so a crash keeps what was done.
+pub struct MetricsLog(BufWriter<File>);
+
+impl MetricsLog {
+    pub fn open(path: &Path, append: bool) -> Result<MetricsLog> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(MetricsLog(BufWriter::new(file)))
+    }
+
+    pub fn write(&mut self, line: &serde_json::Value) -> Result<()> {
+        serde_json::to_writer(&mut self.0, line)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()?;
+        Ok(())
+    }
+}
+
+/// A progress bar on stderr, or nothing (tests, `--quiet`).
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    pub fn new(show: bool, total: u64, done: u64, stage: &str) -> Progress {
+        let bar = if show {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{stage} {{bar:30}} {{pos}}/{{len}} steps {{elapsed}}<{{eta}} {{msg}}"
+            ))
+            .expect("a valid template"),
+        );
+        bar.set_position(done);
+        Progress(bar)
+    }
+
+    pub fn step(&self, loss: f64) {
+        self.0.inc(1);
+        self.0.set_message(format!("loss {loss:.4}"));
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -1,0 +1,553 @@
+//! Stage 1b, distribution alignment (DESIGN §1): the audio encoder and projector learn to
+//! put out, for each clip, a set of tokens distributed like the image tokens of the clip's
+//! frame. No captions are used, and the captioner (its image encoder and text decoder) does
+//! not change: only the audio side is in the optimiser.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{save_module, save_record, Checkpoint, MetricsLog, Progress};
+use crate::data::Split;
+use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
+use crate::model::{AudioEncoder, Captioner};
+use crate::weights::Weights;
+
+/// The alignment objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlignLoss {
+    Mmd,
+    Ot,
+    OtAtt,
+    Contrastive,
+}
+
+/// How transport problems are solved.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SolverConfig {
+    /// Exact EMD, as the paper's code; for the miniature sizes.
+    Exact,
+    /// Entropic; `epsilon` relative to the pair's mean cost.
+    Sinkhorn { epsilon: f64, iterations: usize },
+}
+
+impl SolverConfig {
+    fn solver(self) -> Solver {
+        match self {
+            SolverConfig::Exact => Solver::Exact,
+            SolverConfig::Sinkhorn {
+                epsilon,
+                iterations,
+            } => Solver::Sinkhorn(Sinkhorn {
+                epsilon,
+                iterations,
+            }),
+        }
+    }
+}
+
+/// The attentive-OT scorers and their training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentiveConfig {
+    pub heads: usize,
+    /// Softmax temperature of the token weights (20 in the paper, for 1024-d tokens).
+    pub temperature: f64,
+    pub lr: f64,
+    /// Entropy bonus per epoch (epoch 1 first; the last one holds after). A zero freezes the
+    /// scorers for that epoch, as the paper does in its first.
+    pub entropy_weights: Vec<f64>,
+}
+
+/// A stage-1b recipe (the paper's: Adam, lr 1e-4, betas 0.95/0.999, weight decay 5e-7, lr
+/// halved at epochs 10 and 15 of 20).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlignConfig {
+    pub loss: AlignLoss,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub betas: [f64; 2],
+    pub weight_decay: f64,
+    /// Epochs (1-based) from which the learning rate is halved once more.
+    pub halve_lr_at: Vec<usize>,
+    pub solver: SolverConfig,
+    /// Required for `ot-att`, ignored otherwise.
+    pub attentive: Option<AttentiveConfig>,
+}
+
+impl AlignConfig {
+    /// Reads a recipe file; an unknown loss or field is an error naming the file.
+    pub fn read(path: &Path) -> Result<AlignConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: AlignConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not an alignment config", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("{}: invalid alignment config", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.epochs > 0, "epochs must be at least 1");
+        ensure!(self.batch_size > 0, "batch_size must be at least 1");
+        ensure!(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "lr must be positive, found {}",
+            self.lr
+        );
+        if let SolverConfig::Sinkhorn {
+            epsilon,
+            iterations,
+        } = self.solver
+        {
+            ensure!(epsilon > 0.0, "solver.epsilon must be positive");
+            ensure!(iterations > 0, "solver.iterations must be at least 1");
+        }
+        if self.loss == AlignLoss::Contrastive {
+            ensure!(
+                self.batch_size > 1,
+                "the contrastive loss needs batch_size > 1 (the other pairs are its negatives)"
+            );
+        }
+        if self.loss == AlignLoss::OtAtt {
+            let Some(att) = &self.attentive else {
+                bail!("loss ot-att needs an \"attentive\" section (heads, temperature, lr, entropy_weights)");
+            };
+            ensure!(
+                !att.entropy_weights.is_empty(),
+                "attentive.entropy_weights is empty"
+            );
+            ensure!(
+                att.temperature > 0.0,
+                "attentive.temperature must be positive"
+            );
+        }
+        Ok(())
+    }
+
+    fn lr_at(&self, epoch: usize) -> f64 {
+        let halvings = self.halve_lr_at.iter().filter(|&&e| e <= epoch).count();
+        self.lr * 0.5f64.powi(halvings as i32)
+    }
+}
+
+/// One (audio clip, video frame) pair, ready for the models.
+pub struct Pair {
+    /// Normalised log-mel window, `[frames, mels]` row-major.
+    pub mel: Vec<f32>,
+    /// The frozen captioner's image tokens of the frame, `[tokens, dim]` row-major.
+    pub image: Vec<f32>,
+}
+
+/// Audio-visual pairs by split.
+pub trait Pairs {
+    fn len(&self, split: Split) -> usize;
+    /// Shape of one pair's image tokens: `(tokens, dim)`.
+    fn image_shape(&self) -> (usize, usize);
+    fn pair(&self, split: Split, index: usize) -> Result<Pair>;
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlignReport {
+    pub steps: usize,
+    pub epochs: usize,
+    /// Validation loss before the first step and after each epoch.
+    pub val_losses: Vec<f64>,
+    pub best_epoch: usize,
+    /// Stopped by `stop_after` before the last epoch.
+    pub stopped: bool,
+    pub mean_step_ms: f64,
+    pub examples_per_s: f64,
+}
+
+/// Where and how a run goes.
+pub struct Run<'a> {
+    /// The run directory: `last/` and `best/` checkpoints, `metrics.jsonl`.
+    pub out: &'a Path,
+    /// Go on from `out/last` instead of starting.
+    pub resume: bool,
+    /// Stop (with a checkpoint) after this many steps in all.
+    pub stop_after: Option<usize>,
+    pub progress: bool,
+}
+
+fn batch_tensors<B: Backend>(
+    data: &dyn Pairs,
+    split: Split,
+    indices: &[usize],
+    frames: usize,
+    mels: usize,
+    device: &B::Device,
+) -> Result<(Tensor<B, 3>, Tensor<B, 3>)> {
+    let (n, d) = data.image_shape();
+    let (mut mel, mut image) = (Vec::new(), Vec::new());
+    for &i in indices {
+        let pair = data.pair(split, i)?;
+        ensure!(
+            pair.mel.len() == frames * mels && pair.image.len() == n * d,
+            "{split:?} pair {i}: expected a {frames}x{mels} mel window and {n}x{d} image tokens, \
+             found {} and {} values",
+            pair.mel.len(),
+            pair.image.len()
+        );
+        mel.extend(pair.mel);
+        image.extend(pair.image);
+    }
+    let b = indices.len();
+    Ok((
+        Tensor::from_data(TensorData::new(mel, vec![b, frames, mels]), device),
+        Tensor::from_data(TensorData::new(image, vec![b, n, d]), device),
+    ))
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().elem::<f64>()
+}
+
+/// The mean validation loss of `encoder` on the `val` split (uniform marginals for `ot-att`,
+/// as the paper validates).
+pub fn validate<B: Backend>(
+    encoder: &AudioEncoder<B>,
+    weights: &Weights,
+    config: &AlignConfig,
+    data: &dyn Pairs,
+    split: Split,
+    device: &B::Device,
+) -> Result<f64> {
+    let c = &weights.config;
+    let count = data.len(split);
+    ensure!(count > 0, "no {split:?} pairs to validate on");
+    let solver = config.solver.solver();
+    let (mut total, mut seen) = (0.0, 0);
+    let indices: Vec<usize> = (0..count).collect();
+    for chunk in indices.chunks(config.batch_size) {
+        let (mel, image) = batch_tensors::<B>(
+            data,
+            split,
+            chunk,
+            c.frontend.clip_frames,
+            c.frontend.n_mels,
+            device,
+        )?;
+        let a = encoder.tokens(mel, c);
+        let per_pair = match config.loss {
+            AlignLoss::Mmd => losses::mmd(a, image),
+            AlignLoss::Ot | AlignLoss::OtAtt => losses::ot(a, image, &solver),
+            AlignLoss::Contrastive if chunk.len() > 1 => {
+                losses::info_nce(a, image, losses::INFO_NCE_TEMPERATURE)
+                    .mul_scalar(chunk.len() as f64)
+            }
+            // A lone last pair has no negatives: it adds nothing.
+            AlignLoss::Contrastive => continue,
+        };
+        total += scalar(per_pair.sum());
+        seen += chunk.len();
+    }
+    Ok(total / seen as f64)
+}
+
+/// The training loss of a batch of audio tokens `a` and image tokens, and its parts for the
+/// log.
+fn batch_loss<B: AutodiffBackend>(
+    config: &AlignConfig,
+    scorers: Option<&Scorers<B>>,
+    a: Tensor<B, 3>,
+    image: Tensor<B, 3>,
+    entropy_weight: f64,
+) -> (Tensor<B, 1>, serde_json::Map<String, serde_json::Value>) {
+    let solver = config.solver.solver();
+    let mut parts = serde_json::Map::new();
+    let loss = match (config.loss, scorers, &config.attentive) {
+        (AlignLoss::OtAtt, Some(scorers), Some(att)) => {
+            // The scorers see detached audio tokens: the backbone learns from the transport
+            // cost alone, the scorers from OT minus the entropy bonus.
+            let marginals: Marginals<B> =
+                scorers.marginals(a.clone().detach(), image.clone(), att.temperature);
+            let ot = losses::attentive_ot(a, image, &marginals, &solver).mean();
+            let entropy = marginals.entropy().mean();
+            parts.insert("ot".into(), scalar(ot.clone().detach()).into());
+            parts.insert("entropy".into(), scalar(entropy.clone().detach()).into());
+            ot - entropy.mul_scalar(entropy_weight)
+        }
+        (AlignLoss::Mmd, _, _) => losses::mmd(a, image).mean(),
+        (AlignLoss::Contrastive, _, _) => losses::info_nce(a, image, losses::INFO_NCE_TEMPERATURE),
+        // Plain OT, and attentive OT before its scorers exist (validation's uniform marginals).
+        (AlignLoss::Ot | AlignLoss::OtAtt, _, _) => losses::ot(a, image, &solver).mean(),
+    };
+    (loss, parts)
+}
+
+/// Trains the audio encoder and projector of `start` (the captioner's decoder rides along
+/// unchanged) and writes checkpoints under `run.out`.
+pub fn align<B: AutodiffBackend>(
+    config: &AlignConfig,
+    start: &Weights,
+    data: &dyn Pairs,
+    run: &Run,
+    device: &B::Device,
+) -> Result<AlignReport> {
+    config.validate()?;
+    let c = start.config.clone();
+    let (n_image, d_image) = data.image_shape();
+    ensure!(
+        c.decoder.dim == d_image,
+        "the audio projector puts out tokens of {} values (decoder.dim of the model config) but \
+         the captioner's image tokens have {d_image}: align needs the same token space",
+        c.decoder.dim
+    );
+    ensure!(n_image > 0, "the image tokens are empty");
+    let n_train = data.len(Split::Train);
+    ensure!(
+        n_train >= config.batch_size,
+        "{n_train} training pairs for a batch of {}",
+        config.batch_size
+    );
+    let steps_per_epoch = n_train / config.batch_size;
+    let total_steps = steps_per_epoch * config.epochs;
+
+    B::seed(device, config.seed);
+    let mut captioner = Captioner::<B>::from_weights(start, device);
+    let mut scorers = match (&config.attentive, config.loss) {
+        (Some(att), AlignLoss::OtAtt) => Some(Scorers::<B>::new(d_image, att.heads, device)),
+        _ => None,
+    };
+    let adam = |lr_config: &AlignConfig| {
+        AdamConfig::new()
+            .with_beta_1(lr_config.betas[0] as f32)
+            .with_beta_2(lr_config.betas[1] as f32)
+            .with_weight_decay(Some(WeightDecayConfig::new(lr_config.weight_decay as f32)))
+    };
+    let mut encoder_opt = adam(config).init::<B, AudioEncoder<B>>();
+    let mut scorer_opt = adam(config).init::<B, Scorers<B>>();
+
+    let fingerprint = super::fingerprint(&("align", config, &c))?;
+    let checkpoint = Checkpoint::new(run.out, &fingerprint);
+    let mut state = if run.resume {
+        let state = checkpoint.read_state()?;
+        captioner.encoder = checkpoint.load_module(captioner.encoder, "encoder", device)?;
+        encoder_opt = encoder_opt.load_record(checkpoint.load_record("encoder-adam", device)?);
+        if let Some(s) = scorers.take() {
+            scorers = Some(checkpoint.load_module(s, "scorers", device)?);
+            scorer_opt = scorer_opt.load_record(checkpoint.load_record("scorers-adam", device)?);
+        }
+        state
+    } else {
+        checkpoint.start()?
+    };
+    let mut log = MetricsLog::open(&run.out.join("metrics.jsonl"), run.resume)?;
+    if state.val_losses.is_empty() {
+        let val = validate(
+            &captioner.encoder.valid(),
+            start,
+            config,
+            data,
+            Split::Val,
+            device,
+        )?;
+        log.write(&serde_json::json!({"epoch": 0, "val_loss": val}))?;
+        state.val_losses.push(val);
+    }
+
+    let progress = Progress::new(run.progress, total_steps as u64, state.step as u64, "align");
+    let (mut step_seconds, mut timed_steps) = (0.0, 0usize);
+    let mut stopped = false;
+    'epochs: while state.epoch < config.epochs {
+        let epoch = state.epoch + 1;
+        let lr = config.lr_at(epoch);
+        let mut order: Vec<usize> = (0..n_train).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
+        let entropy_weight = config.attentive.as_ref().map_or(0.0, |att| {
+            att.entropy_weights[(epoch - 1).min(att.entropy_weights.len() - 1)]
+        });
+        for s in state.step - state.epoch * steps_per_epoch..steps_per_epoch {
+            let began = Instant::now();
+            let (mel, image) = batch_tensors::<B>(
+                data,
+                Split::Train,
+                &order[s * config.batch_size..(s + 1) * config.batch_size],
+                c.frontend.clip_frames,
+                c.frontend.n_mels,
+                device,
+            )?;
+            let a = captioner.encoder.tokens(mel, &c);
+            let (loss, parts) = batch_loss(config, scorers.as_ref(), a, image, entropy_weight);
+            let value = scalar(loss.clone().detach());
+            ensure!(
+                value.is_finite(),
+                "step {}: the loss is {value}",
+                state.step + 1
+            );
+            let mut grads = loss.backward();
+            let encoder_grads = GradientsParams::from_module(&mut grads, &captioner.encoder);
+            captioner.encoder = encoder_opt.step(lr, captioner.encoder, encoder_grads);
+            if let Some(s) = scorers.take() {
+                let scorer_grads = GradientsParams::from_module(&mut grads, &s);
+                scorers = Some(if entropy_weight > 0.0 {
+                    let att_lr = config.attentive.as_ref().map_or(0.0, |a| a.lr);
+                    scorer_opt.step(att_lr, s, scorer_grads)
+                } else {
+                    s
+                });
+            }
+            state.step += 1;
+            let seconds = began.elapsed().as_secs_f64();
+            step_seconds += seconds;
+            timed_steps += 1;
+            log.write(&serde_json::json!({
+                "step": state.step,
+                "epoch": epoch,
+                "loss": value,
+                "parts": parts,
+                "lr": lr,
+                "examples_per_s": config.batch_size as f64 / seconds,
+            }))?;
+            progress.step(value);
+            if run.stop_after == Some(state.step) && state.step < total_steps {
+                stopped = true;
+                break 'epochs;
+            }
+        }
+        state.epoch = epoch;
+        let val = validate(
+            &captioner.encoder.valid(),
+            start,
+            config,
+            data,
+            Split::Val,
+            device,
+        )?;
+        let best = state.val_losses[1..].iter().all(|&v| val < v);
+        state.val_losses.push(val);
+        log.write(&serde_json::json!({"epoch": epoch, "val_loss": val, "best": best}))?;
+        if best {
+            state.best_epoch = epoch;
+            checkpoint.save("best", &captioner.to_weights(&c)?, &state, |_| Ok(()))?;
+        }
+        if run.stop_after == Some(state.step) && state.step < total_steps {
+            stopped = true;
+            break;
+        }
+    }
+    checkpoint.save("last", &captioner.to_weights(&c)?, &state, |dir| {
+        save_module(dir, "encoder", &captioner.encoder)?;
+        save_record::<B, _>(dir, "encoder-adam", encoder_opt.to_record())?;
+        if let Some(s) = &scorers {
+            save_module(dir, "scorers", s)?;
+            save_record::<B, _>(dir, "scorers-adam", scorer_opt.to_record())?;
+        }
+        Ok(())
+    })?;
+    progress.finish();
+    let mean_step = if timed_steps > 0 {
+        step_seconds / timed_steps as f64
+    } else {
+        0.0
+    };
+    Ok(AlignReport {
+        steps: state.step,
+        epochs: state.epoch,
+        val_losses: state.val_losses.clone(),
+        best_epoch: state.best_epoch,
+        stopped,
+        mean_step_ms: mean_step * 1e3,
+        examples_per_s: if mean_step > 0.0 {
+            config.batch_size as f64 / mean_step
+        } else {
+            0.0
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Cpu;
+    use crate::train::params_without_grad;
+    use burn::backend::Autodiff;
+
+    type Grad = Autodiff<Cpu>;
+
+    #[test]
+    fn every_loss_reaches_every_trainable_parameter() {
+        let mut c = crate::weights::test_config();
+        c.encoder.n_prefix = 0;
+        let weights = Weights::init(&c, 1).unwrap();
+        let device = Default::default();
+        let (frames, mels, dim) = (c.frontend.clip_frames, c.frontend.n_mels, c.decoder.dim);
+        for loss in [
+            AlignLoss::Mmd,
+            AlignLoss::Ot,
+            AlignLoss::OtAtt,
+            AlignLoss::Contrastive,
+        ] {
+            let config = AlignConfig {
+                loss,
+                seed: 1,
+                epochs: 1,
+                batch_size: 3,
+                lr: 1e-3,
+                betas: [0.9, 0.999],
+                weight_decay: 0.0,
+                halve_lr_at: vec![],
+                solver: SolverConfig::Sinkhorn {
+                    epsilon: 0.1,
+                    iterations: 30,
+                },
+                attentive: Some(AttentiveConfig {
+                    heads: 2,
+                    temperature: 1.0,
+                    lr: 1e-3,
+                    entropy_weights: vec![1.0],
+                }),
+            };
+            <Grad as Backend>::seed(&device, 2);
+            let captioner = Captioner::<Grad>::from_weights(&weights, &device);
+            let scorers = Scorers::<Grad>::new(dim, 2, &device);
+            let mel = Tensor::<Grad, 3>::random(
+                [3, frames, mels],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let image = Tensor::<Grad, 3>::random(
+                [3, 5, dim],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let a = captioner.encoder.tokens(mel, &c);
+            let (value, _) = batch_loss(&config, Some(&scorers), a, image, 1.0);
+            let grads = value.backward();
+            let missing = params_without_grad(&captioner.encoder, &grads);
+            assert!(
+                missing.is_empty(),
+                "{loss:?}: no gradient reaches {missing:?}"
+            );
+            if loss == AlignLoss::OtAtt {
+                let missing = params_without_grad(&scorers, &grads);
+                assert!(
+                    missing.is_empty(),
+                    "scorers: no gradient reaches {missing:?}"
+                );
+            }
+        }
+    }
+}
