@@ -43,6 +43,7 @@ pub const SILENCE: &str = crate::eval::SILENCE;
 pub struct SourceClass {
     pub name: &'static str,
     pub heard: &'static [&'static str],
+    /// Without colour or size words: the picture varies both from scene to scene.
     pub seen: &'static [&'static str],
     pub names: &'static [&'static str],
 }
@@ -65,7 +66,7 @@ pub const CLASSES: &[SourceClass] = &[
     class(
         "dog_bark",
         &["a dog barks", "a dog is barking", "a dog barking loudly"],
-        &["a dog", "a brown dog", "a small dog"],
+        &["a dog", "the dog", "a dog outdoors"],
         &["dog"],
     ),
     class(
