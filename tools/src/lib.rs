@@ -1,14 +1,19 @@
-//! earsight-tools: the host side of earsight. Datasets ([`data`]: the clip manifest and
-//! importers from public layouts; [`world`]: the miniature audio-visual world). The model family in burn ([`model`]), its weights
-//! on disk ([`weights`]), the ONNX graphs ([`onnx`]) and bundle writer ([`export`]), the caption
-//! tokenizer ([`vocab`]), a reference forward pass to check the runtime against
-//! ([`reference`]), and the captioning metrics ([`metrics`], [`meteor`]) with the report that
-//! scores any captioner's output ([`score`]), and the evaluation of a bundle on a manifest
-//! ([`eval`]).
+//! earsight-tools: the host side of earsight.
+//!
+//! - Data: the clip manifest and importers from public layouts ([`data`]), the miniature
+//!   audio-visual world ([`world`]).
+//! - Models: the family in burn ([`model`]: audio encoder, text decoder, the captioner's image
+//!   encoder), weights on disk ([`weights`], [`image`]), the caption tokenizer ([`vocab`]).
+//! - Training: the DALI losses ([`losses`]) and stages ([`train`]).
+//! - Shipping: the ONNX graphs ([`onnx`]), the bundle writer ([`export`]), a reference forward
+//!   pass to check the runtime against ([`reference`]).
+//! - Scoring: the captioning metrics ([`metrics`], [`meteor`]), the report that scores any
+//!   captioner's output ([`score`]), the evaluation of a bundle on a manifest ([`eval`]).
 
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod image;
 pub mod losses;
 pub mod meteor;
 pub mod metrics;

@@ -11,6 +11,7 @@ use burn::tensor::TensorData;
 use earsight::config::LAYER_NORM_EPS;
 use earsight::ModelConfig;
 
+use crate::image::{ImageConfig, ImageWeights};
 use crate::weights::{Array, Weights};
 
 /// `x @ w + b` with `w` stored `[in, out]` (the ONNX MatMul layout).
@@ -142,15 +143,71 @@ pub struct Captioner<B: Backend> {
     pub decoder: TextDecoder<B>,
 }
 
+/// The captioner's image encoder: a ViT over square patches of the picture, then a linear map
+/// into the captioner's token space.
+#[derive(Module, Debug)]
+pub struct ImageEncoder<B: Backend> {
+    patch: Dense<B>,
+    pos: Param<Tensor<B, 2>>,
+    blocks: Vec<EncoderBlock<B>>,
+    ln: Norm<B>,
+    out: Dense<B>,
+}
+
+impl<B: Backend> ImageEncoder<B> {
+    pub fn from_weights(weights: &ImageWeights, device: &B::Device) -> ImageEncoder<B> {
+        let l = Loader::<B> {
+            tensors: weights.tensors(),
+            device,
+        };
+        ImageEncoder {
+            patch: l.dense("img.patch"),
+            pos: l.tensor("img.pos"),
+            blocks: (0..weights.config.depth)
+                .map(|i| l.encoder_block(&format!("img.blocks.{i}")))
+                .collect(),
+            ln: l.norm("img.ln"),
+            out: l.dense("img.out"),
+        }
+    }
+
+    pub fn to_weights(&self, config: &ImageConfig) -> Result<ImageWeights> {
+        let mut out = Collector::default();
+        self.patch.collect("img.patch", &mut out);
+        out.put("img.pos", &self.pos);
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.collect(&format!("img.blocks.{i}"), &mut out);
+        }
+        self.ln.collect("img.ln", &mut out);
+        self.out.collect("img.out", &mut out);
+        ImageWeights::from_tensors(config, out.0)
+    }
+
+    /// `pixels [b, size, size, 3]` (RGB in 0..1) -> image tokens `[b, tokens, D]`.
+    pub fn forward(&self, pixels: Tensor<B, 4>, c: &ImageConfig) -> Tensor<B, 3> {
+        let [b, size, _, _] = pixels.dims();
+        let (p, g) = (c.patch, size / c.patch);
+        let patches = pixels
+            .reshape([b * g, p, g, p * 3])
+            .swap_dims(1, 2)
+            .reshape([b, g * g, p * p * 3]);
+        let mut x = self.patch.forward(patches) + self.pos.val().unsqueeze();
+        for block in &self.blocks {
+            x = block.forward(x, c.heads);
+        }
+        self.out.forward(self.ln.forward(x))
+    }
+}
+
 /// Builds burn parameters from [`Weights`] (and back), by the layout's names.
 struct Loader<'a, B: Backend> {
-    weights: &'a Weights,
+    tensors: &'a BTreeMap<String, Array>,
     device: &'a B::Device,
 }
 
 impl<B: Backend> Loader<'_, B> {
     fn tensor<const D: usize>(&self, name: &str) -> Param<Tensor<B, D>> {
-        let a = self.weights.get(name);
+        let a = &self.tensors[name];
         let data = TensorData::new(a.data.clone(), a.shape.clone());
         Param::from_tensor(Tensor::from_data(data, self.device))
     }
@@ -180,26 +237,29 @@ impl<B: Backend> Loader<'_, B> {
             fc2: self.dense(&format!("{name}.fc2")),
         }
     }
+    fn encoder_block(&self, name: &str) -> EncoderBlock<B> {
+        EncoderBlock {
+            ln1: self.norm(&format!("{name}.ln1")),
+            attn: self.attention(&format!("{name}.attn")),
+            ln2: self.norm(&format!("{name}.ln2")),
+            mlp: self.mlp(&format!("{name}.mlp")),
+        }
+    }
 }
 
 impl<B: Backend> Captioner<B> {
     /// The model with the given weights on `device`.
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Captioner<B> {
-        let l = Loader::<B> { weights, device };
+        let l = Loader::<B> {
+            tensors: weights.tensors(),
+            device,
+        };
         let c = &weights.config;
         let encoder = AudioEncoder {
             patch: l.dense("enc.patch"),
             pos: l.tensor("enc.pos"),
             blocks: (0..c.encoder.depth)
-                .map(|i| {
-                    let b = format!("enc.blocks.{i}");
-                    EncoderBlock {
-                        ln1: l.norm(&format!("{b}.ln1")),
-                        attn: l.attention(&format!("{b}.attn")),
-                        ln2: l.norm(&format!("{b}.ln2")),
-                        mlp: l.mlp(&format!("{b}.mlp")),
-                    }
-                })
+                .map(|i| l.encoder_block(&format!("enc.blocks.{i}")))
                 .collect(),
             ln: l.norm("enc.ln"),
             proj1: l.dense("proj.fc1"),
@@ -234,11 +294,7 @@ impl<B: Backend> Captioner<B> {
         e.patch.collect("enc.patch", &mut out);
         out.put("enc.pos", &e.pos);
         for (i, b) in e.blocks.iter().enumerate() {
-            let n = format!("enc.blocks.{i}");
-            b.ln1.collect(&format!("{n}.ln1"), &mut out);
-            b.attn.collect(&format!("{n}.attn"), &mut out);
-            b.ln2.collect(&format!("{n}.ln2"), &mut out);
-            b.mlp.collect(&format!("{n}.mlp"), &mut out);
+            b.collect(&format!("enc.blocks.{i}"), &mut out);
         }
         e.ln.collect("enc.ln", &mut out);
         e.proj1.collect("proj.fc1", &mut out);
@@ -307,6 +363,22 @@ impl<B: Backend> Attention<B> {
     }
 }
 
+impl<B: Backend> EncoderBlock<B> {
+    fn collect(&self, name: &str, out: &mut Collector) {
+        self.ln1.collect(&format!("{name}.ln1"), out);
+        self.attn.collect(&format!("{name}.attn"), out);
+        self.ln2.collect(&format!("{name}.ln2"), out);
+        self.mlp.collect(&format!("{name}.mlp"), out);
+    }
+
+    /// Pre-norm self-attention and MLP, each residual.
+    fn forward(&self, x: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
+        let h = self.ln1.forward(x.clone());
+        let x = x + self.attn.forward(h.clone(), h, heads, None);
+        x.clone() + self.mlp.forward(self.ln2.forward(x))
+    }
+}
+
 impl<B: Backend> Mlp<B> {
     fn collect(&self, name: &str, out: &mut Collector) {
         self.fc1.collect(&format!("{name}.fc1"), out);
@@ -340,9 +412,7 @@ impl<B: Backend> AudioEncoder<B> {
             .reshape([b, (frames / pt) * (mels / pf), pt * pf]);
         let mut x = self.patch.forward(patches) + self.pos.val().unsqueeze();
         for block in &self.blocks {
-            let h = block.ln1.forward(x.clone());
-            x = x + block.attn.forward(h.clone(), h, c.encoder.heads, None);
-            x = x.clone() + block.mlp.forward(block.ln2.forward(x));
+            x = block.forward(x, c.encoder.heads);
         }
         self.proj2
             .forward(gelu(self.proj1.forward(self.ln.forward(x))))

@@ -36,7 +36,7 @@ impl Array {
 
 /// How a tensor is initialised.
 #[derive(Clone, Copy, Debug)]
-enum Init {
+pub(crate) enum Init {
     /// Linear weight `[in, out]`: N(0, 1/in).
     FanIn,
     /// Normal with a fixed standard deviation.
@@ -50,10 +50,10 @@ enum Init {
 pub struct Slot {
     pub name: String,
     pub shape: Vec<usize>,
-    init: Init,
+    pub(crate) init: Init,
 }
 
-fn dense(slots: &mut Vec<Slot>, name: &str, i: usize, o: usize) {
+pub(crate) fn dense(slots: &mut Vec<Slot>, name: &str, i: usize, o: usize) {
     slots.push(Slot {
         name: format!("{name}.w"),
         shape: vec![i, o],
@@ -66,7 +66,7 @@ fn dense(slots: &mut Vec<Slot>, name: &str, i: usize, o: usize) {
     });
 }
 
-fn norm(slots: &mut Vec<Slot>, name: &str, d: usize) {
+pub(crate) fn norm(slots: &mut Vec<Slot>, name: &str, d: usize) {
     slots.push(Slot {
         name: format!("{name}.g"),
         shape: vec![d],
@@ -148,51 +148,18 @@ impl Weights {
     /// Seeded random weights: the same seed and config give the same bits on every machine.
     pub fn init(config: &ModelConfig, seed: u64) -> Result<Weights> {
         config.validate().map_err(anyhow::Error::msg)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut tensors = BTreeMap::new();
-        for slot in layout(config) {
-            let n: usize = slot.shape.iter().product();
-            let (mean, std) = match slot.init {
-                Init::FanIn => (0.0, 1.0 / (slot.shape[0] as f32).sqrt()),
-                Init::Normal(std) => (0.0, std),
-                Init::OnePlus(std) => (1.0, std),
-            };
-            let dist = Normal::new(mean, std).expect("positive standard deviation");
-            let data = (0..n).map(|_| dist.sample(&mut rng)).collect();
-            tensors.insert(slot.name, Array::new(slot.shape, data)?);
-        }
         Ok(Weights {
             config: config.clone(),
-            tensors,
+            tensors: init_slots(layout(config), seed)?,
         })
     }
 
     /// Builds weights from named arrays, checking them against the layout.
-    pub fn from_tensors(
-        config: &ModelConfig,
-        mut tensors: BTreeMap<String, Array>,
-    ) -> Result<Weights> {
+    pub fn from_tensors(config: &ModelConfig, tensors: BTreeMap<String, Array>) -> Result<Weights> {
         config.validate().map_err(anyhow::Error::msg)?;
-        let mut checked = BTreeMap::new();
-        for slot in layout(config) {
-            let array = tensors
-                .remove(&slot.name)
-                .with_context(|| format!("missing tensor `{}`", slot.name))?;
-            ensure!(
-                array.shape == slot.shape,
-                "tensor `{}`: expected shape {:?}, found {:?}",
-                slot.name,
-                slot.shape,
-                array.shape
-            );
-            checked.insert(slot.name, array);
-        }
-        if let Some(extra) = tensors.keys().next() {
-            bail!("unexpected tensor `{extra}` (not part of this model config)");
-        }
         Ok(Weights {
             config: config.clone(),
-            tensors: checked,
+            tensors: check_slots(layout(config), tensors)?,
         })
     }
 
@@ -211,29 +178,7 @@ impl Weights {
     /// Writes `dir/weights.safetensors` and `dir/config.json`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
-            .tensors
-            .iter()
-            .map(|(k, a)| {
-                let raw = a.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (k.clone(), raw, a.shape.clone())
-            })
-            .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-            .iter()
-            .map(|(k, raw, shape)| {
-                let view = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    shape.clone(),
-                    raw,
-                )
-                .expect("shape matches data");
-                (k.clone(), view)
-            })
-            .collect();
-        let path = dir.join(WEIGHTS_FILE);
-        safetensors::serialize_to_file(views, None, &path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_safetensors(&dir.join(WEIGHTS_FILE), &self.tensors)?;
         let config = serde_json::to_string_pretty(&self.config)?;
         std::fs::write(dir.join(CONFIG_FILE), config + "\n")
             .with_context(|| format!("writing {}", dir.join(CONFIG_FILE).display()))?;
@@ -244,26 +189,97 @@ impl Weights {
     pub fn load(dir: &Path) -> Result<Weights> {
         let config = read_config(&dir.join(CONFIG_FILE))?;
         let path = dir.join(WEIGHTS_FILE);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let file = safetensors::SafeTensors::deserialize(&bytes)
-            .with_context(|| format!("{}: not a safetensors file", path.display()))?;
-        let mut tensors = BTreeMap::new();
-        for (name, view) in file.tensors() {
-            ensure!(
-                view.dtype() == safetensors::Dtype::F32,
-                "{}: tensor `{name}` is {:?}, expected F32",
-                path.display(),
-                view.dtype()
-            );
-            let data = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            tensors.insert(name, Array::new(view.shape().to_vec(), data)?);
-        }
-        Weights::from_tensors(&config, tensors).with_context(|| format!("{}", path.display()))
+        Weights::from_tensors(&config, read_safetensors(&path)?)
+            .with_context(|| format!("{}", path.display()))
     }
+}
+
+/// Seeded values for every slot, in order.
+pub fn init_slots(slots: Vec<Slot>, seed: u64) -> Result<BTreeMap<String, Array>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tensors = BTreeMap::new();
+    for slot in slots {
+        let n: usize = slot.shape.iter().product();
+        let (mean, std) = match slot.init {
+            Init::FanIn => (0.0, 1.0 / (slot.shape[0] as f32).sqrt()),
+            Init::Normal(std) => (0.0, std),
+            Init::OnePlus(std) => (1.0, std),
+        };
+        let dist = Normal::new(mean, std).expect("positive standard deviation");
+        let data = (0..n).map(|_| dist.sample(&mut rng)).collect();
+        tensors.insert(slot.name, Array::new(slot.shape, data)?);
+    }
+    Ok(tensors)
+}
+
+/// The arrays of `tensors` named by `slots`, each of its slot's shape, and nothing else.
+pub fn check_slots(
+    slots: Vec<Slot>,
+    mut tensors: BTreeMap<String, Array>,
+) -> Result<BTreeMap<String, Array>> {
+    let mut checked = BTreeMap::new();
+    for slot in slots {
+        let array = tensors
+            .remove(&slot.name)
+            .with_context(|| format!("missing tensor `{}`", slot.name))?;
+        ensure!(
+            array.shape == slot.shape,
+            "tensor `{}`: expected shape {:?}, found {:?}",
+            slot.name,
+            slot.shape,
+            array.shape
+        );
+        checked.insert(slot.name, array);
+    }
+    if let Some(extra) = tensors.keys().next() {
+        bail!("unexpected tensor `{extra}` (not part of this model config)");
+    }
+    Ok(checked)
+}
+
+/// Writes f32 arrays as a safetensors file.
+pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Array>) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(k, a)| {
+            let raw = a.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (k.clone(), raw, a.shape.clone())
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(k, raw, shape)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), raw)
+                    .expect("shape matches data");
+            (k.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads the f32 arrays of a safetensors file.
+pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Array>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        ensure!(
+            view.dtype() == safetensors::Dtype::F32,
+            "{}: tensor `{name}` is {:?}, expected F32",
+            path.display(),
+            view.dtype()
+        );
+        let data = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.insert(name, Array::new(view.shape().to_vec(), data)?);
+    }
+    Ok(tensors)
 }
 
 /// Reads and validates a model config JSON file.

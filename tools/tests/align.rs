@@ -8,8 +8,9 @@ use burn::backend::{Autodiff, NdArray};
 use earsight::ModelConfig;
 use earsight_tools::data::Split;
 use earsight_tools::train::align::{
-    align, validate, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, Run, SolverConfig,
+    align, validate, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, SolverConfig,
 };
+use earsight_tools::train::{Optim, Run};
 use earsight_tools::weights::{read_config, Weights};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -107,13 +108,15 @@ fn model_config() -> ModelConfig {
 fn recipe(loss: AlignLoss, epochs: usize) -> AlignConfig {
     AlignConfig {
         loss,
-        seed: 5,
-        epochs,
-        batch_size: 8,
-        lr: 1e-2,
-        betas: [0.9, 0.999],
-        weight_decay: 0.0,
-        halve_lr_at: vec![epochs * 3 / 4],
+        optim: Optim {
+            seed: 5,
+            epochs,
+            batch_size: 8,
+            lr: 1e-2,
+            betas: [0.9, 0.999],
+            weight_decay: 0.0,
+            halve_lr_at: vec![epochs * 3 / 4],
+        },
         solver: SolverConfig::Exact,
         attentive: Some(AttentiveConfig {
             heads: 2,
@@ -280,10 +283,8 @@ fn bad_recipes_and_mismatched_runs_are_refused_by_name() {
         align::<Train>(&config, &start, &data, &run(&out), &Default::default()).unwrap_err()
     );
     assert!(err.contains("already holds a training run"), "{err}");
-    let other = AlignConfig {
-        lr: 1e-2,
-        ..config.clone()
-    };
+    let mut other = config.clone();
+    other.optim.lr = 1e-3;
     let resume = Run {
         resume: true,
         ..run(&out)

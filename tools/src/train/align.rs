@@ -8,17 +8,13 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use burn::module::AutodiffModule;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{save_module, save_record, Checkpoint, MetricsLog, Progress};
+use super::{save_module, save_record, Checkpoint, MetricsLog, Optim, Progress, Run};
 use crate::data::Split;
 use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
 use crate::model::{AudioEncoder, Captioner};
@@ -72,20 +68,13 @@ pub struct AttentiveConfig {
     pub entropy_weights: Vec<f64>,
 }
 
-/// A stage-1b recipe (the paper's: Adam, lr 1e-4, betas 0.95/0.999, weight decay 5e-7, lr
-/// halved at epochs 10 and 15 of 20).
+/// A stage-1b recipe (the paper's optimiser: Adam, lr 1e-4, betas 0.95/0.999, weight decay
+/// 5e-7, lr halved at epochs 10 and 15 of 20).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlignConfig {
     pub loss: AlignLoss,
-    pub seed: u64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub betas: [f64; 2],
-    pub weight_decay: f64,
-    /// Epochs (1-based) from which the learning rate is halved once more.
-    pub halve_lr_at: Vec<usize>,
+    pub optim: Optim,
     pub solver: SolverConfig,
     /// Required for `ot-att`, ignored otherwise.
     pub attentive: Option<AttentiveConfig>,
@@ -94,10 +83,7 @@ pub struct AlignConfig {
 impl AlignConfig {
     /// Reads a recipe file; an unknown loss or field is an error naming the file.
     pub fn read(path: &Path) -> Result<AlignConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: AlignConfig = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not an alignment config", path.display()))?;
+        let config: AlignConfig = super::read_json(path, "alignment config")?;
         config
             .validate()
             .with_context(|| format!("{}: invalid alignment config", path.display()))?;
@@ -105,13 +91,7 @@ impl AlignConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        ensure!(self.epochs > 0, "epochs must be at least 1");
-        ensure!(self.batch_size > 0, "batch_size must be at least 1");
-        ensure!(
-            self.lr > 0.0 && self.lr.is_finite(),
-            "lr must be positive, found {}",
-            self.lr
-        );
+        self.optim.validate()?;
         if let SolverConfig::Sinkhorn {
             epsilon,
             iterations,
@@ -122,7 +102,7 @@ impl AlignConfig {
         }
         if self.loss == AlignLoss::Contrastive {
             ensure!(
-                self.batch_size > 1,
+                self.optim.batch_size > 1,
                 "the contrastive loss needs batch_size > 1 (the other pairs are its negatives)"
             );
         }
@@ -140,11 +120,6 @@ impl AlignConfig {
             );
         }
         Ok(())
-    }
-
-    fn lr_at(&self, epoch: usize) -> f64 {
-        let halvings = self.halve_lr_at.iter().filter(|&&e| e <= epoch).count();
-        self.lr * 0.5f64.powi(halvings as i32)
     }
 }
 
@@ -176,17 +151,6 @@ pub struct AlignReport {
     pub stopped: bool,
     pub mean_step_ms: f64,
     pub examples_per_s: f64,
-}
-
-/// Where and how a run goes.
-pub struct Run<'a> {
-    /// The run directory: `last/` and `best/` checkpoints, `metrics.jsonl`.
-    pub out: &'a Path,
-    /// Go on from `out/last` instead of starting.
-    pub resume: bool,
-    /// Stop (with a checkpoint) after this many steps in all.
-    pub stop_after: Option<usize>,
-    pub progress: bool,
 }
 
 fn batch_tensors<B: Backend>(
@@ -238,7 +202,7 @@ pub fn validate<B: Backend>(
     let solver = config.solver.solver();
     let (mut total, mut seen) = (0.0, 0);
     let indices: Vec<usize> = (0..count).collect();
-    for chunk in indices.chunks(config.batch_size) {
+    for chunk in indices.chunks(config.optim.batch_size) {
         let (mel, image) = batch_tensors::<B>(
             data,
             split,
@@ -316,27 +280,21 @@ pub fn align<B: AutodiffBackend>(
     ensure!(n_image > 0, "the image tokens are empty");
     let n_train = data.len(Split::Train);
     ensure!(
-        n_train >= config.batch_size,
+        n_train >= config.optim.batch_size,
         "{n_train} training pairs for a batch of {}",
-        config.batch_size
+        config.optim.batch_size
     );
-    let steps_per_epoch = n_train / config.batch_size;
-    let total_steps = steps_per_epoch * config.epochs;
+    let steps_per_epoch = n_train / config.optim.batch_size;
+    let total_steps = steps_per_epoch * config.optim.epochs;
 
-    B::seed(device, config.seed);
+    B::seed(device, config.optim.seed);
     let mut captioner = Captioner::<B>::from_weights(start, device);
     let mut scorers = match (&config.attentive, config.loss) {
         (Some(att), AlignLoss::OtAtt) => Some(Scorers::<B>::new(d_image, att.heads, device)),
         _ => None,
     };
-    let adam = |lr_config: &AlignConfig| {
-        AdamConfig::new()
-            .with_beta_1(lr_config.betas[0] as f32)
-            .with_beta_2(lr_config.betas[1] as f32)
-            .with_weight_decay(Some(WeightDecayConfig::new(lr_config.weight_decay as f32)))
-    };
-    let mut encoder_opt = adam(config).init::<B, AudioEncoder<B>>();
-    let mut scorer_opt = adam(config).init::<B, Scorers<B>>();
+    let mut encoder_opt = config.optim.adam().init::<B, AudioEncoder<B>>();
+    let mut scorer_opt = config.optim.adam().init::<B, Scorers<B>>();
 
     let fingerprint = super::fingerprint(&("align", config, &c))?;
     let checkpoint = Checkpoint::new(run.out, &fingerprint);
@@ -369,13 +327,10 @@ pub fn align<B: AutodiffBackend>(
     let progress = Progress::new(run.progress, total_steps as u64, state.step as u64, "align");
     let (mut step_seconds, mut timed_steps) = (0.0, 0usize);
     let mut stopped = false;
-    'epochs: while state.epoch < config.epochs {
+    'epochs: while state.epoch < config.optim.epochs {
         let epoch = state.epoch + 1;
-        let lr = config.lr_at(epoch);
-        let mut order: Vec<usize> = (0..n_train).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        ));
+        let lr = config.optim.lr_at(epoch);
+        let order = config.optim.order(epoch, n_train);
         let entropy_weight = config.attentive.as_ref().map_or(0.0, |att| {
             att.entropy_weights[(epoch - 1).min(att.entropy_weights.len() - 1)]
         });
@@ -384,7 +339,7 @@ pub fn align<B: AutodiffBackend>(
             let (mel, image) = batch_tensors::<B>(
                 data,
                 Split::Train,
-                &order[s * config.batch_size..(s + 1) * config.batch_size],
+                &order[s * config.optim.batch_size..(s + 1) * config.optim.batch_size],
                 c.frontend.clip_frames,
                 c.frontend.n_mels,
                 device,
@@ -419,7 +374,7 @@ pub fn align<B: AutodiffBackend>(
                 "loss": value,
                 "parts": parts,
                 "lr": lr,
-                "examples_per_s": config.batch_size as f64 / seconds,
+                "examples_per_s": config.optim.batch_size as f64 / seconds,
             }))?;
             progress.step(value);
             if run.stop_after == Some(state.step) && state.step < total_steps {
@@ -471,7 +426,7 @@ pub fn align<B: AutodiffBackend>(
         stopped,
         mean_step_ms: mean_step * 1e3,
         examples_per_s: if mean_step > 0.0 {
-            config.batch_size as f64 / mean_step
+            config.optim.batch_size as f64 / mean_step
         } else {
             0.0
         },
@@ -502,13 +457,15 @@ mod tests {
         ] {
             let config = AlignConfig {
                 loss,
-                seed: 1,
-                epochs: 1,
-                batch_size: 3,
-                lr: 1e-3,
-                betas: [0.9, 0.999],
-                weight_decay: 0.0,
-                halve_lr_at: vec![],
+                optim: Optim {
+                    seed: 1,
+                    epochs: 1,
+                    batch_size: 3,
+                    lr: 1e-3,
+                    betas: [0.9, 0.999],
+                    weight_decay: 0.0,
+                    halve_lr_at: vec![],
+                },
                 solver: SolverConfig::Sinkhorn {
                     epsilon: 0.1,
                     iterations: 30,

@@ -7,17 +7,21 @@
 //! moments are filed under.
 
 pub mod align;
+pub mod captioner;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -60,12 +64,87 @@ pub fn params_without_grad<B: AutodiffBackend, M: Module<B>>(
     check.missing
 }
 
+/// The optimiser and schedule of a stage: Adam with decoupled settings, the learning rate
+/// halved at the given epochs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Optim {
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub betas: [f64; 2],
+    pub weight_decay: f64,
+    /// Epochs (1-based) from which the learning rate is halved once more.
+    pub halve_lr_at: Vec<usize>,
+}
+
+impl Optim {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.epochs > 0, "optim.epochs must be at least 1");
+        ensure!(self.batch_size > 0, "optim.batch_size must be at least 1");
+        ensure!(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "optim.lr must be positive, found {}",
+            self.lr
+        );
+        ensure!(
+            self.betas.iter().all(|b| (0.0..1.0).contains(b)),
+            "optim.betas must be in [0, 1), found {:?}",
+            self.betas
+        );
+        Ok(())
+    }
+
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig::new()
+            .with_beta_1(self.betas[0] as f32)
+            .with_beta_2(self.betas[1] as f32)
+            .with_weight_decay(Some(WeightDecayConfig::new(self.weight_decay as f32)))
+    }
+
+    /// The learning rate of epoch `epoch` (1-based).
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let halvings = self.halve_lr_at.iter().filter(|&&e| e <= epoch).count();
+        self.lr * 0.5f64.powi(halvings as i32)
+    }
+
+    /// The order of the training examples in `epoch`, the same on every run and resume.
+    pub fn order(&self, epoch: usize, count: usize) -> Vec<usize> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut order: Vec<usize> = (0..count).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+            self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
+        order
+    }
+}
+
+/// Reads a JSON recipe; a malformed file or an unknown field is an error naming the file.
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))
+}
+
 /// A short hash of everything that must not change across a resume (the recipe, the model
 /// config, the stage).
 pub fn fingerprint<T: Serialize>(value: &T) -> Result<String> {
     let json = serde_json::to_string(value)?;
     let digest = Sha256::digest(json.as_bytes());
     Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where and how a run goes.
+pub struct Run<'a> {
+    /// The run directory: `last/` and `best/` checkpoints, `metrics.jsonl`.
+    pub out: &'a Path,
+    /// Go on from `out/last` instead of starting.
+    pub resume: bool,
+    /// Stop (with a checkpoint) after this many steps in all.
+    pub stop_after: Option<usize>,
+    pub progress: bool,
 }
 
 /// Where a run is.
