@@ -9,12 +9,14 @@
 //! envelope theorem those give the loss's gradient without differentiating through the solver,
 //! which is how POT's `emd2` (the paper's code) gets its gradients too.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::TensorData;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// Multipliers of the MMD kernel's bandwidth: five RBF kernels at {1/4, 1/2, 1, 2, 4} x h.
 pub const MMD_BANDWIDTHS: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
@@ -361,6 +363,27 @@ pub struct Scorers<B: Backend> {
     to_audio: MultiHeadAttention<B>,
 }
 
+/// Redraws every parameter uniformly in +-1/sqrt(first dimension) (torch's default bound for
+/// linear layers, whose weights burn stores `[in, out]`) from one seeded generator.
+struct SeededInit(ChaCha8Rng);
+
+impl<B: Backend> ModuleMapper<B> for SeededInit {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.dims();
+        let bound = 1.0 / (shape[0] as f32).sqrt();
+        let values: Vec<f32> = (0..shape.iter().product())
+            .map(|_| self.0.random_range(-bound..bound))
+            .collect();
+        let mut fresh =
+            Tensor::from_data(TensorData::new(values, shape.to_vec()), &tensor.device());
+        if tensor.is_require_grad() {
+            fresh = fresh.require_grad();
+        }
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
 /// The marginals the scorers give a batch, and their entropies.
 pub struct Marginals<B: Backend> {
     pub audio: Tensor<B, 2>,
@@ -377,8 +400,9 @@ impl<B: Backend> Marginals<B> {
 }
 
 impl<B: Backend> Scorers<B> {
-    /// Scorers for tokens of `dim` with `heads` attention heads.
-    pub fn new(dim: usize, heads: usize, device: &B::Device) -> Scorers<B> {
+    /// Scorers for tokens of `dim` with `heads` attention heads, initialised from `seed`
+    /// alone (not burn's process-wide generator, which parallel work would disturb).
+    pub fn new(dim: usize, heads: usize, seed: u64, device: &B::Device) -> Scorers<B> {
         let linear = || LinearConfig::new(dim, dim).init(device);
         let attention = || {
             // No dropout, as torch's MultiheadAttention in the paper (burn defaults to 0.1).
@@ -390,7 +414,7 @@ impl<B: Backend> Scorers<B> {
             attn.output.bias = None;
             attn
         };
-        Scorers {
+        let scorers = Scorers {
             audio_q: linear(),
             image_k: linear(),
             image_v: linear(),
@@ -399,7 +423,8 @@ impl<B: Backend> Scorers<B> {
             audio_v: linear(),
             to_image: attention(),
             to_audio: attention(),
-        }
+        };
+        scorers.map(&mut SeededInit(ChaCha8Rng::seed_from_u64(seed)))
     }
 
     /// Marginals `1/2 softmax(w / temperature) + 1/2 uniform` for each side, `w` a token's
@@ -455,8 +480,6 @@ mod tests {
     use super::*;
     use crate::reference::Cpu;
     use burn::backend::Autodiff;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
 
     type Grad = Autodiff<Cpu>;
 
@@ -824,8 +847,7 @@ mod tests {
     #[test]
     fn scorer_marginals_are_distributions_with_a_uniform_floor_and_train() {
         let device = Default::default();
-        <Grad as Backend>::seed(&device, 9);
-        let scorers = Scorers::<Grad>::new(8, 2, &device);
+        let scorers = Scorers::<Grad>::new(8, 2, 9, &device);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let (fa, _) = random(&mut rng, [2, 5, 8]);
         let (fv, _) = random(&mut rng, [2, 3, 8]);

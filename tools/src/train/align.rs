@@ -4,17 +4,17 @@
 //! not change: only the audio side is in the optimiser.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
-use super::{save_module, save_record, Checkpoint, MetricsLog, Optim, Progress, Run};
+use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
 use crate::data::Split;
 use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
 use crate::model::{AudioEncoder, Captioner};
@@ -139,20 +139,6 @@ pub trait Pairs {
     fn pair(&self, split: Split, index: usize) -> Result<Pair>;
 }
 
-/// What a run did.
-#[derive(Clone, Debug, Serialize)]
-pub struct AlignReport {
-    pub steps: usize,
-    pub epochs: usize,
-    /// Validation loss before the first step and after each epoch.
-    pub val_losses: Vec<f64>,
-    pub best_epoch: usize,
-    /// Stopped by `stop_after` before the last epoch.
-    pub stopped: bool,
-    pub mean_step_ms: f64,
-    pub examples_per_s: f64,
-}
-
 fn batch_tensors<B: Backend>(
     data: &dyn Pairs,
     split: Split,
@@ -259,6 +245,103 @@ fn batch_loss<B: AutodiffBackend>(
     (loss, parts)
 }
 
+/// Stage 1b's state between steps.
+struct AlignStage<'a, B: AutodiffBackend> {
+    config: &'a AlignConfig,
+    start: &'a Weights,
+    data: &'a dyn Pairs,
+    device: B::Device,
+    captioner: Captioner<B>,
+    scorers: Option<Scorers<B>>,
+    encoder_opt: OptimizerAdaptor<Adam, AudioEncoder<B>, B>,
+    scorer_opt: OptimizerAdaptor<Adam, Scorers<B>, B>,
+}
+
+impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
+    fn train_len(&self) -> usize {
+        self.data.len(Split::Train)
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        lr: f64,
+        indices: &[usize],
+    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+        let c = &self.start.config;
+        let (mel, image) = batch_tensors::<B>(
+            self.data,
+            Split::Train,
+            indices,
+            c.frontend.clip_frames,
+            c.frontend.n_mels,
+            &self.device,
+        )?;
+        let entropy_weight = self.config.attentive.as_ref().map_or(0.0, |att| {
+            att.entropy_weights[(epoch - 1).min(att.entropy_weights.len() - 1)]
+        });
+        let a = self.captioner.encoder.tokens(mel, c);
+        let (loss, parts) =
+            batch_loss(self.config, self.scorers.as_ref(), a, image, entropy_weight);
+        let value = scalar(loss.clone().detach());
+        let mut grads = loss.backward();
+        let encoder_grads = GradientsParams::from_module(&mut grads, &self.captioner.encoder);
+        self.captioner.encoder =
+            self.encoder_opt
+                .step(lr, self.captioner.encoder.clone(), encoder_grads);
+        if let (Some(scorers), Some(att)) = (&self.scorers, &self.config.attentive) {
+            // A zero entropy weight freezes the scorers, as the paper's first epoch.
+            if entropy_weight > 0.0 {
+                let scorer_grads = GradientsParams::from_module(&mut grads, scorers);
+                self.scorers = Some(self.scorer_opt.step(att.lr, scorers.clone(), scorer_grads));
+            }
+        }
+        Ok((value, parts))
+    }
+
+    fn validate(&self) -> Result<f64> {
+        validate(
+            &self.captioner.encoder.valid(),
+            self.start,
+            self.config,
+            self.data,
+            Split::Val,
+            &self.device,
+        )
+    }
+
+    fn save_weights(&self, dir: &Path) -> Result<()> {
+        self.captioner.to_weights(&self.start.config)?.save(dir)
+    }
+
+    fn save_records(&self, dir: &Path) -> Result<()> {
+        save_module(dir, "encoder", &self.captioner.encoder)?;
+        save_record::<B, _>(dir, "encoder-adam", self.encoder_opt.to_record())?;
+        if let Some(s) = &self.scorers {
+            save_module(dir, "scorers", s)?;
+            save_record::<B, _>(dir, "scorers-adam", self.scorer_opt.to_record())?;
+        }
+        Ok(())
+    }
+
+    fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        self.captioner.encoder =
+            checkpoint.load_module(self.captioner.encoder.clone(), "encoder", &self.device)?;
+        self.encoder_opt = self
+            .encoder_opt
+            .clone()
+            .load_record(checkpoint.load_record("encoder-adam", &self.device)?);
+        if let Some(s) = self.scorers.take() {
+            self.scorers = Some(checkpoint.load_module(s, "scorers", &self.device)?);
+            self.scorer_opt = self
+                .scorer_opt
+                .clone()
+                .load_record(checkpoint.load_record("scorers-adam", &self.device)?);
+        }
+        Ok(())
+    }
+}
+
 /// Trains the audio encoder and projector of `start` (the captioner's decoder rides along
 /// unchanged) and writes checkpoints under `run.out`.
 pub fn align<B: AutodiffBackend>(
@@ -267,9 +350,9 @@ pub fn align<B: AutodiffBackend>(
     data: &dyn Pairs,
     run: &Run,
     device: &B::Device,
-) -> Result<AlignReport> {
+) -> Result<Report> {
     config.validate()?;
-    let c = start.config.clone();
+    let c = &start.config;
     let (n_image, d_image) = data.image_shape();
     ensure!(
         c.decoder.dim == d_image,
@@ -278,159 +361,27 @@ pub fn align<B: AutodiffBackend>(
         c.decoder.dim
     );
     ensure!(n_image > 0, "the image tokens are empty");
-    let n_train = data.len(Split::Train);
-    ensure!(
-        n_train >= config.optim.batch_size,
-        "{n_train} training pairs for a batch of {}",
-        config.optim.batch_size
-    );
-    let steps_per_epoch = n_train / config.optim.batch_size;
-    let total_steps = steps_per_epoch * config.optim.epochs;
-
-    B::seed(device, config.optim.seed);
-    let mut captioner = Captioner::<B>::from_weights(start, device);
-    let mut scorers = match (&config.attentive, config.loss) {
-        (Some(att), AlignLoss::OtAtt) => Some(Scorers::<B>::new(d_image, att.heads, device)),
+    let scorers = match (&config.attentive, config.loss) {
+        (Some(att), AlignLoss::OtAtt) => Some(Scorers::<B>::new(
+            d_image,
+            att.heads,
+            config.optim.seed,
+            device,
+        )),
         _ => None,
     };
-    let mut encoder_opt = config.optim.adam().init::<B, AudioEncoder<B>>();
-    let mut scorer_opt = config.optim.adam().init::<B, Scorers<B>>();
-
-    let fingerprint = super::fingerprint(&("align", config, &c))?;
-    let checkpoint = Checkpoint::new(run.out, &fingerprint);
-    let mut state = if run.resume {
-        let state = checkpoint.read_state()?;
-        captioner.encoder = checkpoint.load_module(captioner.encoder, "encoder", device)?;
-        encoder_opt = encoder_opt.load_record(checkpoint.load_record("encoder-adam", device)?);
-        if let Some(s) = scorers.take() {
-            scorers = Some(checkpoint.load_module(s, "scorers", device)?);
-            scorer_opt = scorer_opt.load_record(checkpoint.load_record("scorers-adam", device)?);
-        }
-        state
-    } else {
-        checkpoint.start()?
+    let mut stage = AlignStage {
+        config,
+        start,
+        data,
+        device: device.clone(),
+        captioner: Captioner::<B>::from_weights(start, device),
+        scorers,
+        encoder_opt: config.optim.adam().init(),
+        scorer_opt: config.optim.adam().init(),
     };
-    let mut log = MetricsLog::open(&run.out.join("metrics.jsonl"), run.resume)?;
-    if state.val_losses.is_empty() {
-        let val = validate(
-            &captioner.encoder.valid(),
-            start,
-            config,
-            data,
-            Split::Val,
-            device,
-        )?;
-        log.write(&serde_json::json!({"epoch": 0, "val_loss": val}))?;
-        state.val_losses.push(val);
-    }
-
-    let progress = Progress::new(run.progress, total_steps as u64, state.step as u64, "align");
-    let (mut step_seconds, mut timed_steps) = (0.0, 0usize);
-    let mut stopped = false;
-    'epochs: while state.epoch < config.optim.epochs {
-        let epoch = state.epoch + 1;
-        let lr = config.optim.lr_at(epoch);
-        let order = config.optim.order(epoch, n_train);
-        let entropy_weight = config.attentive.as_ref().map_or(0.0, |att| {
-            att.entropy_weights[(epoch - 1).min(att.entropy_weights.len() - 1)]
-        });
-        for s in state.step - state.epoch * steps_per_epoch..steps_per_epoch {
-            let began = Instant::now();
-            let (mel, image) = batch_tensors::<B>(
-                data,
-                Split::Train,
-                &order[s * config.optim.batch_size..(s + 1) * config.optim.batch_size],
-                c.frontend.clip_frames,
-                c.frontend.n_mels,
-                device,
-            )?;
-            let a = captioner.encoder.tokens(mel, &c);
-            let (loss, parts) = batch_loss(config, scorers.as_ref(), a, image, entropy_weight);
-            let value = scalar(loss.clone().detach());
-            ensure!(
-                value.is_finite(),
-                "step {}: the loss is {value}",
-                state.step + 1
-            );
-            let mut grads = loss.backward();
-            let encoder_grads = GradientsParams::from_module(&mut grads, &captioner.encoder);
-            captioner.encoder = encoder_opt.step(lr, captioner.encoder, encoder_grads);
-            if let Some(s) = scorers.take() {
-                let scorer_grads = GradientsParams::from_module(&mut grads, &s);
-                scorers = Some(if entropy_weight > 0.0 {
-                    let att_lr = config.attentive.as_ref().map_or(0.0, |a| a.lr);
-                    scorer_opt.step(att_lr, s, scorer_grads)
-                } else {
-                    s
-                });
-            }
-            state.step += 1;
-            let seconds = began.elapsed().as_secs_f64();
-            step_seconds += seconds;
-            timed_steps += 1;
-            log.write(&serde_json::json!({
-                "step": state.step,
-                "epoch": epoch,
-                "loss": value,
-                "parts": parts,
-                "lr": lr,
-                "examples_per_s": config.optim.batch_size as f64 / seconds,
-            }))?;
-            progress.step(value);
-            if run.stop_after == Some(state.step) && state.step < total_steps {
-                stopped = true;
-                break 'epochs;
-            }
-        }
-        state.epoch = epoch;
-        let val = validate(
-            &captioner.encoder.valid(),
-            start,
-            config,
-            data,
-            Split::Val,
-            device,
-        )?;
-        let best = state.val_losses[1..].iter().all(|&v| val < v);
-        state.val_losses.push(val);
-        log.write(&serde_json::json!({"epoch": epoch, "val_loss": val, "best": best}))?;
-        if best {
-            state.best_epoch = epoch;
-            checkpoint.save("best", &captioner.to_weights(&c)?, &state, |_| Ok(()))?;
-        }
-        if run.stop_after == Some(state.step) && state.step < total_steps {
-            stopped = true;
-            break;
-        }
-    }
-    checkpoint.save("last", &captioner.to_weights(&c)?, &state, |dir| {
-        save_module(dir, "encoder", &captioner.encoder)?;
-        save_record::<B, _>(dir, "encoder-adam", encoder_opt.to_record())?;
-        if let Some(s) = &scorers {
-            save_module(dir, "scorers", s)?;
-            save_record::<B, _>(dir, "scorers-adam", scorer_opt.to_record())?;
-        }
-        Ok(())
-    })?;
-    progress.finish();
-    let mean_step = if timed_steps > 0 {
-        step_seconds / timed_steps as f64
-    } else {
-        0.0
-    };
-    Ok(AlignReport {
-        steps: state.step,
-        epochs: state.epoch,
-        val_losses: state.val_losses.clone(),
-        best_epoch: state.best_epoch,
-        stopped,
-        mean_step_ms: mean_step * 1e3,
-        examples_per_s: if mean_step > 0.0 {
-            config.optim.batch_size as f64 / mean_step
-        } else {
-            0.0
-        },
-    })
+    let fingerprint = super::fingerprint(&("align", config, c))?;
+    run_stage(&mut stage, "align", &config.optim, &fingerprint, run)
 }
 
 #[cfg(test)]
@@ -477,9 +428,8 @@ mod tests {
                     entropy_weights: vec![1.0],
                 }),
             };
-            <Grad as Backend>::seed(&device, 2);
             let captioner = Captioner::<Grad>::from_weights(&weights, &device);
-            let scorers = Scorers::<Grad>::new(dim, 2, &device);
+            let scorers = Scorers::<Grad>::new(dim, 2, 2, &device);
             let mel = Tensor::<Grad, 3>::random(
                 [3, frames, mels],
                 burn::tensor::Distribution::Normal(0.0, 1.0),

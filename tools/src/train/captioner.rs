@@ -3,11 +3,11 @@
 //! their visual captions, by teacher-forced cross-entropy. The audio encoder is not involved.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
@@ -15,7 +15,7 @@ use burn::tensor::TensorData;
 use earsight::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-use super::{save_module, save_record, Checkpoint, MetricsLog, Optim, Progress, Run};
+use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights};
 use crate::model::{Captioner, ImageEncoder, TextDecoder};
@@ -209,22 +209,83 @@ pub fn validate<B: Backend>(
     Ok(total / tokens)
 }
 
-/// What a run did.
-#[derive(Clone, Debug, Serialize)]
-pub struct CaptionerReport {
-    pub steps: usize,
-    pub epochs: usize,
-    /// Validation cross-entropy before the first step and after each epoch.
-    pub val_losses: Vec<f64>,
-    pub best_epoch: usize,
-    pub stopped: bool,
-    pub mean_step_ms: f64,
-    pub examples_per_s: f64,
+/// Stage 0's state between steps.
+struct CaptionerStage<'a, B: AutodiffBackend> {
+    start: &'a Weights,
+    image_config: ImageConfig,
+    data: &'a dyn CaptionedImages,
+    special: &'a SpecialTokens,
+    batch_size: usize,
+    device: B::Device,
+    model: ImageCaptioner<B>,
+    opt: OptimizerAdaptor<Adam, ImageCaptioner<B>, B>,
+}
+
+impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
+    fn train_len(&self) -> usize {
+        self.data.len(Split::Train)
+    }
+
+    fn step(
+        &mut self,
+        _epoch: usize,
+        lr: f64,
+        indices: &[usize],
+    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+        let c = &self.start.config;
+        let b = batch::<B>(
+            self.data,
+            Split::Train,
+            indices,
+            &self.image_config,
+            c,
+            self.special,
+            &self.device,
+        )?;
+        let (loss, _) = caption_loss(&self.model, b, &self.image_config, c);
+        let value = loss.clone().into_scalar().elem::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.opt.step(lr, self.model.clone(), grads);
+        Ok((value, serde_json::Map::new()))
+    }
+
+    fn validate(&self) -> Result<f64> {
+        validate(
+            &self.model.valid(),
+            &self.image_config,
+            self.start,
+            self.data,
+            Split::Val,
+            self.special,
+            self.batch_size,
+            &self.device,
+        )
+    }
+
+    fn save_weights(&self, dir: &Path) -> Result<()> {
+        let mut whole = Captioner::<B>::from_weights(self.start, &self.device);
+        whole.decoder = self.model.decoder.clone();
+        whole.to_weights(&self.start.config)?.save(dir)?;
+        self.model.image.to_weights(&self.image_config)?.save(dir)
+    }
+
+    fn save_records(&self, dir: &Path) -> Result<()> {
+        save_module(dir, "captioner", &self.model)?;
+        save_record::<B, _>(dir, "captioner-adam", self.opt.to_record())
+    }
+
+    fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        self.model = checkpoint.load_module(self.model.clone(), "captioner", &self.device)?;
+        self.opt = self
+            .opt
+            .clone()
+            .load_record(checkpoint.load_record("captioner-adam", &self.device)?);
+        Ok(())
+    }
 }
 
 /// Trains the image encoder and text decoder; checkpoints hold the whole model's [`Weights`]
 /// (the audio encoder unchanged) and the image encoder's [`ImageWeights`].
-#[allow(clippy::too_many_arguments)]
 pub fn train_captioner<B: AutodiffBackend>(
     config: &CaptionerConfig,
     start: &Weights,
@@ -233,10 +294,9 @@ pub fn train_captioner<B: AutodiffBackend>(
     special: &SpecialTokens,
     run: &Run,
     device: &B::Device,
-) -> Result<CaptionerReport> {
-    config.optim.validate()?;
-    let c = start.config.clone();
-    let ic = image_start.config.clone();
+) -> Result<Report> {
+    let c = &start.config;
+    let ic = &image_start.config;
     ensure!(
         ic.out_dim == c.decoder.dim,
         "the image encoder puts out tokens of {} values (image.out_dim) but the decoder reads \
@@ -244,124 +304,16 @@ pub fn train_captioner<B: AutodiffBackend>(
         ic.out_dim,
         c.decoder.dim
     );
-    let optim = &config.optim;
-    let n_train = data.len(Split::Train);
-    ensure!(
-        n_train >= optim.batch_size,
-        "{n_train} training pictures for a batch of {}",
-        optim.batch_size
-    );
-    let steps_per_epoch = n_train / optim.batch_size;
-    let total_steps = steps_per_epoch * optim.epochs;
-
-    B::seed(device, optim.seed);
-    let mut model = ImageCaptioner::<B>::new(image_start, start, device);
-    let mut opt = optim.adam().init::<B, ImageCaptioner<B>>();
-    let fingerprint = super::fingerprint(&("captioner", config, &c, &ic))?;
-    let checkpoint = Checkpoint::new(run.out, &fingerprint);
-    let mut state = if run.resume {
-        let state = checkpoint.read_state()?;
-        model = checkpoint.load_module(model, "captioner", device)?;
-        opt = opt.load_record(checkpoint.load_record("captioner-adam", device)?);
-        state
-    } else {
-        checkpoint.start()?
+    let mut stage = CaptionerStage {
+        start,
+        image_config: ic.clone(),
+        data,
+        special,
+        batch_size: config.optim.batch_size,
+        device: device.clone(),
+        model: ImageCaptioner::<B>::new(image_start, start, device),
+        opt: config.optim.adam().init(),
     };
-    let mut log = MetricsLog::open(&run.out.join("metrics.jsonl"), run.resume)?;
-    let val = |m: &ImageCaptioner<B>| {
-        validate(
-            &m.valid(),
-            &ic,
-            start,
-            data,
-            Split::Val,
-            special,
-            optim.batch_size,
-            device,
-        )
-    };
-    if state.val_losses.is_empty() {
-        let v = val(&model)?;
-        log.write(&serde_json::json!({"epoch": 0, "val_loss": v}))?;
-        state.val_losses.push(v);
-    }
-    let weights_of = |m: &ImageCaptioner<B>| -> Result<(Weights, ImageWeights)> {
-        let mut whole = Captioner::<B>::from_weights(start, device);
-        whole.decoder = m.decoder.clone();
-        Ok((whole.to_weights(&c)?, m.image.to_weights(&ic)?))
-    };
-
-    let progress = Progress::new(
-        run.progress,
-        total_steps as u64,
-        state.step as u64,
-        "captioner",
-    );
-    let (mut step_seconds, mut timed_steps, mut stopped) = (0.0, 0usize, false);
-    'epochs: while state.epoch < optim.epochs {
-        let epoch = state.epoch + 1;
-        let lr = optim.lr_at(epoch);
-        let order = optim.order(epoch, n_train);
-        for s in state.step - state.epoch * steps_per_epoch..steps_per_epoch {
-            let began = Instant::now();
-            let indices = &order[s * optim.batch_size..(s + 1) * optim.batch_size];
-            let b = batch::<B>(data, Split::Train, indices, &ic, &c, special, device)?;
-            let (loss, _) = caption_loss(&model, b, &ic, &c);
-            let value = loss.clone().into_scalar().elem::<f64>();
-            ensure!(
-                value.is_finite(),
-                "step {}: the loss is {value}",
-                state.step + 1
-            );
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = opt.step(lr, model, grads);
-            state.step += 1;
-            let seconds = began.elapsed().as_secs_f64();
-            step_seconds += seconds;
-            timed_steps += 1;
-            log.write(&serde_json::json!({
-                "step": state.step,
-                "epoch": epoch,
-                "loss": value,
-                "lr": lr,
-                "examples_per_s": optim.batch_size as f64 / seconds,
-            }))?;
-            progress.step(value);
-            if run.stop_after == Some(state.step) && state.step < total_steps {
-                stopped = true;
-                break 'epochs;
-            }
-        }
-        state.epoch = epoch;
-        let v = val(&model)?;
-        let best = state.val_losses[1..].iter().all(|&x| v < x);
-        state.val_losses.push(v);
-        log.write(&serde_json::json!({"epoch": epoch, "val_loss": v, "best": best}))?;
-        if best {
-            state.best_epoch = epoch;
-            let (w, iw) = weights_of(&model)?;
-            checkpoint.save("best", &w, &state, |dir| iw.save(dir))?;
-        }
-    }
-    let (w, iw) = weights_of(&model)?;
-    checkpoint.save("last", &w, &state, |dir| {
-        iw.save(dir)?;
-        save_module(dir, "captioner", &model)?;
-        save_record::<B, _>(dir, "captioner-adam", opt.to_record())
-    })?;
-    progress.finish();
-    let mean_step = step_seconds / timed_steps.max(1) as f64;
-    Ok(CaptionerReport {
-        steps: state.step,
-        epochs: state.epoch,
-        val_losses: state.val_losses.clone(),
-        best_epoch: state.best_epoch,
-        stopped,
-        mean_step_ms: mean_step * 1e3,
-        examples_per_s: if timed_steps > 0 {
-            optim.batch_size as f64 / mean_step
-        } else {
-            0.0
-        },
-    })
+    let fingerprint = super::fingerprint(&("captioner", config, c, ic))?;
+    run_stage(&mut stage, "captioner", &config.optim, &fingerprint, run)
 }

@@ -12,6 +12,7 @@ pub mod captioner;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -24,8 +25,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::weights::Weights;
 
 /// The dotted names of the parameters of `module` that `grads` gives no gradient, or an
 /// all-zero one: a parameter meant to train that nothing reaches.
@@ -223,26 +222,25 @@ impl Checkpoint {
     }
 
     /// Writes `last/` (or `best/`) whole, through a temporary directory, so that a run stopped
-    /// while saving still has its previous checkpoint. `extra` adds the record files.
+    /// while saving still has its previous checkpoint. `write` puts the stage's files in.
     pub fn save(
         &self,
         name: &str,
-        weights: &Weights,
         state: &State,
-        extra: impl FnOnce(&Path) -> Result<()>,
+        write: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
         let dir = self.out.join(name);
         let tmp = self.out.join(format!("{name}.partial"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
         }
-        weights.save(&tmp)?;
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        write(&tmp)?;
         std::fs::write(
             tmp.join(STATE_FILE),
             serde_json::to_string_pretty(state)? + "\n",
         )
         .with_context(|| format!("writing {}", tmp.join(STATE_FILE).display()))?;
-        extra(&tmp)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
@@ -343,4 +341,140 @@ impl Progress {
     pub fn finish(&self) {
         self.0.finish_and_clear();
     }
+}
+
+/// What a training stage does per step, and what its checkpoints hold; [`run_stage`] drives it.
+pub trait Stage {
+    /// Training examples per epoch.
+    fn train_len(&self) -> usize;
+    /// One optimiser step on the training examples `indices`: the loss and its parts.
+    fn step(
+        &mut self,
+        epoch: usize,
+        lr: f64,
+        indices: &[usize],
+    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)>;
+    /// The validation loss (lower is better).
+    fn validate(&self) -> Result<f64>;
+    /// Writes the weights the next stage or the exporter reads.
+    fn save_weights(&self, dir: &Path) -> Result<()>;
+    /// Writes the trainable modules and optimiser states, for resuming.
+    fn save_records(&self, dir: &Path) -> Result<()>;
+    /// Reads what [`Stage::save_records`] wrote in `checkpoint`'s `last/`.
+    fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()>;
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub steps: usize,
+    pub epochs: usize,
+    /// Validation loss before the first step and after each epoch.
+    pub val_losses: Vec<f64>,
+    pub best_epoch: usize,
+    /// Stopped by `stop_after` before the last epoch.
+    pub stopped: bool,
+    pub mean_step_ms: f64,
+    pub examples_per_s: f64,
+}
+
+/// Runs `stage` under `optim` in `run.out`: epochs of shuffled batches (the same order on
+/// every run, so a resumed run retraces an uninterrupted one), validation before training and
+/// after each epoch, `best/` when validation improves, `last/` at the end or at `stop_after`.
+/// `fingerprint` names everything a resume must share with the run it continues.
+pub fn run_stage(
+    stage: &mut dyn Stage,
+    name: &str,
+    optim: &Optim,
+    fingerprint: &str,
+    run: &Run,
+) -> Result<Report> {
+    optim.validate()?;
+    let n_train = stage.train_len();
+    ensure!(
+        n_train >= optim.batch_size,
+        "{n_train} training examples for a batch of {}",
+        optim.batch_size
+    );
+    let steps_per_epoch = n_train / optim.batch_size;
+    let total_steps = steps_per_epoch * optim.epochs;
+    let checkpoint = Checkpoint::new(run.out, fingerprint);
+    let mut state = if run.resume {
+        let state = checkpoint.read_state()?;
+        stage.load_records(&checkpoint)?;
+        state
+    } else {
+        checkpoint.start()?
+    };
+    let mut log = MetricsLog::open(&run.out.join("metrics.jsonl"), run.resume)?;
+    if state.val_losses.is_empty() {
+        let val = stage.validate()?;
+        log.write(&serde_json::json!({"epoch": 0, "val_loss": val}))?;
+        state.val_losses.push(val);
+    }
+    let progress = Progress::new(run.progress, total_steps as u64, state.step as u64, name);
+    let (mut step_seconds, mut timed_steps, mut stopped) = (0.0, 0usize, false);
+    while state.epoch < optim.epochs && !stopped {
+        let epoch = state.epoch + 1;
+        let lr = optim.lr_at(epoch);
+        let order = optim.order(epoch, n_train);
+        for s in state.step - state.epoch * steps_per_epoch..steps_per_epoch {
+            let began = Instant::now();
+            let indices = &order[s * optim.batch_size..(s + 1) * optim.batch_size];
+            let (loss, parts) = stage.step(epoch, lr, indices)?;
+            ensure!(
+                loss.is_finite(),
+                "step {}: the loss is {loss}",
+                state.step + 1
+            );
+            state.step += 1;
+            let seconds = began.elapsed().as_secs_f64();
+            step_seconds += seconds;
+            timed_steps += 1;
+            log.write(&serde_json::json!({
+                "step": state.step,
+                "epoch": epoch,
+                "loss": loss,
+                "parts": parts,
+                "lr": lr,
+                "examples_per_s": optim.batch_size as f64 / seconds,
+            }))?;
+            progress.step(loss);
+            if run.stop_after == Some(state.step) && state.step < total_steps {
+                stopped = true;
+                break;
+            }
+        }
+        if stopped && state.step < (state.epoch + 1) * steps_per_epoch {
+            break;
+        }
+        state.epoch = epoch;
+        let val = stage.validate()?;
+        let best = state.val_losses[1..].iter().all(|&v| val < v);
+        state.val_losses.push(val);
+        log.write(&serde_json::json!({"epoch": epoch, "val_loss": val, "best": best}))?;
+        if best {
+            state.best_epoch = epoch;
+            checkpoint.save("best", &state, |dir| stage.save_weights(dir))?;
+        }
+    }
+    checkpoint.save("last", &state, |dir| {
+        stage.save_weights(dir)?;
+        stage.save_records(dir)
+    })?;
+    progress.finish();
+    let mean_step = step_seconds / timed_steps.max(1) as f64;
+    Ok(Report {
+        steps: state.step,
+        epochs: state.epoch,
+        val_losses: state.val_losses,
+        best_epoch: state.best_epoch,
+        stopped,
+        mean_step_ms: mean_step * 1e3,
+        examples_per_s: if timed_steps > 0 {
+            optim.batch_size as f64 / mean_step
+        } else {
+            0.0
+        },
+    })
 }
