@@ -404,6 +404,11 @@ impl<B: Backend> AudioEncoder<B> {
     /// `mel [b, frames, mels]` -> projected audio tokens `[b, tokens, D]`, without the prefix:
     /// what alignment compares with image tokens.
     pub fn tokens(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+        self.project(self.features(mel, c))
+    }
+
+    /// The audio backbone alone: `mel` -> normalised features before the projector.
+    pub fn features(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
         let [b, frames, mels] = mel.dims();
         let (pt, pf) = (c.encoder.patch_time, c.encoder.patch_freq);
         let patches = mel
@@ -414,8 +419,12 @@ impl<B: Backend> AudioEncoder<B> {
         for block in &self.blocks {
             x = block.forward(x, c.encoder.heads);
         }
-        self.proj2
-            .forward(gelu(self.proj1.forward(self.ln.forward(x))))
+        self.ln.forward(x)
+    }
+
+    /// The projector into the captioner's token space (what distillation trains).
+    pub fn project(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.proj2.forward(gelu(self.proj1.forward(features)))
     }
 }
 

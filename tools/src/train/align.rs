@@ -139,7 +139,7 @@ pub trait Pairs {
     fn pair(&self, split: Split, index: usize) -> Result<Pair>;
 }
 
-fn batch_tensors<B: Backend>(
+pub(crate) fn batch_tensors<B: Backend>(
     data: &dyn Pairs,
     split: Split,
     indices: &[usize],

@@ -9,12 +9,12 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use earsight::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use super::captions::{greedy, Teacher};
 use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights};
@@ -68,8 +68,8 @@ impl<B: Backend> ImageCaptioner<B> {
         }
     }
 
-    /// Greedy captions of `pixels [b, size, size, 3]`, recomputing the sequence at each step:
-    /// token ids without the start and end tokens.
+    /// Greedy captions of `pixels [b, size, size, 3]`: token ids without the start and end
+    /// tokens.
     pub fn caption(
         &self,
         pixels: Tensor<B, 4>,
@@ -78,110 +78,59 @@ impl<B: Backend> ImageCaptioner<B> {
         special: &SpecialTokens,
         max_tokens: usize,
     ) -> Vec<Vec<u32>> {
-        let b = pixels.dims()[0];
-        let device = pixels.device();
-        let memory = self.image.forward(pixels, image);
-        let mut ids = vec![vec![special.bos]; b];
-        let mut done = vec![false; b];
-        for _ in 0..max_tokens.min(model.decoder.max_positions - 1) {
-            let t = ids[0].len();
-            let flat: Vec<i64> = ids.iter().flatten().map(|&i| i as i64).collect();
-            let input = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, t]), &device);
-            let logits = self.decoder.forward(input, memory.clone(), model);
-            let last = logits.narrow(1, t - 1, 1).argmax(2);
-            let next: Vec<i64> = last.into_data().convert::<i64>().into_vec().expect("ids");
-            for (k, &n) in next.iter().enumerate() {
-                done[k] |= ids[k].last() == Some(&special.eos);
-                ids[k].push(if done[k] { special.eos } else { n as u32 });
-            }
-            if done.iter().all(|&d| d) || next.iter().all(|&n| n as u32 == special.eos) {
-                break;
-            }
-        }
-        ids.into_iter()
-            .map(|seq| {
-                seq.into_iter()
-                    .skip(1)
-                    .take_while(|&i| i != special.eos)
-                    .collect()
-            })
-            .collect()
+        greedy(
+            &self.decoder,
+            self.image.forward(pixels, image),
+            model,
+            special,
+            max_tokens,
+        )
     }
 }
 
-/// A batch: pixels, decoder inputs (start token + caption, padded), targets (caption + end
-/// token, padded) and the mask of real targets.
-struct Batch<B: Backend> {
-    pixels: Tensor<B, 4>,
-    inputs: Tensor<B, 2, Int>,
-    targets: Tensor<B, 2, Int>,
-    mask: Tensor<B, 2>,
-}
-
-fn batch<B: Backend>(
+/// The pictures of `indices` as `[b, size, size, 3]` and their captions.
+pub fn picture_batch<B: Backend>(
     data: &dyn CaptionedImages,
     split: Split,
     indices: &[usize],
     image: &ImageConfig,
-    model: &ModelConfig,
-    special: &SpecialTokens,
     device: &B::Device,
-) -> Result<Batch<B>> {
-    let items = indices
-        .iter()
-        .map(|&i| data.item(split, i))
-        .collect::<Result<Vec<_>>>()?;
+) -> Result<(Tensor<B, 4>, Vec<Vec<u32>>)> {
     let size = image.image_size;
-    let t = items.iter().map(|x| x.ids.len() + 1).max().unwrap_or(1);
-    ensure!(
-        t <= model.decoder.max_positions,
-        "a {split:?} caption of {} tokens does not fit decoder.max_positions = {}",
-        t - 1,
-        model.decoder.max_positions
-    );
-    let (mut pixels, mut inputs, mut targets, mut mask) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (item, &i) in items.iter().zip(indices) {
+    let (mut pixels, mut captions) = (Vec::new(), Vec::new());
+    for &i in indices {
+        let item = data.item(split, i)?;
         ensure!(
             item.pixels.len() == size * size * 3,
             "{split:?} picture {i}: expected {size}x{size}x3 values, found {}",
             item.pixels.len()
         );
-        pixels.extend_from_slice(&item.pixels);
-        let n = item.ids.len();
-        let pad = |v: &mut Vec<i64>, from: usize| v.extend((from..t).map(|_| special.pad as i64));
-        inputs.push(special.bos as i64);
-        inputs.extend(item.ids.iter().map(|&x| x as i64));
-        pad(&mut inputs, n + 1);
-        targets.extend(item.ids.iter().map(|&x| x as i64));
-        targets.push(special.eos as i64);
-        pad(&mut targets, n + 1);
-        mask.extend((0..t).map(|k| if k <= n { 1.0f32 } else { 0.0 }));
+        pixels.extend(item.pixels);
+        captions.push(item.ids);
     }
     let b = indices.len();
-    Ok(Batch {
-        pixels: Tensor::from_data(TensorData::new(pixels, [b, size, size, 3]), device),
-        inputs: Tensor::from_data(TensorData::new(inputs, [b, t]), device),
-        targets: Tensor::from_data(TensorData::new(targets, [b, t]), device),
-        mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
-    })
+    Ok((
+        Tensor::from_data(TensorData::new(pixels, [b, size, size, 3]), device),
+        captions,
+    ))
 }
 
-/// Mean cross-entropy per caption token of `batch` (sum and count, for averaging over batches).
+/// Mean cross-entropy per caption token of a batch, and its token count.
+#[allow(clippy::too_many_arguments)]
 fn caption_loss<B: Backend>(
     model: &ImageCaptioner<B>,
-    batch: Batch<B>,
+    data: &dyn CaptionedImages,
+    split: Split,
+    indices: &[usize],
     image: &ImageConfig,
     config: &ModelConfig,
-) -> (Tensor<B, 1>, f64) {
-    let [b, t] = batch.targets.dims();
-    let memory = model.image.forward(batch.pixels, image);
-    let logits = model.decoder.forward(batch.inputs, memory, config);
-    let picked = log_softmax(logits, 2)
-        .gather(2, batch.targets.reshape([b, t, 1]))
-        .reshape([b, t]);
-    let count = batch.mask.clone().sum().into_scalar().elem::<f64>();
-    ((picked * batch.mask).sum().neg() / count, count)
+    special: &SpecialTokens,
+    device: &B::Device,
+) -> Result<(Tensor<B, 1>, f64)> {
+    let (pixels, captions) = picture_batch(data, split, indices, image, device)?;
+    let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
+    let teacher = Teacher::new(&refs, special, config, device)?;
+    Ok(teacher.loss(&model.decoder, model.image.forward(pixels, image), config))
 }
 
 /// Mean cross-entropy per caption token on `split`.
@@ -201,8 +150,16 @@ pub fn validate<B: Backend>(
     let indices: Vec<usize> = (0..count).collect();
     let (mut total, mut tokens) = (0.0, 0.0);
     for chunk in indices.chunks(batch_size) {
-        let b = batch(data, split, chunk, image, &weights.config, special, device)?;
-        let (loss, n) = caption_loss(model, b, image, &weights.config);
+        let (loss, n) = caption_loss(
+            model,
+            data,
+            split,
+            chunk,
+            image,
+            &weights.config,
+            special,
+            device,
+        )?;
         total += loss.into_scalar().elem::<f64>() * n;
         tokens += n;
     }
@@ -233,7 +190,8 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
         let c = &self.start.config;
-        let b = batch::<B>(
+        let (loss, _) = caption_loss(
+            &self.model,
             self.data,
             Split::Train,
             indices,
@@ -242,7 +200,6 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
             self.special,
             &self.device,
         )?;
-        let (loss, _) = caption_loss(&self.model, b, &self.image_config, c);
         let value = loss.clone().into_scalar().elem::<f64>();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.opt.step(lr, self.model.clone(), grads);

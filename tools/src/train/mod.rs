@@ -8,6 +8,9 @@
 
 pub mod align;
 pub mod captioner;
+pub mod captions;
+pub mod distill;
+pub mod prefix;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

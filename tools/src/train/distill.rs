@@ -1,0 +1,256 @@
+//! Stage 2, audio-visual distillation (DESIGN §1): the captioner, given a clip's image tokens,
+//! its aligned audio tokens and the prefix, writes pseudo-captions for unlabelled clips; then
+//! the audio projector alone is fine-tuned to make the captioner write them from audio only,
+//! without the prefix, as the board will run it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{ensure, Context, Result};
+use burn::module::{AutodiffModule, Module};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+use earsight::bundle::SpecialTokens;
+use serde::{Deserialize, Serialize};
+
+use super::align::{batch_tensors, Pairs};
+use super::captions::{greedy, Teacher};
+use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
+use crate::data::Split;
+use crate::model::{AudioEncoder, Captioner, TextDecoder};
+use crate::weights::Weights;
+
+/// A stage-2 recipe (the paper: one epoch, AdamW lr 2e-4, only the projector trains).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    pub optim: Optim,
+}
+
+impl DistillConfig {
+    pub fn read(path: &Path) -> Result<DistillConfig> {
+        let config: DistillConfig = super::read_json(path, "distillation config")?;
+        config
+            .optim
+            .validate()
+            .with_context(|| format!("{}: invalid distillation config", path.display()))?;
+        Ok(config)
+    }
+}
+
+/// A mel window and a caption of it (token ids without the start and end tokens).
+pub struct CaptionedClip {
+    pub mel: Vec<f32>,
+    pub ids: Vec<u32>,
+}
+
+/// Captioned clips by split.
+pub trait CaptionedAudio {
+    fn len(&self, split: Split) -> usize;
+    fn item(&self, split: Split, index: usize) -> Result<CaptionedClip>;
+}
+
+/// Pseudo-captions of every pair of `split`: greedy captions from the memory
+/// `[image tokens, audio tokens, prefix]` of `weights` (the paper samples at temperature 0.2;
+/// greedy keeps the labels reproducible).
+pub fn pseudo_label<B: Backend>(
+    weights: &Weights,
+    pairs: &dyn Pairs,
+    split: Split,
+    special: &SpecialTokens,
+    max_tokens: usize,
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Vec<Vec<u32>>> {
+    let c = &weights.config;
+    let (_, dim) = pairs.image_shape();
+    ensure!(
+        dim == c.decoder.dim,
+        "the image tokens have {dim} values but the decoder reads {} (decoder.dim)",
+        c.decoder.dim
+    );
+    let captioner = Captioner::<B>::from_weights(weights, device);
+    let indices: Vec<usize> = (0..pairs.len(split)).collect();
+    let mut captions = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let (mel, image) = batch_tensors::<B>(
+            pairs,
+            split,
+            chunk,
+            c.frontend.clip_frames,
+            c.frontend.n_mels,
+            device,
+        )?;
+        // The encoder's memory is the audio tokens followed by the prefix.
+        let memory = Tensor::cat(vec![image, captioner.encoder.forward(mel, c)], 1);
+        captions.extend(greedy(&captioner.decoder, memory, c, special, max_tokens));
+    }
+    Ok(captions)
+}
+
+/// Pairs' mel windows with captions given per split (pseudo-captions, or real ones).
+pub struct Labelled<'a> {
+    pub pairs: &'a dyn Pairs,
+    pub captions: BTreeMap<Split, Vec<Vec<u32>>>,
+}
+
+impl CaptionedAudio for Labelled<'_> {
+    fn len(&self, split: Split) -> usize {
+        self.captions.get(&split).map_or(0, Vec::len)
+    }
+
+    fn item(&self, split: Split, index: usize) -> Result<CaptionedClip> {
+        let ids = self
+            .captions
+            .get(&split)
+            .and_then(|c| c.get(index))
+            .with_context(|| format!("no caption for {split:?} clip {index}"))?
+            .clone();
+        Ok(CaptionedClip {
+            mel: self.pairs.pair(split, index)?.mel,
+            ids,
+        })
+    }
+}
+
+/// `weights` without prefix vectors: the audio-only model the board runs.
+pub fn without_prefix(weights: &Weights) -> Result<Weights> {
+    let mut config = weights.config.clone();
+    config.encoder.n_prefix = 0;
+    let mut tensors = weights.tensors().clone();
+    tensors.remove("prefix");
+    Weights::from_tensors(&config, tensors)
+}
+
+/// Stage 2's state between steps.
+struct DistillStage<'a, B: AutodiffBackend> {
+    start: Weights,
+    data: &'a dyn CaptionedAudio,
+    special: &'a SpecialTokens,
+    batch_size: usize,
+    device: B::Device,
+    encoder: AudioEncoder<B>,
+    decoder: TextDecoder<B>,
+    opt: OptimizerAdaptor<Adam, AudioEncoder<B>, B>,
+}
+
+impl<B: AutodiffBackend> DistillStage<'_, B> {
+    fn loss<C: Backend>(
+        &self,
+        encoder: &AudioEncoder<C>,
+        decoder: &TextDecoder<C>,
+        split: Split,
+        indices: &[usize],
+        device: &C::Device,
+    ) -> Result<(Tensor<C, 1>, f64)> {
+        let c = &self.start.config;
+        let (frames, mels) = (c.frontend.clip_frames, c.frontend.n_mels);
+        let (mut mel, mut captions) = (Vec::new(), Vec::new());
+        for &i in indices {
+            let clip = self.data.item(split, i)?;
+            ensure!(
+                clip.mel.len() == frames * mels,
+                "{split:?} clip {i}: expected a {frames}x{mels} mel window, found {} values",
+                clip.mel.len()
+            );
+            mel.extend(clip.mel);
+            captions.push(clip.ids);
+        }
+        let mel = Tensor::from_data(TensorData::new(mel, [indices.len(), frames, mels]), device);
+        // Only the projector learns: the backbone's features carry no gradient.
+        let memory = encoder.project(encoder.features(mel, c).detach());
+        let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
+        Ok(Teacher::new(&refs, self.special, c, device)?.loss(decoder, memory, c))
+    }
+}
+
+impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
+    fn train_len(&self) -> usize {
+        self.data.len(Split::Train)
+    }
+
+    fn step(
+        &mut self,
+        _epoch: usize,
+        lr: f64,
+        indices: &[usize],
+    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+        let (loss, _) = self.loss(
+            &self.encoder,
+            &self.decoder,
+            Split::Train,
+            indices,
+            &self.device,
+        )?;
+        let value = loss.clone().into_scalar().elem::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.encoder);
+        self.encoder = self.opt.step(lr, self.encoder.clone(), grads);
+        Ok((value, serde_json::Map::new()))
+    }
+
+    fn validate(&self) -> Result<f64> {
+        let count = self.data.len(Split::Val);
+        ensure!(count > 0, "no Val clips to validate on");
+        let (encoder, decoder) = (self.encoder.valid(), self.decoder.valid());
+        let indices: Vec<usize> = (0..count).collect();
+        let (mut total, mut tokens) = (0.0, 0.0);
+        for chunk in indices.chunks(self.batch_size) {
+            let (loss, n) = self.loss(&encoder, &decoder, Split::Val, chunk, &self.device)?;
+            total += loss.into_scalar().elem::<f64>() * n;
+            tokens += n;
+        }
+        Ok(total / tokens)
+    }
+
+    fn save_weights(&self, dir: &Path) -> Result<()> {
+        let model = Captioner {
+            encoder: self.encoder.clone(),
+            decoder: self.decoder.clone(),
+        };
+        model.to_weights(&self.start.config)?.save(dir)
+    }
+
+    fn save_records(&self, dir: &Path) -> Result<()> {
+        save_module(dir, "encoder", &self.encoder)?;
+        save_record::<B, _>(dir, "encoder-adam", self.opt.to_record())
+    }
+
+    fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        self.encoder = checkpoint.load_module(self.encoder.clone(), "encoder", &self.device)?;
+        self.opt = self
+            .opt
+            .clone()
+            .load_record(checkpoint.load_record("encoder-adam", &self.device)?);
+        Ok(())
+    }
+}
+
+/// Fine-tunes the audio projector of `start` (its prefix dropped) on captioned clips, audio
+/// only; checkpoints hold the audio-only model.
+pub fn distill<B: AutodiffBackend>(
+    config: &DistillConfig,
+    start: &Weights,
+    data: &dyn CaptionedAudio,
+    special: &SpecialTokens,
+    run: &Run,
+    device: &B::Device,
+) -> Result<Report> {
+    let audio_only = without_prefix(start)?;
+    let model = Captioner::<B>::from_weights(&audio_only, device);
+    let fingerprint = super::fingerprint(&("distill", config, &audio_only.config))?;
+    let mut stage = DistillStage {
+        data,
+        special,
+        batch_size: config.optim.batch_size,
+        device: device.clone(),
+        encoder: model.encoder,
+        // Frozen: no gradient is kept for the decoder.
+        decoder: model.decoder.no_grad(),
+        opt: config.optim.adam().init(),
+        start: audio_only,
+    };
+    run_stage(&mut stage, "distill", &config.optim, &fingerprint, run)
+}

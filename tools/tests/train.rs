@@ -1,0 +1,654 @@
+//! The training stages on generated data whose answer is known.
+//!
+//! - Pairs: image tokens drawn around sub-centres of one cluster per class, and mel windows
+//!   whose harmonic comb says the class (an aligned encoder must put out tokens distributed
+//!   like its class's image tokens).
+//! - Pictures: a block of the class's own colour in its own quadrant, captioned with the
+//!   class's words; what is heard is said with other words than what is seen.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use earsight::bundle::SpecialTokens;
+use earsight::ModelConfig;
+use earsight_tools::data::Split;
+use earsight_tools::image::{ImageConfig, ImageWeights};
+use earsight_tools::train::align::{
+    align, validate, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, SolverConfig,
+};
+use earsight_tools::train::captioner::{
+    train_captioner, CaptionedImage, CaptionedImages, CaptionerConfig, ImageCaptioner,
+};
+use earsight_tools::train::distill::{distill, pseudo_label, DistillConfig, Labelled};
+use earsight_tools::train::prefix::{train_prefix, PrefixConfig};
+use earsight_tools::train::{Optim, Run};
+use earsight_tools::weights::{read_config, Weights};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+type Train = Autodiff<NdArray<f32>>;
+
+const CLASSES: usize = 4;
+const SUBCENTRES: usize = 3;
+const IMAGE_TOKENS: usize = 6;
+
+/// Known-answer pairs. Class `k` lights every `(k + 2)`-th mel bin (a comb any patch shows);
+/// its image tokens sit around three sub-centres of a class centre.
+struct Clusters {
+    frames: usize,
+    mels: usize,
+    dim: usize,
+    subcentres: Vec<Vec<Vec<f32>>>,
+    counts: [usize; 3],
+}
+
+impl Clusters {
+    fn new(config: &ModelConfig, dim: usize, counts: [usize; 3]) -> Clusters {
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        let normal = Normal::new(0.0f32, 1.0).unwrap();
+        let subcentres = (0..CLASSES)
+            .map(|_| {
+                let centre: Vec<f32> = (0..dim).map(|_| normal.sample(&mut rng)).collect();
+                (0..SUBCENTRES)
+                    .map(|_| {
+                        centre
+                            .iter()
+                            .map(|c| c + 0.4 * normal.sample(&mut rng))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Clusters {
+            frames: config.frontend.clip_frames,
+            mels: config.frontend.n_mels,
+            dim,
+            subcentres,
+            counts,
+        }
+    }
+}
+
+fn split_index(split: Split) -> usize {
+    match split {
+        Split::Train => 0,
+        Split::Val => 1,
+        Split::Test => 2,
+    }
+}
+
+impl Pairs for Clusters {
+    fn len(&self, split: Split) -> usize {
+        self.counts[split_index(split)]
+    }
+
+    fn image_shape(&self) -> (usize, usize) {
+        (IMAGE_TOKENS, self.dim)
+    }
+
+    fn pair(&self, split: Split, index: usize) -> anyhow::Result<Pair> {
+        let class = index % CLASSES;
+        let mut rng = ChaCha8Rng::seed_from_u64((split_index(split) * 100_000 + index) as u64);
+        let noise = Normal::new(0.0f32, 0.3).unwrap();
+        let mut mel = Vec::with_capacity(self.frames * self.mels);
+        for _ in 0..self.frames {
+            for m in 0..self.mels {
+                let lit = m % (class + 2) == 0;
+                mel.push(noise.sample(&mut rng) + if lit { 1.5 } else { -0.5 });
+            }
+        }
+        let mut image = Vec::with_capacity(IMAGE_TOKENS * self.dim);
+        for t in 0..IMAGE_TOKENS {
+            let sub = &self.subcentres[class][(t + rng.random_range(0..SUBCENTRES)) % SUBCENTRES];
+            image.extend(sub.iter().map(|c| c + 0.1 * noise.sample(&mut rng)));
+        }
+        Ok(Pair { mel, image })
+    }
+}
+
+fn model_config() -> ModelConfig {
+    let mut c =
+        read_config(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json")).unwrap();
+    c.frontend.clip_frames = 64;
+    c.encoder.n_prefix = 0;
+    c.decoder.vocab_size = 64;
+    c
+}
+
+fn recipe(loss: AlignLoss, epochs: usize) -> AlignConfig {
+    AlignConfig {
+        loss,
+        optim: Optim {
+            seed: 5,
+            epochs,
+            batch_size: 8,
+            lr: 1e-2,
+            betas: [0.9, 0.999],
+            weight_decay: 0.0,
+            halve_lr_at: vec![epochs * 3 / 4],
+        },
+        solver: SolverConfig::Exact,
+        attentive: Some(AttentiveConfig {
+            heads: 2,
+            temperature: 1.0,
+            lr: 1e-3,
+            entropy_weights: vec![0.0, 0.05],
+        }),
+    }
+}
+
+fn run(out: &Path) -> Run<'_> {
+    Run {
+        out,
+        resume: false,
+        stop_after: None,
+        progress: false,
+    }
+}
+
+/// Held-out distance of the encoder in `dir` under `loss`'s own measure.
+fn held_out(weights: &Weights, config: &AlignConfig, data: &Clusters) -> f64 {
+    let model = earsight_tools::model::Captioner::<NdArray<f32>>::from_weights(
+        weights,
+        &Default::default(),
+    );
+    validate(
+        &model.encoder,
+        weights,
+        config,
+        data,
+        Split::Test,
+        &Default::default(),
+    )
+    .unwrap()
+}
+
+fn aligns_with(loss: AlignLoss, factor: f64) {
+    let c = model_config();
+    let start = Weights::init(&c, 3).unwrap();
+    let data = Clusters::new(&c, c.decoder.dim, [64, 16, 16]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = recipe(loss, 25);
+    let report = align::<Train>(
+        &config,
+        &start,
+        &data,
+        &run(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    let before = held_out(&start, &config, &data);
+    let trained = Weights::load(&dir.path().join("best")).unwrap();
+    let after = held_out(&trained, &config, &data);
+    eprintln!("{loss:?}: held-out distance {before:.4} -> {after:.4}, {report:?}");
+    assert!(
+        after * factor < before,
+        "{loss:?}: held-out distance {before} -> {after}, expected a {factor}x drop"
+    );
+    // The captioner's decoder is not trained by alignment: byte-identical.
+    for (name, array) in start.tensors() {
+        if name.starts_with("dec.") {
+            assert_eq!(
+                trained.tensors()[name].data,
+                array.data,
+                "{name} changed during alignment"
+            );
+        }
+    }
+    let log = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let steps = log.lines().filter(|l| l.contains("\"step\"")).count();
+    assert_eq!(steps, report.steps, "one log line per step");
+}
+
+#[test]
+fn mmd_alignment_pulls_held_out_audio_tokens_to_their_image_tokens() {
+    aligns_with(AlignLoss::Mmd, 3.0);
+}
+
+#[test]
+fn ot_alignment_pulls_held_out_audio_tokens_to_their_image_tokens() {
+    aligns_with(AlignLoss::Ot, 8.0);
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_same_weights_bitwise() {
+    let c = model_config();
+    let start = Weights::init(&c, 4).unwrap();
+    let data = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
+    let mut config = recipe(AlignLoss::OtAtt, 3);
+    config.solver = SolverConfig::Sinkhorn {
+        epsilon: 0.05,
+        iterations: 50,
+    };
+    let whole = tempfile::tempdir().unwrap();
+    align::<Train>(
+        &config,
+        &start,
+        &data,
+        &run(whole.path()),
+        &Default::default(),
+    )
+    .unwrap();
+
+    let parts = tempfile::tempdir().unwrap();
+    let first = align::<Train>(
+        &config,
+        &start,
+        &data,
+        &Run {
+            stop_after: Some(6),
+            ..run(parts.path())
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(first.stopped && first.steps == 6, "{first:?}");
+    let second = align::<Train>(
+        &config,
+        &start,
+        &data,
+        &Run {
+            resume: true,
+            ..run(parts.path())
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(second.steps, 12);
+    let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
+    assert!(
+        read(whole.path()) == read(parts.path()),
+        "stopping at step 6 and resuming changed the final weights"
+    );
+}
+
+#[test]
+fn bad_recipes_and_mismatched_runs_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("align.json");
+    let mut json = serde_json::to_value(recipe(AlignLoss::Mmd, 1)).unwrap();
+    json["loss"] = "wasserstein".into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = format!("{:#}", AlignConfig::read(&path).unwrap_err());
+    assert!(
+        err.contains("align.json") && err.contains("wasserstein") && err.contains("ot-att"),
+        "{err}"
+    );
+
+    let c = model_config();
+    let start = Weights::init(&c, 3).unwrap();
+    let config = recipe(AlignLoss::Mmd, 1);
+    let wrong = Clusters::new(&c, c.decoder.dim + 8, [16, 8, 8]);
+    let out = dir.path().join("run");
+    let err = format!(
+        "{:#}",
+        align::<Train>(&config, &start, &wrong, &run(&out), &Default::default()).unwrap_err()
+    );
+    assert!(err.contains("decoder.dim") && err.contains("40"), "{err}");
+
+    let data = Clusters::new(&c, c.decoder.dim, [16, 8, 8]);
+    align::<Train>(&config, &start, &data, &run(&out), &Default::default()).unwrap();
+    let err = format!(
+        "{:#}",
+        align::<Train>(&config, &start, &data, &run(&out), &Default::default()).unwrap_err()
+    );
+    assert!(err.contains("already holds a training run"), "{err}");
+    let mut other = config.clone();
+    other.optim.lr = 1e-3;
+    let resume = Run {
+        resume: true,
+        ..run(&out)
+    };
+    let err = format!(
+        "{:#}",
+        align::<Train>(&other, &start, &data, &resume, &Default::default()).unwrap_err()
+    );
+    assert!(err.contains("another config"), "{err}");
+}
+
+const SPECIAL: SpecialTokens = SpecialTokens {
+    pad: 0,
+    unk: 1,
+    bos: 2,
+    eos: 3,
+};
+const SIZE: usize = 16;
+/// The block's colour per class.
+const COLOURS: [[f32; 3]; 4] = [
+    [0.9, 0.1, 0.1],
+    [0.1, 0.9, 0.1],
+    [0.1, 0.1, 0.9],
+    [0.9, 0.9, 0.1],
+];
+
+/// The two phrasings of class `k`: its noun, a verb, its place word (and sometimes a coda).
+fn phrasings(class: usize) -> [Vec<u32>; 2] {
+    let k = class as u32;
+    [vec![10 + k, 20, 30 + k], vec![10 + k, 21, 30 + k, 40]]
+}
+
+/// What is heard from class `k`: its noun, a sound verb, a sound word.
+fn heard(class: usize) -> Vec<u32> {
+    let k = class as u32;
+    vec![10 + k, 22, 50 + k]
+}
+
+struct Quadrants {
+    counts: [usize; 3],
+    /// Captioned with what is heard instead of what is seen.
+    heard: bool,
+}
+
+fn picture(split: Split, index: usize) -> Vec<f32> {
+    let class = index % 4;
+    let mut rng = ChaCha8Rng::seed_from_u64((split_index(split) * 100_000 + index) as u64);
+    let noise = Normal::new(0.0f32, 0.1).unwrap();
+    let (qy, qx) = (class / 2, class % 2);
+    let mut pixels = Vec::with_capacity(SIZE * SIZE * 3);
+    for y in 0..SIZE {
+        for x in 0..SIZE {
+            let inside = y / (SIZE / 2) == qy && x / (SIZE / 2) == qx;
+            for channel in COLOURS[class] {
+                pixels.push(if inside { channel } else { 0.2 } + noise.sample(&mut rng));
+            }
+        }
+    }
+    pixels
+}
+
+impl CaptionedImages for Quadrants {
+    fn len(&self, split: Split) -> usize {
+        self.counts[split_index(split)]
+    }
+
+    fn item(&self, split: Split, index: usize) -> anyhow::Result<CaptionedImage> {
+        let ids = if self.heard {
+            heard(index % 4)
+        } else {
+            phrasings(index % 4)[(index / 4) % 2].clone()
+        };
+        Ok(CaptionedImage {
+            pixels: picture(split, index),
+            ids,
+        })
+    }
+}
+
+fn image_config(out_dim: usize) -> ImageConfig {
+    ImageConfig {
+        image_size: SIZE,
+        patch: 4,
+        dim: 32,
+        depth: 1,
+        heads: 2,
+        mlp_ratio: 2,
+        out_dim,
+    }
+}
+
+fn captioner_recipe(epochs: usize) -> CaptionerConfig {
+    CaptionerConfig {
+        optim: Optim {
+            seed: 9,
+            epochs,
+            batch_size: 8,
+            lr: 3e-3,
+            betas: [0.9, 0.999],
+            weight_decay: 0.0,
+            halve_lr_at: vec![],
+        },
+    }
+}
+
+#[test]
+fn the_captioner_learns_to_say_what_is_in_the_picture() {
+    let c = model_config();
+    let start = Weights::init(&c, 1).unwrap();
+    let image = ImageWeights::init(&image_config(c.decoder.dim), 2).unwrap();
+    let data = Quadrants {
+        counts: [64, 16, 16],
+        heard: false,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = train_captioner::<Train>(
+        &captioner_recipe(15),
+        &start,
+        &image,
+        &data,
+        &SPECIAL,
+        &run(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    eprintln!("{report:?}");
+    let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
+    assert!(
+        best * 10.0 < first,
+        "validation cross-entropy {first} -> {best}, expected a 10x drop"
+    );
+
+    let best_dir = dir.path().join("best");
+    let weights = Weights::load(&best_dir).unwrap();
+    let trained_image = ImageWeights::load(&best_dir).unwrap();
+    // Stage 0 trains the captioner only: the audio encoder is untouched.
+    for (name, array) in start.tensors() {
+        if name.starts_with("enc.") || name.starts_with("proj.") {
+            assert_eq!(weights.tensors()[name].data, array.data, "{name} changed");
+        }
+    }
+
+    let device = Default::default();
+    let model = ImageCaptioner::<NdArray<f32>>::new(&trained_image, &weights, &device);
+    let n = data.len(Split::Test);
+    let pixels: Vec<f32> = (0..n).flat_map(|i| picture(Split::Test, i)).collect();
+    let pixels = Tensor::from_data(TensorData::new(pixels, [n, SIZE, SIZE, 3]), &device);
+    let captions = model.caption(pixels, &trained_image.config, &c, &SPECIAL, 8);
+    let right = captions
+        .iter()
+        .enumerate()
+        .filter(|(i, ids)| phrasings(i % 4).contains(ids))
+        .count();
+    assert!(
+        right * 10 >= n * 9,
+        "{right} of {n} held-out pictures captioned with one of their phrasings: {captions:?}"
+    );
+}
+
+#[test]
+fn mismatched_token_spaces_are_refused_by_name() {
+    let c = model_config();
+    let start = Weights::init(&c, 1).unwrap();
+    let image = ImageWeights::init(&image_config(c.decoder.dim + 8), 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = train_captioner::<Train>(
+        &captioner_recipe(1),
+        &start,
+        &image,
+        &Quadrants {
+            counts: [8, 4, 4],
+            heard: false,
+        },
+        &SPECIAL,
+        &run(dir.path()),
+        &Default::default(),
+    )
+    .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("image.out_dim") && err.contains("decoder.dim"),
+        "{err}"
+    );
+}
+
+/// A captioner trained briefly on what is seen, in `dir/best`.
+fn seeing_captioner(dir: &Path) -> (Weights, ImageWeights) {
+    let c = model_config();
+    let start = Weights::init(&c, 1).unwrap();
+    let image = ImageWeights::init(&image_config(c.decoder.dim), 2).unwrap();
+    let data = Quadrants {
+        counts: [64, 16, 16],
+        heard: false,
+    };
+    train_captioner::<Train>(
+        &captioner_recipe(6),
+        &start,
+        &image,
+        &data,
+        &SPECIAL,
+        &run(dir),
+        &Default::default(),
+    )
+    .unwrap();
+    let best = dir.join("best");
+    (
+        Weights::load(&best).unwrap(),
+        ImageWeights::load(&best).unwrap(),
+    )
+}
+
+fn image_only_captions(weights: &Weights, image: &ImageWeights) -> Vec<Vec<u32>> {
+    let device = Default::default();
+    let model = ImageCaptioner::<NdArray<f32>>::new(image, weights, &device);
+    let pixels: Vec<f32> = (0..8).flat_map(|i| picture(Split::Test, i)).collect();
+    let pixels = Tensor::from_data(TensorData::new(pixels, [8, SIZE, SIZE, 3]), &device);
+    model.caption(pixels, &image.config, &weights.config, &SPECIAL, 8)
+}
+
+#[test]
+fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
+    let work = tempfile::tempdir().unwrap();
+    let (captioner, image) = seeing_captioner(&work.path().join("captioner"));
+    let before = image_only_captions(&captioner, &image);
+    // The paper's handful: 16 pictures captioned with what is heard.
+    let data = Quadrants {
+        counts: [16, 8, 8],
+        heard: true,
+    };
+    let config = PrefixConfig {
+        optim: Optim {
+            seed: 3,
+            epochs: 50,
+            batch_size: 8,
+            lr: 1e-1,
+            betas: [0.9, 0.999],
+            weight_decay: 0.0,
+            halve_lr_at: vec![],
+        },
+        n_prefix: 4,
+        init_std: 1e-2,
+    };
+    let out = work.path().join("prefix");
+    let report = train_prefix::<Train>(
+        &config,
+        &captioner,
+        &image,
+        &data,
+        &SPECIAL,
+        &run(&out),
+        &Default::default(),
+    )
+    .unwrap();
+    eprintln!("prefix: {report:?}");
+    let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
+    assert!(
+        best * 2.0 < first,
+        "held-out caption loss {first} -> {best}, expected a 2x drop"
+    );
+    let tuned = Weights::load(&out.join("best")).unwrap();
+    assert_eq!(tuned.config.encoder.n_prefix, 4);
+    for (name, array) in captioner.tensors() {
+        assert_eq!(
+            &tuned.tensors()[name],
+            array,
+            "{name} changed in prefix tuning"
+        );
+    }
+    let tuned_image = ImageWeights::load(&out.join("best")).unwrap();
+    assert_eq!(tuned_image.tensors(), image.tensors());
+    assert_eq!(
+        image_only_captions(&tuned, &tuned_image),
+        before,
+        "image-only captioning changed"
+    );
+}
+
+#[test]
+fn distillation_trains_the_projector_alone_to_caption_from_audio() {
+    let c = model_config();
+    let start = Weights::init(&c, 6).unwrap();
+    let pairs = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
+    // Pseudo-labels are what the captioner says; they are reproducible and bounded.
+    let pseudo = pseudo_label::<NdArray<f32>>(
+        &start,
+        &pairs,
+        Split::Val,
+        &SPECIAL,
+        5,
+        4,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(pseudo.len(), 8);
+    assert!(pseudo.iter().all(|p| p.len() <= 5), "{pseudo:?}");
+    let again = pseudo_label::<NdArray<f32>>(
+        &start,
+        &pairs,
+        Split::Val,
+        &SPECIAL,
+        5,
+        4,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(pseudo, again);
+
+    // Distil on captions that say the class, from audio alone.
+    let captions: BTreeMap<Split, Vec<Vec<u32>>> = [(Split::Train, 32), (Split::Val, 8)]
+        .into_iter()
+        .map(|(split, n)| (split, (0..n).map(|i| heard(i % 4)).collect()))
+        .collect();
+    let data = Labelled {
+        pairs: &pairs,
+        captions,
+    };
+    let config = DistillConfig {
+        optim: Optim {
+            seed: 4,
+            epochs: 30,
+            batch_size: 8,
+            lr: 3e-2,
+            betas: [0.9, 0.999],
+            weight_decay: 0.0,
+            halve_lr_at: vec![],
+        },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = distill::<Train>(
+        &config,
+        &start,
+        &data,
+        &SPECIAL,
+        &run(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    eprintln!("distill: {report:?}");
+    let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
+    assert!(
+        best * 2.0 < first,
+        "audio-only caption loss {first} -> {best}, expected a 2x drop"
+    );
+    let trained = Weights::load(&dir.path().join("best")).unwrap();
+    for (name, array) in start.tensors() {
+        let changed = &trained.tensors()[name] != array;
+        assert_eq!(
+            changed,
+            name.starts_with("proj."),
+            "{name}: only the projector may change"
+        );
+    }
+}
