@@ -3,11 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight::frontend::LogMel;
 use earsight_tools::export::{export_bundle, special_tokens, ExportOptions};
 use earsight_tools::reference::Reference;
+use earsight_tools::train::align::AlignLoss;
+use earsight_tools::train::pipeline::{self, Common, Training};
+use earsight_tools::train::Report;
 use earsight_tools::weights::{read_config, Weights};
 
 /// The tokenizer shipped in the repository (trained on caption text, see its PROVENANCE.md).
@@ -67,21 +71,183 @@ struct ModelSource {
 }
 
 impl ModelSource {
-    /// The weights, and what the manifest should say about how they were made. No training
-    /// stage exists yet, so nothing is exported as trained: a checkpoint holds no record of
-    /// training that could vouch for it.
-    fn load(&self) -> Result<(Weights, String)> {
+    /// The weights, whether a training stage made them, and what the manifest should say
+    /// about how they were made (the stages recorded in the checkpoint's training.json).
+    fn load(&self) -> Result<(Weights, bool, String)> {
         match (&self.weights, &self.config) {
-            (Some(dir), _) => Ok((
-                Weights::load(dir)?,
-                format!("untrained: weights read from checkpoint {}", dir.display()),
-            )),
+            (Some(dir), _) => {
+                let training = Training::read(dir)?;
+                let trained = !training.stages.is_empty();
+                let summary = if trained {
+                    training.summary()
+                } else {
+                    format!("untrained: weights read from checkpoint {}", dir.display())
+                };
+                Ok((Weights::load(dir)?, trained, summary))
+            }
             (None, Some(config)) => Ok((
                 Weights::init(&read_config(config)?, self.seed)?,
+                false,
                 "untrained: seeded random weights".into(),
             )),
             (None, None) => bail!("give --config (random weights) or --weights DIR"),
         }
+    }
+}
+
+/// What every training stage takes.
+#[derive(clap::Args)]
+struct StageArgs {
+    /// The stage's recipe (JSON; tools/configs has one per stage).
+    #[arg(long)]
+    config: PathBuf,
+    /// A dataset directory: manifest.jsonl and, for the captioner, scenes.jsonl (as `world`
+    /// writes them).
+    #[arg(long)]
+    data: PathBuf,
+    /// The starting checkpoint (`init`, or an earlier stage's best/).
+    #[arg(long)]
+    model: PathBuf,
+    /// The run directory: best/, last/, metrics.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    /// Go on from --out's last/ checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many steps in all, with a checkpoint to resume from.
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[arg(long, default_value = DEFAULT_TOKENIZER)]
+    tokenizer: PathBuf,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+}
+
+impl StageArgs {
+    fn common(&self) -> Common {
+        Common {
+            recipe: self.config.clone(),
+            data: self.data.clone(),
+            model: self.model.clone(),
+            out: self.out.clone(),
+            tokenizer: self.tokenizer.clone(),
+            resume: self.resume,
+            stop_after: self.stop_after,
+            progress: !self.quiet,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LossArg {
+    Mmd,
+    Ot,
+    OtAtt,
+    Contrastive,
+}
+
+impl From<LossArg> for AlignLoss {
+    fn from(l: LossArg) -> AlignLoss {
+        match l {
+            LossArg::Mmd => AlignLoss::Mmd,
+            LossArg::Ot => AlignLoss::Ot,
+            LossArg::OtAtt => AlignLoss::OtAtt,
+            LossArg::Contrastive => AlignLoss::Contrastive,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    /// An NVIDIA GPU (a build with `--features cuda`).
+    Cuda,
+}
+
+#[derive(Subcommand)]
+enum TrainStage {
+    /// Stage 0: the image captioner (image encoder + text decoder) on pictures and their
+    /// visual captions; only for a captioner trained from scratch, as the miniature world's.
+    Captioner {
+        #[command(flatten)]
+        args: StageArgs,
+        /// Image encoder config, when --model has no image encoder yet.
+        #[arg(long)]
+        image_config: Option<PathBuf>,
+    },
+    /// Stage 1a: prefix vectors on a handful of (frame, audio caption) pairs, captioner frozen.
+    Prefix {
+        #[command(flatten)]
+        args: StageArgs,
+        /// Training pairs (the paper's 16); as many again for validation.
+        #[arg(long, default_value_t = 16)]
+        pairs: usize,
+    },
+    /// Stage 1b: the audio encoder and projector aligned to the frozen captioner's image tokens
+    /// on (audio, frame) pairs, no captions (loss: mmd, ot, ot-att or contrastive, in the
+    /// recipe).
+    Align {
+        #[command(flatten)]
+        args: StageArgs,
+        /// Overrides the recipe's loss (ot-att needs the recipe's "attentive" section).
+        #[arg(long, value_enum)]
+        loss: Option<LossArg>,
+    },
+    /// Stage 2: the audio projector fine-tuned, audio only, on pseudo-labels.
+    Distill {
+        #[command(flatten)]
+        args: StageArgs,
+        /// Pseudo-labels (`pseudo-label`), JSON lines {id, split, caption}.
+        #[arg(long)]
+        labels: PathBuf,
+    },
+}
+
+impl TrainStage {
+    fn args(&self) -> &StageArgs {
+        match self {
+            TrainStage::Captioner { args, .. }
+            | TrainStage::Prefix { args, .. }
+            | TrainStage::Align { args, .. }
+            | TrainStage::Distill { args, .. } => args,
+        }
+    }
+
+    fn run<B: AutodiffBackend>(&self, device: &B::Device) -> Result<Report> {
+        let common = self.args().common();
+        match self {
+            TrainStage::Captioner { image_config, .. } => {
+                pipeline::captioner::<B>(&common, image_config.as_deref(), device)
+            }
+            TrainStage::Prefix { pairs, .. } => pipeline::prefix::<B>(&common, *pairs, device),
+            TrainStage::Align { loss, .. } => {
+                pipeline::align_stage::<B>(&common, loss.map(Into::into), device)
+            }
+            TrainStage::Distill { labels, .. } => {
+                pipeline::distill_stage::<B>(&common, labels, device)
+            }
+        }
+    }
+}
+
+type CpuTrain = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+
+#[cfg(feature = "cuda")]
+type CudaTrain = burn::backend::Autodiff<burn::backend::Cuda>;
+
+fn train(stage: &TrainStage) -> Result<Report> {
+    match stage.args().device {
+        DeviceArg::Cpu => stage.run::<CpuTrain>(&Default::default()),
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => stage.run::<CudaTrain>(&Default::default()),
+        #[cfg(not(feature = "cuda"))]
+        DeviceArg::Cuda => bail!(
+            "this earsight-tools was built without CUDA: build it with \
+             `cargo build --release -p earsight-tools --features cuda`"
+        ),
     }
 }
 
@@ -206,6 +372,29 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Train a DALI stage (tools/configs has the recipes; README: "Training").
+    Train {
+        #[command(subcommand)]
+        stage: TrainStage,
+    },
+    /// Stage 2's labels: caption every clip of a dataset from its frame's image tokens, its
+    /// aligned audio tokens and the prefix; JSON lines {id, split, caption}.
+    PseudoLabel {
+        /// The aligned checkpoint (`train align`'s best/).
+        #[arg(long)]
+        model: PathBuf,
+        /// The prefix checkpoint (`train prefix`'s best/).
+        #[arg(long)]
+        prefix: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        max_tokens: usize,
+        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        tokenizer: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Train the caption tokenizer (WordPiece) on caption CSV files.
     Tokenizer {
         #[arg(long, default_value_t = 4000)]
@@ -269,7 +458,7 @@ fn run() -> Result<()> {
             name,
             force,
         } => {
-            let (weights, training) = source.load()?;
+            let (weights, trained, training) = source.load()?;
             let (enc_default, dec_default) = if int8 {
                 (INT8_ENCODER, INT8_DECODER)
             } else {
@@ -288,7 +477,7 @@ fn run() -> Result<()> {
                     tokenizer.display().to_string()
                 },
                 tokenizer,
-                trained: false,
+                trained,
                 training,
                 seed: source.seed,
                 decoding: DecodingConfig::default(),
@@ -311,7 +500,7 @@ fn run() -> Result<()> {
             json,
             files,
         } => {
-            let (weights, _) = source.load()?;
+            let (weights, _, _) = source.load()?;
             let c = &weights.config;
             let special = special_tokens(&tokenizer, c.decoder.vocab_size)?;
             let text = tokenizers::Tokenizer::from_file(&tokenizer)
@@ -435,6 +624,31 @@ fn run() -> Result<()> {
                 earsight_tools::score::write_report(&dir, &report, &items, force)?;
             }
             print!("{}", earsight_tools::score::markdown(&report));
+            Ok(())
+        }
+        Command::Train { stage } => {
+            let report = train(&stage)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::PseudoLabel {
+            model,
+            prefix,
+            data,
+            max_tokens,
+            tokenizer,
+            out,
+        } => {
+            let n = pipeline::pseudo_labels::<burn::backend::NdArray<f32>>(
+                &model,
+                &prefix,
+                &data,
+                &tokenizer,
+                max_tokens,
+                &out,
+                &Default::default(),
+            )?;
+            println!("wrote {n} pseudo-labels to {}", out.display());
             Ok(())
         }
         Command::Tokenizer {

@@ -22,7 +22,7 @@ use earsight_tools::train::align::{
 use earsight_tools::train::captioner::{
     train_captioner, CaptionedImage, CaptionedImages, CaptionerConfig, ImageCaptioner,
 };
-use earsight_tools::train::distill::{distill, pseudo_label, DistillConfig, Labelled};
+use earsight_tools::train::distill::{distill, pseudo_label, DistillConfig, Labelled, MelWindows};
 use earsight_tools::train::prefix::{train_prefix, PrefixConfig};
 use earsight_tools::train::{Optim, Run};
 use earsight_tools::weights::{read_config, Weights};
@@ -107,6 +107,12 @@ impl Pairs for Clusters {
             image.extend(sub.iter().map(|c| c + 0.1 * noise.sample(&mut rng)));
         }
         Ok(Pair { mel, image })
+    }
+}
+
+impl MelWindows for Clusters {
+    fn mel(&self, split: Split, index: usize) -> anyhow::Result<Vec<f32>> {
+        Ok(self.pair(split, index)?.mel)
     }
 }
 
@@ -612,7 +618,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         .map(|(split, n)| (split, (0..n).map(|i| heard(i % 4)).collect()))
         .collect();
     let data = Labelled {
-        pairs: &pairs,
+        clips: &pairs,
         captions,
     };
     let config = DistillConfig {

@@ -2,57 +2,12 @@
 //! bytes for a seed, splits disjoint by recording, captions naming only the scene's sources.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
 
 use earsight_tools::world::{self, CLASSES};
 use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/audio")
-}
-
-/// A sources directory in the layouts `world` reads, made of the fixture recordings.
-fn sources(dir: &Path) -> PathBuf {
-    let root = dir.join("sources");
-    let copy = |from: &str, to: &str| {
-        let to = root.join(to);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(fixtures().join(from), to).unwrap();
-    };
-    copy("dog_bark.ogg", "esc10/audio/Dog_bark/1-100032-A.ogg");
-    copy("rain.ogg", "esc10/audio/Rain/1-17367-A.ogg");
-    copy("baby_cry.ogg", "esc10/audio/Baby_cry/1-187207-A.ogg");
-    std::fs::write(
-        root.join("esc10/metadata.csv"),
-        "path,label,fold\naudio/Dog_bark/1-100032-A.ogg,Dog_bark,1\n\
-         audio/Rain/1-17367-A.ogg,Rain,1\naudio/Baby_cry/1-187207-A.ogg,Baby_cry,2\n",
-    )
-    .unwrap();
-    copy("factory_whistle.wav", "opensfx/audio/03.wav");
-    copy("factory_whistle.wav", "opensfx/audio/40.wav");
-    std::fs::write(
-        root.join("opensfx/metadata.tsv"),
-        "file\ttitle\tlicense\n03.wav\tFactory Whistle\tCC BY 3.0\n40.wav\tToyland: Bubble plop\tCC0\n",
-    )
-    .unwrap();
-    copy("soundscape.ogg", "scikit-maad-soundscapes/dawn.ogg");
-    // A caption corpus to mine phrasings from; "laughs" is not a crying baby's sound.
-    let corpus = root.join("audiocaps-captions/v1/train.csv");
-    std::fs::create_dir_all(corpus.parent().unwrap()).unwrap();
-    let mut csv = String::from("audiocap_id,youtube_id,start_time,caption\n");
-    for caption in [
-        "A dog barks twice",
-        "The rain is falling",
-        "A baby is crying",
-        "A baby laughs",
-    ] {
-        for i in 0..3 {
-            csv.push_str(&format!("{i},x,0,{caption}\n"));
-        }
-    }
-    std::fs::write(corpus, csv).unwrap();
-    root
-}
 
 fn read_dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -90,7 +45,7 @@ fn named_classes(caption: &str) -> BTreeSet<&'static str> {
 #[test]
 fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
     let dir = tempfile::tempdir().unwrap();
-    let src = sources(dir.path());
+    let src = common::world_sources(dir.path());
     let (a, b, c) = (
         dir.path().join("a"),
         dir.path().join("b"),

@@ -91,9 +91,14 @@ pub fn pseudo_label<B: Backend>(
     Ok(captions)
 }
 
-/// Pairs' mel windows with captions given per split (pseudo-captions, or real ones).
+/// Mel windows of clips by split.
+pub trait MelWindows {
+    fn mel(&self, split: Split, index: usize) -> Result<Vec<f32>>;
+}
+
+/// Clips' mel windows with captions given per split (pseudo-captions, or real ones).
 pub struct Labelled<'a> {
-    pub pairs: &'a dyn Pairs,
+    pub clips: &'a dyn MelWindows,
     pub captions: BTreeMap<Split, Vec<Vec<u32>>>,
 }
 
@@ -110,7 +115,7 @@ impl CaptionedAudio for Labelled<'_> {
             .with_context(|| format!("no caption for {split:?} clip {index}"))?
             .clone();
         Ok(CaptionedClip {
-            mel: self.pairs.pair(split, index)?.mel,
+            mel: self.clips.mel(split, index)?,
             ids,
         })
     }

@@ -9,7 +9,9 @@
 pub mod align;
 pub mod captioner;
 pub mod captions;
+pub mod dataset;
 pub mod distill;
+pub mod pipeline;
 pub mod prefix;
 
 use std::fs::{File, OpenOptions};

@@ -1,0 +1,300 @@
+//! A dataset directory as the training stages read it: the clip manifest (audio, a video
+//! frame, audio captions, split) and, where there is one (the miniature world), the visual
+//! captions of each clip in `scenes.jsonl`. Mel windows come from the runtime's frontend,
+//! pictures from the PNG frames, token ids from the bundle's tokenizer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use earsight::bundle::SpecialTokens;
+use earsight::frontend::LogMel;
+use earsight::ModelConfig;
+use serde::Deserialize;
+
+use super::align::{Pair, Pairs};
+use super::captioner::{CaptionedImage, CaptionedImages};
+use super::distill::MelWindows;
+use crate::data::{Clip, Manifest, Split};
+use crate::export::special_tokens;
+use crate::image::ImageWeights;
+use crate::model::ImageEncoder;
+
+/// The clips of a dataset directory, by split, with what the stages need to read them.
+pub struct Dataset {
+    clips: BTreeMap<Split, Vec<Clip>>,
+    visual: HashMap<String, Vec<String>>,
+    tokenizer: tokenizers::Tokenizer,
+    pub special: SpecialTokens,
+    model: ModelConfig,
+}
+
+#[derive(Deserialize)]
+struct SceneCaptions {
+    id: String,
+    visual_captions: Vec<String>,
+}
+
+impl Dataset {
+    /// Reads `dir/manifest.jsonl` and, when present, `dir/scenes.jsonl`; `tokenizer` must fit
+    /// `model`'s vocabulary.
+    pub fn open(dir: &Path, model: &ModelConfig, tokenizer: &Path) -> Result<Dataset> {
+        let manifest = Manifest::read(&dir.join("manifest.jsonl"), None)?;
+        let mut clips: BTreeMap<Split, Vec<Clip>> = BTreeMap::new();
+        for clip in manifest.clips {
+            clips.entry(clip.split).or_default().push(clip);
+        }
+        let mut visual = HashMap::new();
+        let scenes = dir.join("scenes.jsonl");
+        if scenes.is_file() {
+            let file = std::fs::File::open(&scenes)
+                .with_context(|| format!("reading {}", scenes.display()))?;
+            for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = line.with_context(|| format!("reading {}", scenes.display()))?;
+                let scene: SceneCaptions = serde_json::from_str(&line)
+                    .with_context(|| format!("{}:{}: not a scene", scenes.display(), n + 1))?;
+                visual.insert(scene.id, scene.visual_captions);
+            }
+        }
+        let special = special_tokens(tokenizer, model.decoder.vocab_size)?;
+        let tokenizer = tokenizers::Tokenizer::from_file(tokenizer)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
+        Ok(Dataset {
+            clips,
+            visual,
+            tokenizer,
+            special,
+            model: model.clone(),
+        })
+    }
+
+    /// The clips of `split`.
+    pub fn clips(&self, split: Split) -> &[Clip] {
+        self.clips.get(&split).map_or(&[], Vec::as_slice)
+    }
+
+    fn clip(&self, split: Split, index: usize) -> Result<&Clip> {
+        self.clips(split)
+            .get(index)
+            .with_context(|| format!("no {split:?} clip {index}"))
+    }
+
+    /// The token ids of a caption, without the start and end tokens.
+    pub fn ids(&self, caption: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(caption, false)
+            .map_err(|e| anyhow::anyhow!("tokenizing {caption:?}: {e}"))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text of token ids.
+    pub fn text(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| anyhow::anyhow!("decoding {ids:?}: {e}"))
+    }
+
+    /// The model window of a clip's audio.
+    pub fn mel(&self, clip: &Clip) -> Result<Vec<f32>> {
+        let samples = earsight::audio::read_all(&clip.audio, self.model.frontend.sample_rate)
+            .with_context(|| format!("clip {}", clip.id))?;
+        Ok(LogMel::new(&self.model.frontend).window(&samples))
+    }
+
+    /// A clip's first frame as `[size, size, 3]` RGB in 0..1.
+    pub fn pixels(&self, clip: &Clip, size: usize) -> Result<Vec<f32>> {
+        let path = clip
+            .frames
+            .first()
+            .with_context(|| format!("clip {} has no video frame", clip.id))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .with_context(|| format!("{}: not a PNG", path.display()))?;
+        let mut buffer = vec![0; reader.output_buffer_size().context("PNG size")?];
+        let info = reader
+            .next_frame(&mut buffer)
+            .with_context(|| format!("{}: not a PNG", path.display()))?;
+        ensure!(
+            info.color_type == png::ColorType::Rgb && info.bit_depth == png::BitDepth::Eight,
+            "{}: expected 8-bit RGB, found {:?} {:?}",
+            path.display(),
+            info.color_type,
+            info.bit_depth
+        );
+        ensure!(
+            info.width as usize == size && info.height as usize == size,
+            "{}: the image encoder takes {size}x{size} pictures, found {}x{}",
+            path.display(),
+            info.width,
+            info.height
+        );
+        Ok(buffer[..info.buffer_size()]
+            .iter()
+            .map(|&v| v as f32 / 255.0)
+            .collect())
+    }
+
+    fn checked_ids(&self, caption: &str, clip: &Clip) -> Result<Vec<u32>> {
+        let ids = self.ids(caption)?;
+        ensure!(
+            ids.len() < self.model.decoder.max_positions,
+            "clip {}: caption {caption:?} has {} tokens, more than decoder.max_positions - 1",
+            clip.id,
+            ids.len()
+        );
+        Ok(ids)
+    }
+}
+
+impl MelWindows for Dataset {
+    fn mel(&self, split: Split, index: usize) -> Result<Vec<f32>> {
+        self.mel(self.clip(split, index)?)
+    }
+}
+
+/// Pictures with captions, as [`CaptionedImages`]: every (clip, caption) of each split.
+pub struct Captioned<'a> {
+    dataset: &'a Dataset,
+    size: usize,
+    /// (clip index, caption) per split.
+    items: BTreeMap<Split, Vec<(usize, String)>>,
+}
+
+impl<'a> Captioned<'a> {
+    /// Clips with what is seen (the visual captions): what the captioner learns from.
+    pub fn seen(dataset: &'a Dataset, size: usize) -> Result<Captioned<'a>> {
+        if dataset.visual.is_empty() {
+            bail!("this dataset has no visual captions (scenes.jsonl): the captioner has nothing to learn from");
+        }
+        Ok(Captioned::new(dataset, size, usize::MAX, |clip| {
+            dataset.visual.get(&clip.id).cloned().unwrap_or_default()
+        }))
+    }
+
+    /// At most `per_split` clips per split with what is heard (the audio captions): the
+    /// handful of pairs prefix tuning learns from.
+    pub fn heard(dataset: &'a Dataset, size: usize, per_split: usize) -> Captioned<'a> {
+        Captioned::new(dataset, size, per_split, |clip| clip.captions.clone())
+    }
+
+    fn new(
+        dataset: &'a Dataset,
+        size: usize,
+        per_split: usize,
+        captions: impl Fn(&Clip) -> Vec<String>,
+    ) -> Captioned<'a> {
+        let items = [Split::Train, Split::Val, Split::Test]
+            .into_iter()
+            .map(|split| {
+                let chosen = dataset
+                    .clips(split)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, clip)| !captions(clip).is_empty())
+                    .take(per_split)
+                    .flat_map(|(i, clip)| captions(clip).into_iter().map(move |c| (i, c)))
+                    .collect();
+                (split, chosen)
+            })
+            .collect();
+        Captioned {
+            dataset,
+            size,
+            items,
+        }
+    }
+}
+
+impl CaptionedImages for Captioned<'_> {
+    fn len(&self, split: Split) -> usize {
+        self.items.get(&split).map_or(0, Vec::len)
+    }
+
+    fn item(&self, split: Split, index: usize) -> Result<CaptionedImage> {
+        let (clip, caption) = self
+            .items
+            .get(&split)
+            .and_then(|items| items.get(index))
+            .with_context(|| format!("no {split:?} picture {index}"))?;
+        let clip = self.dataset.clip(split, *clip)?;
+        Ok(CaptionedImage {
+            pixels: self.dataset.pixels(clip, self.size)?,
+            ids: self.dataset.checked_ids(caption, clip)?,
+        })
+    }
+}
+
+/// (audio, frame) pairs with the frozen captioner's image tokens of each frame, computed once.
+pub struct ImagePairs<'a> {
+    dataset: &'a Dataset,
+    tokens: BTreeMap<Split, Vec<Vec<f32>>>,
+    shape: (usize, usize),
+}
+
+impl<'a> ImagePairs<'a> {
+    /// Runs `image` over every clip's frame, `batch_size` at a time.
+    pub fn new<B: Backend>(
+        dataset: &'a Dataset,
+        image: &ImageWeights,
+        batch_size: usize,
+        device: &B::Device,
+    ) -> Result<ImagePairs<'a>> {
+        let encoder = ImageEncoder::<B>::from_weights(image, device);
+        let c = &image.config;
+        let size = c.image_size;
+        let mut tokens = BTreeMap::new();
+        for split in [Split::Train, Split::Val, Split::Test] {
+            let mut out = Vec::new();
+            for chunk in dataset.clips(split).chunks(batch_size.max(1)) {
+                let mut pixels = Vec::new();
+                for clip in chunk {
+                    pixels.extend(dataset.pixels(clip, size)?);
+                }
+                let batch = Tensor::<B, 4>::from_data(
+                    TensorData::new(pixels, [chunk.len(), size, size, 3]),
+                    device,
+                );
+                let flat: Vec<f32> = encoder
+                    .forward(batch, c)
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec()
+                    .expect("f32");
+                out.extend(
+                    flat.chunks_exact(c.n_tokens() * c.out_dim)
+                        .map(<[f32]>::to_vec),
+                );
+            }
+            tokens.insert(split, out);
+        }
+        Ok(ImagePairs {
+            dataset,
+            tokens,
+            shape: (c.n_tokens(), c.out_dim),
+        })
+    }
+}
+
+impl Pairs for ImagePairs<'_> {
+    fn len(&self, split: Split) -> usize {
+        self.dataset.clips(split).len()
+    }
+
+    fn image_shape(&self) -> (usize, usize) {
+        self.shape
+    }
+
+    fn pair(&self, split: Split, index: usize) -> Result<Pair> {
+        let clip = self.dataset.clip(split, index)?;
+        Ok(Pair {
+            mel: self.dataset.mel(clip)?,
+            image: self.tokens[&split][index].clone(),
+        })
+    }
+}

@@ -1,0 +1,320 @@
+//! The stages as commands run them: checkpoints and dataset directories in, a run directory
+//! out, and in every checkpoint a `training.json` that carries the chain of stages that made
+//! it (recipe, data, starting checkpoint, validation), which the exporter writes into the
+//! bundle's manifest.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::align::{align, AlignConfig, AlignLoss};
+use super::captioner::{train_captioner, CaptionerConfig};
+use super::dataset::{Captioned, Dataset, ImagePairs};
+use super::distill::{distill, pseudo_label, DistillConfig, Labelled};
+use super::prefix::{train_prefix, PrefixConfig};
+use super::{read_json, Report, Run};
+use crate::data::Split;
+use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
+use crate::weights::Weights;
+
+/// The provenance file of a checkpoint.
+pub const TRAINING_FILE: &str = "training.json";
+
+/// One stage of a checkpoint's history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub recipe: serde_json::Value,
+    pub data: String,
+    pub start: String,
+    /// Validation loss before training and at the best epoch.
+    pub val_before: f64,
+    pub val_best: f64,
+    pub steps: usize,
+}
+
+/// The stages that made a checkpoint, first to last.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Training {
+    pub stages: Vec<StageRecord>,
+}
+
+impl Training {
+    /// The history in `dir`, empty for a checkpoint no stage wrote (seeded weights).
+    pub fn read(dir: &Path) -> Result<Training> {
+        let path = dir.join(TRAINING_FILE);
+        if !path.exists() {
+            return Ok(Training::default());
+        }
+        read_json(&path, "training record")
+    }
+
+    /// One line per stage, for a model card.
+    pub fn summary(&self) -> String {
+        self.stages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} on {} ({} steps, validation loss {:.4} -> {:.4})",
+                    s.stage, s.data, s.steps, s.val_before, s.val_best
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// What every stage command takes.
+pub struct Common {
+    pub recipe: PathBuf,
+    pub data: PathBuf,
+    /// The starting checkpoint.
+    pub model: PathBuf,
+    pub out: PathBuf,
+    pub tokenizer: PathBuf,
+    pub resume: bool,
+    pub stop_after: Option<usize>,
+    pub progress: bool,
+}
+
+impl Common {
+    fn run(&self) -> Run<'_> {
+        Run {
+            out: &self.out,
+            resume: self.resume,
+            stop_after: self.stop_after,
+            progress: self.progress,
+        }
+    }
+
+    /// Appends this stage to the start checkpoint's history in `best/` and `last/`.
+    fn record<T: Serialize>(&self, stage: &str, recipe: &T, report: &Report) -> Result<()> {
+        let mut training = Training::read(&self.model)?;
+        training.stages.push(StageRecord {
+            stage: stage.into(),
+            recipe: serde_json::to_value(recipe)?,
+            data: self.data.display().to_string(),
+            start: self.model.display().to_string(),
+            val_before: report.val_losses[0],
+            val_best: report.val_losses[report.best_epoch],
+            steps: report.steps,
+        });
+        let json = serde_json::to_string_pretty(&training)? + "\n";
+        for dir in ["best", "last"] {
+            let dir = self.out.join(dir);
+            if dir.is_dir() {
+                std::fs::write(dir.join(TRAINING_FILE), &json)
+                    .with_context(|| format!("writing {}", dir.join(TRAINING_FILE).display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stage 0. The image encoder starts from the checkpoint's own (a run to continue) or, when it
+/// has none, from `image_config` seeded by the recipe.
+pub fn captioner<B: AutodiffBackend>(
+    common: &Common,
+    image_config: Option<&Path>,
+    device: &B::Device,
+) -> Result<Report> {
+    let recipe = CaptionerConfig::read(&common.recipe)?;
+    let start = Weights::load(&common.model)?;
+    let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
+        ImageWeights::load(&common.model)?
+    } else {
+        let Some(path) = image_config else {
+            bail!(
+                "{} has no image encoder ({IMAGE_CONFIG_FILE}): give --image-config to start one",
+                common.model.display()
+            );
+        };
+        let config: ImageConfig = read_json(path, "image encoder config")?;
+        ImageWeights::init(&config, recipe.optim.seed)
+            .with_context(|| format!("{}", path.display()))?
+    };
+    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
+    let data = Captioned::seen(&dataset, image.config.image_size)?;
+    let report = train_captioner::<B>(
+        &recipe,
+        &start,
+        &image,
+        &data,
+        &dataset.special,
+        &common.run(),
+        device,
+    )?;
+    common.record("captioner", &recipe, &report)?;
+    Ok(report)
+}
+
+/// Stage 1a on the first `pairs` training clips with audio captions (and as many for
+/// validation).
+pub fn prefix<B: AutodiffBackend>(
+    common: &Common,
+    pairs: usize,
+    device: &B::Device,
+) -> Result<Report> {
+    let recipe = PrefixConfig::read(&common.recipe)?;
+    let start = Weights::load(&common.model)?;
+    let image = ImageWeights::load(&common.model)?;
+    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
+    let data = Captioned::heard(&dataset, image.config.image_size, pairs);
+    let report = train_prefix::<B>(
+        &recipe,
+        &start,
+        &image,
+        &data,
+        &dataset.special,
+        &common.run(),
+        device,
+    )?;
+    common.record("prefix", &recipe, &report)?;
+    Ok(report)
+}
+
+/// Stage 1b: the checkpoint's frozen image encoder gives each frame's tokens; `loss`
+/// overrides the recipe's.
+pub fn align_stage<B: AutodiffBackend>(
+    common: &Common,
+    loss: Option<AlignLoss>,
+    device: &B::Device,
+) -> Result<Report> {
+    let mut recipe = AlignConfig::read(&common.recipe)?;
+    if let Some(loss) = loss {
+        recipe.loss = loss;
+        recipe
+            .validate()
+            .with_context(|| format!("{} with --loss", common.recipe.display()))?;
+    }
+    let start = Weights::load(&common.model)?;
+    let image = ImageWeights::load(&common.model)?;
+    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
+    let pairs =
+        ImagePairs::new::<B::InnerBackend>(&dataset, &image, recipe.optim.batch_size, device)?;
+    let report = align::<B>(&recipe, &start, &pairs, &common.run(), device)?;
+    // The image encoder rides along so that later stages find the whole captioner.
+    for dir in ["best", "last"] {
+        let dir = common.out.join(dir);
+        if dir.is_dir() {
+            image.save(&dir)?;
+        }
+    }
+    common.record("align", &recipe, &report)?;
+    Ok(report)
+}
+
+/// One pseudo-label line.
+#[derive(Serialize, Deserialize)]
+pub struct PseudoLabel {
+    pub id: String,
+    pub split: Split,
+    pub caption: String,
+}
+
+/// Stage 2's labels: captions of every clip from image tokens, the aligned audio tokens of
+/// `aligned` and the prefix of `prefixed`, written as JSON lines to `out` (never replaced).
+pub fn pseudo_labels<B: burn::prelude::Backend>(
+    aligned: &Path,
+    prefixed: &Path,
+    data: &Path,
+    tokenizer: &Path,
+    max_tokens: usize,
+    out: &Path,
+    device: &B::Device,
+) -> Result<usize> {
+    if out.exists() {
+        bail!("{}: exists; choose a new file", out.display());
+    }
+    let weights = Weights::load(aligned)?;
+    let prefix = Weights::load(prefixed)?;
+    let mut config = weights.config.clone();
+    config.encoder.n_prefix = prefix.config.encoder.n_prefix;
+    let mut tensors = weights.tensors().clone();
+    if let Some(p) = prefix.tensors().get("prefix") {
+        tensors.insert("prefix".into(), p.clone());
+    }
+    let weights = Weights::from_tensors(&config, tensors)
+        .with_context(|| format!("the prefix of {}", prefixed.display()))?;
+    let image = ImageWeights::load(aligned)?;
+    let dataset = Dataset::open(data, &weights.config, tokenizer)?;
+    let pairs = ImagePairs::new::<B>(&dataset, &image, 16, device)?;
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
+    );
+    let mut count = 0;
+    for split in [Split::Train, Split::Val, Split::Test] {
+        let captions = pseudo_label::<B>(
+            &weights,
+            &pairs,
+            split,
+            &dataset.special,
+            max_tokens,
+            16,
+            device,
+        )?;
+        for (clip, ids) in dataset.clips(split).iter().zip(captions) {
+            let line = PseudoLabel {
+                id: clip.id.clone(),
+                split,
+                caption: dataset.text(&ids)?,
+            };
+            serde_json::to_writer(&mut file, &line)?;
+            file.write_all(b"\n")?;
+            count += 1;
+        }
+    }
+    file.flush()?;
+    Ok(count)
+}
+
+/// Stage 2 on pseudo-labels (or any captions of the clips, by id).
+pub fn distill_stage<B: AutodiffBackend>(
+    common: &Common,
+    labels: &Path,
+    device: &B::Device,
+) -> Result<Report> {
+    let recipe = DistillConfig::read(&common.recipe)?;
+    let start = Weights::load(&common.model)?;
+    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
+    let text =
+        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
+    let mut by_id = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let label: PseudoLabel = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a pseudo-label", labels.display(), n + 1))?;
+        by_id.insert(label.id, label.caption);
+    }
+    let mut captions = BTreeMap::new();
+    for split in [Split::Train, Split::Val] {
+        let ids = dataset
+            .clips(split)
+            .iter()
+            .map(|clip| {
+                let caption = by_id.get(&clip.id).with_context(|| {
+                    format!("{}: no label for clip {}", labels.display(), clip.id)
+                })?;
+                dataset.ids(caption)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        captions.insert(split, ids);
+    }
+    let data = Labelled {
+        clips: &dataset,
+        captions,
+    };
+    let report = distill::<B>(
+        &recipe,
+        &start,
+        &data,
+        &dataset.special,
+        &common.run(),
+        device,
+    )?;
+    common.record("distill", &recipe, &report)?;
+    Ok(report)
+}

@@ -1,0 +1,205 @@
+//! The whole recipe through the command line, at a tiny size on a miniature world made of the
+//! fixture recordings: captioner, prefix, alignment, pseudo-labels, distillation, export. Each
+//! stage's checkpoint must feed the next, and the bundle must say how it was made.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use earsight_tools::train::align::AlignConfig;
+use earsight_tools::train::captioner::CaptionerConfig;
+use earsight_tools::train::distill::DistillConfig;
+use earsight_tools::train::prefix::PrefixConfig;
+
+mod common;
+
+fn tools(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
+        .args(args)
+        .output()
+        .expect("earsight-tools runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tools(args);
+    assert!(
+        out.status.success(),
+        "earsight-tools {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn optim(batch: usize) -> serde_json::Value {
+    serde_json::json!({
+        "seed": 1, "epochs": 1, "batch_size": batch, "lr": 0.001,
+        "betas": [0.9, 0.999], "weight_decay": 0.0, "halve_lr_at": []
+    })
+}
+
+fn write(dir: &Path, name: &str, value: serde_json::Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, value.to_string()).unwrap();
+    p
+}
+
+#[test]
+fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let world = t.join("world");
+    let sources = common::world_sources(t);
+    ok(&[
+        "world",
+        "--sources",
+        path(&sources),
+        "--seed",
+        "1",
+        "--scenes",
+        "24",
+        "--out",
+        path(&world),
+    ]);
+    // The tiny model, with room for the world's longest captions.
+    let mut tiny: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    tiny["decoder"]["max_positions"] = 64.into();
+    let config = write(t, "tiny.json", tiny);
+    let init = t.join("init");
+    ok(&[
+        "init",
+        "--config",
+        path(&config),
+        "--seed",
+        "1",
+        "--out",
+        path(&init),
+    ]);
+    let image = write(
+        t,
+        "image.json",
+        serde_json::json!({"image_size": 64, "patch": 16, "dim": 32, "depth": 1, "heads": 2,
+                           "mlp_ratio": 2, "out_dim": 32}),
+    );
+    let stage = |name: &str, recipe: &Path, model: &Path, extra: &[&str]| -> PathBuf {
+        let out = t.join(name);
+        let mut args = vec![
+            "train",
+            name,
+            "--config",
+            path(recipe),
+            "--data",
+            path(&world),
+            "--model",
+            path(model),
+            "--out",
+            path(&out),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let report: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        assert!(report["steps"].as_u64().unwrap() > 0, "{name}: {report}");
+        out.join("best")
+    };
+
+    let recipe = write(t, "captioner.json", serde_json::json!({"optim": optim(4)}));
+    let captioner = stage(
+        "captioner",
+        &recipe,
+        &init,
+        &["--image-config", path(&image)],
+    );
+    let recipe = write(
+        t,
+        "prefix.json",
+        serde_json::json!({"optim": optim(2), "n_prefix": 2, "init_std": 0.01}),
+    );
+    let prefix = stage("prefix", &recipe, &captioner, &["--pairs", "2"]);
+    let recipe = write(
+        t,
+        "align.json",
+        serde_json::json!({
+            "loss": "ot-att", "optim": optim(4),
+            "solver": {"kind": "sinkhorn", "epsilon": 0.05, "iterations": 20},
+            "attentive": {"heads": 2, "temperature": 1.0, "lr": 0.001, "entropy_weights": [0.0]}
+        }),
+    );
+    let aligned = stage("align", &recipe, &captioner, &["--loss", "mmd"]);
+
+    let labels = t.join("labels.jsonl");
+    ok(&[
+        "pseudo-label",
+        "--model",
+        path(&aligned),
+        "--prefix",
+        path(&prefix),
+        "--data",
+        path(&world),
+        "--max-tokens",
+        "6",
+        "--out",
+        path(&labels),
+    ]);
+    let lines = std::fs::read_to_string(&labels).unwrap();
+    assert_eq!(lines.lines().count(), 24, "one pseudo-label per clip");
+
+    let recipe = write(t, "distill.json", serde_json::json!({"optim": optim(4)}));
+    let distilled = stage("distill", &recipe, &aligned, &["--labels", path(&labels)]);
+
+    let bundle = t.join("bundle");
+    ok(&[
+        "export",
+        "--weights",
+        path(&distilled),
+        "--out",
+        path(&bundle),
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    let training = manifest["provenance"]["training"].as_str().unwrap();
+    assert_eq!(manifest["trained"], true, "{manifest}");
+    for stage in ["captioner", "align", "distill"] {
+        assert!(training.contains(stage), "{stage} missing in {training:?}");
+    }
+    assert_eq!(
+        manifest["model"]["encoder"]["n_prefix"], 0,
+        "the board runs audio only, without the prefix"
+    );
+
+    // A data directory without a manifest is named.
+    let err = tools(&[
+        "train",
+        "distill",
+        "--config",
+        path(&recipe),
+        "--data",
+        path(t),
+        "--model",
+        path(&aligned),
+        "--out",
+        path(&t.join("nowhere")),
+        "--labels",
+        path(&labels),
+    ]);
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        !err.status.success() && stderr.contains("manifest.jsonl"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_recipes_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    CaptionerConfig::read(&dir.join("captioner.json")).unwrap();
+    PrefixConfig::read(&dir.join("prefix.json")).unwrap();
+    AlignConfig::read(&dir.join("align.json")).unwrap();
+    DistillConfig::read(&dir.join("distill.json")).unwrap();
+}
