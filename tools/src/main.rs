@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight::frontend::LogMel;
 use earsight_tools::export::{export_bundle, special_tokens, ExportOptions};
+use earsight_tools::image::ImageConfig;
 use earsight_tools::reference::Reference;
 use earsight_tools::train::align::AlignLoss;
+use earsight_tools::train::bench::bench;
 use earsight_tools::train::pipeline::{self, Common, Training};
 use earsight_tools::train::Report;
 use earsight_tools::weights::{read_config, Weights};
@@ -19,6 +21,8 @@ const DEFAULT_TOKENIZER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../models/tokenizer/tokenizer.json"
 );
+const MINI_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/mini.json");
+const MINI_IMAGE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/image-mini.json");
 const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
      `earsight-tools tokenizer` on AudioCaps v1 train + Clotho v1 development captions";
 
@@ -233,6 +237,10 @@ impl TrainStage {
     }
 }
 
+#[cfg(not(feature = "cuda"))]
+const NO_CUDA: &str = "this earsight-tools was built without CUDA: build it with \
+                       `cargo build --release -p earsight-tools --features cuda`";
+
 type CpuTrain = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 
 #[cfg(feature = "cuda")]
@@ -244,10 +252,7 @@ fn train(stage: &TrainStage) -> Result<Report> {
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda => stage.run::<CudaTrain>(&Default::default()),
         #[cfg(not(feature = "cuda"))]
-        DeviceArg::Cuda => bail!(
-            "this earsight-tools was built without CUDA: build it with \
-             `cargo build --release -p earsight-tools --features cuda`"
-        ),
+        DeviceArg::Cuda => bail!(NO_CUDA),
     }
 }
 
@@ -394,6 +399,25 @@ enum Command {
         tokenizer: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Step time and examples/s of every training stage on generated data at a model size, on
+    /// one device, with each stage's first loss (tools/bench/train-device.sh compares devices).
+    BenchTrain {
+        #[arg(long, default_value = MINI_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = MINI_IMAGE_CONFIG)]
+        image_config: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long, value_enum, default_value_t = LossArg::OtAtt)]
+        loss: LossArg,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Train the caption tokenizer (WordPiece) on caption CSV files.
     Tokenizer {
@@ -649,6 +673,54 @@ fn run() -> Result<()> {
                 &Default::default(),
             )?;
             println!("wrote {n} pseudo-labels to {}", out.display());
+            Ok(())
+        }
+        Command::BenchTrain {
+            config,
+            image_config,
+            batch_size,
+            steps,
+            loss,
+            device,
+            json,
+        } => {
+            let model = read_config(&config)?;
+            let image: ImageConfig =
+                earsight_tools::train::read_json(&image_config, "image encoder config")?;
+            let loss = AlignLoss::from(loss);
+            let results = match device {
+                DeviceArg::Cpu => {
+                    bench::<CpuTrain>(&model, &image, batch_size, steps, loss, &Default::default())?
+                }
+                #[cfg(feature = "cuda")]
+                DeviceArg::Cuda => bench::<CudaTrain>(
+                    &model,
+                    &image,
+                    batch_size,
+                    steps,
+                    loss,
+                    &Default::default(),
+                )?,
+                #[cfg(not(feature = "cuda"))]
+                DeviceArg::Cuda => bail!(NO_CUDA),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                println!("| stage | steps | batch | ms/step | examples/s | first loss |");
+                println!("|---|---|---|---|---|---|");
+                for r in &results {
+                    println!(
+                        "| {} | {} | {} | {:.1} | {:.1} | {:.6} |",
+                        r.stage,
+                        r.steps,
+                        r.batch_size,
+                        r.mean_step_ms,
+                        r.examples_per_s,
+                        r.first_loss
+                    );
+                }
+            }
             Ok(())
         }
         Command::Tokenizer {

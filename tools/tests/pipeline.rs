@@ -203,3 +203,38 @@ fn the_shipped_recipes_are_valid() {
     AlignConfig::read(&dir.join("align.json")).unwrap();
     DistillConfig::read(&dir.join("distill.json")).unwrap();
 }
+
+#[test]
+fn bench_train_measures_every_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = write(
+        tmp.path(),
+        "image.json",
+        serde_json::json!({"image_size": 64, "patch": 16, "dim": 32, "depth": 1, "heads": 2,
+                           "mlp_ratio": 2, "out_dim": 32}),
+    );
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json");
+    let out = ok(&[
+        "bench-train",
+        "--config",
+        path(&config),
+        "--image-config",
+        path(&image),
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+        "--json",
+    ]);
+    let results: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let stages: Vec<&str> = results
+        .iter()
+        .map(|r| r["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["captioner", "prefix", "align", "distill"]);
+    for r in &results {
+        assert_eq!(r["steps"], 2, "{r}");
+        assert!(r["first_loss"].as_f64().unwrap().is_finite(), "{r}");
+        assert!(r["examples_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}

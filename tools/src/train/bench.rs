@@ -1,0 +1,249 @@
+//! Step time and throughput of every stage at a model size, on generated data (seeded), on
+//! one device: what `earsight-tools bench-train` prints and `tools/bench/train-device.sh`
+//! compares between the CPU and a GPU. The first step's loss is reported too: the same data
+//! and weights must give the same loss on every device, up to float rounding.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use earsight::bundle::SpecialTokens;
+use earsight::ModelConfig;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::Serialize;
+
+use super::align::{align, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, SolverConfig};
+use super::captioner::{train_captioner, CaptionedImage, CaptionedImages, CaptionerConfig};
+use super::distill::{distill, DistillConfig, Labelled, MelWindows};
+use super::prefix::{train_prefix, PrefixConfig};
+use super::{Optim, Report, Run};
+use crate::data::Split;
+use crate::image::{ImageConfig, ImageWeights};
+use crate::weights::Weights;
+
+/// One stage's measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageBench {
+    pub stage: String,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub mean_step_ms: f64,
+    pub examples_per_s: f64,
+    pub first_loss: f64,
+}
+
+/// Seeded noise in the shapes the stages read.
+struct Generated {
+    model: ModelConfig,
+    image: ImageConfig,
+    counts: BTreeMap<Split, usize>,
+}
+
+impl Generated {
+    fn rng(split: Split, index: usize, salt: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(salt ^ ((split as u64) << 32) ^ index as u64)
+    }
+
+    fn normal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+        let d = Normal::new(0.0f32, 1.0).expect("a normal");
+        (0..n).map(|_| d.sample(rng)).collect()
+    }
+
+    fn ids(&self, rng: &mut ChaCha8Rng) -> Vec<u32> {
+        // 12 ids past the special tokens: a caption of typical length.
+        (0..12)
+            .map(|_| rng.random_range(4..self.model.decoder.vocab_size as u32))
+            .collect()
+    }
+}
+
+impl Pairs for Generated {
+    fn len(&self, split: Split) -> usize {
+        self.counts[&split]
+    }
+
+    fn image_shape(&self) -> (usize, usize) {
+        (self.image.n_tokens(), self.image.out_dim)
+    }
+
+    fn pair(&self, split: Split, index: usize) -> Result<Pair> {
+        let mut rng = Generated::rng(split, index, 1);
+        let f = &self.model.frontend;
+        Ok(Pair {
+            mel: Generated::normal(&mut rng, f.clip_frames * f.n_mels),
+            image: Generated::normal(&mut rng, self.image.n_tokens() * self.image.out_dim),
+        })
+    }
+}
+
+impl CaptionedImages for Generated {
+    fn len(&self, split: Split) -> usize {
+        self.counts[&split]
+    }
+
+    fn item(&self, split: Split, index: usize) -> Result<CaptionedImage> {
+        let mut rng = Generated::rng(split, index, 2);
+        let size = self.image.image_size;
+        let pixels = (0..size * size * 3).map(|_| rng.random::<f32>()).collect();
+        Ok(CaptionedImage {
+            pixels,
+            ids: self.ids(&mut rng),
+        })
+    }
+}
+
+impl MelWindows for Generated {
+    fn mel(&self, split: Split, index: usize) -> Result<Vec<f32>> {
+        Ok(self.pair(split, index)?.mel)
+    }
+}
+
+fn optim(batch_size: usize) -> Optim {
+    Optim {
+        seed: 1,
+        epochs: 1,
+        batch_size,
+        lr: 1e-4,
+        betas: [0.9, 0.999],
+        weight_decay: 0.0,
+        halve_lr_at: vec![],
+    }
+}
+
+fn run(out: &std::path::Path) -> Run<'_> {
+    Run {
+        out,
+        resume: false,
+        stop_after: None,
+        progress: false,
+    }
+}
+
+fn first_loss(run: &std::path::Path) -> Result<f64> {
+    let log = std::fs::read_to_string(run.join("metrics.jsonl"))?;
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["step"] == 1 {
+            return Ok(v["loss"].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    Ok(f64::NAN)
+}
+
+/// Runs `steps` steps of every stage at `model` / `image` size with batches of `batch_size`
+/// (alignment with `loss`, its transport solved by Sinkhorn, as on a GPU it would be).
+pub fn bench<B: AutodiffBackend>(
+    model: &ModelConfig,
+    image: &ImageConfig,
+    batch_size: usize,
+    steps: usize,
+    loss: AlignLoss,
+    device: &B::Device,
+) -> Result<Vec<StageBench>> {
+    let weights = Weights::init(model, 1)?;
+    let image_weights = ImageWeights::init(image, 2)?;
+    let n = batch_size * steps;
+    let data = Generated {
+        model: model.clone(),
+        image: image.clone(),
+        counts: [
+            (Split::Train, n),
+            (Split::Val, batch_size),
+            (Split::Test, 0),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let special = SpecialTokens {
+        pad: 0,
+        unk: 1,
+        bos: 2,
+        eos: 3,
+    };
+    let scratch = tempfile::tempdir()?;
+    let tmp = scratch.path();
+    let mut out = Vec::new();
+    let mut record = |stage: &str, report: Report| -> Result<()> {
+        out.push(StageBench {
+            stage: stage.into(),
+            steps: report.steps,
+            batch_size,
+            mean_step_ms: report.mean_step_ms,
+            examples_per_s: report.examples_per_s,
+            first_loss: first_loss(&tmp.join(stage))?,
+        });
+        Ok(())
+    };
+    let captioner = CaptionerConfig {
+        optim: optim(batch_size),
+    };
+    let r = train_captioner::<B>(
+        &captioner,
+        &weights,
+        &image_weights,
+        &data,
+        &special,
+        &run(&tmp.join("captioner")),
+        device,
+    )?;
+    record("captioner", r)?;
+    let prefix = PrefixConfig {
+        optim: optim(batch_size),
+        n_prefix: 16,
+        init_std: 1e-4,
+    };
+    let r = train_prefix::<B>(
+        &prefix,
+        &weights,
+        &image_weights,
+        &data,
+        &special,
+        &run(&tmp.join("prefix")),
+        device,
+    )?;
+    record("prefix", r)?;
+    let recipe = AlignConfig {
+        loss,
+        optim: optim(batch_size),
+        solver: SolverConfig::Sinkhorn {
+            epsilon: 0.05,
+            iterations: 50,
+        },
+        attentive: Some(AttentiveConfig {
+            heads: 4,
+            temperature: 20.0,
+            lr: 1e-4,
+            entropy_weights: vec![100.0],
+        }),
+    };
+    let r = align::<B>(&recipe, &weights, &data, &run(&tmp.join("align")), device)?;
+    record("align", r)?;
+    let captions = [Split::Train, Split::Val]
+        .into_iter()
+        .map(|split| {
+            let ids = (0..data.counts[&split])
+                .map(|i| data.ids(&mut Generated::rng(split, i, 3)))
+                .collect();
+            (split, ids)
+        })
+        .collect();
+    let labelled = Labelled {
+        clips: &data,
+        captions,
+    };
+    let distill_recipe = DistillConfig {
+        optim: optim(batch_size),
+    };
+    let r = distill::<B>(
+        &distill_recipe,
+        &weights,
+        &labelled,
+        &special,
+        &run(&tmp.join("distill")),
+        device,
+    )?;
+    record("distill", r)?;
+    Ok(out)
+}
