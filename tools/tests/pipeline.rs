@@ -9,6 +9,7 @@ use earsight_tools::train::align::AlignConfig;
 use earsight_tools::train::captioner::CaptionerConfig;
 use earsight_tools::train::distill::DistillConfig;
 use earsight_tools::train::prefix::PrefixConfig;
+use earsight_tools::train::Recipe;
 
 mod common;
 

@@ -24,7 +24,7 @@ use earsight_tools::train::captioner::{
 };
 use earsight_tools::train::distill::{distill, pseudo_label, DistillConfig, Labelled, MelWindows};
 use earsight_tools::train::prefix::{train_prefix, PrefixConfig};
-use earsight_tools::train::{Optim, Run};
+use earsight_tools::train::{Optim, Recipe, Run};
 use earsight_tools::weights::{read_config, Weights};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, GradientsParams, Optimizer};
@@ -14,7 +14,9 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
-use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
+use super::{
+    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+};
 use crate::data::Split;
 use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
 use crate::model::{AudioEncoder, Captioner};
@@ -80,17 +82,10 @@ pub struct AlignConfig {
     pub attentive: Option<AttentiveConfig>,
 }
 
-impl AlignConfig {
-    /// Reads a recipe file; an unknown loss or field is an error naming the file.
-    pub fn read(path: &Path) -> Result<AlignConfig> {
-        let config: AlignConfig = super::read_json(path, "alignment config")?;
-        config
-            .validate()
-            .with_context(|| format!("{}: invalid alignment config", path.display()))?;
-        Ok(config)
-    }
+impl Recipe for AlignConfig {
+    const WHAT: &'static str = "alignment config";
 
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         self.optim.validate()?;
         if let SolverConfig::Sinkhorn {
             epsilon,
@@ -183,35 +178,31 @@ pub fn validate<B: Backend>(
     device: &B::Device,
 ) -> Result<f64> {
     let c = &weights.config;
-    let count = data.len(split);
-    ensure!(count > 0, "no {split:?} pairs to validate on");
     let solver = config.solver.solver();
-    let (mut total, mut seen) = (0.0, 0);
-    let indices: Vec<usize> = (0..count).collect();
-    for chunk in indices.chunks(config.optim.batch_size) {
-        let (mel, image) = batch_tensors::<B>(
-            data,
-            split,
-            chunk,
-            c.frontend.clip_frames,
-            c.frontend.n_mels,
-            device,
-        )?;
-        let a = encoder.tokens(mel, c);
-        let per_pair = match config.loss {
-            AlignLoss::Mmd => losses::mmd(a, image),
-            AlignLoss::Ot | AlignLoss::OtAtt => losses::ot(a, image, &solver),
-            AlignLoss::Contrastive if chunk.len() > 1 => {
-                losses::info_nce(a, image, losses::INFO_NCE_TEMPERATURE)
-                    .mul_scalar(chunk.len() as f64)
-            }
-            // A lone last pair has no negatives: it adds nothing.
-            AlignLoss::Contrastive => continue,
-        };
-        total += scalar(per_pair.sum());
-        seen += chunk.len();
-    }
-    Ok(total / seen as f64)
+    mean_loss(
+        data.len(split),
+        config.optim.batch_size,
+        &format!("{split:?} pairs"),
+        |chunk| {
+            let (mel, image) = batch_tensors::<B>(
+                data,
+                split,
+                chunk,
+                c.frontend.clip_frames,
+                c.frontend.n_mels,
+                device,
+            )?;
+            let a = encoder.tokens(mel, c);
+            let loss = match config.loss {
+                AlignLoss::Mmd => losses::mmd(a, image).mean(),
+                AlignLoss::Ot | AlignLoss::OtAtt => losses::ot(a, image, &solver).mean(),
+                // A lone last pair has no negatives: it weighs nothing.
+                AlignLoss::Contrastive if chunk.len() == 1 => return Ok((0.0, 0.0)),
+                AlignLoss::Contrastive => losses::info_nce(a, image, losses::INFO_NCE_TEMPERATURE),
+            };
+            Ok((scalar(loss), chunk.len() as f64))
+        },
+    )
 }
 
 /// The training loss of a batch of audio tokens `a` and image tokens, and its parts for the

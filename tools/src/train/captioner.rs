@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, GradientsParams, Optimizer};
@@ -15,7 +15,9 @@ use earsight::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use super::captions::{greedy, Teacher};
-use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
+use super::{
+    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+};
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights};
 use crate::model::{Captioner, ImageEncoder, TextDecoder};
@@ -29,14 +31,11 @@ pub struct CaptionerConfig {
     pub optim: Optim,
 }
 
-impl CaptionerConfig {
-    pub fn read(path: &Path) -> Result<CaptionerConfig> {
-        let config: CaptionerConfig = super::read_json(path, "captioner config")?;
-        config
-            .optim
-            .validate()
-            .with_context(|| format!("{}: invalid captioner config", path.display()))?;
-        Ok(config)
+impl Recipe for CaptionerConfig {
+    const WHAT: &'static str = "captioner config";
+
+    fn validate(&self) -> Result<()> {
+        self.optim.validate()
     }
 }
 
@@ -145,25 +144,24 @@ pub fn validate<B: Backend>(
     batch_size: usize,
     device: &B::Device,
 ) -> Result<f64> {
-    let count = data.len(split);
-    ensure!(count > 0, "no {split:?} pictures to validate on");
-    let indices: Vec<usize> = (0..count).collect();
-    let (mut total, mut tokens) = (0.0, 0.0);
-    for chunk in indices.chunks(batch_size) {
-        let (loss, n) = caption_loss(
-            model,
-            data,
-            split,
-            chunk,
-            image,
-            &weights.config,
-            special,
-            device,
-        )?;
-        total += loss.into_scalar().elem::<f64>() * n;
-        tokens += n;
-    }
-    Ok(total / tokens)
+    mean_loss(
+        data.len(split),
+        batch_size,
+        &format!("{split:?} pictures"),
+        |chunk| {
+            let (loss, n) = caption_loss(
+                model,
+                data,
+                split,
+                chunk,
+                image,
+                &weights.config,
+                special,
+                device,
+            )?;
+            Ok((loss.into_scalar().elem::<f64>(), n))
+        },
+    )
 }
 
 /// Stage 0's state between steps.

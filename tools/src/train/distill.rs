@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::align::{batch_tensors, Pairs};
 use super::captions::{greedy, Teacher};
-use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
+use super::{
+    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+};
 use crate::data::Split;
 use crate::model::{AudioEncoder, Captioner, TextDecoder};
 use crate::weights::Weights;
@@ -30,14 +32,11 @@ pub struct DistillConfig {
     pub optim: Optim,
 }
 
-impl DistillConfig {
-    pub fn read(path: &Path) -> Result<DistillConfig> {
-        let config: DistillConfig = super::read_json(path, "distillation config")?;
-        config
-            .optim
-            .validate()
-            .with_context(|| format!("{}: invalid distillation config", path.display()))?;
-        Ok(config)
+impl Recipe for DistillConfig {
+    const WHAT: &'static str = "distillation config";
+
+    fn validate(&self) -> Result<()> {
+        self.optim.validate()
     }
 }
 
@@ -197,17 +196,16 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
     }
 
     fn validate(&self) -> Result<f64> {
-        let count = self.data.len(Split::Val);
-        ensure!(count > 0, "no Val clips to validate on");
         let (encoder, decoder) = (self.encoder.valid(), self.decoder.valid());
-        let indices: Vec<usize> = (0..count).collect();
-        let (mut total, mut tokens) = (0.0, 0.0);
-        for chunk in indices.chunks(self.batch_size) {
-            let (loss, n) = self.loss(&encoder, &decoder, Split::Val, chunk, &self.device)?;
-            total += loss.into_scalar().elem::<f64>() * n;
-            tokens += n;
-        }
-        Ok(total / tokens)
+        mean_loss(
+            self.data.len(Split::Val),
+            self.batch_size,
+            "Val clips",
+            |chunk| {
+                let (loss, n) = self.loss(&encoder, &decoder, Split::Val, chunk, &self.device)?;
+                Ok((loss.into_scalar().elem::<f64>(), n))
+            },
+        )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {

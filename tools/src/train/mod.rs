@@ -126,6 +126,42 @@ impl Optim {
     }
 }
 
+/// A stage's recipe file.
+pub trait Recipe: DeserializeOwned {
+    /// What the file is, for errors.
+    const WHAT: &'static str;
+
+    fn validate(&self) -> Result<()>;
+
+    /// Reads and checks a recipe; an error names the file and the field.
+    fn read(path: &Path) -> Result<Self> {
+        let recipe: Self = read_json(path, Self::WHAT)?;
+        recipe
+            .validate()
+            .with_context(|| format!("{}: invalid {}", path.display(), Self::WHAT))?;
+        Ok(recipe)
+    }
+}
+
+/// The weighted mean of a loss over the `count` examples of a split, `batch_size` at a time:
+/// `batch` gives a batch's mean loss and its weight (its tokens, or its pairs).
+pub fn mean_loss(
+    count: usize,
+    batch_size: usize,
+    what: &str,
+    mut batch: impl FnMut(&[usize]) -> Result<(f64, f64)>,
+) -> Result<f64> {
+    ensure!(count > 0, "no {what} to validate on");
+    let indices: Vec<usize> = (0..count).collect();
+    let (mut total, mut weight) = (0.0, 0.0);
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let (loss, w) = batch(chunk)?;
+        total += loss * w;
+        weight += w;
+    }
+    Ok(total / weight)
+}
+
 /// Reads a JSON recipe; a malformed file or an unknown field is an error naming the file.
 pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     let text =

@@ -16,7 +16,7 @@ use super::captioner::{train_captioner, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
 use super::distill::{distill, pseudo_label, DistillConfig, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
-use super::{read_json, Report, Run};
+use super::{read_json, Recipe, Report, Run};
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
 use crate::weights::Weights;

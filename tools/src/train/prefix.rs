@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::captioner::{picture_batch, CaptionedImages, ImageCaptioner};
 use super::captions::Teacher;
-use super::{run_stage, save_module, save_record, Checkpoint, Optim, Report, Run, Stage};
+use super::{
+    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+};
 use crate::data::Split;
 use crate::image::ImageWeights;
 use crate::weights::{Array, Weights};
@@ -34,16 +36,10 @@ pub struct PrefixConfig {
     pub init_std: f64,
 }
 
-impl PrefixConfig {
-    pub fn read(path: &Path) -> Result<PrefixConfig> {
-        let config: PrefixConfig = super::read_json(path, "prefix config")?;
-        config
-            .validate()
-            .with_context(|| format!("{}: invalid prefix config", path.display()))?;
-        Ok(config)
-    }
+impl Recipe for PrefixConfig {
+    const WHAT: &'static str = "prefix config";
 
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         self.optim.validate()?;
         ensure!(self.n_prefix > 0, "n_prefix must be at least 1");
         ensure!(self.init_std > 0.0, "init_std must be positive");
@@ -144,17 +140,16 @@ impl<B: AutodiffBackend> Stage for PrefixStage<'_, B> {
     }
 
     fn validate(&self) -> Result<f64> {
-        let count = self.data.len(Split::Val);
-        ensure!(count > 0, "no Val pictures to validate on");
         let (captioner, prefix) = (self.captioner.valid(), self.prefix.valid());
-        let indices: Vec<usize> = (0..count).collect();
-        let (mut total, mut tokens) = (0.0, 0.0);
-        for chunk in indices.chunks(self.batch_size) {
-            let (loss, n) = self.loss(&captioner, &prefix, Split::Val, chunk, &self.device)?;
-            total += loss.into_scalar().elem::<f64>() * n;
-            tokens += n;
-        }
-        Ok(total / tokens)
+        mean_loss(
+            self.data.len(Split::Val),
+            self.batch_size,
+            "Val pictures",
+            |chunk| {
+                let (loss, n) = self.loss(&captioner, &prefix, Split::Val, chunk, &self.device)?;
+                Ok((loss.into_scalar().elem::<f64>(), n))
+            },
+        )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
