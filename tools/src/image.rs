@@ -30,12 +30,23 @@ pub struct ImageConfig {
     pub mlp_ratio: usize,
     /// Width of the image tokens: the captioner's token space (the decoder's width).
     pub out_dim: usize,
+    /// A learned class token before the patch tokens (BLIP's ViT has one).
+    #[serde(default)]
+    pub cls_token: bool,
+    /// A linear map from `dim` to `out_dim` after the last norm; without it (BLIP, whose
+    /// decoder reads the ViT's width) `out_dim` must equal `dim`.
+    #[serde(default = "projected")]
+    pub project: bool,
+}
+
+fn projected() -> bool {
+    true
 }
 
 impl ImageConfig {
     /// Image tokens per picture.
     pub fn n_tokens(&self) -> usize {
-        (self.image_size / self.patch).pow(2)
+        (self.image_size / self.patch).pow(2) + usize::from(self.cls_token)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -57,6 +68,12 @@ impl ImageConfig {
             self.patch
         );
         ensure!(
+            self.project || self.out_dim == self.dim,
+            "image.out_dim ({}) must equal image.dim ({}) without a projection",
+            self.out_dim,
+            self.dim
+        );
+        ensure!(
             self.dim % self.heads == 0,
             "image.dim ({}) must be a multiple of image.heads ({})",
             self.dim,
@@ -70,6 +87,13 @@ impl ImageConfig {
 pub fn image_layout(c: &ImageConfig) -> Vec<Slot> {
     let mut s = Vec::new();
     dense(&mut s, "img.patch", c.patch * c.patch * 3, c.dim);
+    if c.cls_token {
+        s.push(Slot {
+            name: "img.cls".into(),
+            shape: vec![c.dim],
+            init: Init::Normal(0.02),
+        });
+    }
     s.push(Slot {
         name: "img.pos".into(),
         shape: vec![c.n_tokens(), c.dim],
@@ -86,7 +110,9 @@ pub fn image_layout(c: &ImageConfig) -> Vec<Slot> {
         dense(&mut s, &format!("{b}.mlp.fc2"), c.dim * c.mlp_ratio, c.dim);
     }
     norm(&mut s, "img.ln", c.dim);
-    dense(&mut s, "img.out", c.dim, c.out_dim);
+    if c.project {
+        dense(&mut s, "img.out", c.dim, c.out_dim);
+    }
     s
 }
 

@@ -10,6 +10,7 @@
 //! - Scoring: the captioning metrics ([`metrics`], [`meteor`]), the report that scores any
 //!   captioner's output ([`score`]), the evaluation of a bundle on a manifest ([`eval`]).
 
+pub mod blip;
 pub mod data;
 pub mod eval;
 pub mod export;

@@ -148,10 +148,11 @@ pub struct Captioner<B: Backend> {
 #[derive(Module, Debug)]
 pub struct ImageEncoder<B: Backend> {
     patch: Dense<B>,
+    cls: Option<Param<Tensor<B, 1>>>,
     pos: Param<Tensor<B, 2>>,
     blocks: Vec<EncoderBlock<B>>,
     ln: Norm<B>,
-    out: Dense<B>,
+    out: Option<Dense<B>>,
 }
 
 impl<B: Backend> ImageEncoder<B> {
@@ -160,30 +161,38 @@ impl<B: Backend> ImageEncoder<B> {
             tensors: weights.tensors(),
             device,
         };
+        let c = &weights.config;
         ImageEncoder {
             patch: l.dense("img.patch"),
+            cls: c.cls_token.then(|| l.tensor("img.cls")),
             pos: l.tensor("img.pos"),
-            blocks: (0..weights.config.depth)
+            blocks: (0..c.depth)
                 .map(|i| l.encoder_block(&format!("img.blocks.{i}")))
                 .collect(),
             ln: l.norm("img.ln"),
-            out: l.dense("img.out"),
+            out: c.project.then(|| l.dense("img.out")),
         }
     }
 
     pub fn to_weights(&self, config: &ImageConfig) -> Result<ImageWeights> {
         let mut out = Collector::default();
         self.patch.collect("img.patch", &mut out);
+        if let Some(cls) = &self.cls {
+            out.put("img.cls", cls);
+        }
         out.put("img.pos", &self.pos);
         for (i, b) in self.blocks.iter().enumerate() {
             b.collect(&format!("img.blocks.{i}"), &mut out);
         }
         self.ln.collect("img.ln", &mut out);
-        self.out.collect("img.out", &mut out);
+        if let Some(d) = &self.out {
+            d.collect("img.out", &mut out);
+        }
         ImageWeights::from_tensors(config, out.0)
     }
 
-    /// `pixels [b, size, size, 3]` (RGB in 0..1) -> image tokens `[b, tokens, D]`.
+    /// `pixels [b, size, size, 3]` (RGB, scaled as the encoder was trained) -> image tokens
+    /// `[b, tokens, D]` (the class token first, when there is one).
     pub fn forward(&self, pixels: Tensor<B, 4>, c: &ImageConfig) -> Tensor<B, 3> {
         let [b, size, _, _] = pixels.dims();
         let (p, g) = (c.patch, size / c.patch);
@@ -191,11 +200,20 @@ impl<B: Backend> ImageEncoder<B> {
             .reshape([b * g, p, g, p * 3])
             .swap_dims(1, 2)
             .reshape([b, g * g, p * p * 3]);
-        let mut x = self.patch.forward(patches) + self.pos.val().unsqueeze();
+        let mut x = self.patch.forward(patches);
+        if let Some(cls) = &self.cls {
+            let cls = cls.val().reshape([1, 1, c.dim]).expand([b, 1, c.dim]);
+            x = Tensor::cat(vec![cls, x], 1);
+        }
+        x = x + self.pos.val().unsqueeze();
         for block in &self.blocks {
             x = block.forward(x, c.heads);
         }
-        self.out.forward(self.ln.forward(x))
+        let x = self.ln.forward(x);
+        match &self.out {
+            Some(out) => out.forward(x),
+            None => x,
+        }
     }
 }
 

@@ -393,6 +393,8 @@ fn image_config(out_dim: usize) -> ImageConfig {
         heads: 2,
         mlp_ratio: 2,
         out_dim,
+        cls_token: false,
+        project: true,
     }
 }
 
