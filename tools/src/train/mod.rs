@@ -159,6 +159,10 @@ pub fn mean_loss(
         total += loss * w;
         weight += w;
     }
+    ensure!(
+        weight > 0.0,
+        "the {what} weigh nothing to validate on (a lone pair has no contrastive negatives)"
+    );
     Ok(total / weight)
 }
 
@@ -519,4 +523,27 @@ pub fn run_stage(
             0.0
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_means_weigh_batches_by_their_weight_and_refuse_an_empty_one() {
+        // Batches [0, 1] and [2]: losses 1 and 4, weights 2 and 1 -> (2 + 4) / 3.
+        let mean = mean_loss(3, 2, "pairs", |chunk| {
+            Ok(if chunk.len() == 2 {
+                (1.0, 2.0)
+            } else {
+                (4.0, 1.0)
+            })
+        })
+        .unwrap();
+        assert!((mean - 2.0).abs() < 1e-12, "{mean}");
+        let err = mean_loss(1, 1, "Val pairs", |_| Ok((0.0, 0.0))).unwrap_err();
+        assert!(err.to_string().contains("Val pairs"), "{err}");
+        let err = mean_loss(0, 1, "Val pairs", |_| Ok((1.0, 1.0))).unwrap_err();
+        assert!(err.to_string().contains("no Val pairs"), "{err}");
+    }
 }
