@@ -7,15 +7,14 @@ use std::path::Path;
 
 use anyhow::{bail, ensure, Result};
 use burn::module::AutodiffModule;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
@@ -244,8 +243,8 @@ struct AlignStage<'a, B: AutodiffBackend> {
     device: B::Device,
     captioner: Captioner<B>,
     scorers: Option<Scorers<B>>,
-    encoder_opt: OptimizerAdaptor<Adam, AudioEncoder<B>, B>,
-    scorer_opt: OptimizerAdaptor<Adam, Scorers<B>, B>,
+    encoder_opt: AdamOf<AudioEncoder<B>, B>,
+    scorer_opt: AdamOf<Scorers<B>, B>,
 }
 
 impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
@@ -306,28 +305,24 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_module(dir, "encoder", &self.captioner.encoder)?;
-        save_record::<B, _>(dir, "encoder-adam", self.encoder_opt.to_record())?;
+        save_trainable(dir, "encoder", &self.captioner.encoder, &self.encoder_opt)?;
         if let Some(s) = &self.scorers {
-            save_module(dir, "scorers", s)?;
-            save_record::<B, _>(dir, "scorers-adam", self.scorer_opt.to_record())?;
+            save_trainable(dir, "scorers", s, &self.scorer_opt)?;
         }
         Ok(())
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        self.captioner.encoder =
-            checkpoint.load_module(self.captioner.encoder.clone(), "encoder", &self.device)?;
-        self.encoder_opt = self
-            .encoder_opt
-            .clone()
-            .load_record(checkpoint.load_record("encoder-adam", &self.device)?);
+        (self.captioner.encoder, self.encoder_opt) = checkpoint.load_trainable(
+            "encoder",
+            self.captioner.encoder.clone(),
+            self.encoder_opt.clone(),
+            &self.device,
+        )?;
         if let Some(s) = self.scorers.take() {
-            self.scorers = Some(checkpoint.load_module(s, "scorers", &self.device)?);
-            self.scorer_opt = self
-                .scorer_opt
-                .clone()
-                .load_record(checkpoint.load_record("scorers-adam", &self.device)?);
+            let (s, opt) =
+                checkpoint.load_trainable("scorers", s, self.scorer_opt.clone(), &self.device)?;
+            (self.scorers, self.scorer_opt) = (Some(s), opt);
         }
         Ok(())
     }

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use anyhow::{ensure, Result};
 use burn::module::{AutodiffModule, Module};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::captions::{greedy, Teacher};
 use super::{
-    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights};
@@ -173,7 +172,7 @@ struct CaptionerStage<'a, B: AutodiffBackend> {
     batch_size: usize,
     device: B::Device,
     model: ImageCaptioner<B>,
-    opt: OptimizerAdaptor<Adam, ImageCaptioner<B>, B>,
+    opt: AdamOf<ImageCaptioner<B>, B>,
 }
 
 impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
@@ -225,16 +224,16 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_module(dir, "captioner", &self.model)?;
-        save_record::<B, _>(dir, "captioner-adam", self.opt.to_record())
+        save_trainable(dir, "captioner", &self.model, &self.opt)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        self.model = checkpoint.load_module(self.model.clone(), "captioner", &self.device)?;
-        self.opt = self
-            .opt
-            .clone()
-            .load_record(checkpoint.load_record("captioner-adam", &self.device)?);
+        (self.model, self.opt) = checkpoint.load_trainable(
+            "captioner",
+            self.model.clone(),
+            self.opt.clone(),
+            &self.device,
+        )?;
         Ok(())
     }
 }

@@ -8,8 +8,7 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use burn::module::{AutodiffModule, Module};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::align::{batch_tensors, Pairs};
 use super::captions::{greedy, Teacher};
 use super::{
-    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::model::{AudioEncoder, Captioner, TextDecoder};
@@ -138,7 +137,7 @@ struct DistillStage<'a, B: AutodiffBackend> {
     device: B::Device,
     encoder: AudioEncoder<B>,
     decoder: TextDecoder<B>,
-    opt: OptimizerAdaptor<Adam, AudioEncoder<B>, B>,
+    opt: AdamOf<AudioEncoder<B>, B>,
 }
 
 impl<B: AutodiffBackend> DistillStage<'_, B> {
@@ -217,16 +216,16 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_module(dir, "encoder", &self.encoder)?;
-        save_record::<B, _>(dir, "encoder-adam", self.opt.to_record())
+        save_trainable(dir, "encoder", &self.encoder, &self.opt)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        self.encoder = checkpoint.load_module(self.encoder.clone(), "encoder", &self.device)?;
-        self.opt = self
-            .opt
-            .clone()
-            .load_record(checkpoint.load_record("encoder-adam", &self.device)?);
+        (self.encoder, self.opt) = checkpoint.load_trainable(
+            "encoder",
+            self.encoder.clone(),
+            self.opt.clone(),
+            &self.device,
+        )?;
         Ok(())
     }
 }

@@ -21,9 +21,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::AdamConfig;
+use burn::optim::{Adam, Optimizer};
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -294,8 +296,21 @@ impl Checkpoint {
             .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))
     }
 
+    /// Reads back what [`save_trainable`] wrote in `last/`.
+    pub fn load_trainable<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        name: &str,
+        module: M,
+        opt: AdamOf<M, B>,
+        device: &B::Device,
+    ) -> Result<(M, AdamOf<M, B>)> {
+        let module = self.load_module(module, name, device)?;
+        let opt = opt.load_record(self.load_record(&format!("{name}-adam"), device)?);
+        Ok((module, opt))
+    }
+
     /// Loads the module record `name` of `last/` into `module`.
-    pub fn load_module<B: Backend, M: Module<B>>(
+    fn load_module<B: Backend, M: Module<B>>(
         &self,
         module: M,
         name: &str,
@@ -308,19 +323,30 @@ impl Checkpoint {
     }
 
     /// Loads the record `name` (an optimiser state) of `last/`.
-    pub fn load_record<B: Backend, R: Record<B>>(
-        &self,
-        name: &str,
-        device: &B::Device,
-    ) -> Result<R> {
+    fn load_record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
         let path = self.last().join(name);
         Recorder::<B>::load(&FileRecorder::new(), path.clone(), device)
             .with_context(|| format!("loading {}.bin", path.display()))
     }
 }
 
+/// Adam over the parameters of module `M`.
+pub type AdamOf<M, B> = OptimizerAdaptor<Adam, M, B>;
+
+/// Writes a trainable module and its optimiser's state as `dir/name.bin` and
+/// `dir/name-adam.bin`.
+pub fn save_trainable<B: AutodiffBackend, M: AutodiffModule<B>>(
+    dir: &Path,
+    name: &str,
+    module: &M,
+    opt: &AdamOf<M, B>,
+) -> Result<()> {
+    save_module(dir, name, module)?;
+    save_record::<B, _>(dir, &format!("{name}-adam"), opt.to_record())
+}
+
 /// Writes `module` as `dir/name.bin`.
-pub fn save_module<B: Backend, M: Module<B>>(dir: &Path, name: &str, module: &M) -> Result<()> {
+fn save_module<B: Backend, M: Module<B>>(dir: &Path, name: &str, module: &M) -> Result<()> {
     let path = dir.join(name);
     module
         .clone()
@@ -329,7 +355,7 @@ pub fn save_module<B: Backend, M: Module<B>>(dir: &Path, name: &str, module: &M)
 }
 
 /// Writes `record` as `dir/name.bin`.
-pub fn save_record<B: Backend, R: Record<B>>(dir: &Path, name: &str, record: R) -> Result<()> {
+fn save_record<B: Backend, R: Record<B>>(dir: &Path, name: &str, record: R) -> Result<()> {
     let path = dir.join(name);
     Recorder::<B>::record(&FileRecorder::new(), record, path.clone())
         .with_context(|| format!("writing {}.bin", path.display()))?;

@@ -7,8 +7,7 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use burn::module::{AutodiffModule, Module, Param};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::captioner::{picture_batch, CaptionedImages, ImageCaptioner};
 use super::captions::Teacher;
 use super::{
-    mean_loss, run_stage, save_module, save_record, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::image::ImageWeights;
@@ -94,7 +93,7 @@ struct PrefixStage<'a, B: AutodiffBackend> {
     device: B::Device,
     captioner: ImageCaptioner<B>,
     prefix: Prefix<B>,
-    opt: OptimizerAdaptor<Adam, Prefix<B>, B>,
+    opt: AdamOf<Prefix<B>, B>,
 }
 
 impl<B: AutodiffBackend> PrefixStage<'_, B> {
@@ -158,16 +157,16 @@ impl<B: AutodiffBackend> Stage for PrefixStage<'_, B> {
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_module(dir, "prefix", &self.prefix)?;
-        save_record::<B, _>(dir, "prefix-adam", self.opt.to_record())
+        save_trainable(dir, "prefix", &self.prefix, &self.opt)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        self.prefix = checkpoint.load_module(self.prefix.clone(), "prefix", &self.device)?;
-        self.opt = self
-            .opt
-            .clone()
-            .load_record(checkpoint.load_record("prefix-adam", &self.device)?);
+        (self.prefix, self.opt) = checkpoint.load_trainable(
+            "prefix",
+            self.prefix.clone(),
+            self.opt.clone(),
+            &self.device,
+        )?;
         Ok(())
     }
 }
