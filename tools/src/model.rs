@@ -343,14 +343,24 @@ struct Collector(BTreeMap<String, Array>);
 
 impl Collector {
     fn put<B: Backend, const D: usize>(&mut self, name: &str, param: &Param<Tensor<B, D>>) {
-        let value = param.val();
-        let shape = value.dims().to_vec();
-        let data = value
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("converted to f32");
-        self.0.insert(name.into(), Array { shape, data });
+        self.0.insert(name.into(), to_array(param));
+    }
+}
+
+/// The values of a tensor as f32, row-major.
+pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("converted to f32")
+}
+
+/// A parameter's current value as a weights array.
+pub fn to_array<B: Backend, const D: usize>(param: &Param<Tensor<B, D>>) -> Array {
+    let value = param.val();
+    Array {
+        shape: value.dims().to_vec(),
+        data: values(value),
     }
 }
 

@@ -5,7 +5,7 @@ use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use crate::model::Captioner;
+use crate::model::{values, Captioner};
 use crate::weights::Weights;
 
 /// The CPU backend the tools test with.
@@ -24,13 +24,6 @@ pub struct ReferenceDecode {
     pub tokens: Vec<u32>,
     /// Logits before each generated id.
     pub logits: Vec<Vec<f32>>,
-}
-
-fn to_vec<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("converted to f32")
 }
 
 impl Reference {
@@ -53,7 +46,7 @@ impl Reference {
 
     /// Memory tokens of one mel window, `[tokens, D]` row-major.
     pub fn memory(&self, mel: &[f32]) -> Vec<f32> {
-        to_vec(
+        values(
             self.model
                 .encoder
                 .forward(self.mel_tensor(mel), &self.weights.config),
@@ -72,7 +65,7 @@ impl Reference {
         let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let n = ids.len();
         let ids = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(ids, [1, n]), &self.device);
-        let logits = to_vec(self.model.decoder.forward(ids, memory, c));
+        let logits = values(self.model.decoder.forward(ids, memory, c));
         logits
             .chunks_exact(c.decoder.vocab_size)
             .map(<[f32]>::to_vec)

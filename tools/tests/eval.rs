@@ -1,19 +1,11 @@
 //! `earsight-tools import` and `eval` as a user runs them, on the runtime's fixture recordings
 //! and seeded test bundle (random weights: the numbers are not the point, their bookkeeping is).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
 
-fn tools(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{repo, tools, tools_ok};
 
 fn write_silence(path: &Path) {
     let spec = hound::WavSpec {
@@ -68,12 +60,7 @@ fn a_bundle_is_evaluated_on_a_manifest() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let run = tools(&args);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    tools_ok(&args);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert_eq!(report["clips"], 3);
@@ -114,13 +101,7 @@ fn import_writes_a_checked_manifest_and_refuses_to_overwrite() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let run = tools(&args);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert!(String::from_utf8_lossy(&run.stdout).contains("5 clips (5 test)"));
+    assert!(tools_ok(&args).contains("5 clips (5 test)"));
     let again = tools(&args);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists; choose a new path"));

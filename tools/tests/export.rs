@@ -2,16 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::repo;
-
-fn tools(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{repo, tools};
 
 #[test]
 fn the_committed_test_bundle_is_what_the_exporter_writes_today() {

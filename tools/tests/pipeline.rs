@@ -3,7 +3,6 @@
 //! stage's checkpoint must feed the next, and the bundle must say how it was made.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use earsight_tools::train::align::AlignConfig;
 use earsight_tools::train::captioner::CaptionerConfig;
@@ -13,22 +12,7 @@ use earsight_tools::train::Recipe;
 
 mod common;
 
-fn tools(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-        .args(args)
-        .output()
-        .expect("earsight-tools runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = tools(args);
-    assert!(
-        out.status.success(),
-        "earsight-tools {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{tools, tools_ok};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -53,7 +37,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     let t = tmp.path();
     let world = t.join("world");
     let sources = common::world_sources(t);
-    ok(&[
+    tools_ok(&[
         "world",
         "--sources",
         path(&sources),
@@ -73,7 +57,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     tiny["decoder"]["max_positions"] = 64.into();
     let config = write(t, "tiny.json", tiny);
     let init = t.join("init");
-    ok(&[
+    tools_ok(&[
         "init",
         "--config",
         path(&config),
@@ -104,7 +88,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
             "--quiet",
         ];
         args.extend_from_slice(extra);
-        let report: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&tools_ok(&args)).unwrap();
         assert!(report["steps"].as_u64().unwrap() > 0, "{name}: {report}");
         out.join("best")
     };
@@ -134,7 +118,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     let aligned = stage("align", &recipe, &captioner, &["--loss", "mmd"]);
 
     let labels = t.join("labels.jsonl");
-    ok(&[
+    tools_ok(&[
         "pseudo-label",
         "--model",
         path(&aligned),
@@ -154,7 +138,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     let distilled = stage("distill", &recipe, &aligned, &["--labels", path(&labels)]);
 
     let bundle = t.join("bundle");
-    ok(&[
+    tools_ok(&[
         "export",
         "--weights",
         path(&distilled),
@@ -215,7 +199,7 @@ fn bench_train_measures_every_stage() {
                            "mlp_ratio": 2, "out_dim": 32}),
     );
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json");
-    let out = ok(&[
+    let out = tools_ok(&[
         "bench-train",
         "--config",
         path(&config),

@@ -116,6 +116,19 @@ impl MelWindows for Clusters {
     }
 }
 
+/// Adam at betas 0.9/0.999, no weight decay, batches of 8, a constant rate.
+fn optim(seed: u64, epochs: usize, lr: f64) -> Optim {
+    Optim {
+        seed,
+        epochs,
+        batch_size: 8,
+        lr,
+        betas: [0.9, 0.999],
+        weight_decay: 0.0,
+        halve_lr_at: vec![],
+    }
+}
+
 fn model_config() -> ModelConfig {
     let mut c =
         read_config(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json")).unwrap();
@@ -129,13 +142,8 @@ fn recipe(loss: AlignLoss, epochs: usize) -> AlignConfig {
     AlignConfig {
         loss,
         optim: Optim {
-            seed: 5,
-            epochs,
-            batch_size: 8,
-            lr: 1e-2,
-            betas: [0.9, 0.999],
-            weight_decay: 0.0,
             halve_lr_at: vec![epochs * 3 / 4],
+            ..optim(5, epochs, 1e-2)
         },
         solver: SolverConfig::Exact,
         attentive: Some(AttentiveConfig {
@@ -144,15 +152,6 @@ fn recipe(loss: AlignLoss, epochs: usize) -> AlignConfig {
             lr: 1e-3,
             entropy_weights: vec![0.0, 0.05],
         }),
-    }
-}
-
-fn run(out: &Path) -> Run<'_> {
-    Run {
-        out,
-        resume: false,
-        stop_after: None,
-        progress: false,
     }
 }
 
@@ -183,7 +182,7 @@ fn aligns_with(loss: AlignLoss, factor: f64) {
         &config,
         &start,
         &data,
-        &run(dir.path()),
+        &Run::new(dir.path()),
         &Default::default(),
     )
     .unwrap();
@@ -235,7 +234,7 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
         &config,
         &start,
         &data,
-        &run(whole.path()),
+        &Run::new(whole.path()),
         &Default::default(),
     )
     .unwrap();
@@ -247,7 +246,7 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
         &data,
         &Run {
             stop_after: Some(6),
-            ..run(parts.path())
+            ..Run::new(parts.path())
         },
         &Default::default(),
     )
@@ -259,7 +258,7 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
         &data,
         &Run {
             resume: true,
-            ..run(parts.path())
+            ..Run::new(parts.path())
         },
         &Default::default(),
     )
@@ -292,22 +291,29 @@ fn bad_recipes_and_mismatched_runs_are_refused_by_name() {
     let out = dir.path().join("run");
     let err = format!(
         "{:#}",
-        align::<Train>(&config, &start, &wrong, &run(&out), &Default::default()).unwrap_err()
+        align::<Train>(
+            &config,
+            &start,
+            &wrong,
+            &Run::new(&out),
+            &Default::default()
+        )
+        .unwrap_err()
     );
     assert!(err.contains("decoder.dim") && err.contains("40"), "{err}");
 
     let data = Clusters::new(&c, c.decoder.dim, [16, 8, 8]);
-    align::<Train>(&config, &start, &data, &run(&out), &Default::default()).unwrap();
+    align::<Train>(&config, &start, &data, &Run::new(&out), &Default::default()).unwrap();
     let err = format!(
         "{:#}",
-        align::<Train>(&config, &start, &data, &run(&out), &Default::default()).unwrap_err()
+        align::<Train>(&config, &start, &data, &Run::new(&out), &Default::default()).unwrap_err()
     );
     assert!(err.contains("already holds a training run"), "{err}");
     let mut other = config.clone();
     other.optim.lr = 1e-3;
     let resume = Run {
         resume: true,
-        ..run(&out)
+        ..Run::new(&out)
     };
     let err = format!(
         "{:#}",
@@ -400,15 +406,7 @@ fn image_config(out_dim: usize) -> ImageConfig {
 
 fn captioner_recipe(epochs: usize) -> CaptionerConfig {
     CaptionerConfig {
-        optim: Optim {
-            seed: 9,
-            epochs,
-            batch_size: 8,
-            lr: 3e-3,
-            betas: [0.9, 0.999],
-            weight_decay: 0.0,
-            halve_lr_at: vec![],
-        },
+        optim: optim(9, epochs, 3e-3),
     }
 }
 
@@ -428,7 +426,7 @@ fn the_captioner_learns_to_say_what_is_in_the_picture() {
         &image,
         &data,
         &SPECIAL,
-        &run(dir.path()),
+        &Run::new(dir.path()),
         &Default::default(),
     )
     .unwrap();
@@ -481,7 +479,7 @@ fn mismatched_token_spaces_are_refused_by_name() {
             heard: false,
         },
         &SPECIAL,
-        &run(dir.path()),
+        &Run::new(dir.path()),
         &Default::default(),
     )
     .unwrap_err();
@@ -507,7 +505,7 @@ fn seeing_captioner(dir: &Path) -> (Weights, ImageWeights) {
         &image,
         &data,
         &SPECIAL,
-        &run(dir),
+        &Run::new(dir),
         &Default::default(),
     )
     .unwrap();
@@ -537,15 +535,7 @@ fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
         heard: true,
     };
     let config = PrefixConfig {
-        optim: Optim {
-            seed: 3,
-            epochs: 50,
-            batch_size: 8,
-            lr: 1e-1,
-            betas: [0.9, 0.999],
-            weight_decay: 0.0,
-            halve_lr_at: vec![],
-        },
+        optim: optim(3, 50, 1e-1),
         n_prefix: 4,
         init_std: 1e-2,
     };
@@ -556,7 +546,7 @@ fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
         &image,
         &data,
         &SPECIAL,
-        &run(&out),
+        &Run::new(&out),
         &Default::default(),
     )
     .unwrap();
@@ -624,15 +614,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         captions,
     };
     let config = DistillConfig {
-        optim: Optim {
-            seed: 4,
-            epochs: 30,
-            batch_size: 8,
-            lr: 3e-2,
-            betas: [0.9, 0.999],
-            weight_decay: 0.0,
-            halve_lr_at: vec![],
-        },
+        optim: optim(4, 30, 3e-2),
     };
     let dir = tempfile::tempdir().unwrap();
     let report = distill::<Train>(
@@ -640,7 +622,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         &start,
         &data,
         &SPECIAL,
-        &run(dir.path()),
+        &Run::new(dir.path()),
         &Default::default(),
     )
     .unwrap();

@@ -17,6 +17,7 @@ use super::{
     mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
+use crate::image::ImageWeights;
 use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
 use crate::model::{AudioEncoder, Captioner};
 use crate::weights::Weights;
@@ -131,6 +132,11 @@ pub trait Pairs {
     /// Shape of one pair's image tokens: `(tokens, dim)`.
     fn image_shape(&self) -> (usize, usize);
     fn pair(&self, split: Split, index: usize) -> Result<Pair>;
+    /// The frozen image encoder that made the image tokens, if it is at hand: alignment keeps
+    /// it in its checkpoints, so that later stages find the whole captioner there.
+    fn image_encoder(&self) -> Option<&ImageWeights> {
+        None
+    }
 }
 
 pub(crate) fn batch_tensors<B: Backend>(
@@ -301,7 +307,11 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        self.captioner.to_weights(&self.start.config)?.save(dir)
+        self.captioner.to_weights(&self.start.config)?.save(dir)?;
+        match self.data.image_encoder() {
+            Some(image) => image.save(dir),
+            None => Ok(()),
+        }
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {

@@ -112,15 +112,6 @@ fn optim(batch_size: usize) -> Optim {
     }
 }
 
-fn run(out: &std::path::Path) -> Run<'_> {
-    Run {
-        out,
-        resume: false,
-        stop_after: None,
-        progress: false,
-    }
-}
-
 fn first_loss(run: &std::path::Path) -> Result<f64> {
     let log = std::fs::read_to_string(run.join("metrics.jsonl"))?;
     for line in log.lines() {
@@ -185,7 +176,7 @@ pub fn bench<B: AutodiffBackend>(
         &image_weights,
         &data,
         &special,
-        &run(&tmp.join("captioner")),
+        &Run::new(&tmp.join("captioner")),
         device,
     )?;
     record("captioner", r)?;
@@ -200,7 +191,7 @@ pub fn bench<B: AutodiffBackend>(
         &image_weights,
         &data,
         &special,
-        &run(&tmp.join("prefix")),
+        &Run::new(&tmp.join("prefix")),
         device,
     )?;
     record("prefix", r)?;
@@ -218,7 +209,13 @@ pub fn bench<B: AutodiffBackend>(
             entropy_weights: vec![100.0],
         }),
     };
-    let r = align::<B>(&recipe, &weights, &data, &run(&tmp.join("align")), device)?;
+    let r = align::<B>(
+        &recipe,
+        &weights,
+        &data,
+        &Run::new(&tmp.join("align")),
+        device,
+    )?;
     record("align", r)?;
     let captions = [Split::Train, Split::Val]
         .into_iter()
@@ -241,7 +238,7 @@ pub fn bench<B: AutodiffBackend>(
         &weights,
         &labelled,
         &special,
-        &run(&tmp.join("distill")),
+        &Run::new(&tmp.join("distill")),
         device,
     )?;
     record("distill", r)?;

@@ -113,56 +113,6 @@ pub fn picture_batch<B: Backend>(
     ))
 }
 
-/// Mean cross-entropy per caption token of a batch, and its token count.
-#[allow(clippy::too_many_arguments)]
-fn caption_loss<B: Backend>(
-    model: &ImageCaptioner<B>,
-    data: &dyn CaptionedImages,
-    split: Split,
-    indices: &[usize],
-    image: &ImageConfig,
-    config: &ModelConfig,
-    special: &SpecialTokens,
-    device: &B::Device,
-) -> Result<(Tensor<B, 1>, f64)> {
-    let (pixels, captions) = picture_batch(data, split, indices, image, device)?;
-    let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
-    let teacher = Teacher::new(&refs, special, config, device)?;
-    Ok(teacher.loss(&model.decoder, model.image.forward(pixels, image), config))
-}
-
-/// Mean cross-entropy per caption token on `split`.
-#[allow(clippy::too_many_arguments)]
-pub fn validate<B: Backend>(
-    model: &ImageCaptioner<B>,
-    image: &ImageConfig,
-    weights: &Weights,
-    data: &dyn CaptionedImages,
-    split: Split,
-    special: &SpecialTokens,
-    batch_size: usize,
-    device: &B::Device,
-) -> Result<f64> {
-    mean_loss(
-        data.len(split),
-        batch_size,
-        &format!("{split:?} pictures"),
-        |chunk| {
-            let (loss, n) = caption_loss(
-                model,
-                data,
-                split,
-                chunk,
-                image,
-                &weights.config,
-                special,
-                device,
-            )?;
-            Ok((loss.into_scalar().elem::<f64>(), n))
-        },
-    )
-}
-
 /// Stage 0's state between steps.
 struct CaptionerStage<'a, B: AutodiffBackend> {
     start: &'a Weights,
@@ -173,6 +123,24 @@ struct CaptionerStage<'a, B: AutodiffBackend> {
     device: B::Device,
     model: ImageCaptioner<B>,
     opt: AdamOf<ImageCaptioner<B>, B>,
+}
+
+impl<B: AutodiffBackend> CaptionerStage<'_, B> {
+    /// Mean cross-entropy per caption token of a batch, and its token count.
+    fn loss<C: Backend>(
+        &self,
+        model: &ImageCaptioner<C>,
+        split: Split,
+        indices: &[usize],
+        device: &C::Device,
+    ) -> Result<(Tensor<C, 1>, f64)> {
+        let c = &self.start.config;
+        let (pixels, captions) =
+            picture_batch(self.data, split, indices, &self.image_config, device)?;
+        let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
+        let memory = model.image.forward(pixels, &self.image_config);
+        Ok(Teacher::new(&refs, self.special, c, device)?.loss(&model.decoder, memory, c))
+    }
 }
 
 impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
@@ -186,17 +154,7 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
         lr: f64,
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
-        let c = &self.start.config;
-        let (loss, _) = caption_loss(
-            &self.model,
-            self.data,
-            Split::Train,
-            indices,
-            &self.image_config,
-            c,
-            self.special,
-            &self.device,
-        )?;
+        let (loss, _) = self.loss(&self.model, Split::Train, indices, &self.device)?;
         let value = loss.clone().into_scalar().elem::<f64>();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.opt.step(lr, self.model.clone(), grads);
@@ -204,15 +162,15 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
     }
 
     fn validate(&self) -> Result<f64> {
-        validate(
-            &self.model.valid(),
-            &self.image_config,
-            self.start,
-            self.data,
-            Split::Val,
-            self.special,
+        let model = self.model.valid();
+        mean_loss(
+            self.data.len(Split::Val),
             self.batch_size,
-            &self.device,
+            "Val pictures",
+            |chunk| {
+                let (loss, n) = self.loss(&model, Split::Val, chunk, &self.device)?;
+                Ok((loss.into_scalar().elem::<f64>(), n))
+            },
         )
     }
 

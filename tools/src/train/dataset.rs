@@ -21,7 +21,7 @@ use super::distill::MelWindows;
 use crate::data::{Clip, Manifest, Split};
 use crate::export::special_tokens;
 use crate::image::ImageWeights;
-use crate::model::ImageEncoder;
+use crate::model::{values, ImageEncoder};
 
 /// The clips of a dataset directory, by split, with what the stages need to read them.
 pub struct Dataset {
@@ -233,6 +233,7 @@ impl CaptionedImages for Captioned<'_> {
 /// (audio, frame) pairs with the frozen captioner's image tokens of each frame, computed once.
 pub struct ImagePairs<'a> {
     dataset: &'a Dataset,
+    image: &'a ImageWeights,
     tokens: BTreeMap<Split, Vec<Vec<f32>>>,
     shape: (usize, usize),
 }
@@ -241,7 +242,7 @@ impl<'a> ImagePairs<'a> {
     /// Runs `image` over every clip's frame, `batch_size` at a time.
     pub fn new<B: Backend>(
         dataset: &'a Dataset,
-        image: &ImageWeights,
+        image: &'a ImageWeights,
         batch_size: usize,
         device: &B::Device,
     ) -> Result<ImagePairs<'a>> {
@@ -260,12 +261,7 @@ impl<'a> ImagePairs<'a> {
                     TensorData::new(pixels, [chunk.len(), size, size, 3]),
                     device,
                 );
-                let flat: Vec<f32> = encoder
-                    .forward(batch, c)
-                    .into_data()
-                    .convert::<f32>()
-                    .into_vec()
-                    .expect("f32");
+                let flat = values(encoder.forward(batch, c));
                 out.extend(
                     flat.chunks_exact(c.n_tokens() * c.out_dim)
                         .map(<[f32]>::to_vec),
@@ -275,6 +271,7 @@ impl<'a> ImagePairs<'a> {
         }
         Ok(ImagePairs {
             dataset,
+            image,
             tokens,
             shape: (c.n_tokens(), c.out_dim),
         })
@@ -296,5 +293,9 @@ impl Pairs for ImagePairs<'_> {
             mel: self.dataset.mel(clip)?,
             image: self.tokens[&split][index].clone(),
         })
+    }
+
+    fn image_encoder(&self) -> Option<&ImageWeights> {
+        Some(self.image)
     }
 }

@@ -194,6 +194,18 @@ pub struct Run<'a> {
     pub progress: bool,
 }
 
+impl Run<'_> {
+    /// A new run in `out`, to the end, without a progress bar.
+    pub fn new(out: &Path) -> Run<'_> {
+        Run {
+            out,
+            resume: false,
+            stop_after: None,
+            progress: false,
+        }
+    }
+}
+
 /// Where a run is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {

@@ -91,6 +91,13 @@ impl Common {
         }
     }
 
+    /// The starting checkpoint's weights and the dataset, read with its tokenizer.
+    fn open(&self) -> Result<(Weights, Dataset)> {
+        let start = Weights::load(&self.model)?;
+        let dataset = Dataset::open(&self.data, &start.config, &self.tokenizer)?;
+        Ok((start, dataset))
+    }
+
     /// Appends this stage to the start checkpoint's history in `best/` and `last/`.
     fn record<T: Serialize>(&self, stage: &str, recipe: &T, report: &Report) -> Result<()> {
         let mut training = Training::read(&self.model)?;
@@ -123,7 +130,7 @@ pub fn captioner<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Report> {
     let recipe = CaptionerConfig::read(&common.recipe)?;
-    let start = Weights::load(&common.model)?;
+    let (start, dataset) = common.open()?;
     let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
         ImageWeights::load(&common.model)?
     } else {
@@ -137,7 +144,6 @@ pub fn captioner<B: AutodiffBackend>(
         ImageWeights::init(&config, recipe.optim.seed)
             .with_context(|| format!("{}", path.display()))?
     };
-    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
     let data = Captioned::seen(&dataset, image.config.image_size)?;
     let report = train_captioner::<B>(
         &recipe,
@@ -160,9 +166,8 @@ pub fn prefix<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Report> {
     let recipe = PrefixConfig::read(&common.recipe)?;
-    let start = Weights::load(&common.model)?;
+    let (start, dataset) = common.open()?;
     let image = ImageWeights::load(&common.model)?;
-    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
     let data = Captioned::heard(&dataset, image.config.image_size, pairs);
     let report = train_prefix::<B>(
         &recipe,
@@ -191,19 +196,11 @@ pub fn align_stage<B: AutodiffBackend>(
             .validate()
             .with_context(|| format!("{} with --loss", common.recipe.display()))?;
     }
-    let start = Weights::load(&common.model)?;
+    let (start, dataset) = common.open()?;
     let image = ImageWeights::load(&common.model)?;
-    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
     let pairs =
         ImagePairs::new::<B::InnerBackend>(&dataset, &image, recipe.optim.batch_size, device)?;
     let report = align::<B>(&recipe, &start, &pairs, &common.run(), device)?;
-    // The image encoder rides along so that later stages find the whole captioner.
-    for dir in ["best", "last"] {
-        let dir = common.out.join(dir);
-        if dir.is_dir() {
-            image.save(&dir)?;
-        }
-    }
     common.record("align", &recipe, &report)?;
     Ok(report)
 }
@@ -279,8 +276,7 @@ pub fn distill_stage<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Report> {
     let recipe = DistillConfig::read(&common.recipe)?;
-    let start = Weights::load(&common.model)?;
-    let dataset = Dataset::open(&common.data, &start.config, &common.tokenizer)?;
+    let (start, dataset) = common.open()?;
     let text =
         std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
     let mut by_id = BTreeMap::new();

@@ -24,7 +24,8 @@ use super::{
 };
 use crate::data::Split;
 use crate::image::ImageWeights;
-use crate::weights::{Array, Weights};
+use crate::model::to_array;
+use crate::weights::Weights;
 
 /// A stage-1a recipe (the paper: 16 vectors, initialised N(0, 1e-4), AdamW lr 1e-3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,17 +70,11 @@ impl<B: Backend> Prefix<B> {
 
 /// `weights` with `prefix` as its prefix vectors (the config's `n_prefix` set to match).
 pub fn with_prefix<B: Backend>(weights: &Weights, prefix: &Prefix<B>) -> Result<Weights> {
-    let value = prefix.vectors.val();
-    let shape = value.dims().to_vec();
-    let data = value
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32");
+    let vectors = to_array(&prefix.vectors);
     let mut config = weights.config.clone();
-    config.encoder.n_prefix = shape[0];
+    config.encoder.n_prefix = vectors.shape[0];
     let mut tensors = weights.tensors().clone();
-    tensors.insert("prefix".into(), Array::new(shape, data)?);
+    tensors.insert("prefix".into(), vectors);
     Weights::from_tensors(&config, tensors)
 }
 

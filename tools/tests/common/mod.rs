@@ -8,6 +8,25 @@ use earsight::bundle::{DecodingConfig, Quantization};
 use earsight_tools::export::{export_bundle, ExportOptions};
 use earsight_tools::weights::{read_config, Weights};
 
+/// Runs the earsight-tools binary of this build.
+pub fn tools(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
+        .args(args)
+        .output()
+        .expect("earsight-tools runs")
+}
+
+/// Runs earsight-tools and returns what it printed, failing the test with its errors.
+pub fn tools_ok(args: &[&str]) -> String {
+    let out = tools(args);
+    assert!(
+        out.status.success(),
+        "earsight-tools {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
