@@ -148,12 +148,14 @@ impl Captioner {
         })
     }
 
-    /// Captions a file window by window (whole model windows, none skipped, silence
-    /// included), handing each caption to `sink` as soon as it is ready. This is the streaming
-    /// path of [`crate::stream`], fed as fast as the file decodes.
+    /// Captions a file window by window (whole model windows, none skipped), handing each
+    /// caption to `sink` as soon as it is ready; windows `gate` finds silent get none
+    /// ([`GateConfig::open`] captions every window). This is the streaming path of
+    /// [`crate::stream`], fed as fast as the file decodes. Returns the number of captions.
     pub fn caption_file(
         &mut self,
         path: &Path,
+        gate: &GateConfig,
         mut sink: impl FnMut(Caption),
     ) -> Result<usize, StreamError> {
         let f = self.frontend.config().clone();
@@ -161,7 +163,7 @@ impl Captioner {
         let config = ListenConfig {
             window_s: None,
             hop_s: Some(f.clip_frames as f64 * f.hop_length as f64 / f.sample_rate as f64),
-            gate: GateConfig::open(),
+            gate: gate.clone(),
             min_tail_s: MIN_TAIL_SECONDS.min(window_s),
             merge: false,
         };

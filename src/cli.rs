@@ -39,6 +39,8 @@ enum Command {
         /// Beam width (1 = greedy); default from the bundle.
         #[arg(long)]
         beam: Option<usize>,
+        #[command(flatten)]
+        gate: GateArgs,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -104,15 +106,31 @@ struct ListenArgs {
     /// Print one JSON object per event, and the summary as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    gate: GateArgs,
+    /// Beam width (1 = greedy); default from the bundle.
+    #[arg(long)]
+    beam: Option<usize>,
+}
+
+/// When a window is silence, which gets no caption.
+#[derive(clap::Args)]
+struct GateArgs {
     /// Frames quieter than this (dB relative to full scale) count as silence.
     #[arg(long, default_value_t = GateConfig::default().threshold_db, allow_negative_numbers = true)]
     gate_db: f32,
     /// Seconds of frames above --gate-db a window needs to be captioned.
     #[arg(long, default_value_t = GateConfig::default().min_active_s)]
     gate_active: f64,
-    /// Beam width (1 = greedy); default from the bundle.
-    #[arg(long)]
-    beam: Option<usize>,
+}
+
+impl From<&GateArgs> for GateConfig {
+    fn from(args: &GateArgs) -> GateConfig {
+        GateConfig {
+            threshold_db: args.gate_db,
+            min_active_s: args.gate_active,
+        }
+    }
 }
 
 pub fn run() -> Result<()> {
@@ -121,8 +139,9 @@ pub fn run() -> Result<()> {
             model,
             json,
             beam,
+            gate,
             files,
-        } => caption(&model_dir(model)?, json, beam, &files),
+        } => caption(&model_dir(model)?, json, beam, (&gate).into(), &files),
         Command::Listen(args) => listen(args),
         Command::Devices { json } => devices(json),
         Command::Info { dir } => info(&dir),
@@ -146,12 +165,11 @@ pub fn run() -> Result<()> {
     }
 }
 
-/// Where the default bundle is looked for, in order.
+/// Where the default bundle is looked for, in order: beside the binary as a board tarball or
+/// `make install` lays it out, then in the source tree it was built from (a checkout, or
+/// cargo's copy of the package after `cargo install`).
 fn default_model_candidates() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Ok(dir) = std::env::var("EARSIGHT_MODEL") {
-        dirs.push(PathBuf::from(dir));
-    }
     if let Ok(exe) = std::env::current_exe() {
         if let Some(bin) = exe.parent() {
             dirs.push(bin.join("../share/earsight/models/mini"));
@@ -165,6 +183,17 @@ fn model_dir(model: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = model {
         return Ok(dir);
     }
+    if let Some(dir) = std::env::var_os("EARSIGHT_MODEL") {
+        let dir = PathBuf::from(dir);
+        if !dir.join("manifest.json").is_file() {
+            bail!(
+                "EARSIGHT_MODEL is {}, which holds no bundle (no manifest.json); unset it to use \
+                 the default model",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
     let candidates = default_model_candidates();
     if let Some(found) = candidates
         .iter()
@@ -175,9 +204,9 @@ fn model_dir(model: Option<PathBuf>) -> Result<PathBuf> {
     let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
     bail!(
         "no default model is installed (looked in: {}).\n\
-         Pass --model DIR, set EARSIGHT_MODEL, or make a bundle with\n  \
-         cargo run --release -p earsight-tools -- export --config tools/configs/mini.json --seed 1 --out models/mini\n\
-         (a bundle exported without training has random weights and says so).",
+         Pass --model DIR, set EARSIGHT_MODEL, or train the default model from real recordings \
+         with\n  \
+         cargo run --release -p earsight-tools -- recipe mini --data DIR --out models/mini",
         looked.join(", ")
     )
 }
@@ -194,7 +223,13 @@ fn open_captioner(dir: &Path) -> Result<Captioner> {
     Ok(captioner)
 }
 
-fn caption(dir: &Path, json: bool, beam: Option<usize>, files: &[PathBuf]) -> Result<()> {
+fn caption(
+    dir: &Path,
+    json: bool,
+    beam: Option<usize>,
+    gate: GateConfig,
+    files: &[PathBuf],
+) -> Result<()> {
     let mut captioner = open_captioner(dir)?;
     if let Some(width) = beam {
         if width == 0 {
@@ -204,7 +239,7 @@ fn caption(dir: &Path, json: bool, beam: Option<usize>, files: &[PathBuf]) -> Re
     }
     let mut failures = 0;
     for file in files {
-        let result = captioner.caption_file(file, |c| {
+        let result = captioner.caption_file(file, &gate, |c| {
             if json {
                 println!("{}", serde_json::to_string(&c).expect("captions serialise"));
             } else if files.len() > 1 || c.start > 0.0 {
@@ -219,9 +254,18 @@ fn caption(dir: &Path, json: bool, beam: Option<usize>, files: &[PathBuf]) -> Re
                 println!("{}", c.caption);
             }
         });
-        if let Err(e) = result {
-            eprintln!("earsight: {e}");
-            failures += 1;
+        match result {
+            Ok(0) => eprintln!(
+                "{}: silence (no {} s above {} dBFS in any window), no caption",
+                file.display(),
+                gate.min_active_s,
+                gate.threshold_db
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("earsight: {e}");
+                failures += 1;
+            }
         }
     }
     if failures > 0 {
@@ -253,10 +297,7 @@ fn listen(args: ListenArgs) -> Result<()> {
     let config = ListenConfig {
         window_s: args.window,
         hop_s: args.hop,
-        gate: GateConfig {
-            threshold_db: args.gate_db,
-            min_active_s: args.gate_active,
-        },
+        gate: (&args.gate).into(),
         ..ListenConfig::default()
     };
     let stdout = std::io::stdout();

@@ -263,7 +263,7 @@ fn bench_reports_every_stage_as_json() {
 }
 
 #[test]
-fn without_a_model_the_user_is_told_how_to_get_one() {
+fn a_model_variable_that_holds_no_bundle_is_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_earsight"))
         .args(["caption", "x.wav"])
         .env("EARSIGHT_MODEL", "/nonexistent/earsight-model")
@@ -273,7 +273,7 @@ fn without_a_model_the_user_is_told_how_to_get_one() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("no default model is installed") && err.contains("earsight-tools"),
+        err.contains("EARSIGHT_MODEL is /nonexistent/earsight-model") && err.contains("no bundle"),
         "{err}"
     );
 }

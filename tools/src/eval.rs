@@ -43,6 +43,21 @@ pub fn names_source(caption: &str, label: &str) -> bool {
     words.iter().any(|w| padded.contains(&format!(" {w} ")))
 }
 
+/// The world class a label stands for (an ESC spelling or a class name), else the label.
+fn class_of_label(label: &str) -> String {
+    let key = label.to_lowercase().replace([' ', '-'], "_");
+    world::class_of_esc_label(&key).map_or(key, String::from)
+}
+
+/// Whether `caption` (PTB-tokenized) names a world class that none of `labels` stands for.
+pub fn names_absent_source(caption: &str, labels: &[String]) -> bool {
+    let heard: Vec<String> = labels.iter().map(|l| class_of_label(l)).collect();
+    world::CLASSES
+        .iter()
+        .filter(|c| !heard.iter().any(|h| h == c.name))
+        .any(|c| names_source(caption, c.name))
+}
+
 /// One clip's result.
 #[derive(Serialize)]
 pub struct ClipResult {
@@ -55,6 +70,8 @@ pub struct ClipResult {
     pub labels: Vec<String>,
     /// The labels the caption names.
     pub named: Vec<String>,
+    /// The caption names a source class the clip's labels do not have.
+    pub names_absent: bool,
     pub latency_ms: f64,
 }
 
@@ -74,6 +91,8 @@ pub struct EvalReport {
     /// Clips labelled `silence` that were captioned anyway, and how many there were.
     pub false_captions_on_silence: usize,
     pub silent_clips: usize,
+    /// Labelled clips whose caption names a source class they do not have.
+    pub false_source_captions: usize,
 }
 
 struct FirstEvent(Option<Event>);
@@ -142,6 +161,7 @@ pub fn evaluate(
             references: clip.captions.clone(),
             labels: clip.labels.clone(),
             named,
+            names_absent: names_absent_source(&tokens, &clip.labels),
             latency_ms,
         });
     }
@@ -191,6 +211,7 @@ pub fn evaluate(
         labelled_clips: audible.len(),
         false_captions_on_silence: silent.iter().filter(|r| !r.gated).count(),
         silent_clips: silent.len(),
+        false_source_captions: audible.iter().filter(|r| r.names_absent).count(),
     };
     Ok((report, results, items))
 }
@@ -212,8 +233,9 @@ pub fn markdown(report: &EvalReport) -> String {
     }
     if let Some(recall) = report.source_recall {
         md.push_str(&format!(
-            "\nSource recall: {recall:.3} over {} labelled clips.\n",
-            report.labelled_clips
+            "\nSource recall: {recall:.3} over {} labelled clips; {} captions name a source \
+             the clip does not have.\n",
+            report.labelled_clips, report.false_source_captions
         ));
     }
     if report.silent_clips > 0 {

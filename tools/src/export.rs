@@ -13,6 +13,13 @@ use earsight::bundle::{
 use crate::vocab::SPECIAL_TOKENS;
 use crate::weights::Weights;
 
+/// Weight scheme per graph under `--int8`, chosen with `tools/bench/quantization.sh` (mini, one
+/// x86 thread, ratios to f32): int8-dynamic keeps the weights int8 in memory (peak RSS 0.63x)
+/// and runs the decoder at 0.87x the time per token; on the encoder it costs 1.22x the time,
+/// taken for the memory, since int8-weights is folded back to f32 by tract at load.
+pub const INT8_ENCODER: Quantization = Quantization::Int8Dynamic;
+pub const INT8_DECODER: Quantization = Quantization::Int8Dynamic;
+
 /// What to write besides the weights.
 pub struct ExportOptions {
     pub name: String,
@@ -26,6 +33,8 @@ pub struct ExportOptions {
     pub training: String,
     pub seed: u64,
     pub decoding: DecodingConfig,
+    /// Markdown appended to the model card (what the recipe measured).
+    pub card: String,
     /// Replace the files of an existing bundle directory.
     pub force: bool,
 }
@@ -155,7 +164,7 @@ fn model_card(weights: &Weights, o: &ExportOptions) -> String {
          D={dd}; {enc} parameters, stored {eq}.\n\
          - Text decoder: {dl} blocks x {dd}, vocabulary {v}; {dec} parameters, stored {dq}.\n\
          - Frontend: {sr} Hz, {nm} log-mel bands, {cf} frames per window.\n\
-         - Training: {training}\n- Seed: {seed}\n- Tokenizer: {tok}\n",
+         - Training: {training}\n- Seed: {seed}\n- Tokenizer: {tok}\n{card}",
         name = o.name,
         ed = c.encoder.depth,
         ew = c.encoder.dim,
@@ -172,5 +181,6 @@ fn model_card(weights: &Weights, o: &ExportOptions) -> String {
         training = o.training,
         seed = o.seed,
         tok = o.tokenizer_provenance,
+        card = o.card,
     )
 }

@@ -20,6 +20,7 @@ pub mod meteor;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod recipe;
 pub mod reference;
 pub mod score;
 pub mod train;

@@ -7,8 +7,12 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight::frontend::LogMel;
-use earsight_tools::export::{export_bundle, special_tokens, ExportOptions};
+use earsight_tools::data::Split;
+use earsight_tools::export::{
+    export_bundle, special_tokens, ExportOptions, INT8_DECODER, INT8_ENCODER,
+};
 use earsight_tools::image::ImageConfig;
+use earsight_tools::recipe::{self, RecipeRun};
 use earsight_tools::reference::Reference;
 use earsight_tools::train::align::AlignLoss;
 use earsight_tools::train::bench::bench;
@@ -25,13 +29,6 @@ const MINI_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/mini.jso
 const MINI_IMAGE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/image-mini.json");
 const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
      `earsight-tools tokenizer` on AudioCaps v1 train + Clotho v1 development captions";
-
-/// Weight scheme per graph under `--int8`, chosen with `tools/bench/quantization.sh` (mini, one
-/// x86 thread, ratios to f32): int8-dynamic keeps the weights int8 in memory (peak RSS 0.63x)
-/// and runs the decoder at 0.87x the time per token; on the encoder it costs 1.22x the time,
-/// taken for the memory, since int8-weights is folded back to f32 by tract at load.
-const INT8_ENCODER: Quantization = Quantization::Int8Dynamic;
-const INT8_DECODER: Quantization = Quantization::Int8Dynamic;
 
 #[derive(Parser)]
 #[command(
@@ -316,6 +313,10 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 2000)]
         scenes: usize,
+        /// Leave this ESC-10 fold out of every scene and list it in held_out.jsonl, for
+        /// evaluation on real recordings no stage saw.
+        #[arg(long)]
+        hold_out_fold: Option<u32>,
         /// A new directory for audio/, manifest.jsonl and scenes.jsonl.
         #[arg(long)]
         out: PathBuf,
@@ -400,6 +401,34 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Every stage of DALI from real recordings to a bundle: the world, captioner, prefix,
+    /// alignment with each loss of the recipe, pseudo-labels, distillation, int8 export,
+    /// evaluation; the bundle with the best validation CIDEr-D goes to --out. A stopped run
+    /// goes on where it stopped when run again with the same --work.
+    Recipe {
+        /// A recipe name (tools/configs/NAME/recipe.json) or a recipe file.
+        recipe: String,
+        /// The real recordings (esc10/, opensfx/, gcompris-sounds/, scikit-maad-soundscapes/;
+        /// here ../shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where the chosen bundle goes.
+        #[arg(long)]
+        out: PathBuf,
+        /// Intermediate results [default: runs/NAME].
+        #[arg(long)]
+        work: Option<PathBuf>,
+        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        tokenizer: PathBuf,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+        /// Replace a bundle already in --out.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+    },
     /// Step time and examples/s of every training stage on generated data at a model size, on
     /// one device, with each stage's first loss (tools/bench/train-device.sh compares devices).
     BenchTrain {
@@ -456,6 +485,28 @@ impl From<SplitArg> for earsight_tools::data::Split {
     }
 }
 
+/// A recipe file, or the recipe of that name in tools/configs (of the working directory, else
+/// of the source tree this binary was built from).
+fn recipe_file(recipe: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(recipe);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let named = |root: &Path| root.join("configs").join(recipe).join("recipe.json");
+    let candidates = [
+        named(Path::new("tools")),
+        named(Path::new(env!("CARGO_MANIFEST_DIR"))),
+    ];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    bail!(
+        "no recipe {recipe:?}: not a file, and neither {} nor {} exists",
+        candidates[0].display(),
+        candidates[1].display()
+    )
+}
+
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("warn,earsight_tools=info"),
@@ -505,6 +556,7 @@ fn run() -> Result<()> {
                 training,
                 seed: source.seed,
                 decoding: DecodingConfig::default(),
+                card: String::new(),
                 force,
             };
             let m = export_bundle(&weights, &options, &out)?;
@@ -571,10 +623,12 @@ fn run() -> Result<()> {
             sources,
             seed,
             scenes,
+            hold_out_fold,
             out,
         } => {
             let t = std::time::Instant::now();
-            let stats = earsight_tools::world::generate(&sources, seed, scenes, &out)?;
+            let stats =
+                earsight_tools::world::generate(&sources, seed, scenes, hold_out_fold, &out)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
             println!("generated in {:.1} s", t.elapsed().as_secs_f64());
             Ok(())
@@ -669,10 +723,52 @@ fn run() -> Result<()> {
                 &data,
                 &tokenizer,
                 max_tokens,
+                &[Split::Train, Split::Val, Split::Test],
                 &out,
                 &Default::default(),
             )?;
             println!("wrote {n} pseudo-labels to {}", out.display());
+            Ok(())
+        }
+        Command::Recipe {
+            recipe,
+            data,
+            out,
+            work,
+            tokenizer,
+            quiet,
+            force,
+            device,
+        } => {
+            let file = recipe_file(&recipe)?;
+            let name = file
+                .parent()
+                .and_then(|d| d.file_name())
+                .map_or("recipe".into(), |n| n.to_string_lossy().into_owned());
+            let work = work.unwrap_or_else(|| Path::new("runs").join(name));
+            let run = RecipeRun {
+                recipe: &file,
+                sources: &data,
+                work: &work,
+                out: &out,
+                tokenizer: &tokenizer,
+                progress: !quiet,
+                force,
+            };
+            let began = std::time::Instant::now();
+            let results = match device {
+                DeviceArg::Cpu => recipe::run::<CpuTrain>(&run, &Default::default())?,
+                #[cfg(feature = "cuda")]
+                DeviceArg::Cuda => recipe::run::<CudaTrain>(&run, &Default::default())?,
+                #[cfg(not(feature = "cuda"))]
+                DeviceArg::Cuda => bail!(NO_CUDA),
+            };
+            println!(
+                "recipe done in {:.1} min; the comparison is in {}",
+                began.elapsed().as_secs_f64() / 60.0,
+                work.join("results.md").display()
+            );
+            println!("chosen: {}", results.chosen);
             Ok(())
         }
         Command::BenchTrain {

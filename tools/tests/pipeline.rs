@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use earsight_tools::recipe::RecipeConfig;
 use earsight_tools::train::align::AlignConfig;
 use earsight_tools::train::captioner::CaptionerConfig;
 use earsight_tools::train::distill::DistillConfig;
@@ -182,11 +183,16 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
 
 #[test]
 fn the_shipped_recipes_are_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    CaptionerConfig::read(&dir.join("captioner.json")).unwrap();
-    PrefixConfig::read(&dir.join("prefix.json")).unwrap();
-    AlignConfig::read(&dir.join("align.json")).unwrap();
-    DistillConfig::read(&dir.join("distill.json")).unwrap();
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for dir in [configs.clone(), configs.join("mini"), configs.join("tiny")] {
+        CaptionerConfig::read(&dir.join("captioner.json")).unwrap();
+        PrefixConfig::read(&dir.join("prefix.json")).unwrap();
+        AlignConfig::read(&dir.join("align.json")).unwrap();
+        DistillConfig::read(&dir.join("distill.json")).unwrap();
+    }
+    for name in ["mini", "tiny"] {
+        RecipeConfig::read(&configs.join(name).join("recipe.json")).unwrap();
+    }
 }
 
 #[test]
@@ -222,4 +228,133 @@ fn bench_train_measures_every_stage() {
         assert!(r["first_loss"].as_f64().unwrap().is_finite(), "{r}");
         assert!(r["examples_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }
+}
+
+#[test]
+fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let sources = common::world_sources(t);
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/recipe.json");
+    let (work, bundle) = (t.join("work"), t.join("bundle"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "recipe",
+            path(&recipe),
+            "--data",
+            path(&sources),
+            "--work",
+            path(&work),
+            "--out",
+            path(out),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        tools(&args)
+    };
+    let first = run(&bundle, &[]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("recipe: captioner:"), "{stdout}");
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("results.json")).unwrap()).unwrap();
+    let candidates = results["candidates"].as_array().unwrap();
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mmd",
+            "mmd+distill",
+            "ot",
+            "ot+distill",
+            "ot-att",
+            "ot-att+distill",
+            "contrastive",
+            "contrastive+distill"
+        ]
+    );
+    for c in candidates {
+        // The held-out fold is the fixture's one fold-2 recording, which no scene uses.
+        assert_eq!(c["held_out"]["clips"], 1, "{c}");
+        assert!(c["val_audio"]["captions"]["CIDEr-D"].is_number(), "{c}");
+        assert!(
+            c["test_audio_visual"]["captions"]["BLEU-4"].is_number(),
+            "{c}"
+        );
+    }
+    let scenes = std::fs::read_to_string(work.join("world/scenes.jsonl")).unwrap();
+    assert!(
+        !scenes.contains("Baby_cry/1-187207-A"),
+        "a held-out recording is in a scene"
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["trained"], true);
+    assert_eq!(manifest["encoder_quantization"], "int8-dynamic");
+    let card = std::fs::read_to_string(bundle.join("MODEL_CARD.md")).unwrap();
+    let chosen = results["chosen"].as_str().unwrap();
+    assert!(card.contains(&format!("Chosen: **{chosen}**")), "{card}");
+    for name in names {
+        assert!(
+            card.contains(&format!("| {name} | audio |")),
+            "{name}: {card}"
+        );
+    }
+    earsight::Captioner::open(&bundle).expect("the recipe's bundle loads in the runtime");
+
+    // Run again: every step is found done, and the same model comes out (the card names
+    // the other --out).
+    let again = t.join("again");
+    let second = run(&again, &[]);
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{stdout}");
+    assert!(!stdout.contains(" ...\n"), "a step ran again:\n{stdout}");
+    let sha = |dir: &Path| {
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
+                .unwrap();
+        [
+            m["sha256"]["encoder.onnx"].clone(),
+            m["sha256"]["decoder.onnx"].clone(),
+        ]
+    };
+    assert_eq!(sha(&bundle), sha(&again));
+
+    // A bundle already there is kept unless --force.
+    let refused = run(&bundle, &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("--force"),
+        "{stderr}"
+    );
+
+    // A recipe naming a loss that does not exist is refused with the file and the loss.
+    let bad = t.join("bad.json");
+    let text = std::fs::read_to_string(&recipe)
+        .unwrap()
+        .replace("\"contrastive\"", "\"cosine\"");
+    std::fs::write(&bad, text).unwrap();
+    let out = tools(&[
+        "recipe",
+        path(&bad),
+        "--data",
+        path(&sources),
+        "--out",
+        path(&t.join("never")),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("bad.json") && stderr.contains("cosine"),
+        "{stderr}"
+    );
 }

@@ -51,9 +51,9 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
         dir.path().join("b"),
         dir.path().join("c"),
     );
-    let stats = world::generate(&src, 7, 24, &a).unwrap();
-    world::generate(&src, 7, 24, &b).unwrap();
-    world::generate(&src, 8, 24, &c).unwrap();
+    let stats = world::generate(&src, 7, 24, None, &a).unwrap();
+    world::generate(&src, 7, 24, None, &b).unwrap();
+    world::generate(&src, 8, 24, None, &c).unwrap();
     let (bytes_a, bytes_b) = (read_dir_bytes(&a), read_dir_bytes(&b));
     assert_eq!(bytes_a.len(), 24 + 24 + 3);
     assert!(bytes_a == bytes_b, "the same seed must give the same bytes");
@@ -73,7 +73,7 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
         3 + 8 * world::synth::CLASSES.len() + speech
     );
     assert!(
-        world::generate(&src, 7, 24, &a).is_err(),
+        world::generate(&src, 7, 24, None, &a).is_err(),
         "an existing world is not replaced"
     );
 

@@ -541,11 +541,12 @@ pub fn run_stage(
             state.best_epoch = epoch;
             checkpoint.save("best", &state, |dir| stage.save_weights(dir))?;
         }
+        // Every epoch, so that a run killed mid-way resumes from its last finished epoch.
+        if state.epoch < optim.epochs && !stopped {
+            save_last(&checkpoint, &state, stage)?;
+        }
     }
-    checkpoint.save("last", &state, |dir| {
-        stage.save_weights(dir)?;
-        stage.save_records(dir)
-    })?;
+    save_last(&checkpoint, &state, stage)?;
     progress.finish();
     let mean_step = step_seconds / timed_steps.max(1) as f64;
     Ok(Report {
@@ -560,6 +561,13 @@ pub fn run_stage(
         } else {
             0.0
         },
+    })
+}
+
+fn save_last(checkpoint: &Checkpoint, state: &State, stage: &mut dyn Stage) -> Result<()> {
+    checkpoint.save("last", state, |dir| {
+        stage.save_weights(dir)?;
+        stage.save_records(dir)
     })
 }
 

@@ -213,14 +213,17 @@ pub struct PseudoLabel {
     pub caption: String,
 }
 
-/// Stage 2's labels: captions of every clip from image tokens, the aligned audio tokens of
-/// `aligned` and the prefix of `prefixed`, written as JSON lines to `out` (never replaced).
+/// Stage 2's labels: captions of every clip of `splits` from image tokens, the aligned audio
+/// tokens of `aligned` and the prefix of `prefixed`, written as JSON lines to `out` (never
+/// replaced). They are also the audio-visual captions the paper evaluates.
+#[allow(clippy::too_many_arguments)]
 pub fn pseudo_labels<B: burn::prelude::Backend>(
     aligned: &Path,
     prefixed: &Path,
     data: &Path,
     tokenizer: &Path,
     max_tokens: usize,
+    splits: &[Split],
     out: &Path,
     device: &B::Device,
 ) -> Result<usize> {
@@ -237,14 +240,16 @@ pub fn pseudo_labels<B: burn::prelude::Backend>(
     }
     let weights = Weights::from_tensors(&config, tensors)
         .with_context(|| format!("the prefix of {}", prefixed.display()))?;
-    let image = ImageWeights::load(aligned)?;
+    // The frozen captioner's image encoder travels with the prefix; `aligned` may be a
+    // distilled checkpoint, which holds the audio side only.
+    let image = ImageWeights::load(prefixed)?;
     let dataset = Dataset::open(data, &weights.config, tokenizer)?;
     let pairs = ImagePairs::new::<B>(&dataset, &image, 16, device)?;
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
     );
     let mut count = 0;
-    for split in [Split::Train, Split::Val, Split::Test] {
+    for &split in splits {
         let captions = pseudo_label::<B>(
             &weights,
             &pairs,

@@ -305,17 +305,21 @@ fn class_of_name(name: &str) -> Option<&'static str> {
 
 /// The recordings of a sources directory plus `synth_variants` variants of every synthesized
 /// class, sorted by id; and the background recordings (soundscapes), by path relative to
-/// `sources`.
+/// `sources`. ESC-10 recordings of `held_out_fold` are left out.
 pub fn catalog(
     sources: &Path,
     synth_variants: u64,
     speech_dir: Option<&Path>,
+    held_out_fold: Option<u32>,
 ) -> Result<(Vec<Recording>, Vec<String>)> {
     let mut recordings = Vec::new();
     let rel = |p: &Path| p.strip_prefix(sources).unwrap_or(p).display().to_string();
     let esc = sources.join("esc10/metadata.csv");
     if esc.is_file() {
-        for clip in crate::data::import_esc(&esc, 0)? {
+        let kept = crate::data::import_esc(&esc, held_out_fold.unwrap_or(0))?
+            .into_iter()
+            .filter(|clip| clip.split != Split::Test);
+        for clip in kept {
             if let Some(class) = class_of_esc_label(&clip.labels[0]) {
                 recordings.push(Recording {
                     id: rel(&clip.audio),
@@ -734,9 +738,15 @@ pub struct World {
 }
 
 impl World {
-    /// Catalogs the sources directory, mines its caption corpora when present, and renders the
-    /// speech variants into `speech_dir` when espeak-ng is installed.
-    pub fn open(sources: &Path, seed: u64, speech_dir: &Path) -> Result<World> {
+    /// Catalogs the sources directory (without the ESC-10 recordings of `held_out_fold`),
+    /// mines its caption corpora when present, and renders the speech variants into
+    /// `speech_dir` when espeak-ng is installed.
+    pub fn open(
+        sources: &Path,
+        seed: u64,
+        held_out_fold: Option<u32>,
+        speech_dir: &Path,
+    ) -> Result<World> {
         let speech_dir = if speech::available() {
             std::fs::create_dir_all(speech_dir)
                 .with_context(|| format!("creating {}", speech_dir.display()))?;
@@ -745,7 +755,7 @@ impl World {
             log::warn!("espeak-ng is not installed: the world has no speech");
             None
         };
-        let (recordings, backgrounds) = catalog(sources, 8, speech_dir)?;
+        let (recordings, backgrounds) = catalog(sources, 8, speech_dir, held_out_fold)?;
         let corpora: Vec<PathBuf> = [
             "audiocaps-captions/v1/train.csv",
             "clotho-captions/clotho_v1_development_en.csv",
@@ -820,18 +830,47 @@ pub struct WorldStats {
     pub recordings_per_class: BTreeMap<&'static str, usize>,
     pub hours: f64,
     pub caption_vocabulary: usize,
+    /// ESC-10 recordings held out of every scene ([`HELD_OUT_FILE`]).
+    pub held_out_recordings: usize,
 }
+
+/// The manifest of the held-out real recordings in a generated world.
+pub const HELD_OUT_FILE: &str = "held_out.jsonl";
 
 /// Generates a world of `scenes` scenes into `out` (which must not exist): `audio/*.wav`,
 /// `images/*.png`, `stats.json`, `manifest.jsonl` (one clip per scene: its picture as the
 /// frame, audio captions as captions, heard classes as labels)
 /// and `scenes.jsonl` (every scene in full: sources, roles, onsets, levels, visual captions).
-pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<WorldStats> {
+/// With `held_out_fold`, no scene uses that ESC-10 fold, whose recordings are listed instead
+/// in [`HELD_OUT_FILE`] (a labelled test manifest) for evaluation on real recordings.
+pub fn generate(
+    sources: &Path,
+    seed: u64,
+    scenes: usize,
+    held_out_fold: Option<u32>,
+    out: &Path,
+) -> Result<WorldStats> {
     if out.exists() {
         bail!("{}: exists; choose a new directory", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let world = World::open(sources, seed, &out.join("speech"))?;
+    let world = World::open(sources, seed, held_out_fold, &out.join("speech"))?;
+    let mut held_out = 0;
+    if let Some(fold) = held_out_fold {
+        let esc = sources.join("esc10/metadata.csv");
+        let clips: Vec<Clip> = crate::data::import_esc(&esc, fold)?
+            .into_iter()
+            .filter(|clip| clip.split == Split::Test)
+            .collect();
+        if clips.is_empty() {
+            bail!(
+                "{}: no recordings in fold {fold} to hold out",
+                esc.display()
+            );
+        }
+        held_out = clips.len();
+        crate::data::write_manifest(&out.join(HELD_OUT_FILE), &clips)?;
+    }
     let all = world.scenes(scenes);
     let recordings = &world.recordings;
     for sub in ["audio", "images"] {
@@ -906,6 +945,7 @@ pub fn generate(sources: &Path, seed: u64, scenes: usize, out: &Path) -> Result<
         recordings_per_class,
         hours: all.len() as f64 * SCENE_SECONDS as f64 / 3600.0,
         caption_vocabulary: vocabulary.len(),
+        held_out_recordings: held_out,
     };
     std::fs::write(
         out.join("stats.json"),

@@ -52,6 +52,7 @@ pub fn export(weights: &Weights, scheme: Quantization, seed: u64, dir: &Path) {
         training: "untrained: seeded random weights".into(),
         seed,
         decoding: DecodingConfig::default(),
+        card: String::new(),
         force: false,
     };
     export_bundle(weights, &options, dir).unwrap();

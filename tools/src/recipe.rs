@@ -1,0 +1,643 @@
+//! `earsight-tools recipe`: DALI from real recordings to a shipped bundle in one command.
+//!
+//! The miniature world (one ESC-10 fold held out of it), stage 0 captioner, stage 1a prefix,
+//! then for every alignment loss of the recipe stage 1b, pseudo-labels and stage 2. Every
+//! (loss, distillation) model is exported in int8 and evaluated audio-only (the runtime's
+//! path) and audio-visual (image + audio + prefix, as the pseudo-labels are made). The default
+//! is the best validation CIDEr-D audio-only; it is exported with a model card of every number.
+//!
+//! Each step writes into the work directory and is skipped when its result is already there,
+//! so a recipe that was stopped goes on where it stopped (a training stage from its last
+//! finished epoch).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use earsight::bundle::{DecodingConfig, Quantization, MANIFEST_FILE};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Manifest, Split};
+use crate::eval::{self, names_absent_source, names_source, SILENCE};
+use crate::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
+use crate::metrics::tokenize;
+use crate::score::{score, ScoreSet};
+use crate::train::align::AlignLoss;
+use crate::train::pipeline::{self, Common, PseudoLabel, Training, TRAINING_FILE};
+use crate::train::read_json;
+use crate::weights::{read_config, Weights, WEIGHTS_FILE};
+use crate::world::{self, HELD_OUT_FILE};
+
+/// What `recipe` runs. Paths are relative to the recipe file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeConfig {
+    /// The model config (audio encoder, text decoder, frontend).
+    pub model: PathBuf,
+    /// The image encoder config of the captioner trained in stage 0.
+    pub image: PathBuf,
+    /// Seeds the world and the initial weights (each stage has its own in its recipe).
+    pub seed: u64,
+    pub world: WorldRecipe,
+    pub captioner: PathBuf,
+    pub prefix: PathBuf,
+    /// (frame, audio caption) training pairs of stage 1a: the paper's 16.
+    pub prefix_pairs: usize,
+    pub align: PathBuf,
+    pub distill: PathBuf,
+    /// The alignment losses to compare; each gets its own alignment and distillation.
+    pub losses: Vec<AlignLoss>,
+    /// Longest pseudo-label, in tokens.
+    pub max_tokens: usize,
+}
+
+/// The world the recipe trains on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldRecipe {
+    pub scenes: usize,
+    /// The ESC-10 fold no stage sees: the real-recording validation set.
+    pub held_out_fold: Option<u32>,
+}
+
+impl RecipeConfig {
+    /// Reads a recipe and resolves its paths, naming any file that is not there.
+    pub fn read(path: &Path) -> Result<RecipeConfig> {
+        let mut recipe: RecipeConfig = read_json(path, "recipe")?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (field, file) in [
+            ("model", &mut recipe.model),
+            ("image", &mut recipe.image),
+            ("captioner", &mut recipe.captioner),
+            ("prefix", &mut recipe.prefix),
+            ("align", &mut recipe.align),
+            ("distill", &mut recipe.distill),
+        ] {
+            *file = base.join(&*file);
+            ensure!(
+                file.is_file(),
+                "{}: field `{field}`: {} is not a file",
+                path.display(),
+                file.display()
+            );
+        }
+        ensure!(
+            !recipe.losses.is_empty(),
+            "{}: field `losses` is empty: name at least one alignment loss",
+            path.display()
+        );
+        ensure!(
+            recipe.world.scenes > 0 && recipe.prefix_pairs > 0 && recipe.max_tokens > 0,
+            "{}: `world.scenes`, `prefix_pairs` and `max_tokens` must be positive",
+            path.display()
+        );
+        Ok(recipe)
+    }
+}
+
+/// Where a recipe reads and writes.
+pub struct RecipeRun<'a> {
+    /// The recipe file; its directory's name names the bundle.
+    pub recipe: &'a Path,
+    /// The real recordings (esc10/, opensfx/, ...), for the world.
+    pub sources: &'a Path,
+    /// Every intermediate result: world, runs, labels, candidate bundles, evaluations.
+    pub work: &'a Path,
+    /// The chosen bundle.
+    pub out: &'a Path,
+    pub tokenizer: &'a Path,
+    pub progress: bool,
+    /// Replace a bundle already in `out`.
+    pub force: bool,
+}
+
+/// Caption metrics and source naming on one set of clips.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measured {
+    pub clips: usize,
+    /// BLEU-4, METEOR (our proxy), ROUGE-L, CIDEr-D; absent without reference captions.
+    pub captions: Option<BTreeMap<String, f64>>,
+    pub source_recall: Option<f64>,
+    /// Captions naming a source class the clip does not have.
+    pub false_source_captions: usize,
+    /// Clips labelled silence that got a caption, of how many.
+    pub false_captions_on_silence: usize,
+    pub silent_clips: usize,
+}
+
+impl Measured {
+    fn metric(&self, name: &str) -> f64 {
+        self.captions
+            .as_ref()
+            .and_then(|c| c.get(name).copied())
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// One trained model of the comparison.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Candidate {
+    /// `LOSS` or `LOSS+distill`.
+    pub name: String,
+    pub loss: AlignLoss,
+    pub distilled: bool,
+    pub val_audio: Measured,
+    pub test_audio: Measured,
+    pub test_audio_visual: Measured,
+    /// The held-out real recordings, audio only.
+    pub held_out: Option<Measured>,
+}
+
+/// What a recipe measured.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecipeResults {
+    pub candidates: Vec<Candidate>,
+    pub chosen: String,
+    /// World-test CIDEr-D of the chosen model exported in f32 and in int8.
+    pub chosen_cider_f32: f64,
+    pub chosen_cider_int8: f64,
+    /// Wall seconds per step, as first run (a step skipped on a later run keeps its time).
+    pub seconds: BTreeMap<String, f64>,
+    pub world: serde_json::Value,
+}
+
+const METRICS: [&str; 4] = ["BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"];
+
+/// Wall time of each step, kept in the work directory across runs.
+struct Clock {
+    path: PathBuf,
+    seconds: BTreeMap<String, f64>,
+}
+
+impl Clock {
+    fn open(path: PathBuf) -> Result<Clock> {
+        let seconds = if path.is_file() {
+            read_json(&path, "recipe timings")?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Clock { path, seconds })
+    }
+
+    /// Runs `work` unless `done`, printing and keeping its wall time.
+    fn step(&mut self, name: &str, done: bool, work: impl FnOnce() -> Result<()>) -> Result<()> {
+        if done {
+            println!("recipe: {name}: done before, kept");
+            return Ok(());
+        }
+        println!("recipe: {name} ...");
+        let began = Instant::now();
+        work().with_context(|| format!("recipe step {name}"))?;
+        let seconds = began.elapsed().as_secs_f64();
+        println!("recipe: {name}: {seconds:.1} s");
+        self.seconds.insert(name.into(), seconds);
+        std::fs::write(
+            &self.path,
+            serde_json::to_string_pretty(&self.seconds)? + "\n",
+        )
+        .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// Whether a training stage's run directory holds its finished result.
+fn trained(run: &Path) -> bool {
+    run.join("best").join(TRAINING_FILE).is_file()
+}
+
+/// Removes what a step left half-written in the work directory, which only the recipe writes.
+fn clear(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
+    } else if path.exists() {
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+impl RecipeRun<'_> {
+    /// A stage's arguments, resuming its run from the last finished epoch when there is one.
+    fn stage(&self, recipe: &Path, data: &Path, model: &Path, out: &Path) -> Result<Common> {
+        let resume = out.join("last").is_dir();
+        if !resume {
+            clear(out)?;
+        }
+        Ok(Common {
+            recipe: recipe.into(),
+            data: data.into(),
+            model: model.into(),
+            out: out.into(),
+            tokenizer: self.tokenizer.into(),
+            resume,
+            stop_after: None,
+            progress: self.progress,
+        })
+    }
+
+    fn export(
+        &self,
+        checkpoint: &Path,
+        name: &str,
+        int8: bool,
+        card: &str,
+        out: &Path,
+    ) -> Result<()> {
+        let training = Training::read(checkpoint)?;
+        let quantization = |q| if int8 { q } else { Quantization::F32 };
+        let options = ExportOptions {
+            name: name.into(),
+            encoder_quantization: quantization(INT8_ENCODER),
+            decoder_quantization: quantization(INT8_DECODER),
+            tokenizer: self.tokenizer.into(),
+            tokenizer_provenance: self.tokenizer.display().to_string(),
+            trained: !training.stages.is_empty(),
+            training: training.summary(),
+            seed: 0,
+            decoding: DecodingConfig::default(),
+            card: card.into(),
+            force: self.force,
+        };
+        export_bundle(&Weights::load(checkpoint)?, &options, out)?;
+        Ok(())
+    }
+}
+
+/// Audio-only numbers of a bundle on `manifest`'s `split`, cached as JSON in `cache`.
+fn measure_bundle(
+    bundle: &Path,
+    manifest: &Manifest,
+    split: Option<Split>,
+    cache: &Path,
+) -> Result<Measured> {
+    if cache.is_file() {
+        return read_json(cache, "cached evaluation");
+    }
+    let (report, clips, items) = eval::evaluate(bundle, manifest, split)?;
+    let dir = cache.with_extension("d");
+    clear(&dir)?;
+    eval::write(&dir, &report, &clips, &items, false)?;
+    let measured = Measured {
+        clips: report.clips,
+        captions: report.captions.as_ref().map(|c| pick_metrics(&c.scores)),
+        source_recall: report.source_recall,
+        false_source_captions: report.false_source_captions,
+        false_captions_on_silence: report.false_captions_on_silence,
+        silent_clips: report.silent_clips,
+    };
+    std::fs::write(cache, serde_json::to_string_pretty(&measured)? + "\n")
+        .with_context(|| format!("writing {}", cache.display()))?;
+    Ok(measured)
+}
+
+fn pick_metrics(scores: &crate::score::Scores) -> BTreeMap<String, f64> {
+    METRICS
+        .iter()
+        .filter_map(|m| scores.get(m).map(|v| (m.to_string(), *v)))
+        .collect()
+}
+
+/// Audio-visual numbers: the captions in `labels` (pseudo-label lines) of `split`'s clips.
+fn measure_captions(labels: &Path, manifest: &Manifest, split: Split) -> Result<Measured> {
+    let text =
+        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
+    let mut by_id = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let label: PseudoLabel = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a caption line", labels.display(), n + 1))?;
+        by_id.insert(label.id, label.caption);
+    }
+    let clips: Vec<_> = manifest.clips.iter().filter(|c| c.split == split).collect();
+    let mut set = ScoreSet {
+        ids: Vec::new(),
+        candidates: Vec::new(),
+        references: Vec::new(),
+    };
+    let (mut named, mut sources, mut absent) = (0, 0, 0);
+    for clip in &clips {
+        let caption = by_id
+            .get(&clip.id)
+            .with_context(|| format!("{}: no caption for clip {}", labels.display(), clip.id))?;
+        let tokens = tokenize(caption);
+        let heard: Vec<&String> = clip.labels.iter().filter(|l| *l != SILENCE).collect();
+        if !heard.is_empty() {
+            sources += heard.len();
+            named += heard.iter().filter(|l| names_source(&tokens, l)).count();
+            absent += usize::from(names_absent_source(&tokens, &clip.labels));
+        }
+        if !clip.captions.is_empty() {
+            set.ids.push(clip.id.clone());
+            set.candidates.push(caption.clone());
+            set.references.push(clip.captions.clone());
+        }
+    }
+    let captions = (!set.ids.is_empty()).then(|| pick_metrics(&score(&set).0.scores));
+    Ok(Measured {
+        clips: clips.len(),
+        captions,
+        source_recall: (sources > 0).then(|| named as f64 / sources as f64),
+        false_source_captions: absent,
+        false_captions_on_silence: 0,
+        silent_clips: 0,
+    })
+}
+
+/// Runs the recipe; see the module's documentation.
+pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<RecipeResults> {
+    let recipe = RecipeConfig::read(r.recipe)?;
+    let name = r
+        .recipe
+        .parent()
+        .and_then(|d| d.file_name())
+        .map_or("earsight".into(), |n| n.to_string_lossy().into_owned());
+    if r.out.join(MANIFEST_FILE).exists() && !r.force {
+        bail!(
+            "{}: already holds a bundle; pass --force to replace it",
+            r.out.display()
+        );
+    }
+    std::fs::create_dir_all(r.work).with_context(|| format!("creating {}", r.work.display()))?;
+    let mut clock = Clock::open(r.work.join("timings.json"))?;
+    let work = |p: &str| r.work.join(p);
+
+    let world_dir = work("world");
+    clock.step("world", world_dir.join("stats.json").is_file(), || {
+        clear(&world_dir)?;
+        world::generate(
+            r.sources,
+            recipe.seed,
+            recipe.world.scenes,
+            recipe.world.held_out_fold,
+            &world_dir,
+        )
+        .map(drop)
+    })?;
+    let init = work("init");
+    clock.step("init", init.join(WEIGHTS_FILE).is_file(), || {
+        Weights::init(&read_config(&recipe.model)?, recipe.seed)?.save(&init)
+    })?;
+    let captioner = work("captioner");
+    clock.step("captioner", trained(&captioner), || {
+        let common = r.stage(&recipe.captioner, &world_dir, &init, &captioner)?;
+        pipeline::captioner::<B>(&common, Some(&recipe.image), device).map(drop)
+    })?;
+    let captioner = captioner.join("best");
+    let prefix = work("prefix");
+    clock.step("prefix", trained(&prefix), || {
+        let common = r.stage(&recipe.prefix, &world_dir, &captioner, &prefix)?;
+        pipeline::prefix::<B>(&common, recipe.prefix_pairs, device).map(drop)
+    })?;
+    let prefix = prefix.join("best");
+
+    let captions = |model: &Path, splits: &[Split], out: &Path| -> Result<()> {
+        let partial = out.with_extension("partial");
+        clear(&partial)?;
+        pipeline::pseudo_labels::<B::InnerBackend>(
+            model,
+            &prefix,
+            &world_dir,
+            r.tokenizer,
+            recipe.max_tokens,
+            splits,
+            &partial,
+            device,
+        )?;
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))
+    };
+    let all_splits = [Split::Train, Split::Val, Split::Test];
+    let mut checkpoints = Vec::new();
+    for &loss in &recipe.losses {
+        let tag = serde_json::to_value(loss)?
+            .as_str()
+            .map(String::from)
+            .context("loss name")?;
+        let aligned = work(&format!("align-{tag}"));
+        clock.step(&format!("align {tag}"), trained(&aligned), || {
+            let common = r.stage(&recipe.align, &world_dir, &captioner, &aligned)?;
+            pipeline::align_stage::<B>(&common, Some(loss), device).map(drop)
+        })?;
+        let aligned = aligned.join("best");
+        let labels = work(&format!("labels-{tag}.jsonl"));
+        clock.step(&format!("pseudo-label {tag}"), labels.is_file(), || {
+            captions(&aligned, &all_splits, &labels)
+        })?;
+        let distilled = work(&format!("distill-{tag}"));
+        clock.step(&format!("distill {tag}"), trained(&distilled), || {
+            let common = r.stage(&recipe.distill, &world_dir, &aligned, &distilled)?;
+            pipeline::distill_stage::<B>(&common, &labels, device).map(drop)
+        })?;
+        let distilled = distilled.join("best");
+        let av = work(&format!("audio-visual-{tag}+distill.jsonl"));
+        clock.step(&format!("audio-visual {tag}+distill"), av.is_file(), || {
+            captions(&distilled, &[Split::Val, Split::Test], &av)
+        })?;
+        checkpoints.push((tag.clone(), loss, false, aligned, labels));
+        checkpoints.push((format!("{tag}+distill"), loss, true, distilled, av));
+    }
+
+    let manifest = Manifest::read(&world_dir.join("manifest.jsonl"), None)?;
+    let held_out_path = world_dir.join(HELD_OUT_FILE);
+    let held_out = if held_out_path.is_file() {
+        Some(Manifest::read(&held_out_path, None)?)
+    } else {
+        None
+    };
+    let bundles = work("bundles");
+    let evals = work("eval");
+    std::fs::create_dir_all(&evals)?;
+    let mut candidates = Vec::new();
+    for (cname, loss, distilled, checkpoint, av) in &checkpoints {
+        let bundle = bundles.join(format!("{cname}-int8"));
+        clock.step(
+            &format!("export {cname}"),
+            bundle.join(MANIFEST_FILE).is_file(),
+            || {
+                clear(&bundle)?;
+                r.export(checkpoint, &name, true, "", &bundle)
+            },
+        )?;
+        let measure = |set: &str, m: &Manifest, split| {
+            measure_bundle(
+                &bundle,
+                m,
+                split,
+                &evals.join(format!("{cname}-{set}.json")),
+            )
+        };
+        let began = Instant::now();
+        let candidate = Candidate {
+            name: cname.clone(),
+            loss: *loss,
+            distilled: *distilled,
+            val_audio: measure("val", &manifest, Some(Split::Val))?,
+            test_audio: measure("test", &manifest, Some(Split::Test))?,
+            test_audio_visual: measure_captions(av, &manifest, Split::Test)?,
+            held_out: held_out
+                .as_ref()
+                .map(|m| measure("held-out", m, None))
+                .transpose()?,
+        };
+        println!(
+            "recipe: evaluated {cname} in {:.1} s: val CIDEr-D {:.3}",
+            began.elapsed().as_secs_f64(),
+            candidate.val_audio.metric("CIDEr-D")
+        );
+        candidates.push(candidate);
+    }
+    let chosen = candidates
+        .iter()
+        .enumerate()
+        .max_by(|(i, a), (j, b)| {
+            let (a, b) = (a.val_audio.metric("CIDEr-D"), b.val_audio.metric("CIDEr-D"));
+            a.total_cmp(&b).then(j.cmp(i))
+        })
+        .map(|(i, _)| i)
+        .context("no candidate model")?;
+    let (chosen_name, _, _, chosen_checkpoint, _) = &checkpoints[chosen];
+    let f32_bundle = bundles.join(format!("{chosen_name}-f32"));
+    clock.step(
+        &format!("export {chosen_name} f32"),
+        f32_bundle.join(MANIFEST_FILE).is_file(),
+        || {
+            clear(&f32_bundle)?;
+            r.export(chosen_checkpoint, &name, false, "", &f32_bundle)
+        },
+    )?;
+    let f32_test = measure_bundle(
+        &f32_bundle,
+        &manifest,
+        Some(Split::Test),
+        &evals.join(format!("{chosen_name}-f32-test.json")),
+    )?;
+    let world_stats: serde_json::Value =
+        read_json(&world_dir.join("stats.json"), "world statistics")?;
+    let results = RecipeResults {
+        chosen_cider_f32: f32_test.metric("CIDEr-D"),
+        chosen_cider_int8: candidates[chosen].test_audio.metric("CIDEr-D"),
+        chosen: chosen_name.clone(),
+        candidates,
+        seconds: clock.seconds.clone(),
+        world: world_stats,
+    };
+    let card = model_card(&recipe, r, &results);
+    std::fs::write(
+        r.work.join("results.json"),
+        serde_json::to_string_pretty(&results)? + "\n",
+    )?;
+    std::fs::write(r.work.join("results.md"), &card)?;
+    r.export(chosen_checkpoint, &name, true, &card, r.out)?;
+    println!(
+        "recipe: chose {chosen_name} (validation CIDEr-D audio-only); wrote {}",
+        r.out.display()
+    );
+    Ok(results)
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or("–".into(), |v| format!("{v:.3}"))
+}
+
+/// The measured part of the model card, in Markdown.
+pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults) -> String {
+    let mut md = String::new();
+    md.push_str("\n## How it was made\n\n");
+    md.push_str(&format!(
+        "`earsight-tools recipe {} --data {} --out {}` ({}): the miniature world of {} scenes \
+         from the real recordings, stage 0 captioner on its pictures and visual captions, \
+         stage 1a prefix on {} (picture, audio caption) pairs, stage 1b alignment (losses: {}), \
+         pseudo-labels, stage 2 distillation. No stage trains on audio captions beyond the \
+         prefix pairs, and none on labels of the audio: what it knows of sounds comes from the \
+         pictures and their visual captions, as a pretrained captioner's would.\n\n",
+        r.recipe.display(),
+        r.sources.display(),
+        r.out.display(),
+        recipe.model.display(),
+        recipe.world.scenes,
+        recipe.prefix_pairs,
+        recipe
+            .losses
+            .iter()
+            .map(|l| format!("{l:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    let total: f64 = results.seconds.values().sum();
+    md.push_str(&format!(
+        "Wall time of the whole recipe: {:.1} min on the machine that ran it; per step:\n\n",
+        total / 60.0
+    ));
+    md.push_str("| step | seconds |\n|---|---|\n");
+    for (step, s) in &results.seconds {
+        md.push_str(&format!("| {step} | {s:.0} |\n"));
+    }
+    md.push_str("\n## What it hears\n\nRecordings per source class in the world:\n\n");
+    if let Some(per_class) = results.world["recordings_per_class"].as_object() {
+        let list: Vec<String> = per_class
+            .iter()
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect();
+        md.push_str(&list.join(", "));
+        md.push_str("\n\n");
+    }
+    md.push_str(&format!(
+        "## Measured\n\nChosen: **{}**, the best validation CIDEr-D audio-only (int8). \
+         World-test CIDEr-D of the chosen model: {:.3} in int8, {:.3} in f32.\n\n\
+         World-test scenes (audio-only: the int8 bundle through the runtime; audio-visual: \
+         picture + audio + prefix through the captioner, as the pseudo-labels are made), and the \
+         held-out real ESC-10 fold (audio-only). METEOR is our proxy (exact and stem matching; \
+         see `earsight-tools score`).\n\n",
+        results.chosen, results.chosen_cider_int8, results.chosen_cider_f32
+    ));
+    md.push_str(
+        "| model | input | val CIDEr-D | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | source recall | \
+         false captions | real: source recall | real: false captions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for c in &results.candidates {
+        for (input, m) in [
+            ("audio", &c.test_audio),
+            ("audio+visual", &c.test_audio_visual),
+        ] {
+            let audio = input == "audio";
+            let real = c.held_out.as_ref().filter(|_| audio);
+            md.push_str(&format!(
+                "| {} | {input} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                c.name,
+                if audio {
+                    cell(Some(c.val_audio.metric("CIDEr-D")))
+                } else {
+                    "–".into()
+                },
+                cell(Some(m.metric("BLEU-4"))),
+                cell(Some(m.metric("METEOR"))),
+                cell(Some(m.metric("ROUGE-L"))),
+                cell(Some(m.metric("CIDEr-D"))),
+                cell(m.source_recall),
+                if audio {
+                    format!(
+                        "{} of {} (silent: {} of {})",
+                        m.false_source_captions,
+                        m.clips,
+                        m.false_captions_on_silence,
+                        m.silent_clips
+                    )
+                } else {
+                    format!("{} of {}", m.false_source_captions, m.clips)
+                },
+                cell(real.and_then(|h| h.source_recall)),
+                real.map_or("–".into(), |h| format!(
+                    "{} of {}",
+                    h.false_source_captions, h.clips
+                )),
+            ));
+        }
+    }
+    md.push_str(
+        "\nSource recall: the share of audible sources the caption names (by the class's names \
+         and sound words). False captions: captions naming a source class the clip does not \
+         have; on silent scenes, any caption.\n",
+    );
+    md
+}
