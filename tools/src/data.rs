@@ -116,11 +116,15 @@ pub fn write_manifest(path: &Path, clips: &[Clip]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let base = std::fs::canonicalize(base).with_context(|| format!("{}", base.display()))?;
+    // Relative to the manifest when under its directory, else absolute: a path relative to
+    // the working directory would not resolve from the manifest.
     let relative = |p: &Path| -> PathBuf {
-        std::fs::canonicalize(p)
-            .ok()
-            .and_then(|abs| abs.strip_prefix(&base).ok().map(Path::to_path_buf))
-            .unwrap_or_else(|| p.to_path_buf())
+        match std::fs::canonicalize(p) {
+            Ok(abs) => abs
+                .strip_prefix(&base)
+                .map_or_else(|_| abs.clone(), Path::to_path_buf),
+            Err(_) => p.to_path_buf(),
+        }
     };
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -158,8 +158,9 @@ pub struct RecipeResults {
     /// World-test CIDEr-D of the chosen model exported in f32 and in int8.
     pub chosen_cider_f32: f64,
     pub chosen_cider_int8: f64,
-    /// Wall seconds per step, as first run (a step skipped on a later run keeps its time).
-    pub seconds: BTreeMap<String, f64>,
+    /// Wall seconds per step in the order they run, as first run (a step skipped on a later
+    /// run keeps its time).
+    pub seconds: Vec<(String, f64)>,
     pub world: serde_json::Value,
 }
 
@@ -169,6 +170,7 @@ const METRICS: [&str; 4] = ["BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"];
 struct Clock {
     path: PathBuf,
     seconds: BTreeMap<String, f64>,
+    order: Vec<String>,
 }
 
 impl Clock {
@@ -178,11 +180,24 @@ impl Clock {
         } else {
             BTreeMap::new()
         };
-        Ok(Clock { path, seconds })
+        Ok(Clock {
+            path,
+            seconds,
+            order: Vec::new(),
+        })
+    }
+
+    /// Every step's time, in the order of this run.
+    fn times(&self) -> Vec<(String, f64)> {
+        self.order
+            .iter()
+            .map(|s| (s.clone(), self.seconds.get(s).copied().unwrap_or(f64::NAN)))
+            .collect()
     }
 
     /// Runs `work` unless `done`, printing and keeping its wall time.
     fn step(&mut self, name: &str, done: bool, work: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.order.push(name.into());
         if done {
             println!("recipe: {name}: done before, kept");
             return Ok(());
@@ -192,6 +207,13 @@ impl Clock {
         work().with_context(|| format!("recipe step {name}"))?;
         let seconds = began.elapsed().as_secs_f64();
         println!("recipe: {name}: {seconds:.1} s");
+        // Another recipe process may share the work directory: keep what it wrote.
+        if self.path.is_file() {
+            let written: BTreeMap<String, f64> = read_json(&self.path, "recipe timings")?;
+            for (step, s) in written {
+                self.seconds.entry(step).or_insert(s);
+            }
+        }
         self.seconds.insert(name.into(), seconds);
         std::fs::write(
             &self.path,
@@ -408,10 +430,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let all_splits = [Split::Train, Split::Val, Split::Test];
     let mut checkpoints = Vec::new();
     for &loss in &recipe.losses {
-        let tag = serde_json::to_value(loss)?
-            .as_str()
-            .map(String::from)
-            .context("loss name")?;
+        let tag = loss_name(loss);
         let aligned = work(&format!("align-{tag}"));
         clock.step(&format!("align {tag}"), trained(&aligned), || {
             let common = r.stage(&recipe.align, &world_dir, &captioner, &aligned)?;
@@ -517,7 +536,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         chosen_cider_int8: candidates[chosen].test_audio.metric("CIDEr-D"),
         chosen: chosen_name.clone(),
         candidates,
-        seconds: clock.seconds.clone(),
+        seconds: clock.times(),
         world: world_stats,
     };
     let card = model_card(&recipe, r, &results);
@@ -532,6 +551,14 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         r.out.display()
     );
     Ok(results)
+}
+
+/// A loss as recipes and the command line spell it.
+fn loss_name(loss: AlignLoss) -> String {
+    serde_json::to_value(loss)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| format!("{loss:?}"))
 }
 
 fn cell(v: Option<f64>) -> String {
@@ -559,18 +586,18 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
         recipe
             .losses
             .iter()
-            .map(|l| format!("{l:?}"))
+            .map(|&l| loss_name(l))
             .collect::<Vec<_>>()
             .join(", "),
     ));
-    let total: f64 = results.seconds.values().sum();
+    let total: f64 = results.seconds.iter().map(|(_, s)| s).sum();
     md.push_str(&format!(
         "Wall time of the whole recipe: {:.1} min on the machine that ran it; per step:\n\n",
         total / 60.0
     ));
     md.push_str("| step | seconds |\n|---|---|\n");
     for (step, s) in &results.seconds {
-        md.push_str(&format!("| {step} | {s:.0} |\n"));
+        md.push_str(&format!("| {step} | {s:.1} |\n"));
     }
     md.push_str("\n## What it hears\n\nRecordings per source class in the world:\n\n");
     if let Some(per_class) = results.world["recordings_per_class"].as_object() {

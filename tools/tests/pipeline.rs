@@ -237,20 +237,23 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     let sources = common::world_sources(t);
     let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/recipe.json");
     let (work, bundle) = (t.join("work"), t.join("bundle"));
+    assert_eq!(sources, t.join("sources"));
+    // Paths relative to the working directory, as a user types them.
     let run = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "recipe",
-            path(&recipe),
-            "--data",
-            path(&sources),
-            "--work",
-            path(&work),
-            "--out",
-            path(out),
-            "--quiet",
-        ];
-        args.extend_from_slice(extra);
-        tools(&args)
+        std::process::Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
+            .args([
+                "recipe",
+                path(&recipe),
+                "--data",
+                "sources",
+                "--work",
+                "work",
+            ])
+            .args(["--out", path(out.strip_prefix(t).unwrap()), "--quiet"])
+            .args(extra)
+            .current_dir(t)
+            .output()
+            .unwrap()
     };
     let first = run(&bundle, &[]);
     let stdout = String::from_utf8_lossy(&first.stdout);

@@ -141,14 +141,15 @@ struct DistillStage<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> DistillStage<'_, B> {
-    fn loss<C: Backend>(
+    /// A batch's backbone features and captions. The backbone is frozen in this stage, so its
+    /// features are computed outside autodiff: detaching them afterwards left every step's
+    /// backbone graph behind, about a gigabyte a step at the mini size.
+    fn batch(
         &self,
-        encoder: &AudioEncoder<C>,
-        decoder: &TextDecoder<C>,
+        backbone: &AudioEncoder<B::InnerBackend>,
         split: Split,
         indices: &[usize],
-        device: &C::Device,
-    ) -> Result<(Tensor<C, 1>, f64)> {
+    ) -> Result<(Tensor<B::InnerBackend, 3>, Vec<Vec<u32>>)> {
         let c = &self.start.config;
         let (frames, mels) = (c.frontend.clip_frames, c.frontend.n_mels);
         let (mut mel, mut captions) = (Vec::new(), Vec::new());
@@ -162,9 +163,24 @@ impl<B: AutodiffBackend> DistillStage<'_, B> {
             mel.extend(clip.mel);
             captions.push(clip.ids);
         }
-        let mel = Tensor::from_data(TensorData::new(mel, [indices.len(), frames, mels]), device);
-        // Only the projector learns: the backbone's features carry no gradient.
-        let memory = encoder.project(encoder.features(mel, c).detach());
+        let mel = Tensor::from_data(
+            TensorData::new(mel, [indices.len(), frames, mels]),
+            &self.device,
+        );
+        Ok((backbone.features(mel, c), captions))
+    }
+
+    /// Teacher-forced caption loss of the projected `features`.
+    fn loss<C: Backend>(
+        &self,
+        encoder: &AudioEncoder<C>,
+        decoder: &TextDecoder<C>,
+        features: Tensor<C, 3>,
+        captions: &[Vec<u32>],
+        device: &C::Device,
+    ) -> Result<(Tensor<C, 1>, f64)> {
+        let c = &self.start.config;
+        let memory = encoder.project(features);
         let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
         Ok(Teacher::new(&refs, self.special, c, device)?.loss(decoder, memory, c))
     }
@@ -181,11 +197,12 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
         lr: f64,
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+        let (features, captions) = self.batch(&self.encoder.valid(), Split::Train, indices)?;
         let (loss, _) = self.loss(
             &self.encoder,
             &self.decoder,
-            Split::Train,
-            indices,
+            Tensor::from_inner(features),
+            &captions,
             &self.device,
         )?;
         let value = loss.clone().into_scalar().elem::<f64>();
@@ -201,7 +218,8 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
             self.batch_size,
             "Val clips",
             |chunk| {
-                let (loss, n) = self.loss(&encoder, &decoder, Split::Val, chunk, &self.device)?;
+                let (features, captions) = self.batch(&encoder, Split::Val, chunk)?;
+                let (loss, n) = self.loss(&encoder, &decoder, features, &captions, &self.device)?;
                 Ok((loss.into_scalar().elem::<f64>(), n))
             },
         )
