@@ -128,6 +128,9 @@ pub fn without_prefix(weights: &Weights) -> Result<Weights> {
     Weights::from_tensors(&config, tensors)
 }
 
+/// Backbone features of a batch of clips, and their captions' token ids.
+type Batch<B> = (Tensor<B, 3>, Vec<Vec<u32>>);
+
 /// Stage 2's state between steps.
 struct DistillStage<'a, B: AutodiffBackend> {
     start: Weights,
@@ -149,7 +152,7 @@ impl<B: AutodiffBackend> DistillStage<'_, B> {
         backbone: &AudioEncoder<B::InnerBackend>,
         split: Split,
         indices: &[usize],
-    ) -> Result<(Tensor<B::InnerBackend, 3>, Vec<Vec<u32>>)> {
+    ) -> Result<Batch<B::InnerBackend>> {
         let c = &self.start.config;
         let (frames, mels) = (c.frontend.clip_frames, c.frontend.n_mels);
         let (mut mel, mut captions) = (Vec::new(), Vec::new());
