@@ -59,6 +59,9 @@ fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
     x.reshape([b, t, heads, d / heads]).swap_dims(1, 2)
 }
 
+/// An attention layer's keys and values of a context, split into heads.
+pub type KeysValues<B> = (Tensor<B, 4>, Tensor<B, 4>);
+
 impl<B: Backend> Attention<B> {
     /// Attention of `query` over `context`; `bias` is added to the scores (the causal mask).
     fn forward(
@@ -68,11 +71,27 @@ impl<B: Backend> Attention<B> {
         heads: usize,
         bias: Option<Tensor<B, 4>>,
     ) -> Tensor<B, 3> {
+        let kv = self.keys_values(context, heads);
+        self.attend(query, kv, heads, bias)
+    }
+
+    fn keys_values(&self, context: Tensor<B, 3>, heads: usize) -> KeysValues<B> {
+        (
+            split_heads(self.k.forward(context.clone()), heads),
+            split_heads(self.v.forward(context), heads),
+        )
+    }
+
+    fn attend(
+        &self,
+        query: Tensor<B, 3>,
+        (k, v): KeysValues<B>,
+        heads: usize,
+        bias: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 3> {
         let [b, t, d] = query.dims();
         let scale = 1.0 / ((d / heads) as f64).sqrt();
         let q = split_heads(self.q.forward(query), heads).mul_scalar(scale);
-        let k = split_heads(self.k.forward(context.clone()), heads);
-        let v = split_heads(self.v.forward(context), heads);
         let mut scores = q.matmul(k.swap_dims(2, 3));
         if let Some(bias) = bias {
             scores = scores + bias;
@@ -464,6 +483,26 @@ impl<B: Backend> TextDecoder<B> {
         memory: Tensor<B, 3>,
         c: &ModelConfig,
     ) -> Tensor<B, 3> {
+        let cross = self.cross_keys_values(memory, c);
+        self.logits(self.hidden(ids, &cross, c))
+    }
+
+    /// Every block's cross-attention keys and values of `memory`: what stays the same from one
+    /// decoding step to the next.
+    pub fn cross_keys_values(&self, memory: Tensor<B, 3>, c: &ModelConfig) -> Vec<KeysValues<B>> {
+        self.blocks
+            .iter()
+            .map(|block| block.cross.keys_values(memory.clone(), c.decoder.heads))
+            .collect()
+    }
+
+    /// The final hidden states `[b, t, D]` of `ids` over a memory's keys and values.
+    pub fn hidden(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        cross: &[KeysValues<B>],
+        c: &ModelConfig,
+    ) -> Tensor<B, 3> {
         let [b, t] = ids.dims();
         let d = c.decoder.dim;
         let device = ids.device();
@@ -478,19 +517,23 @@ impl<B: Backend> TextDecoder<B> {
             .triu(1)
             .mul_scalar(-1e9);
         let causal = causal.unsqueeze::<4>();
-        for block in &self.blocks {
+        for (block, kv) in self.blocks.iter().zip(cross) {
             let h = block.ln1.forward(x.clone());
             x = x + block
                 .self_attn
                 .forward(h.clone(), h, c.decoder.heads, Some(causal.clone()));
             let h = block.ln2.forward(x.clone());
-            x = x + block
-                .cross
-                .forward(h, memory.clone(), c.decoder.heads, None);
+            x = x + block.cross.attend(h, kv.clone(), c.decoder.heads, None);
             x = x.clone() + block.mlp.forward(block.ln3.forward(x));
         }
-        let x = self.ln.forward(x);
-        x.matmul(self.tok.val().transpose().unsqueeze())
+        x
+    }
+
+    /// Logits `[b, t, V]` of hidden states (the output projection is the tied embedding).
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.ln
+            .forward(hidden)
+            .matmul(self.tok.val().transpose().unsqueeze())
     }
 }
 

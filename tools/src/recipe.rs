@@ -24,9 +24,12 @@ use crate::eval::{self, names_absent_source, names_source, SILENCE};
 use crate::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
 use crate::metrics::tokenize;
 use crate::score::{score, ScoreSet};
-use crate::train::align::AlignLoss;
+use crate::train::align::{AlignConfig, AlignLoss};
+use crate::train::captioner::CaptionerConfig;
+use crate::train::distill::DistillConfig;
 use crate::train::pipeline::{self, Common, PseudoLabel, Training, TRAINING_FILE};
-use crate::train::read_json;
+use crate::train::prefix::PrefixConfig;
+use crate::train::{read_json, Recipe};
 use crate::weights::{read_config, Weights, WEIGHTS_FILE};
 use crate::world::{self, HELD_OUT_FILE};
 
@@ -223,9 +226,23 @@ impl Clock {
     }
 }
 
-/// Whether a training stage's run directory holds its finished result.
-fn trained(run: &Path) -> bool {
-    run.join("best").join(TRAINING_FILE).is_file()
+/// Whether a training stage's run directory holds its finished result, made with `recipe`
+/// (a result made with another is refused, never silently kept).
+fn trained<T: Serialize>(run: &Path, recipe: &T, file: &Path) -> Result<bool> {
+    let best = run.join("best");
+    if !best.join(TRAINING_FILE).is_file() {
+        return Ok(false);
+    }
+    let made_with = Training::read(&best)?.stages.pop().map(|s| s.recipe);
+    if made_with != Some(serde_json::to_value(recipe)?) {
+        bail!(
+            "{} was trained with another recipe than {} says now: remove it to train it again, \
+             or choose another --work",
+            run.display(),
+            file.display()
+        );
+    }
+    Ok(true)
 }
 
 /// Removes what a step left half-written in the work directory, which only the recipe writes.
@@ -399,13 +416,23 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         Weights::init(&read_config(&recipe.model)?, recipe.seed)?.save(&init)
     })?;
     let captioner = work("captioner");
-    clock.step("captioner", trained(&captioner), || {
+    let done = trained(
+        &captioner,
+        &CaptionerConfig::read(&recipe.captioner)?,
+        &recipe.captioner,
+    )?;
+    clock.step("captioner", done, || {
         let common = r.stage(&recipe.captioner, &world_dir, &init, &captioner)?;
         pipeline::captioner::<B>(&common, Some(&recipe.image), device).map(drop)
     })?;
     let captioner = captioner.join("best");
     let prefix = work("prefix");
-    clock.step("prefix", trained(&prefix), || {
+    let done = trained(
+        &prefix,
+        &PrefixConfig::read(&recipe.prefix)?,
+        &recipe.prefix,
+    )?;
+    clock.step("prefix", done, || {
         let common = r.stage(&recipe.prefix, &world_dir, &captioner, &prefix)?;
         pipeline::prefix::<B>(&common, recipe.prefix_pairs, device).map(drop)
     })?;
@@ -432,7 +459,10 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     for &loss in &recipe.losses {
         let tag = loss_name(loss);
         let aligned = work(&format!("align-{tag}"));
-        clock.step(&format!("align {tag}"), trained(&aligned), || {
+        let mut align_recipe = AlignConfig::read(&recipe.align)?;
+        align_recipe.loss = loss;
+        let done = trained(&aligned, &align_recipe, &recipe.align)?;
+        clock.step(&format!("align {tag}"), done, || {
             let common = r.stage(&recipe.align, &world_dir, &captioner, &aligned)?;
             pipeline::align_stage::<B>(&common, Some(loss), device).map(drop)
         })?;
@@ -442,7 +472,12 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             captions(&aligned, &all_splits, &labels)
         })?;
         let distilled = work(&format!("distill-{tag}"));
-        clock.step(&format!("distill {tag}"), trained(&distilled), || {
+        let done = trained(
+            &distilled,
+            &DistillConfig::read(&recipe.distill)?,
+            &recipe.distill,
+        )?;
+        clock.step(&format!("distill {tag}"), done, || {
             let common = r.stage(&recipe.distill, &world_dir, &aligned, &distilled)?;
             pipeline::distill_stage::<B>(&common, &labels, device).map(drop)
         })?;

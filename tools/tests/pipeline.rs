@@ -235,7 +235,15 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let sources = common::world_sources(t);
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/recipe.json");
+    // The shipped tiny recipe, copied so that the test can change it.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny");
+    let configs = t.join("tiny");
+    std::fs::create_dir(&configs).unwrap();
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), configs.join(entry.file_name())).unwrap();
+    }
+    let recipe = configs.join("recipe.json");
     let (work, bundle) = (t.join("work"), t.join("bundle"));
     assert_eq!(sources, t.join("sources"));
     // Paths relative to the working directory, as a user types them.
@@ -341,8 +349,21 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         "{stderr}"
     );
 
+    // A stage recipe changed after its stage ran: the old result is refused, not kept.
+    let distill = configs.join("distill.json");
+    let text = std::fs::read_to_string(&distill).unwrap();
+    std::fs::write(&distill, text.replace("0.001", "0.002")).unwrap();
+    let changed = run(&t.join("changed"), &[]);
+    let stderr = String::from_utf8_lossy(&changed.stderr);
+    assert!(
+        !changed.status.success()
+            && stderr.contains("distill-mmd")
+            && stderr.contains("another recipe"),
+        "{stderr}"
+    );
+
     // A recipe naming a loss that does not exist is refused with the file and the loss.
-    let bad = t.join("bad.json");
+    let bad = configs.join("bad.json");
     let text = std::fs::read_to_string(&recipe)
         .unwrap()
         .replace("\"contrastive\"", "\"cosine\"");

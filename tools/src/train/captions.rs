@@ -83,13 +83,15 @@ pub fn greedy<B: Backend>(
     let b = memory.dims()[0];
     let device = memory.device();
     let mut ids = vec![vec![special.bos]; b];
+    // The memory's keys and values once; only the last position's logits each step.
+    let cross = decoder.cross_keys_values(memory, model);
     for _ in 0..max_tokens.min(model.decoder.max_positions - 1) {
         let t = ids[0].len();
         let flat: Vec<i64> = ids.iter().flatten().map(|&i| i as i64).collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, t]), &device);
-        let logits = decoder.forward(input, memory.clone(), model);
-        let next: Vec<i64> = logits
-            .narrow(1, t - 1, 1)
+        let last = decoder.hidden(input, &cross, model).narrow(1, t - 1, 1);
+        let next: Vec<i64> = decoder
+            .logits(last)
             .argmax(2)
             .into_data()
             .convert::<i64>()
