@@ -2,7 +2,10 @@
 //! random words: these tests check the plumbing, not the descriptions).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::earsight_command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,7 +16,7 @@ fn bundle() -> PathBuf {
 }
 
 fn earsight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_earsight"))
+    earsight_command()
         .args(args)
         .env("EARSIGHT_MODEL", bundle())
         .output()
@@ -264,7 +267,7 @@ fn bench_reports_every_stage_as_json() {
 
 #[test]
 fn a_model_variable_that_holds_no_bundle_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_earsight"))
+    let out = earsight_command()
         .args(["caption", "x.wav"])
         .env("EARSIGHT_MODEL", "/nonexistent/earsight-model")
         .current_dir(std::env::temp_dir())

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -13,6 +13,9 @@ use earsight::stream::{
     self, Event, GateConfig, ListenConfig, Sink, Source, StreamError, Summary, WindowModel,
 };
 use earsight::Captioner;
+
+mod common;
+use common::earsight_command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -231,7 +234,7 @@ fn a_slow_model_on_a_live_source_skips_windows_with_bounded_queues() {
 }
 
 fn earsight(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_earsight"))
+    let mut child = earsight_command()
         .args(args)
         .env("EARSIGHT_MODEL", bundle())
         .stdin(Stdio::piped())
@@ -446,7 +449,7 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("scene.wav");
     write_f32_wav(&wav, &scene());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_earsight"))
+    let mut child = earsight_command()
         .args(["listen", "--realtime", "--window", "1", "--hop", "0.5"])
         .args(["--input", wav.to_str().unwrap()])
         .env("EARSIGHT_MODEL", bundle())
