@@ -27,7 +27,7 @@ use crate::score::{score, ScoreSet};
 use crate::train::align::{AlignConfig, AlignLoss};
 use crate::train::captioner::CaptionerConfig;
 use crate::train::distill::DistillConfig;
-use crate::train::pipeline::{self, Common, PseudoLabel, Training, TRAINING_FILE};
+use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::prefix::PrefixConfig;
 use crate::train::{read_json, Recipe};
 use crate::weights::{read_config, Weights, WEIGHTS_FILE};
@@ -338,14 +338,7 @@ fn pick_metrics(scores: &crate::score::Scores) -> BTreeMap<String, f64> {
 
 /// Audio-visual numbers: the captions in `labels` (pseudo-label lines) of `split`'s clips.
 fn measure_captions(labels: &Path, manifest: &Manifest, split: Split) -> Result<Measured> {
-    let text =
-        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
-    let mut by_id = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let label: PseudoLabel = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a caption line", labels.display(), n + 1))?;
-        by_id.insert(label.id, label.caption);
-    }
+    let by_id = pipeline::read_pseudo_labels(labels)?;
     let clips: Vec<_> = manifest.clips.iter().filter(|c| c.split == split).collect();
     let mut set = ScoreSet {
         ids: Vec::new(),

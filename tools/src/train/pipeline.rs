@@ -274,6 +274,19 @@ pub fn pseudo_labels<B: burn::prelude::Backend>(
     Ok(count)
 }
 
+/// Pseudo-label lines (as [`pseudo_labels`] writes them): caption by clip id.
+pub fn read_pseudo_labels(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut by_id = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let label: PseudoLabel = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a pseudo-label", path.display(), n + 1))?;
+        by_id.insert(label.id, label.caption);
+    }
+    Ok(by_id)
+}
+
 /// Stage 2 on pseudo-labels (or any captions of the clips, by id).
 pub fn distill_stage<B: AutodiffBackend>(
     common: &Common,
@@ -282,14 +295,7 @@ pub fn distill_stage<B: AutodiffBackend>(
 ) -> Result<Report> {
     let recipe = DistillConfig::read(&common.recipe)?;
     let (start, dataset) = common.open()?;
-    let text =
-        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
-    let mut by_id = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let label: PseudoLabel = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a pseudo-label", labels.display(), n + 1))?;
-        by_id.insert(label.id, label.caption);
-    }
+    let by_id = read_pseudo_labels(labels)?;
     let mut captions = BTreeMap::new();
     for split in [Split::Train, Split::Val] {
         let ids = dataset
