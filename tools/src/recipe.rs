@@ -300,6 +300,22 @@ impl RecipeRun<'_> {
         export_bundle(&Weights::load(checkpoint)?, &options, out)?;
         Ok(())
     }
+
+    /// A candidate's bundle in the work directory, as a timed step skipped when it is there.
+    fn export_step(
+        &self,
+        clock: &mut Clock,
+        step: &str,
+        checkpoint: &Path,
+        name: &str,
+        int8: bool,
+        dir: &Path,
+    ) -> Result<()> {
+        clock.step(step, dir.join(MANIFEST_FILE).is_file(), || {
+            clear(dir)?;
+            self.export(checkpoint, name, int8, "", dir)
+        })
+    }
 }
 
 /// Audio-only numbers of a bundle on `manifest`'s `split`, cached as JSON in `cache`.
@@ -496,13 +512,13 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let mut candidates = Vec::new();
     for (cname, loss, distilled, checkpoint, av) in &checkpoints {
         let bundle = bundles.join(format!("{cname}-int8"));
-        clock.step(
+        r.export_step(
+            &mut clock,
             &format!("export {cname}"),
-            bundle.join(MANIFEST_FILE).is_file(),
-            || {
-                clear(&bundle)?;
-                r.export(checkpoint, &name, true, "", &bundle)
-            },
+            checkpoint,
+            &name,
+            true,
+            &bundle,
         )?;
         let measure = |set: &str, m: &Manifest, split| {
             measure_bundle(
@@ -543,13 +559,13 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         .context("no candidate model")?;
     let (chosen_name, _, _, chosen_checkpoint, _) = &checkpoints[chosen];
     let f32_bundle = bundles.join(format!("{chosen_name}-f32"));
-    clock.step(
+    r.export_step(
+        &mut clock,
         &format!("export {chosen_name} f32"),
-        f32_bundle.join(MANIFEST_FILE).is_file(),
-        || {
-            clear(&f32_bundle)?;
-            r.export(chosen_checkpoint, &name, false, "", &f32_bundle)
-        },
+        chosen_checkpoint,
+        &name,
+        false,
+        &f32_bundle,
     )?;
     let f32_test = measure_bundle(
         &f32_bundle,
