@@ -41,6 +41,9 @@ enum Command {
         beam: Option<usize>,
         #[command(flatten)]
         gate: GateArgs,
+        /// Threads for tract's matrix products (a board profile's `threads`).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -111,6 +114,9 @@ struct ListenArgs {
     /// Beam width (1 = greedy); default from the bundle.
     #[arg(long)]
     beam: Option<usize>,
+    /// Threads for tract's matrix products (a board profile's `threads`).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// When a window is silence, which gets no caption.
@@ -140,9 +146,16 @@ pub fn run() -> Result<()> {
             json,
             beam,
             gate,
+            threads,
             files,
-        } => caption(&model_dir(model)?, json, beam, (&gate).into(), &files),
-        Command::Listen(args) => listen(args),
+        } => {
+            use_threads(threads)?;
+            caption(&model_dir(model)?, json, beam, (&gate).into(), &files)
+        }
+        Command::Listen(args) => {
+            use_threads(args.threads)?;
+            listen(args)
+        }
         Command::Devices { json } => devices(json),
         Command::Info { dir } => info(&dir),
         Command::Bench {
@@ -152,17 +165,22 @@ pub fn run() -> Result<()> {
             runs,
             json,
         } => {
-            let dir = model_dir(model)?;
-            if threads > 1 {
-                use tract_linalg::multithread::{multithread_tract_scope, Executor};
-                multithread_tract_scope(Executor::multithread(threads), || {
-                    bench(&dir, threads, tokens, runs, json)
-                })
-            } else {
-                bench(&dir, threads, tokens, runs, json)
-            }
+            use_threads(threads)?;
+            bench(&model_dir(model)?, threads, tokens, runs, json)
         }
     }
+}
+
+/// Makes tract's matrix products use `threads` threads, in every thread of the process: `listen`
+/// runs the model on a worker thread of its own.
+fn use_threads(threads: usize) -> Result<()> {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    match threads {
+        0 => bail!("--threads must be at least 1"),
+        1 => {}
+        n => set_default_executor(Executor::multithread(n)),
+    }
+    Ok(())
 }
 
 /// Where the default bundle is looked for, in order: beside the binary as a board tarball or

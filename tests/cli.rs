@@ -233,6 +233,19 @@ fn beam_search_is_deterministic_and_may_differ_from_greedy() {
 }
 
 #[test]
+fn more_threads_give_the_same_captions() {
+    let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let clip = clip.to_str().unwrap();
+    let one = earsight(&["caption", clip]);
+    let two = earsight(&["caption", "--threads", "2", clip]);
+    assert!(two.status.success(), "{}", stderr(&two));
+    assert_eq!(stdout(&one), stdout(&two));
+    let zero = earsight(&["caption", "--threads", "0", clip]);
+    assert!(!zero.status.success());
+    assert!(stderr(&zero).contains("--threads must be at least 1"));
+}
+
+#[test]
 fn info_describes_the_bundle() {
     let out = earsight(&["info", bundle().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));

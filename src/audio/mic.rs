@@ -105,7 +105,8 @@ fn describe_available(devices: &[Device]) -> String {
         .join("\n")
 }
 
-/// Finds a device by index, exact name or id, or a name fragment that matches only one.
+/// Finds a device by index, exact name or id, or a fragment of a name or id that matches only
+/// one (a board profile names its ALSA device by a fragment such as `plughw:CARD=Device`).
 fn select_device(wanted: Option<&str>) -> Result<Device, MicError> {
     let devices = input_devices()?;
     let Some(wanted) = wanted else {
@@ -126,7 +127,11 @@ fn select_device(wanted: Option<&str>) -> Result<Device, MicError> {
         })
         .or_else(|| {
             let matches: Vec<usize> = (0..devices.len())
-                .filter(|&i| device_name(&devices[i]).to_lowercase().contains(&lower))
+                .filter(|&i| {
+                    let id = devices[i].id().map(|id| id.to_string()).unwrap_or_default();
+                    device_name(&devices[i]).to_lowercase().contains(&lower)
+                        || id.to_lowercase().contains(&lower)
+                })
                 .collect();
             (matches.len() == 1).then(|| matches[0])
         });
