@@ -7,10 +7,12 @@
 //! - Training: the DALI losses ([`losses`]) and stages ([`train`]).
 //! - Shipping: the ONNX graphs ([`onnx`]), the bundle writer ([`export`]), a reference forward
 //!   pass to check the runtime against ([`reference`]).
+//! - Boards: the profiles in `boards/` and the package for one board ([`board`]).
 //! - Scoring: the captioning metrics ([`metrics`], [`meteor`]), the report that scores any
 //!   captioner's output ([`score`]), the evaluation of a bundle on a manifest ([`eval`]).
 
 pub mod blip;
+pub mod board;
 pub mod data;
 pub mod eval;
 pub mod export;

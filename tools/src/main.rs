@@ -1,5 +1,6 @@
 //! The `earsight-tools` command.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -7,6 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight::frontend::LogMel;
+use earsight_tools::board::{self, PackageInputs, Profile};
 use earsight_tools::data::Split;
 use earsight_tools::export::{
     export_bundle, special_tokens, ExportOptions, INT8_DECODER, INT8_ENCODER,
@@ -25,6 +27,10 @@ const DEFAULT_TOKENIZER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../models/tokenizer/tokenizer.json"
 );
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const BOARDS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../boards");
+const DEFAULT_BUNDLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/mini");
+const BOARDS_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/boards");
 const MINI_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/mini.json");
 const MINI_IMAGE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/image-mini.json");
 const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
@@ -39,6 +45,38 @@ const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: Wor
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum BoardCommand {
+    /// List the board profiles.
+    List {
+        /// The profiles' directory.
+        #[arg(long, default_value = BOARDS_DIR)]
+        boards: PathBuf,
+    },
+    /// Cross-compile the runtime with the board's flags (boards/cross.sh, Debian's Rust) and
+    /// write OUT/earsight-NAME.tar.gz: the binary, the bundle, the systemd unit, its settings,
+    /// install.sh and a README for the board.
+    Build {
+        /// The board: a profile name (`earsight-tools board list`).
+        name: String,
+        /// The profiles' directory.
+        #[arg(long, default_value = BOARDS_DIR)]
+        boards: PathBuf,
+        /// The model bundle to ship [default: the default bundle, models/mini].
+        #[arg(long, default_value = DEFAULT_BUNDLE)]
+        bundle: PathBuf,
+        /// Where the package goes.
+        #[arg(long, default_value = BOARDS_OUT)]
+        out: PathBuf,
+        /// Package this earsight binary (built for the board) instead of cross-compiling one.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// Replace a package already in --out.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -401,6 +439,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Board profiles (boards/NAME.toml) and the package for one board.
+    Board {
+        #[command(subcommand)]
+        command: BoardCommand,
+    },
     /// Every stage of DALI from real recordings to a bundle: the world, captioner, prefix,
     /// alignment with each loss of the recipe, pseudo-labels, distillation, int8 export,
     /// evaluation; the bundle with the best validation CIDEr-D goes to --out. A stopped run
@@ -730,6 +773,7 @@ fn run() -> Result<()> {
             println!("wrote {n} pseudo-labels to {}", out.display());
             Ok(())
         }
+        Command::Board { command } => board(command),
         Command::Recipe {
             recipe,
             data,
@@ -837,6 +881,75 @@ fn run() -> Result<()> {
                 texts.len(),
                 tokenizer.get_vocab_size(true),
                 out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn board(command: BoardCommand) -> Result<()> {
+    match command {
+        BoardCommand::List { boards } => {
+            for name in board::list(&boards)? {
+                let profile = Profile::load(&boards, &name)?;
+                println!(
+                    "{name:<18} {:<26} {} {}, {} thread(s), service {} of {} MB",
+                    profile.name,
+                    profile.target,
+                    profile.target_cpu,
+                    profile.threads,
+                    profile.service_memory_mb,
+                    profile.board_memory_mb
+                );
+            }
+            Ok(())
+        }
+        BoardCommand::Build {
+            name,
+            boards,
+            bundle,
+            out,
+            binary,
+            force,
+        } => {
+            let profile = Profile::load(&boards, &name)?;
+            let began = std::time::Instant::now();
+            let (binary, strip) = match binary {
+                Some(path) => (path, false),
+                None => {
+                    eprintln!(
+                        "building earsight for the {} ({}, RUSTFLAGS={:?})",
+                        profile.name,
+                        profile.target,
+                        profile.rustflags()
+                    );
+                    (board::cross_build(Path::new(REPO), &name, &profile)?, true)
+                }
+            };
+            let built_s = began.elapsed().as_secs_f64();
+            fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let package = board::write_package(
+                &PackageInputs {
+                    board: &name,
+                    profile: &profile,
+                    binary: &binary,
+                    strip,
+                    bundle: &bundle,
+                    install_script: &boards.join("install.sh"),
+                    profile_file: &boards.join(format!("{name}.toml")),
+                },
+                &out,
+                force,
+            )?;
+            let mb = |bytes: u64| bytes as f64 / 1e6;
+            println!(
+                "{}: binary {:.1} MB{}, bundle {:.1} MB, package {:.1} MB (build {:.0} s)",
+                package.tarball.display(),
+                mb(package.binary_bytes),
+                if strip { " stripped" } else { "" },
+                mb(package.bundle_bytes),
+                mb(package.tarball_bytes),
+                built_s
             );
             Ok(())
         }

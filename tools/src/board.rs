@@ -1,0 +1,689 @@
+//! Board profiles (`boards/NAME.toml`) and the package `earsight-tools board build` writes for
+//! one board: the cross-compiled runtime, the default bundle, a systemd unit that runs
+//! `earsight listen` as a service, its settings file, the install script and a README.
+//!
+//! A package unpacks to `earsight-NAME/` laid out the way it installs under `/opt/earsight`:
+//! `bin/earsight` finds the bundle at `../share/earsight/models/mini`, the place the runtime
+//! looks beside its binary.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the installed package lives on the board; the unit runs the binary from here.
+pub const INSTALL_PREFIX: &str = "/opt/earsight";
+
+/// One board: what to compile for it and how the service runs on it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The board's name as users know it.
+    pub name: String,
+    /// Rust target triple (one of [`Target`]).
+    pub target: String,
+    /// `-C target-cpu`: the board's core, so that the compiler may use what it has.
+    pub target_cpu: String,
+    /// `-C target-feature` additions, each `+feature` or `-feature`.
+    #[serde(default)]
+    pub target_features: Vec<String>,
+    /// Threads for tract's matrix products (`earsight listen --threads`).
+    pub threads: usize,
+    /// Memory of the smallest model of the board.
+    pub board_memory_mb: u32,
+    /// The service's hard memory limit (systemd `MemoryMax`).
+    pub service_memory_mb: u32,
+    pub audio: AudioHints,
+}
+
+/// How the microphone is found on the board.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioHints {
+    /// `earsight listen --device`: a fragment of the ALSA device's name or id.
+    pub device: String,
+    /// ALSA card names met on this board, with what they are (for the README).
+    #[serde(default)]
+    pub cards: Vec<String>,
+    /// The ALSA device for the `arecord` fallback (`arecord -D`).
+    pub arecord: String,
+}
+
+/// The targets a profile may name, with what their binaries look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Aarch64,
+    Armv7,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Aarch64, Target::Armv7];
+
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+            Target::Armv7 => "armv7-unknown-linux-gnueabihf",
+        }
+    }
+
+    /// The prefix of the GNU cross tools (`aarch64-linux-gnu-strip`).
+    pub fn gnu_prefix(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64-linux-gnu",
+            Target::Armv7 => "arm-linux-gnueabihf",
+        }
+    }
+
+    /// What `uname -m` says on such a board.
+    pub fn uname_machine(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64",
+            Target::Armv7 => "armv7l",
+        }
+    }
+
+    /// ELF class (1: 32-bit, 2: 64-bit) and `e_machine` of the target's executables.
+    fn elf(self) -> (u8, u16) {
+        match self {
+            Target::Aarch64 => (2, 183),
+            Target::Armv7 => (1, 40),
+        }
+    }
+
+    fn from_triple(triple: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.triple() == triple)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("no board {name:?} in {dir}; the boards are: {known}")]
+    Unknown {
+        name: String,
+        dir: PathBuf,
+        known: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a binary for {board} ({expected}): {found}")]
+    WrongBinary {
+        path: PathBuf,
+        board: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{0} exists; pass --force to replace it")]
+    Exists(PathBuf),
+    #[error("{command} failed ({status}){hint}")]
+    Command {
+        command: String,
+        status: String,
+        hint: String,
+    },
+    #[error("the bundle in {dir} does not open: {message}")]
+    Bundle { dir: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BoardError + '_ {
+    move |source| BoardError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Profile {
+    /// Reads and checks `DIR/NAME.toml`.
+    pub fn load(dir: &Path, name: &str) -> Result<Profile, BoardError> {
+        let path = dir.join(format!("{name}.toml"));
+        if !path.is_file() {
+            return Err(BoardError::Unknown {
+                name: name.into(),
+                dir: dir.to_path_buf(),
+                known: list(dir)?.join(", "),
+            });
+        }
+        let text = fs::read_to_string(&path).map_err(io(&path))?;
+        let profile: Profile = toml::from_str(&text).map_err(|e| BoardError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        profile
+            .check()
+            .map_err(|message| BoardError::Invalid { path, message })?;
+        Ok(profile)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let target = self.target()?;
+        let plain = |field: &str, value: &str| {
+            if value.is_empty() || value.chars().any(char::is_whitespace) {
+                Err(format!(
+                    "{field} must be one word without spaces, found {value:?}"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        plain("target_cpu", &self.target_cpu)?;
+        plain("audio.device", &self.audio.device)?;
+        plain("audio.arecord", &self.audio.arecord)?;
+        for feature in &self.target_features {
+            if !(feature.starts_with('+') || feature.starts_with('-')) || feature.len() < 2 {
+                return Err(format!(
+                    "target_features: each is +feature or -feature, found {feature:?}"
+                ));
+            }
+        }
+        if self.threads == 0 {
+            return Err("threads must be at least 1, found 0".into());
+        }
+        if self.service_memory_mb == 0 || self.service_memory_mb >= self.board_memory_mb {
+            return Err(format!(
+                "service_memory_mb must be above 0 and below board_memory_mb ({}), found {}",
+                self.board_memory_mb, self.service_memory_mb
+            ));
+        }
+        debug_assert!(Target::ALL.contains(&target));
+        Ok(())
+    }
+
+    pub fn target(&self) -> Result<Target, String> {
+        Target::from_triple(&self.target).ok_or_else(|| {
+            let known: Vec<&str> = Target::ALL.iter().map(|t| t.triple()).collect();
+            format!(
+                "target must be one of {}, found {:?}",
+                known.join(", "),
+                self.target
+            )
+        })
+    }
+
+    /// The RUSTFLAGS of the board's build. Warnings are errors: a lint that only fires on this
+    /// target (an x86-only path, a 32-bit truncation) must fail the build.
+    pub fn rustflags(&self) -> String {
+        let mut flags = format!("-D warnings -C target-cpu={}", self.target_cpu);
+        if !self.target_features.is_empty() {
+            write!(
+                flags,
+                " -C target-feature={}",
+                self.target_features.join(",")
+            )
+            .unwrap();
+        }
+        flags
+    }
+
+    /// The systemd unit that runs `earsight listen` as a service.
+    pub fn unit(&self) -> String {
+        format!(
+            "[Unit]\n\
+             Description=earsight: live captions of the sounds around this {name}\n\
+             Documentation=file:{prefix}/README.md\n\
+             After=sound.target\n\
+             # A USB microphone plugged in after boot: keep retrying rather than give up after\n\
+             # five quick failures.\n\
+             StartLimitIntervalSec=0\n\
+             \n\
+             [Service]\n\
+             Type=simple\n\
+             User=earsight\n\
+             Group=earsight\n\
+             SupplementaryGroups=audio\n\
+             # EARSIGHT_ARGS: the microphone and other listen options (install.sh keeps it).\n\
+             EnvironmentFile=-/etc/default/earsight\n\
+             ExecStart={prefix}/bin/earsight listen --json --threads {threads} $EARSIGHT_ARGS\n\
+             Restart=always\n\
+             RestartSec=5\n\
+             MemoryMax={memory}M\n\
+             NoNewPrivileges=yes\n\
+             ProtectSystem=strict\n\
+             ProtectHome=yes\n\
+             PrivateTmp=yes\n\
+             \n\
+             [Install]\n\
+             WantedBy=multi-user.target\n",
+            name = self.name,
+            prefix = INSTALL_PREFIX,
+            threads = self.threads,
+            memory = self.service_memory_mb,
+        )
+    }
+
+    /// `/etc/default/earsight`: the options the service passes to `earsight listen`.
+    pub fn service_settings(&self) -> String {
+        format!(
+            "# Options the earsight service passes to `earsight listen` (see `earsight listen \
+             --help`).\n\
+             # `earsight devices` lists the microphones; --device takes a fragment of a name or \
+             id.\n\
+             EARSIGHT_ARGS=\"--device {device}\"\n",
+            device = self.audio.device
+        )
+    }
+
+    /// The package's README: what is in it, how to install it and check the microphone.
+    pub fn readme(&self, board: &str, bundle_summary: &str) -> String {
+        let target = self.target().expect("a loaded profile has a known target");
+        let cards = if self.audio.cards.is_empty() {
+            String::new()
+        } else {
+            let mut s = String::from("Microphones met on this board (ALSA card names):\n\n");
+            for card in &self.audio.cards {
+                writeln!(s, "- {card}").unwrap();
+            }
+            s.push('\n');
+            s
+        };
+        format!(
+            "# earsight for the {name}\n\
+             \n\
+             Built for `{triple}`, tuned for the {cpu} (`{rustflags}`); the service runs \
+             `earsight listen` with {threads} thread(s) and may use at most {memory} MB \
+             (systemd `MemoryMax`) of the board's {board_memory} MB.\n\
+             \n\
+             - `bin/earsight`: the runtime\n\
+             - `share/earsight/models/mini/`: the default model bundle ({bundle_summary})\n\
+             - `earsight.service`: the systemd unit\n\
+             - `earsight.default`: the service's options, installed as `/etc/default/earsight`\n\
+             - `install.sh`: installs all of it under `{prefix}`\n\
+             - `board.toml`: the profile this package was built from (`boards/{board}.toml`)\n\
+             \n\
+             ## Install\n\
+             \n\
+             ```\n\
+             sudo apt install libasound2\n\
+             sudo ./install.sh              # install, enable and start the service\n\
+             sudo ./install.sh --no-start   # install only\n\
+             journalctl -u earsight -f      # the captions, one JSON object per line\n\
+             ```\n\
+             \n\
+             The script checks that the binary runs on this board ({machine}), creates the \
+             system user `earsight` (group `audio`), and never replaces an existing \
+             `/etc/default/earsight`. Change the service with `systemctl edit earsight`, not by \
+             editing the unit: a reinstall replaces the unit and keeps a copy of one you edited. \
+             `sudo ./install.sh --uninstall` removes the service and `{prefix}` and keeps \
+             `/etc/default/earsight`.\n\
+             \n\
+             ## The microphone\n\
+             \n\
+             The service reads the ALSA device directly (a system service has no PipeWire \
+             session): `--device {device}` in `/etc/default/earsight`. \
+             `{prefix}/bin/earsight devices` and `arecord -l` list what the board has.\n\
+             \n\
+             {cards}\
+             If capture through earsight fails on your card, let ALSA's own tool capture:\n\
+             \n\
+             ```\n\
+             arecord -D {arecord} -f S16_LE -r 16000 -c 1 -t raw | \\\n    \
+             {prefix}/bin/earsight listen --input - --rate 16000 --realtime --threads {threads}\n\
+             ```\n\
+             \n\
+             ## Try it on a file\n\
+             \n\
+             ```\n\
+             {prefix}/bin/earsight caption --threads {threads} some-recording.wav\n\
+             ```\n",
+            name = self.name,
+            triple = target.triple(),
+            cpu = self.target_cpu,
+            rustflags = self.rustflags(),
+            threads = self.threads,
+            memory = self.service_memory_mb,
+            board_memory = self.board_memory_mb,
+            prefix = INSTALL_PREFIX,
+            machine = target.uname_machine(),
+            device = self.audio.device,
+            arecord = self.audio.arecord,
+        )
+    }
+}
+
+/// The board names in `dir` (each `NAME.toml`), sorted.
+pub fn list(dir: &Path) -> Result<Vec<String>, BoardError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Some(stem) = path.file_stem() {
+                names.push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Checks that `path` is an executable of the profile's target (ELF class and machine), so a
+/// host binary or the other ARM flavour is refused before it reaches a board.
+pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), BoardError> {
+    let target = profile.target().map_err(|message| BoardError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let bytes = fs::read(path).map_err(io(path))?;
+    let (class, machine) = target.elf();
+    let expected = format!("ELF class {class}, machine {machine}");
+    let wrong = |found: String| BoardError::WrongBinary {
+        path: path.to_path_buf(),
+        board: board.into(),
+        expected: format!("{}: {expected}", target.triple()),
+        found,
+    };
+    if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" {
+        return Err(wrong("not an ELF file".into()));
+    }
+    let found_machine = u16::from_le_bytes([bytes[18], bytes[19]]);
+    if bytes[4] != class || found_machine != machine {
+        return Err(wrong(format!(
+            "ELF class {}, machine {found_machine}",
+            bytes[4]
+        )));
+    }
+    Ok(())
+}
+
+/// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
+/// the release binary. Each board has its own target directory: its RUSTFLAGS differ.
+pub fn cross_build(repo: &Path, board: &str, profile: &Profile) -> Result<PathBuf, BoardError> {
+    let target = profile.target().map_err(|message| BoardError::Invalid {
+        path: repo.join("boards").join(format!("{board}.toml")),
+        message,
+    })?;
+    let target_dir = repo.join("target/cross").join(board);
+    let script = repo.join("boards/cross.sh");
+    let mut command = Command::new("sh");
+    command
+        .arg(&script)
+        .args([
+            target.triple(),
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "earsight",
+        ])
+        .current_dir(repo)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTFLAGS", profile.rustflags());
+    run(
+        &mut command,
+        "; install the cross toolchain with boards/install-cross.sh (as root)",
+    )?;
+    Ok(target_dir
+        .join(target.triple())
+        .join("release")
+        .join("earsight"))
+}
+
+fn run(command: &mut Command, hint: &str) -> Result<(), BoardError> {
+    let shown = format!("{command:?}");
+    let status = command.status().map_err(|e| BoardError::Command {
+        command: shown.clone(),
+        status: e.to_string(),
+        hint: hint.into(),
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BoardError::Command {
+            command: shown,
+            status: status.to_string(),
+            hint: hint.into(),
+        })
+    }
+}
+
+/// What goes into one board's package.
+pub struct PackageInputs<'a> {
+    /// The profile's file name without `.toml`.
+    pub board: &'a str,
+    pub profile: &'a Profile,
+    /// The board's `earsight` executable (checked with [`check_binary`]).
+    pub binary: &'a Path,
+    /// Strip the binary with the target's `strip` (a binary this tool built carries symbols).
+    pub strip: bool,
+    /// The model bundle directory (checked by opening it as the runtime does).
+    pub bundle: &'a Path,
+    /// `boards/install.sh`.
+    pub install_script: &'a Path,
+    /// `boards/NAME.toml`, copied as `board.toml`.
+    pub profile_file: &'a Path,
+}
+
+/// The written package.
+#[derive(Debug, Serialize)]
+pub struct Package {
+    pub tarball: PathBuf,
+    /// The unpacked tree the tarball was made from.
+    pub dir: PathBuf,
+    pub binary_bytes: u64,
+    pub bundle_bytes: u64,
+    pub tarball_bytes: u64,
+}
+
+/// Writes `out/earsight-BOARD/` and `out/earsight-BOARD.tar.gz`. Refuses to replace an
+/// existing tarball unless `force`.
+pub fn write_package(
+    inputs: &PackageInputs,
+    out: &Path,
+    force: bool,
+) -> Result<Package, BoardError> {
+    let stem = format!("earsight-{}", inputs.board);
+    let tarball = out.join(format!("{stem}.tar.gz"));
+    let dir = out.join(&stem);
+    if !force && tarball.exists() {
+        return Err(BoardError::Exists(tarball));
+    }
+    check_binary(inputs.binary, inputs.board, inputs.profile)?;
+    let bundle = earsight::bundle::Bundle::open(inputs.bundle).map_err(|e| BoardError::Bundle {
+        dir: inputs.bundle.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let manifest = bundle.manifest();
+    let bundle_summary = format!(
+        "{}, encoder {}, decoder {}{}",
+        manifest.name,
+        manifest.encoder_quantization,
+        manifest.decoder_quantization,
+        if manifest.trained { "" } else { ", untrained" }
+    );
+
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    let bin_dir = dir.join("bin");
+    let model_dir = dir.join("share/earsight/models/mini");
+    fs::create_dir_all(&bin_dir).map_err(io(&bin_dir))?;
+    fs::create_dir_all(&model_dir).map_err(io(&model_dir))?;
+
+    let binary = bin_dir.join("earsight");
+    if inputs.strip {
+        let target = inputs.profile.target().expect("checked by check_binary");
+        let strip = format!("{}-strip", target.gnu_prefix());
+        run(
+            Command::new(&strip)
+                .arg("-o")
+                .arg(&binary)
+                .arg(inputs.binary),
+            "; install binutils for the target (boards/install-cross.sh)",
+        )?;
+    } else {
+        fs::copy(inputs.binary, &binary).map_err(io(inputs.binary))?;
+    }
+    set_mode(&binary, 0o755)?;
+
+    let mut bundle_bytes = 0;
+    for entry in fs::read_dir(inputs.bundle).map_err(io(inputs.bundle))? {
+        let path = entry.map_err(io(inputs.bundle))?.path();
+        if path.is_file() {
+            let to = model_dir.join(path.file_name().expect("a file has a name"));
+            bundle_bytes += fs::copy(&path, &to).map_err(io(&path))?;
+            set_mode(&to, 0o644)?;
+        }
+    }
+
+    let install = dir.join("install.sh");
+    fs::copy(inputs.install_script, &install).map_err(io(inputs.install_script))?;
+    set_mode(&install, 0o755)?;
+    let texts = [
+        ("earsight.service", inputs.profile.unit()),
+        ("earsight.default", inputs.profile.service_settings()),
+        (
+            "README.md",
+            inputs.profile.readme(inputs.board, &bundle_summary),
+        ),
+        (
+            "board.toml",
+            fs::read_to_string(inputs.profile_file).map_err(io(inputs.profile_file))?,
+        ),
+    ];
+    for (name, text) in texts {
+        let path = dir.join(name);
+        fs::write(&path, text).map_err(io(&path))?;
+        set_mode(&path, 0o644)?;
+    }
+
+    write_tarball(&dir, &stem, &tarball)?;
+    Ok(Package {
+        binary_bytes: fs::metadata(&binary).map_err(io(&binary))?.len(),
+        tarball_bytes: fs::metadata(&tarball).map_err(io(&tarball))?.len(),
+        tarball,
+        dir,
+        bundle_bytes,
+    })
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), BoardError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))
+}
+
+/// Writes through a temporary name, so a failed write leaves no half tarball under the real one.
+fn write_tarball(dir: &Path, stem: &str, tarball: &Path) -> Result<(), BoardError> {
+    let partial = tarball.with_extension("gz.partial");
+    let file = fs::File::create(&partial).map_err(io(&partial))?;
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::default(),
+    ));
+    builder.follow_symlinks(false);
+    builder.append_dir_all(stem, dir).map_err(io(dir))?;
+    builder
+        .into_inner()
+        .and_then(|gz| gz.finish())
+        .map_err(io(&partial))?;
+    fs::rename(&partial, tarball).map_err(io(tarball))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(text: &str) -> Result<Profile, BoardError> {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b.toml"), text).unwrap();
+        Profile::load(dir.path(), "b")
+    }
+
+    const GOOD: &str = r#"
+name = "Test board"
+target = "aarch64-unknown-linux-gnu"
+target_cpu = "cortex-a53"
+threads = 1
+board_memory_mb = 512
+service_memory_mb = 192
+[audio]
+device = "plughw:CARD=Device"
+arecord = "plughw:CARD=Device,DEV=0"
+"#;
+
+    #[test]
+    fn a_good_profile_loads_and_gives_its_flags() {
+        let p = profile(GOOD).unwrap();
+        assert_eq!(p.rustflags(), "-D warnings -C target-cpu=cortex-a53");
+        assert!(p.unit().contains("MemoryMax=192M"));
+        assert!(p.unit().contains("--threads 1 $EARSIGHT_ARGS"));
+        assert!(p
+            .service_settings()
+            .contains("EARSIGHT_ARGS=\"--device plughw:CARD=Device\""));
+    }
+
+    #[test]
+    fn bad_profiles_name_the_field_and_what_was_found() {
+        let cases = [
+            (
+                GOOD.replace("aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"),
+                "target must be one of",
+            ),
+            (
+                GOOD.replace("threads = 1", "threads = 0"),
+                "threads must be at least 1",
+            ),
+            (
+                GOOD.replace("service_memory_mb = 192", "service_memory_mb = 600"),
+                "found 600",
+            ),
+            (
+                GOOD.replace("cortex-a53", "cortex a53"),
+                "target_cpu must be one word",
+            ),
+            (
+                GOOD.replace("threads = 1", "threads = 1\ntarget_features = [\"neon\"]"),
+                "found \"neon\"",
+            ),
+            (GOOD.replace("threads = 1", "thread = 1"), "unknown field"),
+            (GOOD.replace("[audio]", "[sound]"), "sound"),
+        ];
+        for (text, wanted) in cases {
+            let message = profile(&text).unwrap_err().to_string();
+            assert!(message.contains("b.toml"), "{message}");
+            assert!(message.contains(wanted), "{wanted:?} not in {message}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_board_lists_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("pi.toml"), GOOD).unwrap();
+        let message = Profile::load(dir.path(), "pie").unwrap_err().to_string();
+        assert!(message.contains("no board \"pie\""), "{message}");
+        assert!(message.contains("the boards are: pi"), "{message}");
+    }
+
+    #[test]
+    fn binaries_of_another_architecture_are_refused() {
+        let p = profile(GOOD).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut elf = vec![0u8; 64];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        let write = |name: &str, class: u8, machine: u16| {
+            let mut bytes = elf.clone();
+            bytes[4] = class;
+            bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+            let path = dir.path().join(name);
+            fs::write(&path, bytes).unwrap();
+            path
+        };
+        check_binary(&write("arm64", 2, 183), "b", &p).unwrap();
+        let x86 = check_binary(&write("x86", 2, 62), "b", &p)
+            .unwrap_err()
+            .to_string();
+        assert!(x86.contains("machine 62"), "{x86}");
+        assert!(x86.contains("aarch64-unknown-linux-gnu"), "{x86}");
+        let armhf = check_binary(&write("armhf", 1, 40), "b", &p)
+            .unwrap_err()
+            .to_string();
+        assert!(armhf.contains("ELF class 1, machine 40"), "{armhf}");
+        let script = dir.path().join("script");
+        fs::write(&script, "#!/bin/sh\n").unwrap();
+        let text = check_binary(&script, "b", &p).unwrap_err().to_string();
+        assert!(text.contains("not an ELF file"), "{text}");
+    }
+}
