@@ -391,31 +391,36 @@ pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), B
 
 /// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
 /// the release binary. Each board has its own target directory: its RUSTFLAGS differ.
-pub fn cross_build(repo: &Path, board: &str, profile: &Profile) -> Result<PathBuf, BoardError> {
+///
+/// With `test`, the runtime's tests run first, built the same way and run under qemu with the
+/// oldest CPU of the target (`boards/qemu-runner.sh`); the binary they test is the one returned.
+pub fn cross_build(
+    repo: &Path,
+    board: &str,
+    profile: &Profile,
+    test: bool,
+) -> Result<PathBuf, BoardError> {
     let target = profile.target().map_err(|message| BoardError::Invalid {
         path: repo.join("boards").join(format!("{board}.toml")),
         message,
     })?;
     let target_dir = repo.join("target/cross").join(board);
-    let script = repo.join("boards/cross.sh");
-    let mut command = Command::new("sh");
-    command
-        .arg(&script)
-        .args([
-            target.triple(),
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "earsight",
-        ])
-        .current_dir(repo)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", profile.rustflags());
-    run(
-        &mut command,
-        "; install the cross toolchain with boards/install-cross.sh (as root)",
-    )?;
+    let cargo = |subcommand: &str| {
+        let mut command = Command::new("sh");
+        command
+            .arg(repo.join("boards/cross.sh"))
+            .args([target.triple(), subcommand, "--release", "--locked"])
+            .args(["-p", "earsight"])
+            .current_dir(repo)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", profile.rustflags());
+        command
+    };
+    let hint = "; install the cross toolchain with boards/install-cross.sh (as root)";
+    if test {
+        run(&mut cargo("test"), hint)?;
+    }
+    run(&mut cargo("build"), hint)?;
     Ok(target_dir
         .join(target.triple())
         .join("release")

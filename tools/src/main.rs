@@ -73,6 +73,10 @@ enum BoardCommand {
         /// Package this earsight binary (built for the board) instead of cross-compiling one.
         #[arg(long)]
         binary: Option<PathBuf>,
+        /// Run the runtime's tests first, built with the board's flags, under qemu with the
+        /// target's oldest CPU; the package holds the binary they tested.
+        #[arg(long, conflicts_with = "binary")]
+        test: bool,
         /// Replace a package already in --out.
         #[arg(long)]
         force: bool,
@@ -910,6 +914,7 @@ fn board(command: BoardCommand) -> Result<()> {
             bundle,
             out,
             binary,
+            test,
             force,
         } => {
             let profile = Profile::load(&boards, &name)?;
@@ -923,7 +928,10 @@ fn board(command: BoardCommand) -> Result<()> {
                         profile.target,
                         profile.rustflags()
                     );
-                    (board::cross_build(Path::new(REPO), &name, &profile)?, true)
+                    (
+                        board::cross_build(Path::new(REPO), &name, &profile, test)?,
+                        true,
+                    )
                 }
             };
             let built_s = began.elapsed().as_secs_f64();
