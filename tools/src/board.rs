@@ -392,8 +392,8 @@ pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), B
 /// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
 /// the release binary. Each board has its own target directory: its RUSTFLAGS differ.
 ///
-/// With `test`, the runtime's tests run first, built the same way and run under qemu with the
-/// oldest CPU of the target (`boards/qemu-runner.sh`); the binary they test is the one returned.
+/// With `test`, the runtime's tests are built the same way and run under qemu with the oldest
+/// CPU of the target (`boards/qemu-runner.sh`), and the binary they ran is the one returned.
 pub fn cross_build(
     repo: &Path,
     board: &str,
@@ -417,10 +417,9 @@ pub fn cross_build(
         command
     };
     let hint = "; install the cross toolchain with boards/install-cross.sh (as root)";
-    if test {
-        run(&mut cargo("test"), hint)?;
-    }
-    run(&mut cargo("build"), hint)?;
+    // The tests' build leaves the binary they ran where a plain build would put it; building
+    // again would only relink it with the features of a build without dev-dependencies.
+    run(&mut cargo(if test { "test" } else { "build" }), hint)?;
     Ok(target_dir
         .join(target.triple())
         .join("release")
