@@ -85,7 +85,7 @@ impl Target {
     }
 
     /// ELF class (1: 32-bit, 2: 64-bit) and `e_machine` of the target's executables.
-    fn elf(self) -> (u8, u16) {
+    pub fn elf(self) -> (u8, u16) {
         match self {
             Target::Aarch64 => (2, 183),
             Target::Armv7 => (1, 40),
@@ -161,7 +161,7 @@ impl Profile {
     }
 
     fn check(&self) -> Result<(), String> {
-        let target = self.target()?;
+        self.target()?;
         let plain = |field: &str, value: &str| {
             if value.is_empty() || value.chars().any(char::is_whitespace) {
                 Err(format!(
@@ -190,7 +190,6 @@ impl Profile {
                 self.board_memory_mb, self.service_memory_mb
             ));
         }
-        debug_assert!(Target::ALL.contains(&target));
         Ok(())
     }
 
@@ -472,8 +471,8 @@ pub struct Package {
     pub tarball_bytes: u64,
 }
 
-/// Writes `out/earsight-BOARD/` and `out/earsight-BOARD.tar.gz`. Refuses to replace an
-/// existing tarball unless `force`.
+/// Writes `out/earsight-BOARD/` and `out/earsight-BOARD.tar.gz`. Refuses to replace either
+/// unless `force`.
 pub fn write_package(
     inputs: &PackageInputs,
     out: &Path,
@@ -482,8 +481,10 @@ pub fn write_package(
     let stem = format!("earsight-{}", inputs.board);
     let tarball = out.join(format!("{stem}.tar.gz"));
     let dir = out.join(&stem);
-    if !force && tarball.exists() {
-        return Err(BoardError::Exists(tarball));
+    for earlier in [&tarball, &dir] {
+        if !force && earlier.exists() {
+            return Err(BoardError::Exists(earlier.clone()));
+        }
     }
     check_binary(inputs.binary, inputs.board, inputs.profile)?;
     let bundle = earsight::bundle::Bundle::open(inputs.bundle).map_err(|e| BoardError::Bundle {

@@ -31,10 +31,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// A file that starts like an executable for `target` (ELF class and machine).
 fn stand_in_binary(dir: &Path, target: Target) -> PathBuf {
-    let (class, machine): (u8, u16) = match target {
-        Target::Aarch64 => (2, 183),
-        Target::Armv7 => (1, 40),
-    };
+    let (class, machine) = target.elf();
     let mut bytes = vec![0u8; 4096];
     bytes[..4].copy_from_slice(b"\x7fELF");
     bytes[4] = class;
