@@ -11,19 +11,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Where the installed package lives on the board; the unit runs the binary from here.
 pub const INSTALL_PREFIX: &str = "/opt/earsight";
 
 /// One board: what to compile for it and how the service runs on it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// The board's name as users know it.
     pub name: String,
     /// Rust target triple (one of [`Target`]).
-    pub target: String,
+    pub target: Target,
     /// `-C target-cpu`: the board's core, so that the compiler may use what it has.
     pub target_cpu: String,
     /// `-C target-feature` additions, each `+feature` or `-feature`.
@@ -39,7 +39,7 @@ pub struct Profile {
 }
 
 /// How the microphone is found on the board.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AudioHints {
     /// `earsight listen --device`: a fragment of the ALSA device's name or id.
@@ -52,7 +52,8 @@ pub struct AudioHints {
 }
 
 /// The targets a profile may name, with what their binaries look like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Target {
     Aarch64,
     Armv7,
@@ -91,9 +92,28 @@ impl Target {
             Target::Armv7 => (1, 40),
         }
     }
+}
 
-    fn from_triple(triple: &str) -> Option<Target> {
-        Target::ALL.into_iter().find(|t| t.triple() == triple)
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.triple())
+    }
+}
+
+impl TryFrom<String> for Target {
+    type Error = String;
+
+    fn try_from(triple: String) -> Result<Target, String> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.triple() == triple)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Target::ALL.iter().map(|t| t.triple()).collect();
+                format!(
+                    "target must be one of {}, found {triple:?}",
+                    known.join(", ")
+                )
+            })
     }
 }
 
@@ -161,7 +181,6 @@ impl Profile {
     }
 
     fn check(&self) -> Result<(), String> {
-        self.target()?;
         let plain = |field: &str, value: &str| {
             if value.is_empty() || value.chars().any(char::is_whitespace) {
                 Err(format!(
@@ -191,17 +210,6 @@ impl Profile {
             ));
         }
         Ok(())
-    }
-
-    pub fn target(&self) -> Result<Target, String> {
-        Target::from_triple(&self.target).ok_or_else(|| {
-            let known: Vec<&str> = Target::ALL.iter().map(|t| t.triple()).collect();
-            format!(
-                "target must be one of {}, found {:?}",
-                known.join(", "),
-                self.target
-            )
-        })
     }
 
     /// The RUSTFLAGS of the board's build. Warnings are errors: a lint that only fires on this
@@ -269,7 +277,7 @@ impl Profile {
 
     /// The package's README: what is in it, how to install it and check the microphone.
     pub fn readme(&self, board: &str, bundle_summary: &str) -> String {
-        let target = self.target().expect("a loaded profile has a known target");
+        let target = self.target;
         let cards = if self.audio.cards.is_empty() {
             String::new()
         } else {
@@ -362,10 +370,7 @@ pub fn list(dir: &Path) -> Result<Vec<String>, BoardError> {
 /// Checks that `path` is an executable of the profile's target (ELF class and machine), so a
 /// host binary or the other ARM flavour is refused before it reaches a board.
 pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), BoardError> {
-    let target = profile.target().map_err(|message| BoardError::Invalid {
-        path: path.to_path_buf(),
-        message,
-    })?;
+    let target = profile.target;
     let bytes = fs::read(path).map_err(io(path))?;
     let (class, machine) = target.elf();
     let expected = format!("ELF class {class}, machine {machine}");
@@ -399,10 +404,7 @@ pub fn cross_build(
     profile: &Profile,
     test: bool,
 ) -> Result<PathBuf, BoardError> {
-    let target = profile.target().map_err(|message| BoardError::Invalid {
-        path: repo.join("boards").join(format!("{board}.toml")),
-        message,
-    })?;
+    let target = profile.target;
     let target_dir = repo.join("target/cross").join(board);
     let cargo = |subcommand: &str| {
         let mut command = Command::new("sh");
@@ -461,7 +463,7 @@ pub struct PackageInputs<'a> {
 }
 
 /// The written package.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Package {
     pub tarball: PathBuf,
     /// The unpacked tree the tarball was made from.
@@ -510,8 +512,7 @@ pub fn write_package(
 
     let binary = bin_dir.join("earsight");
     if inputs.strip {
-        let target = inputs.profile.target().expect("checked by check_binary");
-        let strip = format!("{}-strip", target.gnu_prefix());
+        let strip = format!("{}-strip", inputs.profile.target.gnu_prefix());
         run(
             Command::new(&strip)
                 .arg("-o")

@@ -79,7 +79,7 @@ fn every_profile_names_a_cpu_and_features_that_rustc_knows() {
     }
     for name in names {
         let profile = Profile::load(&boards(), &name).unwrap();
-        let target = profile.target().unwrap();
+        let target = profile.target;
         let print = |what: &str| {
             let out = Command::new("rustc")
                 .args(["--print", what, "--target", target.triple()])
@@ -117,7 +117,7 @@ fn every_board_packages_and_its_package_installs() {
     let scratch = tempfile::tempdir().unwrap();
     for name in board::list(&boards()).unwrap() {
         let profile = Profile::load(&boards(), &name).unwrap();
-        let target = profile.target().unwrap();
+        let target = profile.target;
         let binary = stand_in_binary(scratch.path(), target);
         let out = scratch.path().join("out");
         let made = build(&name, &binary, &out, &[]);
