@@ -18,6 +18,7 @@ use earsight_tools::recipe::{self, RecipeRun};
 use earsight_tools::reference::Reference;
 use earsight_tools::train::align::AlignLoss;
 use earsight_tools::train::bench::bench;
+use earsight_tools::train::distill::Inputs;
 use earsight_tools::train::pipeline::{self, Common, Training};
 use earsight_tools::train::Report;
 use earsight_tools::weights::{read_config, Weights};
@@ -771,6 +772,7 @@ fn run() -> Result<()> {
                 &tokenizer,
                 max_tokens,
                 &[Split::Train, Split::Val, Split::Test],
+                Inputs::PictureAndAudio,
                 &out,
                 &Default::default(),
             )?;

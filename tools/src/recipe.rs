@@ -1,7 +1,8 @@
 //! `earsight-tools recipe`: DALI from real recordings to a shipped bundle in one command.
 //!
-//! The miniature world (one ESC-10 fold held out of it), stage 0 captioner, stage 1a prefix,
-//! then for every alignment loss of the recipe stage 1b, pseudo-labels and stage 2. Every
+//! The miniature world (one ESC-10 fold held out of it), stage 0 captioner (also measured on
+//! the test pictures alone, so that a weak captioner is told apart from a weak alignment),
+//! stage 1a prefix, then for every alignment loss of the recipe stage 1b, pseudo-labels and stage 2. Every
 //! (loss, distillation) model is exported in int8 and evaluated audio-only (the runtime's
 //! path) and audio-visual (image + audio + prefix, as the pseudo-labels are made). The default
 //! is the best validation CIDEr-D audio-only; it is exported with a model card of every number.
@@ -26,7 +27,7 @@ use crate::metrics::tokenize;
 use crate::score::{score, ScoreSet};
 use crate::train::align::{AlignConfig, AlignLoss};
 use crate::train::captioner::CaptionerConfig;
-use crate::train::distill::DistillConfig;
+use crate::train::distill::{DistillConfig, Inputs};
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::prefix::PrefixConfig;
 use crate::train::{read_json, Recipe};
@@ -156,6 +157,9 @@ pub struct Candidate {
 /// What a recipe measured.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecipeResults {
+    /// The stage 0 captioner on world-test pictures alone: against the visual captions, and
+    /// the share of pictured sources it names.
+    pub captioner_pictures: Measured,
     pub candidates: Vec<Candidate>,
     pub chosen: String,
     /// World-test CIDEr-D of the chosen model exported in f32 and in int8.
@@ -352,42 +356,103 @@ fn pick_metrics(scores: &crate::score::Scores) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Audio-visual numbers: the captions in `labels` (pseudo-label lines) of `split`'s clips.
-fn measure_captions(labels: &Path, manifest: &Manifest, split: Split) -> Result<Measured> {
+/// A clip to score a caption of: the sources the caption should name, and references.
+struct Expected {
+    id: String,
+    sources: Vec<String>,
+    references: Vec<String>,
+}
+
+/// The captions in `labels` (pseudo-label lines) of `expected`'s clips: caption metrics against
+/// their references, the share of their sources named, and captions naming a source class
+/// the clip lacks.
+fn measure_expected(labels: &Path, expected: &[Expected]) -> Result<Measured> {
     let by_id = pipeline::read_pseudo_labels(labels)?;
-    let clips: Vec<_> = manifest.clips.iter().filter(|c| c.split == split).collect();
     let mut set = ScoreSet {
         ids: Vec::new(),
         candidates: Vec::new(),
         references: Vec::new(),
     };
     let (mut named, mut sources, mut absent) = (0, 0, 0);
-    for clip in &clips {
+    for clip in expected {
         let caption = by_id
             .get(&clip.id)
             .with_context(|| format!("{}: no caption for clip {}", labels.display(), clip.id))?;
         let tokens = tokenize(caption);
-        let heard: Vec<&String> = clip.labels.iter().filter(|l| *l != SILENCE).collect();
-        if !heard.is_empty() {
-            sources += heard.len();
-            named += heard.iter().filter(|l| names_source(&tokens, l)).count();
-            absent += usize::from(names_absent_source(&tokens, &clip.labels));
-        }
-        if !clip.captions.is_empty() {
+        let present: Vec<&String> = clip.sources.iter().filter(|l| *l != SILENCE).collect();
+        sources += present.len();
+        named += present.iter().filter(|l| names_source(&tokens, l)).count();
+        absent += usize::from(names_absent_source(&tokens, &clip.sources));
+        if !clip.references.is_empty() {
             set.ids.push(clip.id.clone());
             set.candidates.push(caption.clone());
-            set.references.push(clip.captions.clone());
+            set.references.push(clip.references.clone());
         }
     }
     let captions = (!set.ids.is_empty()).then(|| pick_metrics(&score(&set).0.scores));
     Ok(Measured {
-        clips: clips.len(),
+        clips: expected.len(),
         captions,
         source_recall: (sources > 0).then(|| named as f64 / sources as f64),
         false_source_captions: absent,
         false_captions_on_silence: 0,
         silent_clips: 0,
     })
+}
+
+/// Audio-visual numbers: the captions in `labels` of `split`'s clips, against the audible
+/// sources and the audio captions.
+fn measure_captions(labels: &Path, manifest: &Manifest, split: Split) -> Result<Measured> {
+    let expected: Vec<Expected> = manifest
+        .clips
+        .iter()
+        .filter(|c| c.split == split)
+        .map(|c| Expected {
+            id: c.id.clone(),
+            sources: c.labels.clone(),
+            references: c.captions.clone(),
+        })
+        .collect();
+    measure_expected(labels, &expected)
+}
+
+#[derive(Deserialize)]
+struct PicturedScene {
+    id: String,
+    split: Split,
+    sources: Vec<PicturedSource>,
+    visual_captions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PicturedSource {
+    class: String,
+    role: world::Role,
+}
+
+/// The stage 0 captioner's numbers: the captions in `labels` of `split`'s pictures, against
+/// the pictured sources and the visual captions of `scenes` (the world's scenes.jsonl).
+fn measure_pictures(labels: &Path, scenes: &Path, split: Split) -> Result<Measured> {
+    let text =
+        std::fs::read_to_string(scenes).with_context(|| format!("reading {}", scenes.display()))?;
+    let mut expected = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let scene: PicturedScene = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a scene", scenes.display(), n + 1))?;
+        if scene.split == split {
+            expected.push(Expected {
+                id: scene.id,
+                sources: scene
+                    .sources
+                    .into_iter()
+                    .filter(|s| s.role.seen())
+                    .map(|s| s.class)
+                    .collect(),
+                references: scene.visual_captions,
+            });
+        }
+    }
+    measure_expected(labels, &expected)
 }
 
 /// Runs the recipe; see the module's documentation.
@@ -447,21 +512,35 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     })?;
     let prefix = prefix.join("best");
 
-    let captions = |model: &Path, splits: &[Split], out: &Path| -> Result<()> {
+    let captions_of = |model: &Path, prefix: &Path, splits: &[Split], inputs, out: &Path| {
         let partial = out.with_extension("partial");
         clear(&partial)?;
         pipeline::pseudo_labels::<B::InnerBackend>(
             model,
-            &prefix,
+            prefix,
             &world_dir,
             r.tokenizer,
             recipe.max_tokens,
             splits,
+            inputs,
             &partial,
             device,
         )?;
         std::fs::rename(&partial, out)
             .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))
+    };
+    let pictures = work("pictures.jsonl");
+    clock.step("captioner on pictures", pictures.is_file(), || {
+        captions_of(
+            &captioner,
+            &captioner,
+            &[Split::Test],
+            Inputs::Picture,
+            &pictures,
+        )
+    })?;
+    let captions = |model: &Path, splits: &[Split], out: &Path| {
+        captions_of(model, &prefix, splits, Inputs::PictureAndAudio, out)
     };
     let all_splits = [Split::Train, Split::Val, Split::Test];
     let mut checkpoints = Vec::new();
@@ -576,6 +655,11 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let world_stats: serde_json::Value =
         read_json(&world_dir.join("stats.json"), "world statistics")?;
     let results = RecipeResults {
+        captioner_pictures: measure_pictures(
+            &pictures,
+            &world_dir.join("scenes.jsonl"),
+            Split::Test,
+        )?,
         chosen_cider_f32: f32_test.metric("CIDEr-D"),
         chosen_cider_int8: candidates[chosen].test_audio.metric("CIDEr-D"),
         chosen: chosen_name.clone(),
@@ -634,14 +718,31 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
             .collect::<Vec<_>>()
             .join(", "),
     ));
-    let total: f64 = results.seconds.iter().map(|(_, s)| s).sum();
+    // A step done by a run from before the recipe kept its times has none.
+    let timed: Vec<f64> = results
+        .seconds
+        .iter()
+        .map(|(_, s)| *s)
+        .filter(|s| s.is_finite())
+        .collect();
+    let untimed = results.seconds.len() - timed.len();
     md.push_str(&format!(
-        "Wall time of the whole recipe: {:.1} min on the machine that ran it; per step:\n\n",
-        total / 60.0
+        "Wall time of the whole recipe: {:.1} min on the machine that ran it{}; per step:\n\n",
+        timed.iter().sum::<f64>() / 60.0,
+        if untimed > 0 {
+            format!(", not counting {untimed} step(s) an earlier run made without keeping the time")
+        } else {
+            String::new()
+        }
     ));
     md.push_str("| step | seconds |\n|---|---|\n");
     for (step, s) in &results.seconds {
-        md.push_str(&format!("| {step} | {s:.1} |\n"));
+        let seconds = if s.is_finite() {
+            format!("{s:.1}")
+        } else {
+            "–".into()
+        };
+        md.push_str(&format!("| {step} | {seconds} |\n"));
     }
     md.push_str("\n## What it hears\n\nRecordings per source class in the world:\n\n");
     if let Some(per_class) = results.world["recordings_per_class"].as_object() {
@@ -660,6 +761,17 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
          held-out real ESC-10 fold (audio-only). METEOR is our proxy (exact and stem matching; \
          see `earsight-tools score`).\n\n",
         results.chosen, results.chosen_cider_int8, results.chosen_cider_f32
+    ));
+    let pictures = &results.captioner_pictures;
+    md.push_str(&format!(
+        "The stage 0 captioner alone, on the {} world-test pictures: CIDEr-D {} against their \
+         visual captions, BLEU-4 {}; it names {} of the pictured sources, and {} captions name \
+         a source the picture lacks.\n\n",
+        pictures.clips,
+        cell(Some(pictures.metric("CIDEr-D"))),
+        cell(Some(pictures.metric("BLEU-4"))),
+        cell(pictures.source_recall),
+        pictures.false_source_captions,
     ));
     md.push_str(
         "| model | input | val CIDEr-D | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | source recall | \

@@ -301,6 +301,16 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
             "{c}"
         );
     }
+    // The stage 0 captioner is measured on every test picture, against the visual captions.
+    let pictures = &results["captioner_pictures"];
+    let test_scenes = std::fs::read_to_string(work.join("world/scenes.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""split":"test""#))
+        .count();
+    assert!(test_scenes > 0);
+    assert_eq!(pictures["clips"], test_scenes, "{pictures}");
+    assert!(pictures["captions"]["CIDEr-D"].is_number(), "{pictures}");
     let scenes = std::fs::read_to_string(work.join("world/scenes.jsonl")).unwrap();
     assert!(
         !scenes.contains("Baby_cry/1-187207-A"),
@@ -315,6 +325,10 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     let card = std::fs::read_to_string(bundle.join("MODEL_CARD.md")).unwrap();
     let chosen = results["chosen"].as_str().unwrap();
     assert!(card.contains(&format!("Chosen: **{chosen}**")), "{card}");
+    assert!(
+        card.contains("The stage 0 captioner alone, on the"),
+        "{card}"
+    );
     for name in names {
         assert!(
             card.contains(&format!("| {name} | audio |")),

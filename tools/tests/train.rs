@@ -22,7 +22,9 @@ use earsight_tools::train::align::{
 use earsight_tools::train::captioner::{
     train_captioner, CaptionedImage, CaptionedImages, CaptionerConfig, ImageCaptioner,
 };
-use earsight_tools::train::distill::{distill, pseudo_label, DistillConfig, Labelled, MelWindows};
+use earsight_tools::train::distill::{
+    distill, pseudo_label, DistillConfig, Inputs, Labelled, MelWindows,
+};
 use earsight_tools::train::prefix::{train_prefix, PrefixConfig};
 use earsight_tools::train::{Optim, Recipe, Run};
 use earsight_tools::weights::{read_config, Weights};
@@ -575,6 +577,50 @@ fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
 }
 
 #[test]
+fn captions_of_the_picture_alone_ignore_the_audio_side() {
+    let c = model_config();
+    let start = Weights::init(&c, 6).unwrap();
+    let other = Weights::init(&c, 7).unwrap();
+    // The decoder of seed 6 with the audio encoder of seed 7.
+    let tensors = start
+        .tensors()
+        .iter()
+        .map(|(name, array)| {
+            let array = if name.starts_with("enc.") {
+                other.get(name).clone()
+            } else {
+                array.clone()
+            };
+            (name.clone(), array)
+        })
+        .collect();
+    let swapped = Weights::from_tensors(&c, tensors).unwrap();
+    assert!(start.tensors().keys().any(|n| n.starts_with("enc.")));
+    let pairs = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
+    let caption = |weights: &Weights, inputs| {
+        pseudo_label::<NdArray<f32>>(
+            weights,
+            &pairs,
+            Split::Val,
+            &SPECIAL,
+            6,
+            4,
+            inputs,
+            &Default::default(),
+        )
+        .unwrap()
+    };
+    let pictured = caption(&start, Inputs::Picture);
+    assert_eq!(pictured.len(), 8);
+    assert_eq!(pictured, caption(&swapped, Inputs::Picture));
+    // With the audio tokens in the memory, the audio side is read.
+    assert_ne!(
+        caption(&start, Inputs::PictureAndAudio),
+        caption(&swapped, Inputs::PictureAndAudio)
+    );
+}
+
+#[test]
 fn distillation_trains_the_projector_alone_to_caption_from_audio() {
     let c = model_config();
     let start = Weights::init(&c, 6).unwrap();
@@ -587,6 +633,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         &SPECIAL,
         5,
         4,
+        Inputs::PictureAndAudio,
         &Default::default(),
     )
     .unwrap();
@@ -599,6 +646,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         &SPECIAL,
         5,
         4,
+        Inputs::PictureAndAudio,
         &Default::default(),
     )
     .unwrap();

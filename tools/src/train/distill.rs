@@ -51,9 +51,19 @@ pub trait CaptionedAudio {
     fn item(&self, split: Split, index: usize) -> Result<CaptionedClip>;
 }
 
-/// Pseudo-captions of every pair of `split`: greedy captions from the memory
-/// `[image tokens, audio tokens, prefix]` of `weights` (the paper samples at temperature 0.2;
-/// greedy keeps the labels reproducible).
+/// What the captioner reads when it captions a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inputs {
+    /// `[image tokens, audio tokens, prefix]`: stage 2's pseudo-labels.
+    PictureAndAudio,
+    /// The image tokens alone: the stage 0 captioner as it was trained, to see whether it
+    /// names what is pictured before any audio reaches it.
+    Picture,
+}
+
+/// Pseudo-captions of every pair of `split`: greedy captions from the memory `inputs` names
+/// (the paper samples at temperature 0.2; greedy keeps the labels reproducible).
+#[allow(clippy::too_many_arguments)]
 pub fn pseudo_label<B: Backend>(
     weights: &Weights,
     pairs: &dyn Pairs,
@@ -61,6 +71,7 @@ pub fn pseudo_label<B: Backend>(
     special: &SpecialTokens,
     max_tokens: usize,
     batch_size: usize,
+    inputs: Inputs,
     device: &B::Device,
 ) -> Result<Vec<Vec<u32>>> {
     let c = &weights.config;
@@ -82,8 +93,13 @@ pub fn pseudo_label<B: Backend>(
             c.frontend.n_mels,
             device,
         )?;
-        // The encoder's memory is the audio tokens followed by the prefix.
-        let memory = Tensor::cat(vec![image, captioner.encoder.forward(mel, c)], 1);
+        let memory = match inputs {
+            // The encoder's memory is the audio tokens followed by the prefix.
+            Inputs::PictureAndAudio => {
+                Tensor::cat(vec![image, captioner.encoder.forward(mel, c)], 1)
+            }
+            Inputs::Picture => image,
+        };
         captions.extend(greedy(&captioner.decoder, memory, c, special, max_tokens));
     }
     Ok(captions)

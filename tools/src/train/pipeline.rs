@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::align::{align, AlignConfig, AlignLoss};
 use super::captioner::{train_captioner, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
-use super::distill::{distill, pseudo_label, DistillConfig, Labelled};
+use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
 use super::{read_json, Recipe, Report, Run};
 use crate::data::Split;
@@ -215,7 +215,8 @@ pub struct PseudoLabel {
 
 /// Stage 2's labels: captions of every clip of `splits` from image tokens, the aligned audio
 /// tokens of `aligned` and the prefix of `prefixed`, written as JSON lines to `out` (never
-/// replaced). They are also the audio-visual captions the paper evaluates.
+/// replaced). They are also the audio-visual captions the paper evaluates. With
+/// [`Inputs::Picture`], the captions of the pictures alone.
 #[allow(clippy::too_many_arguments)]
 pub fn pseudo_labels<B: burn::prelude::Backend>(
     aligned: &Path,
@@ -224,6 +225,7 @@ pub fn pseudo_labels<B: burn::prelude::Backend>(
     tokenizer: &Path,
     max_tokens: usize,
     splits: &[Split],
+    inputs: Inputs,
     out: &Path,
     device: &B::Device,
 ) -> Result<usize> {
@@ -257,6 +259,7 @@ pub fn pseudo_labels<B: burn::prelude::Backend>(
             &dataset.special,
             max_tokens,
             16,
+            inputs,
             device,
         )?;
         for (clip, ids) in dataset.clips(split).iter().zip(captions) {

@@ -25,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use earsight::frontend::level_dbfs;
 
@@ -415,7 +415,7 @@ pub fn split_of(seed: u64, id: &str) -> Split {
 }
 
 /// How a source takes part in a scene.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     SeenAndHeard,
