@@ -30,7 +30,7 @@ use crate::train::captioner::CaptionerConfig;
 use crate::train::distill::{DistillConfig, Inputs};
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::prefix::PrefixConfig;
-use crate::train::{read_json, Recipe};
+use crate::train::{read_json, read_json_lines, Recipe};
 use crate::weights::{read_config, Weights, WEIGHTS_FILE};
 use crate::world::{self, HELD_OUT_FILE};
 
@@ -433,25 +433,21 @@ struct PicturedSource {
 /// The stage 0 captioner's numbers: the captions in `labels` of `split`'s pictures, against
 /// the pictured sources and the visual captions of `scenes` (the world's scenes.jsonl).
 fn measure_pictures(labels: &Path, scenes: &Path, split: Split) -> Result<Measured> {
-    let text =
-        std::fs::read_to_string(scenes).with_context(|| format!("reading {}", scenes.display()))?;
-    let mut expected = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let scene: PicturedScene = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a scene", scenes.display(), n + 1))?;
-        if scene.split == split {
-            expected.push(Expected {
-                id: scene.id,
-                sources: scene
-                    .sources
-                    .into_iter()
-                    .filter(|s| s.role.seen())
-                    .map(|s| s.class)
-                    .collect(),
-                references: scene.visual_captions,
-            });
-        }
-    }
+    let scenes: Vec<PicturedScene> = read_json_lines(scenes, "scene")?;
+    let expected: Vec<Expected> = scenes
+        .into_iter()
+        .filter(|scene| scene.split == split)
+        .map(|scene| Expected {
+            id: scene.id,
+            sources: scene
+                .sources
+                .into_iter()
+                .filter(|s| s.role.seen())
+                .map(|s| s.class)
+                .collect(),
+            references: scene.visual_captions,
+        })
+        .collect();
     measure_expected(labels, &expected)
 }
 

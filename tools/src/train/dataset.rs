@@ -4,7 +4,6 @@
 //! pictures from the PNG frames, token ids from the bundle's tokenizer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use super::align::{Pair, Pairs};
 use super::captioner::{CaptionedImage, CaptionedImages};
 use super::distill::MelWindows;
+use super::read_json_lines;
 use crate::data::{Clip, Manifest, Split};
 use crate::export::special_tokens;
 use crate::image::ImageWeights;
@@ -50,12 +50,8 @@ impl Dataset {
         let mut visual = HashMap::new();
         let scenes = dir.join("scenes.jsonl");
         if scenes.is_file() {
-            let file = std::fs::File::open(&scenes)
-                .with_context(|| format!("reading {}", scenes.display()))?;
-            for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = line.with_context(|| format!("reading {}", scenes.display()))?;
-                let scene: SceneCaptions = serde_json::from_str(&line)
-                    .with_context(|| format!("{}:{}: not a scene", scenes.display(), n + 1))?;
+            let scenes: Vec<SceneCaptions> = read_json_lines(&scenes, "scene")?;
+            for scene in scenes {
                 visual.insert(scene.id, scene.visual_captions);
             }
         }

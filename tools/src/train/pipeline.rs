@@ -16,7 +16,7 @@ use super::captioner::{train_captioner, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
 use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
-use super::{read_json, Recipe, Report, Run};
+use super::{read_json, read_json_lines, Recipe, Report, Run};
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
 use crate::weights::Weights;
@@ -279,15 +279,8 @@ pub fn pseudo_labels<B: burn::prelude::Backend>(
 
 /// Pseudo-label lines (as [`pseudo_labels`] writes them): caption by clip id.
 pub fn read_pseudo_labels(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut by_id = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let label: PseudoLabel = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a pseudo-label", path.display(), n + 1))?;
-        by_id.insert(label.id, label.caption);
-    }
-    Ok(by_id)
+    let labels: Vec<PseudoLabel> = read_json_lines(path, "pseudo-label")?;
+    Ok(labels.into_iter().map(|l| (l.id, l.caption)).collect())
 }
 
 /// Stage 2 on pseudo-labels (or any captions of the clips, by id).
