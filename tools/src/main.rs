@@ -441,6 +441,10 @@ enum Command {
         max_tokens: usize,
         #[arg(long, default_value = DEFAULT_TOKENIZER)]
         tokenizer: PathBuf,
+        /// Caption the pictures alone (image tokens only), with --model and --prefix both the
+        /// stage 0 captioner: does it name what is pictured?
+        #[arg(long)]
+        pictures: bool,
         #[arg(long)]
         out: PathBuf,
     },
@@ -763,6 +767,7 @@ fn run() -> Result<()> {
             data,
             max_tokens,
             tokenizer,
+            pictures,
             out,
         } => {
             let n = pipeline::pseudo_labels::<burn::backend::NdArray<f32>>(
@@ -772,7 +777,11 @@ fn run() -> Result<()> {
                 &tokenizer,
                 max_tokens,
                 &[Split::Train, Split::Val, Split::Test],
-                Inputs::PictureAndAudio,
+                if pictures {
+                    Inputs::Picture
+                } else {
+                    Inputs::PictureAndAudio
+                },
                 &out,
                 &Default::default(),
             )?;
