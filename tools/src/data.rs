@@ -10,7 +10,35 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// Reads a JSON-lines file, one `what` a line (blank lines skipped), with the line number of
+/// each; a bad line is named by file and line: `FILE:LINE: not a WHAT`.
+pub fn read_numbered_json_lines<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<(usize, T)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map(|value| (i + 1, value))
+                .with_context(|| format!("{}:{}: not a {what}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// [`read_numbered_json_lines`] without the line numbers.
+pub fn read_json_lines<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
+    Ok(read_numbered_json_lines(path, what)?
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect())
+}
 
 /// Which part of a dataset a clip belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

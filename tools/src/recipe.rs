@@ -2,8 +2,8 @@
 //!
 //! The miniature world (one ESC-10 fold held out of it), stage 0 captioner (also measured on
 //! the test pictures alone, so that a weak captioner is told apart from a weak alignment),
-//! stage 1a prefix, then for every alignment loss of the recipe stage 1b, pseudo-labels and stage 2. Every
-//! (loss, distillation) model is exported in int8 and evaluated audio-only (the runtime's
+//! stage 1a prefix, then for every alignment loss of the recipe stage 1b, pseudo-labels and
+//! stage 2. Every (loss, distillation) model is exported in int8 and evaluated audio-only (the runtime's
 //! path) and audio-visual (image + audio + prefix, as the pseudo-labels are made). The default
 //! is the best validation CIDEr-D audio-only; it is exported with a model card of every number.
 //!
@@ -20,7 +20,7 @@ use burn::tensor::backend::AutodiffBackend;
 use earsight::bundle::{DecodingConfig, Quantization, MANIFEST_FILE};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Manifest, Split};
+use crate::data::{read_json_lines, Manifest, Split};
 use crate::eval::{self, names_absent_source, names_source, SILENCE};
 use crate::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
 use crate::metrics::tokenize;
@@ -30,7 +30,7 @@ use crate::train::captioner::CaptionerConfig;
 use crate::train::distill::{DistillConfig, Inputs};
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::prefix::PrefixConfig;
-use crate::train::{read_json, read_json_lines, Recipe};
+use crate::train::{read_json, Recipe};
 use crate::weights::{read_config, Weights, WEIGHTS_FILE};
 use crate::world::{self, HELD_OUT_FILE};
 

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::data::read_numbered_json_lines;
 
 use crate::meteor::meteor;
 use crate::metrics::{bleu, cider_d, rouge_l, tokenize};
@@ -26,19 +29,9 @@ struct ReferenceLine {
     references: Vec<String>,
 }
 
-/// Reads JSON lines into `(id, value)` in file order, naming the file and line of any fault.
-fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, T)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a valid line", path.display(), i + 1))?;
-        out.push((i + 1, value));
-    }
+/// Reads JSON lines with their line numbers, in file order; an empty file is refused.
+fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
+    let out = read_numbered_json_lines(path, "valid line")?;
     if out.is_empty() {
         bail!("{}: no lines", path.display());
     }

@@ -175,21 +175,6 @@ pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))
 }
 
-/// Reads a JSON-lines file, one `what` a line (blank lines skipped), naming the file and line
-/// of a bad one.
-pub fn read_json_lines<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a {what}", path.display(), n + 1))
-        })
-        .collect()
-}
-
 /// A short hash of everything that must not change across a resume (the recipe, the model
 /// config, the stage).
 pub fn fingerprint<T: Serialize>(value: &T) -> Result<String> {

@@ -16,8 +16,8 @@ use super::captioner::{train_captioner, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
 use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
-use super::{read_json, read_json_lines, Recipe, Report, Run};
-use crate::data::Split;
+use super::{read_json, Recipe, Report, Run};
+use crate::data::{read_json_lines, Split};
 use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
 use crate::weights::Weights;
 
