@@ -94,13 +94,30 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
         out.join("best")
     };
 
-    let recipe = write(t, "captioner.json", serde_json::json!({"optim": optim(4)}));
+    let recipe = write(
+        t,
+        "captioner.json",
+        serde_json::json!({"optim": optim(4), "picture_variants": 3}),
+    );
     let captioner = stage(
         "captioner",
         &recipe,
         &init,
         &["--image-config", path(&image)],
     );
+    // Every train (scene, visual caption) is shown in three pictures.
+    let train_captions: usize = std::fs::read_to_string(world.join("scenes.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|scene| scene["split"] == "train")
+        .map(|scene| scene["visual_captions"].as_array().unwrap().len())
+        .sum();
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(t.join("captioner/last/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["step"], train_captions * 3 / 4, "{state}");
     let recipe = write(
         t,
         "prefix.json",

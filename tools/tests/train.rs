@@ -409,6 +409,7 @@ fn image_config(out_dim: usize) -> ImageConfig {
 fn captioner_recipe(epochs: usize) -> CaptionerConfig {
     CaptionerConfig {
         optim: optim(9, epochs, 3e-3),
+        picture_variants: 1,
     }
 }
 

@@ -169,6 +169,7 @@ pub fn bench<B: AutodiffBackend>(
     };
     let captioner = CaptionerConfig {
         optim: optim(batch_size),
+        picture_variants: 1,
     };
     let r = train_captioner::<B>(
         &captioner,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -28,13 +28,25 @@ use earsight::bundle::SpecialTokens;
 #[serde(deny_unknown_fields)]
 pub struct CaptionerConfig {
     pub optim: Optim,
+    /// Pictures of each train scene per epoch: its frame, then ones drawn again from the scene
+    /// (on a dataset with scenes.jsonl). 1 trains on the frames alone.
+    #[serde(default = "one_picture")]
+    pub picture_variants: u64,
+}
+
+fn one_picture() -> u64 {
+    1
 }
 
 impl Recipe for CaptionerConfig {
     const WHAT: &'static str = "captioner config";
 
     fn validate(&self) -> Result<()> {
-        self.optim.validate()
+        self.optim.validate()?;
+        if self.picture_variants == 0 {
+            bail!("picture_variants: expected at least 1 (the scene's own picture), found 0");
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,6 @@ use burn::tensor::TensorData;
 use earsight::bundle::SpecialTokens;
 use earsight::frontend::LogMel;
 use earsight::ModelConfig;
-use serde::Deserialize;
 
 use super::align::{Pair, Pairs};
 use super::captioner::{CaptionedImage, CaptionedImages};
@@ -21,20 +20,15 @@ use crate::data::{read_json_lines, Clip, Manifest, Split};
 use crate::export::special_tokens;
 use crate::image::ImageWeights;
 use crate::model::{values, ImageEncoder};
+use crate::world::{picture, Scene};
 
 /// The clips of a dataset directory, by split, with what the stages need to read them.
 pub struct Dataset {
     clips: BTreeMap<Split, Vec<Clip>>,
-    visual: HashMap<String, Vec<String>>,
+    scenes: HashMap<String, Scene>,
     tokenizer: tokenizers::Tokenizer,
     pub special: SpecialTokens,
     model: ModelConfig,
-}
-
-#[derive(Deserialize)]
-struct SceneCaptions {
-    id: String,
-    visual_captions: Vec<String>,
 }
 
 impl Dataset {
@@ -46,12 +40,11 @@ impl Dataset {
         for clip in manifest.clips {
             clips.entry(clip.split).or_default().push(clip);
         }
-        let mut visual = HashMap::new();
-        let scenes = dir.join("scenes.jsonl");
-        if scenes.is_file() {
-            let scenes: Vec<SceneCaptions> = read_json_lines(&scenes, "scene")?;
-            for scene in scenes {
-                visual.insert(scene.id, scene.visual_captions);
+        let mut scenes = HashMap::new();
+        let path = dir.join("scenes.jsonl");
+        if path.is_file() {
+            for scene in read_json_lines::<Scene>(&path, "scene")? {
+                scenes.insert(scene.id.clone(), scene);
             }
         }
         let special = special_tokens(tokenizer, model.decoder.vocab_size)?;
@@ -59,7 +52,7 @@ impl Dataset {
             .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
         Ok(Dataset {
             clips,
-            visual,
+            scenes,
             tokenizer,
             special,
             model: model.clone(),
@@ -153,40 +146,68 @@ impl MelWindows for Dataset {
     }
 }
 
-/// Pictures with captions, as [`CaptionedImages`]: every (clip, caption) of each split.
+/// Pictures with captions, as [`CaptionedImages`]: every (clip, caption) of each split, and in
+/// the train split every (clip, caption, picture variant).
 pub struct Captioned<'a> {
     dataset: &'a Dataset,
     size: usize,
-    /// (clip index, caption) per split.
-    items: BTreeMap<Split, Vec<(usize, String)>>,
+    /// (clip index, caption, picture variant) per split; variant 0 is the clip's own frame.
+    items: BTreeMap<Split, Vec<(usize, String, u64)>>,
 }
 
+/// The seed of the train pictures drawn again from their scenes; the world's own pictures
+/// (variant 0) keep the world's seed.
+const VARIANT_SEED: u64 = 0x7661_7269_616e_7473;
+
 impl<'a> Captioned<'a> {
-    /// Clips with what is seen (the visual captions): what the captioner learns from.
-    pub fn seen(dataset: &'a Dataset, size: usize) -> Result<Captioned<'a>> {
-        if dataset.visual.is_empty() {
+    /// Clips with what is seen (the visual captions): what the captioner learns from. Each
+    /// train scene is shown in `variants` pictures: its frame, then pictures drawn again from
+    /// the scene (the same sources elsewhere in the frame, other sizes and shades).
+    pub fn seen(dataset: &'a Dataset, size: usize, variants: u64) -> Result<Captioned<'a>> {
+        if dataset.scenes.is_empty() {
             bail!("this dataset has no visual captions (scenes.jsonl): the captioner has nothing to learn from");
         }
-        Ok(Captioned::new(dataset, size, usize::MAX, |clip| {
-            dataset.visual.get(&clip.id).cloned().unwrap_or_default()
-        }))
+        ensure!(
+            variants == 1 || size == picture::SIZE,
+            "picture variants are drawn {0}x{0}, but the image encoder takes {size}x{size}",
+            picture::SIZE
+        );
+        Ok(Captioned::new(
+            dataset,
+            size,
+            usize::MAX,
+            variants,
+            |clip| {
+                dataset
+                    .scenes
+                    .get(&clip.id)
+                    .map(|scene| scene.visual_captions.clone())
+                    .unwrap_or_default()
+            },
+        ))
     }
 
     /// At most `per_split` clips per split with what is heard (the audio captions): the
     /// handful of pairs prefix tuning learns from.
     pub fn heard(dataset: &'a Dataset, size: usize, per_split: usize) -> Captioned<'a> {
-        Captioned::new(dataset, size, per_split, |clip| clip.captions.clone())
+        Captioned::new(dataset, size, per_split, 1, |clip| clip.captions.clone())
     }
 
     fn new(
         dataset: &'a Dataset,
         size: usize,
         per_split: usize,
+        train_variants: u64,
         captions: impl Fn(&Clip) -> Vec<String>,
     ) -> Captioned<'a> {
         let items = [Split::Train, Split::Val, Split::Test]
             .into_iter()
             .map(|split| {
+                let variants = if split == Split::Train {
+                    train_variants
+                } else {
+                    1
+                };
                 let chosen = dataset
                     .clips(split)
                     .iter()
@@ -194,6 +215,7 @@ impl<'a> Captioned<'a> {
                     .filter(|(_, clip)| !captions(clip).is_empty())
                     .take(per_split)
                     .flat_map(|(i, clip)| captions(clip).into_iter().map(move |c| (i, c)))
+                    .flat_map(|(i, c)| (0..variants).map(move |v| (i, c.clone(), v)))
                     .collect();
                 (split, chosen)
             })
@@ -212,14 +234,22 @@ impl CaptionedImages for Captioned<'_> {
     }
 
     fn item(&self, split: Split, index: usize) -> Result<CaptionedImage> {
-        let (clip, caption) = self
+        let (clip, caption, variant) = self
             .items
             .get(&split)
             .and_then(|items| items.get(index))
             .with_context(|| format!("no {split:?} picture {index}"))?;
         let clip = self.dataset.clip(split, *clip)?;
+        let pixels = match (variant, self.dataset.scenes.get(&clip.id)) {
+            (0, _) => self.dataset.pixels(clip, self.size)?,
+            (&v, Some(scene)) => picture::render_variant(scene, VARIANT_SEED, v)
+                .into_iter()
+                .map(|b| b as f32 / 255.0)
+                .collect(),
+            (_, None) => bail!("clip {}: no scene to draw another picture from", clip.id),
+        };
         Ok(CaptionedImage {
-            pixels: self.dataset.pixels(clip, self.size)?,
+            pixels,
             ids: self.dataset.checked_ids(caption, clip)?,
         })
     }

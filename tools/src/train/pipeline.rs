@@ -144,7 +144,7 @@ pub fn captioner<B: AutodiffBackend>(
         ImageWeights::init(&config, recipe.optim.seed)
             .with_context(|| format!("{}", path.display()))?
     };
-    let data = Captioned::seen(&dataset, image.config.image_size)?;
+    let data = Captioned::seen(&dataset, image.config.image_size, recipe.picture_variants)?;
     let report = train_captioner::<B>(
         &recipe,
         &start,

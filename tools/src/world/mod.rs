@@ -445,8 +445,40 @@ pub struct Placed {
     pub level_db: f32,
 }
 
+/// A [`Placed`] as a scenes file holds it, with the class by name.
+#[derive(Deserialize)]
+struct PlacedRecord {
+    recording: String,
+    class: String,
+    role: Role,
+    onset: f32,
+    level_db: f32,
+}
+
+/// A class must be one of [`CLASSES`], so that a scenes file written by another version of
+/// the world is refused rather than drawn wrongly.
+impl<'de> Deserialize<'de> for Placed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Placed, D::Error> {
+        let p = PlacedRecord::deserialize(d)?;
+        let class = class_named(&p.class).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown class {:?}; expected one of the world's {} classes",
+                p.class,
+                CLASSES.len()
+            ))
+        })?;
+        Ok(Placed {
+            recording: p.recording,
+            class: class.name,
+            role: p.role,
+            onset: p.onset,
+            level_db: p.level_db,
+        })
+    }
+}
+
 /// A scene: its sources, background and captions; the audio is rendered from it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Scene {
     pub id: String,
     pub split: Split,
@@ -1013,5 +1045,18 @@ mod tests {
         assert_eq!(class_of_name("Toyland: Comedy bus start (1)"), None);
         assert_eq!(class_of_name("Train/ship breakdown"), None);
         assert_eq!(class_of_name("Cash till"), None);
+    }
+
+    #[test]
+    fn scenes_read_back_as_written_and_unknown_classes_are_refused() {
+        let line = r#"{"id":"scene_00007","split":"val","sources":[{"recording":"esc10/audio/Dog/1.ogg","class":"dog_bark","role":"seen_and_heard","onset":1.5,"level_db":-20.0}],"background":"bg.wav","background_db":-40.0,"audio_captions":["A dog barks"],"visual_captions":["A dog"]}"#;
+        let scene: Scene = serde_json::from_str(line).unwrap();
+        assert_eq!(scene.sources[0].class, "dog_bark");
+        assert_eq!(scene.sources[0].role, Role::SeenAndHeard);
+        assert_eq!(serde_json::to_string(&scene).unwrap(), line);
+        let err = serde_json::from_str::<Scene>(&line.replace("dog_bark", "dragon"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown class \"dragon\""), "{err}");
     }
 }

@@ -101,7 +101,18 @@ fn marked(pattern: Pattern, x: f32, y: f32) -> bool {
 
 /// Renders a scene's picture as RGB bytes, `SIZE` x `SIZE`, row-major.
 pub fn render(scene: &Scene, seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ super::hash_id(&scene.id) ^ 0x0914_70e5);
+    render_variant(scene, seed, 0)
+}
+
+/// Another picture of the same scene: the same sources in the same setting, drawn at other
+/// positions, sizes, tilts and shades. Variant 0 is [`render`]'s picture. More pictures of what
+/// a scene shows are what keeps the captioner from learning its training pictures by heart.
+pub fn render_variant(scene: &Scene, seed: u64, variant: u64) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed ^ super::hash_id(&scene.id)
+            ^ 0x0914_70e5
+            ^ variant.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
     // The setting: a sky over ground, both coloured by the background recording, so that the
     // same place looks alike across scenes.
     let place = super::hash_id(&scene.background);
@@ -213,6 +224,19 @@ mod tests {
             render(&scene(vec![dog]), 3)
         );
         assert_eq!(with_rain.len(), SIZE * SIZE * 3);
+    }
+
+    #[test]
+    fn variants_are_other_pictures_of_what_the_scene_shows() {
+        let dog = placed("dog_bark", Role::SeenAndHeard);
+        let rain = placed("rain", Role::HeardOffscreen);
+        let shown = scene(vec![dog.clone()]);
+        assert_eq!(render_variant(&shown, 3, 0), render(&shown, 3));
+        let other = render_variant(&shown, 3, 1);
+        assert_ne!(other, render(&shown, 3));
+        assert_ne!(other, render_variant(&shown, 3, 2));
+        assert_eq!(other, render_variant(&scene(vec![dog, rain]), 3, 1));
+        assert_ne!(other, render_variant(&scene(Vec::new()), 3, 1));
     }
 
     #[test]
