@@ -97,7 +97,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     let recipe = write(
         t,
         "captioner.json",
-        serde_json::json!({"optim": optim(4), "picture_variants": 3}),
+        serde_json::json!({"optim": optim(4), "picture_variants": 3, "picture_scenes": 5}),
     );
     let captioner = stage(
         "captioner",
@@ -105,19 +105,36 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
         &init,
         &["--image-config", path(&image)],
     );
-    // Every train (scene, visual caption) is shown in three pictures.
-    let train_captions: usize = std::fs::read_to_string(world.join("scenes.jsonl"))
+    // Every train (scene, visual caption) is shown in three pictures, and so is every caption
+    // of the five picture-only scenes, drawn over the train scenes' settings.
+    let train: Vec<serde_json::Value> = std::fs::read_to_string(world.join("scenes.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|scene| scene["split"] == "train")
+        .collect();
+    let train_captions: usize = train
+        .iter()
         .map(|scene| scene["visual_captions"].as_array().unwrap().len())
+        .sum();
+    let settings: std::collections::BTreeSet<String> = train
+        .iter()
+        .map(|scene| scene["background"].as_str().unwrap().to_string())
+        .collect();
+    let settings: Vec<String> = settings.into_iter().collect();
+    let picture_captions: usize = earsight_tools::world::picture_scenes(1, 5, &settings)
+        .iter()
+        .map(|scene| scene.visual_captions.len())
         .sum();
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(t.join("captioner/last/state.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(state["step"], train_captions * 3 / 4, "{state}");
+    assert_eq!(
+        state["step"],
+        (train_captions + picture_captions) * 3 / 4,
+        "{state}"
+    );
     let recipe = write(
         t,
         "prefix.json",

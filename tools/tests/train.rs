@@ -410,6 +410,7 @@ fn captioner_recipe(epochs: usize) -> CaptionerConfig {
     CaptionerConfig {
         optim: optim(9, epochs, 3e-3),
         picture_variants: 1,
+        picture_scenes: 0,
     }
 }
 

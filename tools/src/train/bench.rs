@@ -170,6 +170,7 @@ pub fn bench<B: AutodiffBackend>(
     let captioner = CaptionerConfig {
         optim: optim(batch_size),
         picture_variants: 1,
+        picture_scenes: 0,
     };
     let r = train_captioner::<B>(
         &captioner,

@@ -30,12 +30,26 @@ pub struct CaptionerConfig {
     pub optim: Optim,
     /// Pictures of each train scene per epoch: its frame, then ones drawn again from the scene
     /// (on a dataset with scenes.jsonl). 1 trains on the frames alone.
-    #[serde(default = "one_picture")]
+    #[serde(default = "one_picture", skip_serializing_if = "is_one")]
     pub picture_variants: u64,
+    /// Picture-only train scenes of every class (see `world::picture_scenes`), drawn from the
+    /// optimiser's seed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub picture_scenes: usize,
 }
 
+// The defaults are left out of the stage's fingerprint, so that a stage trained before these
+// options existed is still recognised as trained with the same recipe.
 fn one_picture() -> u64 {
     1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Recipe for CaptionerConfig {
@@ -240,4 +254,33 @@ pub fn train_captioner<B: AutodiffBackend>(
     };
     let fingerprint = super::fingerprint(&("captioner", config, c, ic))?;
     run_stage(&mut stage, "captioner", &config.optim, &fingerprint, run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_picture_options_at_their_defaults_leave_the_fingerprint_as_it_was() {
+        let old = r#"{"optim":{"seed":1,"epochs":2,"batch_size":4,"lr":0.001,"betas":[0.9,0.999],"weight_decay":0.0,"halve_lr_at":[]}}"#;
+        let config: CaptionerConfig = serde_json::from_str(old).unwrap();
+        assert_eq!((config.picture_variants, config.picture_scenes), (1, 0));
+        assert_eq!(serde_json::to_string(&config).unwrap(), old);
+        let more = CaptionerConfig {
+            picture_variants: 2,
+            picture_scenes: 10,
+            ..config
+        };
+        let json = serde_json::to_string(&more).unwrap();
+        assert!(
+            json.contains(r#""picture_variants":2,"picture_scenes":10"#),
+            "{json}"
+        );
+        let zero = CaptionerConfig {
+            picture_variants: 0,
+            ..more
+        };
+        let err = format!("{:#}", zero.validate().unwrap_err());
+        assert!(err.contains("picture_variants"), "{err}");
+    }
 }

@@ -3,7 +3,7 @@
 //! captions of each clip in `scenes.jsonl`. Mel windows come from the runtime's frontend,
 //! pictures from the PNG frames, token ids from the bundle's tokenizer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -20,7 +20,7 @@ use crate::data::{read_json_lines, Clip, Manifest, Split};
 use crate::export::special_tokens;
 use crate::image::ImageWeights;
 use crate::model::{values, ImageEncoder};
-use crate::world::{picture, Scene};
+use crate::world::{self, picture, Scene};
 
 /// The clips of a dataset directory, by split, with what the stages need to read them.
 pub struct Dataset {
@@ -128,12 +128,11 @@ impl Dataset {
             .collect())
     }
 
-    fn checked_ids(&self, caption: &str, clip: &Clip) -> Result<Vec<u32>> {
+    fn checked_ids(&self, caption: &str, id: &str) -> Result<Vec<u32>> {
         let ids = self.ids(caption)?;
         ensure!(
             ids.len() < self.model.decoder.max_positions,
-            "clip {}: caption {caption:?} has {} tokens, more than decoder.max_positions - 1",
-            clip.id,
+            "{id}: caption {caption:?} has {} tokens, more than decoder.max_positions - 1",
             ids.len()
         );
         Ok(ids)
@@ -147,44 +146,74 @@ impl MelWindows for Dataset {
 }
 
 /// Pictures with captions, as [`CaptionedImages`]: every (clip, caption) of each split, and in
-/// the train split every (clip, caption, picture variant).
+/// the train split every (clip, caption, picture variant) and the picture-only scenes.
 pub struct Captioned<'a> {
     dataset: &'a Dataset,
     size: usize,
-    /// (clip index, caption, picture variant) per split; variant 0 is the clip's own frame.
-    items: BTreeMap<Split, Vec<(usize, String, u64)>>,
+    /// Picture-only train scenes (see [`world::picture_scenes`]).
+    drawn: Vec<Scene>,
+    /// (picture, caption) per split.
+    items: BTreeMap<Split, Vec<(Shown, String)>>,
 }
 
-/// The seed of the train pictures drawn again from their scenes; the world's own pictures
-/// (variant 0) keep the world's seed.
+/// Which picture an item shows.
+#[derive(Clone, Copy)]
+enum Shown {
+    /// A clip's own frame.
+    Frame(usize),
+    /// Another picture drawn from a clip's scene (variant >= 1).
+    Redrawn(usize, u64),
+    /// A picture-only scene, in one of its variants.
+    Drawn(usize, u64),
+}
+
+/// The seed of the pictures drawn here rather than read from the frames, which keep the
+/// world's seed.
 const VARIANT_SEED: u64 = 0x7661_7269_616e_7473;
 
 impl<'a> Captioned<'a> {
     /// Clips with what is seen (the visual captions): what the captioner learns from. Each
     /// train scene is shown in `variants` pictures: its frame, then pictures drawn again from
-    /// the scene (the same sources elsewhere in the frame, other sizes and shades).
-    pub fn seen(dataset: &'a Dataset, size: usize, variants: u64) -> Result<Captioned<'a>> {
+    /// the scene (the same sources elsewhere in the frame, other sizes and shades). The train
+    /// split also gets `picture_scenes` picture-only scenes of every class, drawn from `seed`
+    /// over the train scenes' settings, each in `variants` pictures too.
+    pub fn seen(
+        dataset: &'a Dataset,
+        size: usize,
+        variants: u64,
+        picture_scenes: usize,
+        seed: u64,
+    ) -> Result<Captioned<'a>> {
         if dataset.scenes.is_empty() {
             bail!("this dataset has no visual captions (scenes.jsonl): the captioner has nothing to learn from");
         }
         ensure!(
-            variants == 1 || size == picture::SIZE,
-            "picture variants are drawn {0}x{0}, but the image encoder takes {size}x{size}",
+            (variants == 1 && picture_scenes == 0) || size == picture::SIZE,
+            "pictures are drawn {0}x{0}, but the image encoder takes {size}x{size}",
             picture::SIZE
         );
-        Ok(Captioned::new(
-            dataset,
-            size,
-            usize::MAX,
-            variants,
-            |clip| {
-                dataset
-                    .scenes
-                    .get(&clip.id)
-                    .map(|scene| scene.visual_captions.clone())
-                    .unwrap_or_default()
-            },
-        ))
+        let settings: BTreeSet<String> = dataset
+            .clips(Split::Train)
+            .iter()
+            .filter_map(|clip| dataset.scenes.get(&clip.id))
+            .map(|scene| scene.background.clone())
+            .collect();
+        let settings: Vec<String> = settings.into_iter().collect();
+        let mut captioned = Captioned::new(dataset, size, usize::MAX, variants, |clip| {
+            dataset
+                .scenes
+                .get(&clip.id)
+                .map(|scene| scene.visual_captions.clone())
+                .unwrap_or_default()
+        });
+        captioned.drawn = world::picture_scenes(seed, picture_scenes, &settings);
+        let train = captioned.items.entry(Split::Train).or_default();
+        for (i, scene) in captioned.drawn.iter().enumerate() {
+            for caption in &scene.visual_captions {
+                train.extend((0..variants).map(|v| (Shown::Drawn(i, v), caption.clone())));
+            }
+        }
+        Ok(captioned)
     }
 
     /// At most `per_split` clips per split with what is heard (the audio captions): the
@@ -215,7 +244,16 @@ impl<'a> Captioned<'a> {
                     .filter(|(_, clip)| !captions(clip).is_empty())
                     .take(per_split)
                     .flat_map(|(i, clip)| captions(clip).into_iter().map(move |c| (i, c)))
-                    .flat_map(|(i, c)| (0..variants).map(move |v| (i, c.clone(), v)))
+                    .flat_map(|(i, c)| {
+                        (0..variants).map(move |v| {
+                            let shown = if v == 0 {
+                                Shown::Frame(i)
+                            } else {
+                                Shown::Redrawn(i, v)
+                            };
+                            (shown, c.clone())
+                        })
+                    })
                     .collect();
                 (split, chosen)
             })
@@ -223,9 +261,14 @@ impl<'a> Captioned<'a> {
         Captioned {
             dataset,
             size,
+            drawn: Vec::new(),
             items,
         }
     }
+}
+
+fn unit_pixels(rgb: Vec<u8>) -> Vec<f32> {
+    rgb.into_iter().map(|b| b as f32 / 255.0).collect()
 }
 
 impl CaptionedImages for Captioned<'_> {
@@ -234,23 +277,35 @@ impl CaptionedImages for Captioned<'_> {
     }
 
     fn item(&self, split: Split, index: usize) -> Result<CaptionedImage> {
-        let (clip, caption, variant) = self
+        let (shown, caption) = self
             .items
             .get(&split)
             .and_then(|items| items.get(index))
             .with_context(|| format!("no {split:?} picture {index}"))?;
-        let clip = self.dataset.clip(split, *clip)?;
-        let pixels = match (variant, self.dataset.scenes.get(&clip.id)) {
-            (0, _) => self.dataset.pixels(clip, self.size)?,
-            (&v, Some(scene)) => picture::render_variant(scene, VARIANT_SEED, v)
-                .into_iter()
-                .map(|b| b as f32 / 255.0)
-                .collect(),
-            (_, None) => bail!("clip {}: no scene to draw another picture from", clip.id),
+        let (pixels, id) = match *shown {
+            Shown::Frame(i) => {
+                let clip = self.dataset.clip(split, i)?;
+                (self.dataset.pixels(clip, self.size)?, &clip.id)
+            }
+            Shown::Redrawn(i, v) => {
+                let clip = self.dataset.clip(split, i)?;
+                let scene = self
+                    .dataset
+                    .scenes
+                    .get(&clip.id)
+                    .with_context(|| format!("clip {}: no scene to draw again", clip.id))?;
+                let rgb = picture::render_variant(scene, VARIANT_SEED, v);
+                (unit_pixels(rgb), &clip.id)
+            }
+            Shown::Drawn(i, v) => {
+                let scene = &self.drawn[i];
+                let rgb = picture::render_variant(scene, VARIANT_SEED, v);
+                (unit_pixels(rgb), &scene.id)
+            }
         };
         Ok(CaptionedImage {
             pixels,
-            ids: self.dataset.checked_ids(caption, clip)?,
+            ids: self.dataset.checked_ids(caption, id)?,
         })
     }
 }

@@ -144,7 +144,13 @@ pub fn captioner<B: AutodiffBackend>(
         ImageWeights::init(&config, recipe.optim.seed)
             .with_context(|| format!("{}", path.display()))?
     };
-    let data = Captioned::seen(&dataset, image.config.image_size, recipe.picture_variants)?;
+    let data = Captioned::seen(
+        &dataset,
+        image.config.image_size,
+        recipe.picture_variants,
+        recipe.picture_scenes,
+        recipe.optim.seed,
+    )?;
     let report = train_captioner::<B>(
         &recipe,
         &start,
