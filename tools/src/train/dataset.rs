@@ -122,10 +122,8 @@ impl Dataset {
             info.width,
             info.height
         );
-        Ok(buffer[..info.buffer_size()]
-            .iter()
-            .map(|&v| v as f32 / 255.0)
-            .collect())
+        buffer.truncate(info.buffer_size());
+        Ok(unit_pixels(buffer))
     }
 
     fn checked_ids(&self, caption: &str, id: &str) -> Result<Vec<u32>> {
@@ -267,6 +265,7 @@ impl<'a> Captioned<'a> {
     }
 }
 
+/// RGB bytes as the image encoder takes them, in 0..1.
 fn unit_pixels(rgb: Vec<u8>) -> Vec<f32> {
     rgb.into_iter().map(|b| b as f32 / 255.0).collect()
 }
