@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -57,9 +57,10 @@ impl Recipe for CaptionerConfig {
 
     fn validate(&self) -> Result<()> {
         self.optim.validate()?;
-        if self.picture_variants == 0 {
-            bail!("picture_variants: expected at least 1 (the scene's own picture), found 0");
-        }
+        ensure!(
+            self.picture_variants > 0,
+            "picture_variants: expected at least 1 (the scene's own picture), found 0"
+        );
         Ok(())
     }
 }
