@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # The training stages on the CPU and on a CUDA GPU, side by side in one run: the same seeded
-# data and weights, a few steps of each stage at the mini size. Checks that the first step's
-# loss agrees between devices (relative difference under 1e-3: float rounding only) and prints
-# the step times, examples/s and the GPU/CPU throughput ratio per stage.
+# data and weights, a few steps of each stage at the mini size, timed after 3 warm-up steps (a
+# GPU compiles and tunes its kernels in its first steps). Checks that the first step's loss
+# agrees between devices (relative difference under 1e-3: float rounding only) and prints the
+# step times, examples/s and the GPU/CPU throughput ratio per stage.
 #
-#   tools/bench/train-device.sh [BATCH] [STEPS]     (default 8 and 5)
+#   tools/bench/train-device.sh [BATCH] [STEPS]     (default 8 and 10)
 #
-# Needs an NVIDIA driver; the CUDA build needs no nvcc (burn loads libcuda at run time).
+# Needs an NVIDIA driver; the CUDA build needs no nvcc (burn loads libcuda and NVRTC at run
+# time). On a GPU host without Rust or crates.io, build `cargo build --release -p earsight-tools
+# --features cuda` elsewhere and name the binary in EARSIGHT_TOOLS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 batch=${1:-8}
-steps=${2:-5}
-cargo build --release --quiet -p earsight-tools --features cuda
+steps=${2:-10}
+tools=${EARSIGHT_TOOLS:-}
+if [ -z "$tools" ]; then
+    cargo build --release --quiet -p earsight-tools --features cuda
+    tools=./target/release/earsight-tools
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for device in cpu cuda; do
-    ./target/release/earsight-tools bench-train --device "$device" --batch-size "$batch" \
+    "$tools" bench-train --device "$device" --batch-size "$batch" \
         --steps "$steps" --json >"$work/$device.json"
 done
 python3 - "$work/cpu.json" "$work/cuda.json" <<'PY'

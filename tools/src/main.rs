@@ -286,11 +286,45 @@ type CpuTrain = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 #[cfg(feature = "cuda")]
 type CudaTrain = burn::backend::Autodiff<burn::backend::Cuda>;
 
+/// The first NVIDIA GPU, once its driver and NVRTC are known to be there: burn's CUDA runtime
+/// panics in a worker thread without them, with a message that names neither.
+#[cfg(feature = "cuda")]
+fn cuda_device() -> Result<burn::backend::cuda::CudaDevice> {
+    use cudarc::driver::result as driver;
+    // SAFETY: both only try to open the libraries by their usual names.
+    let (has_driver, has_nvrtc) = unsafe {
+        (
+            cudarc::driver::sys::is_culib_present(),
+            cudarc::nvrtc::sys::is_culib_present(),
+        )
+    };
+    anyhow::ensure!(
+        has_driver,
+        "--device cuda: no NVIDIA driver library (libcuda.so.1) on the library path; \
+         add the driver's folder to LD_LIBRARY_PATH"
+    );
+    anyhow::ensure!(
+        has_nvrtc,
+        "--device cuda: no NVRTC (libnvrtc.so), which compiles burn's kernels at run time, on \
+         the library path; it comes with the CUDA toolkit (lib64) or the nvidia-cuda-nvrtc wheel"
+    );
+    driver::init().map_err(|e| {
+        anyhow::anyhow!(
+            "--device cuda: the NVIDIA driver did not start ({e:?}); CUDA_ERROR_STUB_LIBRARY \
+             means a toolkit's stubs/libcuda.so comes before the driver's on LD_LIBRARY_PATH"
+        )
+    })?;
+    let gpus = driver::device::get_count()
+        .map_err(|e| anyhow::anyhow!("--device cuda: counting GPUs: {e:?}"))?;
+    anyhow::ensure!(gpus > 0, "--device cuda: the NVIDIA driver sees no GPU");
+    Ok(Default::default())
+}
+
 fn train(stage: &TrainStage) -> Result<Report> {
     match stage.args().device {
         DeviceArg::Cpu => stage.run::<CpuTrain>(&Default::default()),
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda => stage.run::<CudaTrain>(&Default::default()),
+        DeviceArg::Cuda => stage.run::<CudaTrain>(&cuda_device()?),
         #[cfg(not(feature = "cuda"))]
         DeviceArg::Cuda => bail!(NO_CUDA),
     }
@@ -490,8 +524,12 @@ enum Command {
         image_config: PathBuf,
         #[arg(long, default_value_t = 8)]
         batch_size: usize,
+        /// Steps timed per stage.
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        /// Steps run before the timed ones (a GPU compiles its kernels in its first steps).
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
         #[arg(long, value_enum, default_value_t = LossArg::OtAtt)]
         loss: LossArg,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
@@ -818,7 +856,7 @@ fn run() -> Result<()> {
             let results = match device {
                 DeviceArg::Cpu => recipe::run::<CpuTrain>(&run, &Default::default())?,
                 #[cfg(feature = "cuda")]
-                DeviceArg::Cuda => recipe::run::<CudaTrain>(&run, &Default::default())?,
+                DeviceArg::Cuda => recipe::run::<CudaTrain>(&run, &cuda_device()?)?,
                 #[cfg(not(feature = "cuda"))]
                 DeviceArg::Cuda => bail!(NO_CUDA),
             };
@@ -835,6 +873,7 @@ fn run() -> Result<()> {
             image_config,
             batch_size,
             steps,
+            warmup,
             loss,
             device,
             json,
@@ -844,17 +883,22 @@ fn run() -> Result<()> {
                 earsight_tools::train::read_json(&image_config, "image encoder config")?;
             let loss = AlignLoss::from(loss);
             let results = match device {
-                DeviceArg::Cpu => {
-                    bench::<CpuTrain>(&model, &image, batch_size, steps, loss, &Default::default())?
-                }
+                DeviceArg::Cpu => bench::<CpuTrain>(
+                    &model,
+                    &image,
+                    batch_size,
+                    (warmup, steps),
+                    loss,
+                    &Default::default(),
+                )?,
                 #[cfg(feature = "cuda")]
                 DeviceArg::Cuda => bench::<CudaTrain>(
                     &model,
                     &image,
                     batch_size,
-                    steps,
+                    (warmup, steps),
                     loss,
-                    &Default::default(),
+                    &cuda_device()?,
                 )?,
                 #[cfg(not(feature = "cuda"))]
                 DeviceArg::Cuda => bail!(NO_CUDA),
@@ -862,12 +906,15 @@ fn run() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {
-                println!("| stage | steps | batch | ms/step | examples/s | first loss |");
+                println!(
+                    "| stage | warm-up + timed steps | batch | ms/step | examples/s | first loss |"
+                );
                 println!("|---|---|---|---|---|---|");
                 for r in &results {
                     println!(
-                        "| {} | {} | {} | {:.1} | {:.1} | {:.6} |",
+                        "| {} | {} + {} | {} | {:.1} | {:.1} | {:.6} |",
                         r.stage,
+                        r.warmup,
                         r.steps,
                         r.batch_size,
                         r.mean_step_ms,

@@ -249,6 +249,8 @@ fn bench_train_measures_every_stage() {
         "2",
         "--steps",
         "2",
+        "--warmup",
+        "1",
         "--json",
     ]);
     let results: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
@@ -259,6 +261,7 @@ fn bench_train_measures_every_stage() {
     assert_eq!(stages, ["captioner", "prefix", "align", "distill"]);
     for r in &results {
         assert_eq!(r["steps"], 2, "{r}");
+        assert_eq!(r["warmup"], 1, "{r}");
         assert!(r["first_loss"].as_f64().unwrap().is_finite(), "{r}");
         assert!(r["examples_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }
