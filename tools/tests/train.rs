@@ -154,6 +154,7 @@ fn recipe(loss: AlignLoss, epochs: usize) -> AlignConfig {
             lr: 1e-3,
             entropy_weights: vec![0.0, 0.05],
         }),
+        augment: Default::default(),
     }
 }
 

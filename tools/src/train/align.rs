@@ -13,6 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
+use super::augment::Augment;
 use super::{
     mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
 };
@@ -80,6 +81,10 @@ pub struct AlignConfig {
     pub solver: SolverConfig,
     /// Required for `ot-att`, ignored otherwise.
     pub attentive: Option<AttentiveConfig>,
+    /// Changes to the train clips' windows; off, it stays out of the stage's fingerprint, so a
+    /// run made before it existed is still recognised.
+    #[serde(default, skip_serializing_if = "Augment::is_off")]
+    pub augment: Augment,
 }
 
 impl Recipe for AlignConfig {
@@ -139,18 +144,20 @@ pub trait Pairs {
     }
 }
 
+/// The mel windows and image tokens of the pairs `indices`, each window passed through
+/// `change` with its pair's index first.
 pub(crate) fn batch_tensors<B: Backend>(
     data: &dyn Pairs,
     split: Split,
     indices: &[usize],
-    frames: usize,
-    mels: usize,
+    (frames, mels): (usize, usize),
+    change: &dyn Fn(usize, &mut [f32]),
     device: &B::Device,
 ) -> Result<(Tensor<B, 3>, Tensor<B, 3>)> {
     let (n, d) = data.image_shape();
     let (mut mel, mut image) = (Vec::new(), Vec::new());
     for &i in indices {
-        let pair = data.pair(split, i)?;
+        let mut pair = data.pair(split, i)?;
         ensure!(
             pair.mel.len() == frames * mels && pair.image.len() == n * d,
             "{split:?} pair {i}: expected a {frames}x{mels} mel window and {n}x{d} image tokens, \
@@ -158,6 +165,7 @@ pub(crate) fn batch_tensors<B: Backend>(
             pair.mel.len(),
             pair.image.len()
         );
+        change(i, &mut pair.mel);
         mel.extend(pair.mel);
         image.extend(pair.image);
     }
@@ -193,8 +201,8 @@ pub fn validate<B: Backend>(
                 data,
                 split,
                 chunk,
-                c.frontend.clip_frames,
-                c.frontend.n_mels,
+                (c.frontend.clip_frames, c.frontend.n_mels),
+                &|_, _| {},
                 device,
             )?;
             let a = encoder.tokens(mel, c);
@@ -265,12 +273,13 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
         let c = &self.start.config;
+        let (augment, seed) = (&self.config.augment, self.config.optim.seed);
         let (mel, image) = batch_tensors::<B>(
             self.data,
             Split::Train,
             indices,
-            c.frontend.clip_frames,
-            c.frontend.n_mels,
+            (c.frontend.clip_frames, c.frontend.n_mels),
+            &|clip, mel| augment.apply(mel, &c.frontend, seed, epoch, clip),
             &self.device,
         )?;
         let entropy_weight = self.config.attentive.as_ref().map_or(0.0, |att| {
@@ -349,6 +358,7 @@ pub fn align<B: AutodiffBackend>(
 ) -> Result<Report> {
     config.validate()?;
     let c = &start.config;
+    config.augment.validate(&c.frontend)?;
     let (n_image, d_image) = data.image_shape();
     ensure!(
         c.decoder.dim == d_image,
@@ -423,6 +433,7 @@ mod tests {
                     lr: 1e-3,
                     entropy_weights: vec![1.0],
                 }),
+                augment: Default::default(),
             };
             let captioner = Captioner::<Grad>::from_weights(&weights, &device);
             let scorers = Scorers::<Grad>::new(dim, 2, 2, &device);
@@ -452,5 +463,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn augment_off_leaves_the_fingerprint_as_it_was() {
+        let old = r#"{"loss":"contrastive","optim":{"seed":1,"epochs":3,"batch_size":16,"lr":0.0003,"betas":[0.95,0.999],"weight_decay":5e-7,"halve_lr_at":[]},"solver":{"kind":"sinkhorn","epsilon":0.05,"iterations":100},"attentive":null}"#;
+        let config: AlignConfig = serde_json::from_str(old).unwrap();
+        assert!(config.augment.is_off());
+        assert_eq!(serde_json::to_string(&config).unwrap(), old);
+        let on = AlignConfig {
+            augment: Augment {
+                shift: true,
+                ..Augment::default()
+            },
+            ..config
+        };
+        let json = serde_json::to_string(&on).unwrap();
+        assert!(
+            json.contains(r#""augment":{"gain_db":0.0,"shift":true"#),
+            "{json}"
+        );
     }
 }

@@ -239,6 +239,7 @@ pub fn bench<B: AutodiffBackend>(
             lr: 1e-4,
             entropy_weights: vec![100.0],
         }),
+        augment: Default::default(),
     };
     let r = align::<B>(
         &recipe,

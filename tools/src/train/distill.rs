@@ -89,8 +89,8 @@ pub fn pseudo_label<B: Backend>(
             pairs,
             split,
             chunk,
-            c.frontend.clip_frames,
-            c.frontend.n_mels,
+            (c.frontend.clip_frames, c.frontend.n_mels),
+            &|_, _| {},
             device,
         )?;
         let memory = match inputs {

@@ -7,6 +7,7 @@
 //! moments are filed under.
 
 pub mod align;
+pub mod augment;
 pub mod bench;
 pub mod captioner;
 pub mod captions;
