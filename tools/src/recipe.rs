@@ -454,6 +454,16 @@ fn measure_pictures(labels: &Path, scenes: &Path, split: Split) -> Result<Measur
 /// Runs the recipe; see the module's documentation.
 pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<RecipeResults> {
     let recipe = RecipeConfig::read(r.recipe)?;
+    // Every stage's recipe is read now, so that a mistake in a late stage's is not found after
+    // hours of the early ones.
+    let model = read_config(&recipe.model)?;
+    CaptionerConfig::read(&recipe.captioner)?;
+    PrefixConfig::read(&recipe.prefix)?;
+    DistillConfig::read(&recipe.distill)?;
+    AlignConfig::read(&recipe.align)?
+        .augment
+        .validate(&model.frontend)
+        .with_context(|| format!("{}: field `augment`", recipe.align.display()))?;
     let name = r
         .recipe
         .parent()
@@ -483,7 +493,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     })?;
     let init = work("init");
     clock.step("init", init.join(WEIGHTS_FILE).is_file(), || {
-        Weights::init(&read_config(&recipe.model)?, recipe.seed)?.save(&init)
+        Weights::init(&model, recipe.seed)?.save(&init)
     })?;
     let captioner = work("captioner");
     let done = trained(

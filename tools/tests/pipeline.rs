@@ -433,3 +433,38 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_late_stage_recipe_mistake_stops_the_recipe_before_its_first_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), t.join(entry.file_name())).unwrap();
+    }
+    let align = t.join("align.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&align).unwrap()).unwrap();
+    config["augment"] = serde_json::json!({"time_masks": 1, "time_mask_frames": 100000});
+    std::fs::write(&align, config.to_string()).unwrap();
+    let work = t.join("work");
+    let out = tools(&[
+        "recipe",
+        path(&t.join("recipe.json")),
+        "--data",
+        path(&t.join("no-sources")),
+        "--work",
+        path(&work),
+        "--out",
+        path(&t.join("bundle")),
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("align.json: field `augment`") && err.contains("time_mask_frames is 100000"),
+        "{err}"
+    );
+    assert!(!work.join("world").exists(), "a stage ran before the check");
+}
