@@ -457,10 +457,11 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     // Every stage's recipe is read now, so that a mistake in a late stage's is not found after
     // hours of the early ones.
     let model = read_config(&recipe.model)?;
-    CaptionerConfig::read(&recipe.captioner)?;
-    PrefixConfig::read(&recipe.prefix)?;
-    DistillConfig::read(&recipe.distill)?;
-    AlignConfig::read(&recipe.align)?
+    let captioner_recipe = CaptionerConfig::read(&recipe.captioner)?;
+    let prefix_recipe = PrefixConfig::read(&recipe.prefix)?;
+    let distill_recipe = DistillConfig::read(&recipe.distill)?;
+    let align_recipe = AlignConfig::read(&recipe.align)?;
+    align_recipe
         .augment
         .validate(&model.frontend)
         .with_context(|| format!("{}: field `augment`", recipe.align.display()))?;
@@ -496,22 +497,14 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         Weights::init(&model, recipe.seed)?.save(&init)
     })?;
     let captioner = work("captioner");
-    let done = trained(
-        &captioner,
-        &CaptionerConfig::read(&recipe.captioner)?,
-        &recipe.captioner,
-    )?;
+    let done = trained(&captioner, &captioner_recipe, &recipe.captioner)?;
     clock.step("captioner", done, || {
         let common = r.stage(&recipe.captioner, &world_dir, &init, &captioner)?;
         pipeline::captioner::<B>(&common, Some(&recipe.image), device).map(drop)
     })?;
     let captioner = captioner.join("best");
     let prefix = work("prefix");
-    let done = trained(
-        &prefix,
-        &PrefixConfig::read(&recipe.prefix)?,
-        &recipe.prefix,
-    )?;
+    let done = trained(&prefix, &prefix_recipe, &recipe.prefix)?;
     clock.step("prefix", done, || {
         let common = r.stage(&recipe.prefix, &world_dir, &captioner, &prefix)?;
         pipeline::prefix::<B>(&common, recipe.prefix_pairs, device).map(drop)
@@ -553,9 +546,11 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     for &loss in &recipe.losses {
         let tag = loss_name(loss);
         let aligned = work(&format!("align-{tag}"));
-        let mut align_recipe = AlignConfig::read(&recipe.align)?;
-        align_recipe.loss = loss;
-        let done = trained(&aligned, &align_recipe, &recipe.align)?;
+        let with_loss = AlignConfig {
+            loss,
+            ..align_recipe.clone()
+        };
+        let done = trained(&aligned, &with_loss, &recipe.align)?;
         clock.step(&format!("align {tag}"), done, || {
             let common = r.stage(&recipe.align, &world_dir, &captioner, &aligned)?;
             pipeline::align_stage::<B>(&common, Some(loss), device).map(drop)
@@ -566,11 +561,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             captions(&aligned, &all_splits, &labels)
         })?;
         let distilled = work(&format!("distill-{tag}"));
-        let done = trained(
-            &distilled,
-            &DistillConfig::read(&recipe.distill)?,
-            &recipe.distill,
-        )?;
+        let done = trained(&distilled, &distill_recipe, &recipe.distill)?;
         clock.step(&format!("distill {tag}"), done, || {
             let common = r.stage(&recipe.distill, &world_dir, &aligned, &distilled)?;
             pipeline::distill_stage::<B>(&common, &labels, device).map(drop)
