@@ -20,37 +20,32 @@ apt-get install -y -qq --no-install-recommends \
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libasound2-dev:armhf \
     qemu-user-static pkg-config shellcheck binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf
 version=$(dpkg-query -W -f='${Version}' rustc-web)
-installed=$(dpkg-query -W -f='${Version}' libstd-rust-web-dev:armhf 2>/dev/null || true)
-if [ "$installed" != "$version" ]; then
+rustlib=/usr/lib/rustlib/armv7-unknown-linux-gnueabihf
+stamp="$rustlib/debian-version"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$version" ]; then
     # The standard library must be the compiler's own version, from the suite that holds it:
-    # its armhf index, read directly (apt refuses it for its size), names the files, and apt
-    # installs them with their dependencies from the indexed suites.
+    # its armhf index, read directly (apt refuses it for its size), names the file. Only its
+    # rlibs are unpacked, not installed: apt cannot install it, because its dependencies
+    # (libllvm, then libzstd1) must match the security updates of their amd64 twins, which that
+    # suite has not built for armhf. Cross-compiling needs the rlibs alone.
     dir=$(mktemp -d)
     security=http://deb.debian.org/debian-security
     curl -sf "$security/dists/bookworm-security/main/binary-armhf/Packages.xz" |
         xz -dc >"$dir/Packages"
-    major=$(echo "$version" | cut -d. -f1,2)
-    files=$(awk -v want="libstd-rust-web-$major libstd-rust-web-dev $(
-        awk -v p="libstd-rust-web-$major" '$1 == "Package:" { n = $2 }
-            $1 == "Depends:" && n == p { for (i = 2; i <= NF; i++) if ($i ~ /^libllvm/) print $i }' \
-            "$dir/Packages" | tr -d ',')" '
-        BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) wanted[w[i]] = 1 }
+    file=$(awk -v want=libstd-rust-web-dev -v version="$version" '
         $1 == "Package:" { p = $2 }
-        $1 == "Filename:" && (p in wanted) { print $2 }' "$dir/Packages")
-    debs=""
-    for f in $files; do
-        curl -sfo "$dir/$(basename "$f")" "$security/$f"
-        debs="$debs $dir/$(basename "$f")"
-    done
-    case "$files" in
-        *libstd-rust-web-dev_${version}_armhf.deb*) ;;
-        *)
-            echo "install-cross.sh: no libstd-rust-web-dev $version for armhf in $security" >&2
-            exit 1
-            ;;
-    esac
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $debs
+        $1 == "Version:" { v = $2 }
+        $1 == "Filename:" && p == want && v == version { print $2 }' "$dir/Packages")
+    if [ -z "$file" ]; then
+        echo "install-cross.sh: no libstd-rust-web-dev $version for armhf in $security" >&2
+        exit 1
+    fi
+    curl -sfo "$dir/std.deb" "$security/$file"
+    # An older version's rlibs left beside the new ones make every std import ambiguous.
+    rm -rf "$rustlib"
+    dpkg-deb -x "$dir/std.deb" "$dir/root"
+    cp -a "$dir/root$rustlib" "$rustlib"
+    echo "$version" >"$stamp"
     rm -rf "$dir"
 fi
 /usr/bin/rustc --version

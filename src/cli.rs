@@ -1,5 +1,5 @@
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -295,6 +295,41 @@ fn caption(
 /// Set by Ctrl-C; `listen` checks it between chunks and stops with a summary.
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// A second Ctrl-C sooner than this after the first is taken for the same one delivered twice:
+/// `timeout -s INT` (GNU coreutils) signals its child and then the child's whole process group,
+/// so a `listen` run under it receives SIGINT twice within microseconds, and quitting on the
+/// second would lose the summary the user asked for.
+const REPEAT_WINDOW: Duration = Duration::from_millis(500);
+
+/// What a Ctrl-C asks of `listen`.
+#[derive(Debug, PartialEq)]
+enum Interrupt {
+    /// The first: finish the window in hand, print the summary, exit 0.
+    Stop,
+    /// The first one again (see [`REPEAT_WINDOW`]).
+    Repeat,
+    /// A second, later one: the user does not want to wait (for a blocked stdin, say).
+    Quit,
+}
+
+#[derive(Default)]
+struct Interrupts {
+    first: Option<Instant>,
+}
+
+impl Interrupts {
+    fn receive(&mut self, now: Instant) -> Interrupt {
+        match self.first {
+            None => {
+                self.first = Some(now);
+                Interrupt::Stop
+            }
+            Some(first) if now.duration_since(first) < REPEAT_WINDOW => Interrupt::Repeat,
+            Some(_) => Interrupt::Quit,
+        }
+    }
+}
+
 fn listen(args: ListenArgs) -> Result<()> {
     let mut captioner = open_captioner(&model_dir(args.model.clone())?)?;
     if let Some(width) = args.beam {
@@ -305,11 +340,14 @@ fn listen(args: ListenArgs) -> Result<()> {
     }
     let frontend = captioner.bundle().manifest().model.frontend.clone();
     let mut source = open_source(&args, frontend.sample_rate)?;
-    ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: the user does not want to wait for the summary.
-            std::process::exit(130);
+    let mut interrupts = Interrupts::default();
+    ctrlc::set_handler(move || match interrupts.receive(Instant::now()) {
+        Interrupt::Stop => {
+            STOP.store(true, Ordering::SeqCst);
+            eprintln!("earsight listen: stopping after this window (Ctrl-C again to quit now)");
         }
+        Interrupt::Repeat => {}
+        Interrupt::Quit => std::process::exit(130),
     })
     .context("installing the Ctrl-C handler")?;
     let config = ListenConfig {
@@ -658,4 +696,25 @@ fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ctrl_c_delivered_twice_at_once_stops_but_a_later_one_quits() {
+        let start = Instant::now();
+        let mut interrupts = Interrupts::default();
+        assert_eq!(interrupts.receive(start), Interrupt::Stop);
+        assert_eq!(
+            interrupts.receive(start + Duration::from_micros(50)),
+            Interrupt::Repeat
+        );
+        assert_eq!(
+            interrupts.receive(start + REPEAT_WINDOW - Duration::from_millis(1)),
+            Interrupt::Repeat
+        );
+        assert_eq!(interrupts.receive(start + REPEAT_WINDOW), Interrupt::Quit);
+    }
 }
