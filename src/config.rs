@@ -90,6 +90,41 @@ pub struct DecoderConfig {
     pub vocab_size: usize,
     /// Longest token sequence (prompt included) the position table covers.
     pub max_positions: usize,
+    /// Where the layer norms sit; absent in a file means earsight's own pre-norm decoder.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub style: DecoderStyle,
+    /// Epsilon of the decoder's layer norms (BERT's is 1e-12); absent means [`LAYER_NORM_EPS`].
+    #[serde(
+        default = "default_norm_eps",
+        skip_serializing_if = "is_default_norm_eps"
+    )]
+    pub norm_eps: f32,
+}
+
+/// The two decoder layouts of the family. Both take the same inputs and give the same outputs,
+/// so the runtime runs either without knowing which it has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecoderStyle {
+    /// earsight's own: each sub-layer normalises its input, one norm before the tied output.
+    #[default]
+    PreNorm,
+    /// BERT's, as in BLIP's text decoder: each sub-layer's residual sum is normalised, the
+    /// embeddings are normalised, and the tied output follows a dense + GELU + norm transform
+    /// and adds a bias per token.
+    PostNorm,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn default_norm_eps() -> f32 {
+    LAYER_NORM_EPS
+}
+
+fn is_default_norm_eps(eps: &f32) -> bool {
+    *eps == LAYER_NORM_EPS
 }
 
 /// The whole model family member: frontend, encoder and decoder shapes.
@@ -136,9 +171,15 @@ impl ModelConfig {
             + linear(e.dim, d.dim)
             + linear(d.dim, d.dim)
             + e.n_prefix * d.dim;
+        let post_norm = match d.style {
+            DecoderStyle::PreNorm => 0,
+            // The embedding norm, the output transform and the output bias.
+            DecoderStyle::PostNorm => 2 * d.dim + linear(d.dim, d.dim) + d.vocab_size,
+        };
         let decoder = (d.vocab_size + d.max_positions) * d.dim
             + d.depth * (block(d.dim, d.mlp_ratio) + 2 * d.dim + 4 * linear(d.dim, d.dim))
-            + 2 * d.dim;
+            + 2 * d.dim
+            + post_norm;
         (encoder, decoder)
     }
 
@@ -182,6 +223,13 @@ impl ModelConfig {
             return Err(format!(
                 "frontend.fmin/fmax ({}, {}) must satisfy 0 <= fmin < fmax <= {nyquist}",
                 f.fmin, f.fmax
+            ));
+        }
+        // Written so that NaN fails too.
+        if d.norm_eps.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            return Err(format!(
+                "decoder.norm_eps ({}) must be positive",
+                d.norm_eps
             ));
         }
         if !(f.log_floor > 0.0 && f.norm_std > 0.0) {
@@ -243,6 +291,8 @@ impl ModelConfig {
                 mlp_ratio: 4,
                 vocab_size,
                 max_positions: 64,
+                style: DecoderStyle::PreNorm,
+                norm_eps: LAYER_NORM_EPS,
             },
         }
     }
@@ -259,6 +309,22 @@ mod tests {
         assert_eq!(c.n_audio_tokens(), 64 * 4);
         assert_eq!(c.frontend.window_samples(), 1023 * 160 + 400);
         assert_eq!(c.frontend.frames_for(c.frontend.window_samples()), 1024);
+    }
+
+    #[test]
+    fn a_config_without_a_decoder_style_is_pre_norm_and_is_written_back_the_same() {
+        let c = ModelConfig::mini(4000);
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(
+            !text.contains("style") && !text.contains("norm_eps"),
+            "{text}"
+        );
+        let mut post = c.clone();
+        post.decoder.style = DecoderStyle::PostNorm;
+        post.decoder.norm_eps = 1e-12;
+        let text = serde_json::to_string(&post).unwrap();
+        assert!(text.contains(r#""style":"post-norm""#), "{text}");
+        assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), post);
     }
 
     #[test]

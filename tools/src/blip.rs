@@ -1,27 +1,21 @@
 //! A pretrained BLIP captioner in the Hugging Face layout of
 //! `Salesforce/blip-image-captioning-base` (`config.json` + `model.safetensors`), read by a
-//! name mapping: its ViT becomes the family's [`ImageEncoder`] (with a class token and no
-//! projection), its BERT-style text decoder a [`BertDecoder`].
-//!
-//! BLIP's decoder normalises after each residual (post-norm, BERT) where earsight's own decoder
-//! normalises before (pre-norm), and it has an embedding norm and a transform before its tied
-//! output projection, so it is a module of its own. Pictures go in as BLIP's processor makes
-//! them (resized to `image_size`, normalised with CLIP's mean and deviation), channels last.
+//! name mapping: its ViT becomes the family's image encoder (with a class token and no
+//! projection), its BERT-style text decoder the family's decoder in its post-norm style
+//! ([`DecoderStyle::PostNorm`]), so that every stage and the export take it as they take
+//! earsight's own. Pictures go in as BLIP's processor makes them (resized to `image_size`,
+//! normalised with CLIP's mean and deviation), channels last.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
-use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
-use burn::tensor::TensorData;
+use anyhow::{ensure, Context, Result};
+use earsight::config::{DecoderConfig, DecoderStyle};
+use earsight::ModelConfig;
 use serde::Deserialize;
 
 use crate::image::{ImageConfig, ImageWeights};
-use crate::model::ImageEncoder;
-use crate::weights::{read_safetensors, Array};
+use crate::weights::{read_safetensors, Array, Weights};
 
 /// The parts of BLIP's `vision_config` the mapping needs (defaults: transformers' for BLIP).
 #[derive(Clone, Debug, Deserialize)]
@@ -250,232 +244,178 @@ fn image_weights(v: &VisionConfig, ck: &mut Checkpoint) -> Result<ImageWeights> 
     ImageWeights::from_tensors(&config, t)
 }
 
-/// One BERT decoder layer: causal self-attention, cross-attention, feed-forward, each added to
-/// its input and then normalised.
-#[derive(Module, Debug)]
-pub struct BertLayer<B: Backend> {
-    q: Linear<B>,
-    k: Linear<B>,
-    v: Linear<B>,
-    o: Linear<B>,
-    ln1: LayerNorm<B>,
-    cq: Linear<B>,
-    ck: Linear<B>,
-    cv: Linear<B>,
-    co: Linear<B>,
-    ln2: LayerNorm<B>,
-    up: Linear<B>,
-    down: Linear<B>,
-    ln3: LayerNorm<B>,
-}
-
-/// BLIP's text decoder.
-#[derive(Module, Debug)]
-pub struct BertDecoder<B: Backend> {
-    word: Param<Tensor<B, 2>>,
-    pos: Param<Tensor<B, 2>>,
-    emb_ln: LayerNorm<B>,
-    layers: Vec<BertLayer<B>>,
-    head: Linear<B>,
-    head_ln: LayerNorm<B>,
-    /// Tied to `word` when the config ties them, as BLIP-base does.
-    out: Option<Param<Tensor<B, 2>>>,
-    out_bias: Param<Tensor<B, 1>>,
-    heads: usize,
-}
-
-fn param<B: Backend, const D: usize>(a: Array, device: &B::Device) -> Param<Tensor<B, D>> {
-    Param::from_tensor(Tensor::from_data(TensorData::new(a.data, a.shape), device))
-}
-
-fn linear<B: Backend>((w, b): (Array, Array), device: &B::Device) -> Linear<B> {
-    let mut l = LinearConfig::new(w.shape[0], w.shape[1]).init(device);
-    l.weight = param(w, device);
-    l.bias = Some(param(b, device));
-    l
-}
-
-fn layer_norm<B: Backend>((g, b): (Array, Array), eps: f64, device: &B::Device) -> LayerNorm<B> {
-    let mut n = LayerNormConfig::new(g.shape[0])
-        .with_epsilon(eps)
-        .init(device);
-    n.gamma = param(g, device);
-    n.beta = Some(param(b, device));
-    n
-}
-
-/// `[b, t, h*dh] -> [b, h, t, dh]`
-fn heads<B: Backend>(x: Tensor<B, 3>, h: usize) -> Tensor<B, 4> {
-    let [b, t, d] = x.dims();
-    x.reshape([b, t, h, d / h]).swap_dims(1, 2)
-}
-
-fn attend<B: Backend>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 3>,
-    h: usize,
-    causal: bool,
-) -> Tensor<B, 3> {
-    let [b, t, d] = q.dims();
-    let scale = 1.0 / ((d / h) as f64).sqrt();
-    let mut scores = heads(q, h)
-        .mul_scalar(scale)
-        .matmul(heads(k, h).swap_dims(2, 3));
-    if causal {
-        let mask = Tensor::<B, 2>::ones([t, t], &scores.device())
-            .triu(1)
-            .mul_scalar(-1e9);
-        scores = scores + mask.unsqueeze::<4>();
-    }
-    softmax(scores, 3)
-        .matmul(heads(v, h))
-        .swap_dims(1, 2)
-        .reshape([b, t, d])
-}
-
-impl<B: Backend> BertDecoder<B> {
-    fn load(t: &TextConfig, ck: &mut Checkpoint, device: &B::Device) -> Result<BertDecoder<B>> {
-        let (h, e, i) = (t.hidden_size, t.encoder_hidden_size, t.intermediate_size);
-        let eps = t.layer_norm_eps;
-        let pre = "text_decoder.bert";
-        let word = ck.take(
-            &format!("{pre}.embeddings.word_embeddings.weight"),
-            &[t.vocab_size, h],
-        )?;
-        let pos = ck.take(
-            &format!("{pre}.embeddings.position_embeddings.weight"),
-            &[t.max_position_embeddings, h],
-        )?;
-        let emb_ln = layer_norm(
-            ck.norm(&format!("{pre}.embeddings.LayerNorm"), h)?,
-            eps,
-            device,
+/// Maps BLIP's text decoder onto the family's decoder in its post-norm (BERT) style: the
+/// config it implies and its tensors under the family's `dec.*` names.
+fn decoder_weights(
+    t: &TextConfig,
+    ck: &mut Checkpoint,
+) -> Result<(DecoderConfig, BTreeMap<String, Array>)> {
+    let (h, e, i) = (t.hidden_size, t.encoder_hidden_size, t.intermediate_size);
+    // The family's memory tokens are as wide as the decoder (BLIP-base; BLIP-large's ViT is
+    // wider than its text decoder and would need a projection the family does not have).
+    ensure!(
+        e == h,
+        "{}: the decoder attends to {e}-wide tokens but is {h} wide; earsight's decoder needs \
+         them equal (BLIP-base)",
+        ck.path
+    );
+    ensure!(
+        i % h == 0,
+        "{}: text intermediate_size {i} is not a multiple of hidden_size {h}",
+        ck.path
+    );
+    ensure!(
+        t.tie_word_embeddings,
+        "{}: the decoder's output projection is not tied to its word embeddings, as earsight's \
+         must be",
+        ck.path
+    );
+    let config = DecoderConfig {
+        dim: h,
+        depth: t.num_hidden_layers,
+        heads: t.num_attention_heads,
+        mlp_ratio: i / h,
+        vocab_size: t.vocab_size,
+        max_positions: t.max_position_embeddings,
+        style: DecoderStyle::PostNorm,
+        norm_eps: t.layer_norm_eps as f32,
+    };
+    let pre = "text_decoder.bert";
+    let mut out = BTreeMap::new();
+    let mut put = |name: String, a: Array| {
+        out.insert(name, a);
+    };
+    let word = ck.take(
+        &format!("{pre}.embeddings.word_embeddings.weight"),
+        &[t.vocab_size, h],
+    )?;
+    let pos = ck.take(
+        &format!("{pre}.embeddings.position_embeddings.weight"),
+        &[t.max_position_embeddings, h],
+    )?;
+    let norm = |ck: &mut Checkpoint, put: &mut dyn FnMut(String, Array), hf: &str, ours: &str| {
+        let (g, b) = ck.norm(hf, h)?;
+        put(format!("{ours}.g"), g);
+        put(format!("{ours}.b"), b);
+        Ok::<_, anyhow::Error>(())
+    };
+    let dense = |ck: &mut Checkpoint,
+                 put: &mut dyn FnMut(String, Array),
+                 hf: &str,
+                 ours: &str,
+                 i: usize,
+                 o: usize| {
+        let (w, b) = ck.linear(hf, i, o)?;
+        put(format!("{ours}.w"), w);
+        put(format!("{ours}.b"), b);
+        Ok::<_, anyhow::Error>(())
+    };
+    norm(
+        ck,
+        &mut put,
+        &format!("{pre}.embeddings.LayerNorm"),
+        "dec.emb_ln",
+    )?;
+    for n in 0..t.num_hidden_layers {
+        let (hf, ours) = (
+            format!("{pre}.encoder.layer.{n}"),
+            format!("dec.blocks.{n}"),
         );
-        let mut layers = Vec::new();
-        for n in 0..t.num_hidden_layers {
-            let l = format!("{pre}.encoder.layer.{n}");
-            let mut lin = |name: &str, i: usize, o: usize| -> Result<Linear<B>> {
-                Ok(linear(ck.linear(&format!("{l}.{name}"), i, o)?, device))
-            };
-            let (q, k, v) = (
-                lin("attention.self.query", h, h)?,
-                lin("attention.self.key", h, h)?,
-                lin("attention.self.value", h, h)?,
-            );
-            let o = lin("attention.output.dense", h, h)?;
-            let (cq, ck_, cv) = (
-                lin("crossattention.self.query", h, h)?,
-                lin("crossattention.self.key", e, h)?,
-                lin("crossattention.self.value", e, h)?,
-            );
-            let co = lin("crossattention.output.dense", h, h)?;
-            let up = lin("intermediate.dense", h, i)?;
-            let down = lin("output.dense", i, h)?;
-            let mut norm = |name: &str| -> Result<LayerNorm<B>> {
-                Ok(layer_norm(ck.norm(&format!("{l}.{name}"), h)?, eps, device))
-            };
-            layers.push(BertLayer {
-                q,
-                k,
-                v,
-                o,
-                ln1: norm("attention.output.LayerNorm")?,
-                cq,
-                ck: ck_,
-                cv,
-                co,
-                ln2: norm("crossattention.output.LayerNorm")?,
-                up,
-                down,
-                ln3: norm("output.LayerNorm")?,
-            });
-        }
-        let p = "text_decoder.cls.predictions";
-        let head = linear(ck.linear(&format!("{p}.transform.dense"), h, h)?, device);
-        let head_ln = layer_norm(
-            ck.norm(&format!("{p}.transform.LayerNorm"), h)?,
-            eps,
-            device,
-        );
-        // A checkpoint may store the tied copies too; they must then equal the tensors tied.
-        let stored = ck.tensors.remove(&format!("{p}.decoder.weight"));
-        let out = match (t.tie_word_embeddings, stored) {
-            (true, Some(copy)) if copy != word => {
-                bail!(
-                    "{}: `{p}.decoder.weight` should be tied to the word embeddings but differs",
-                    ck.path
-                )
+        for (attention, to) in [("attention", "self"), ("crossattention", "cross")] {
+            for (part, p, width) in [("query", "q", h), ("key", "k", e), ("value", "v", e)] {
+                dense(
+                    ck,
+                    &mut put,
+                    &format!("{hf}.{attention}.self.{part}"),
+                    &format!("{ours}.{to}.{p}"),
+                    width,
+                    h,
+                )?;
             }
-            (true, _) => None,
-            (false, Some(w)) => Some(param(w, device)),
-            (false, None) => bail!("{}: no tensor `{p}.decoder.weight`", ck.path),
-        };
-        let out_bias = ck.take(&format!("{p}.bias"), &[t.vocab_size])?;
-        ck.tensors.remove(&format!("{p}.decoder.bias"));
-        Ok(BertDecoder {
-            word: param(word, device),
-            pos: param(pos, device),
-            emb_ln,
-            layers,
-            head,
-            head_ln,
-            out,
-            out_bias: param(out_bias, device),
-            heads: t.num_attention_heads,
-        })
-    }
-
-    /// Full-sequence forward with a causal mask: `ids [b, t]` (starting with the start token)
-    /// and image tokens `memory [b, m, E]` -> logits `[b, t, V]`.
-    pub fn forward(&self, ids: Tensor<B, 2, Int>, memory: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, t] = ids.dims();
-        let d = self.word.dims()[1];
-        let tok = self
-            .word
-            .val()
-            .select(0, ids.reshape([b * t]))
-            .reshape([b, t, d]);
-        let mut x = self
-            .emb_ln
-            .forward(tok + self.pos.val().narrow(0, 0, t).unsqueeze::<3>());
-        for l in &self.layers {
-            let a = attend(
-                l.q.forward(x.clone()),
-                l.k.forward(x.clone()),
-                l.v.forward(x.clone()),
-                self.heads,
-                true,
-            );
-            x = l.ln1.forward(x + l.o.forward(a));
-            let c = attend(
-                l.cq.forward(x.clone()),
-                l.ck.forward(memory.clone()),
-                l.cv.forward(memory.clone()),
-                self.heads,
-                false,
-            );
-            x = l.ln2.forward(x + l.co.forward(c));
-            let f = l.down.forward(gelu(l.up.forward(x.clone())));
-            x = l.ln3.forward(x + f);
+            dense(
+                ck,
+                &mut put,
+                &format!("{hf}.{attention}.output.dense"),
+                &format!("{ours}.{to}.o"),
+                h,
+                h,
+            )?;
         }
-        let x = self.head_ln.forward(gelu(self.head.forward(x)));
-        let out = self.out.as_ref().unwrap_or(&self.word).val();
-        x.matmul(out.transpose().unsqueeze()) + self.out_bias.val().unsqueeze()
+        norm(
+            ck,
+            &mut put,
+            &format!("{hf}.attention.output.LayerNorm"),
+            &format!("{ours}.ln1"),
+        )?;
+        norm(
+            ck,
+            &mut put,
+            &format!("{hf}.crossattention.output.LayerNorm"),
+            &format!("{ours}.ln2"),
+        )?;
+        let up = format!("{hf}.intermediate.dense");
+        dense(ck, &mut put, &up, &format!("{ours}.mlp.fc1"), h, i)?;
+        let down = format!("{hf}.output.dense");
+        dense(ck, &mut put, &down, &format!("{ours}.mlp.fc2"), i, h)?;
+        norm(
+            ck,
+            &mut put,
+            &format!("{hf}.output.LayerNorm"),
+            &format!("{ours}.ln3"),
+        )?;
     }
+    let p = "text_decoder.cls.predictions";
+    dense(
+        ck,
+        &mut put,
+        &format!("{p}.transform.dense"),
+        "dec.head",
+        h,
+        h,
+    )?;
+    norm(ck, &mut put, &format!("{p}.transform.LayerNorm"), "dec.ln")?;
+    // A checkpoint may store the tied copy too; it must then equal the word embeddings.
+    if let Some(copy) = ck.tensors.remove(&format!("{p}.decoder.weight")) {
+        ensure!(
+            copy == word,
+            "{}: `{p}.decoder.weight` should be tied to the word embeddings but differs",
+            ck.path
+        );
+    }
+    put(
+        "dec.out_b".into(),
+        ck.take(&format!("{p}.bias"), &[t.vocab_size])?,
+    );
+    ck.tensors.remove(&format!("{p}.decoder.bias"));
+    put("dec.tok".into(), word);
+    put("dec.pos".into(), pos);
+    Ok((config, out))
 }
 
-/// A BLIP captioner: its image encoder (in the family's form) and its text decoder.
-pub struct Blip<B: Backend> {
+/// A BLIP captioner in the family's terms: its image encoder, and its text decoder as the
+/// decoder of an earsight model.
+pub struct Blip {
     pub config: BlipConfig,
     pub image: ImageWeights,
-    pub encoder: ImageEncoder<B>,
-    pub decoder: BertDecoder<B>,
+    pub decoder: DecoderConfig,
+    decoder_tensors: BTreeMap<String, Array>,
+}
+
+impl Blip {
+    /// An earsight model that hears with `audio`'s frontend and seeded audio encoder and speaks
+    /// with BLIP's decoder: the starting point of DALI's stages with a pretrained captioner.
+    pub fn captioner(&self, audio: &ModelConfig, seed: u64) -> Result<Weights> {
+        let mut config = audio.clone();
+        config.decoder = self.decoder.clone();
+        let mut tensors = Weights::init(&config, seed)?.tensors().clone();
+        tensors.extend(self.decoder_tensors.clone());
+        Weights::from_tensors(&config, tensors)
+    }
 }
 
 /// Reads `dir/config.json` and `dir/model.safetensors`. Tensors the captioner does not use
 /// (BLIP checkpoints also hold buffers such as position ids) are listed in the log.
-pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Blip<B>> {
+pub fn load(dir: &Path) -> Result<Blip> {
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("reading {}", config_path.display()))?;
@@ -494,7 +434,7 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Blip<B>> {
         config.vision_config.hidden_size
     );
     let image = image_weights(&config.vision_config, &mut ck)?;
-    let decoder = BertDecoder::load(&config.text_config, &mut ck, device)?;
+    let (decoder, decoder_tensors) = decoder_weights(&config.text_config, &mut ck)?;
     if !ck.tensors.is_empty() {
         log::info!(
             "{}: not used: {}",
@@ -503,9 +443,9 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Blip<B>> {
         );
     }
     Ok(Blip {
-        encoder: ImageEncoder::from_weights(&image, device),
+        config,
         image,
         decoder,
-        config,
+        decoder_tensors,
     })
 }

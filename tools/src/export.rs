@@ -49,16 +49,19 @@ pub fn special_tokens(tokenizer: &Path, vocab_size: usize) -> Result<SpecialToke
         "{}: tokenizer has {found} tokens but the model config says decoder.vocab_size = {vocab_size}",
         tokenizer.display()
     );
-    let id = |name: &str| {
+    // BLIP's tokenizer (BERT's, with `[DEC]` added) starts a caption with `[DEC]` and ends it
+    // with `[SEP]`; it has no `[BOS]` or `[EOS]`.
+    let id = |name: &str, blip: &str| {
         t.token_to_id(name)
+            .or_else(|| t.token_to_id(blip))
             .with_context(|| format!("{}: no special token {name}", tokenizer.display()))
     };
     let [pad, unk, bos, eos] = SPECIAL_TOKENS;
     Ok(SpecialTokens {
-        pad: id(pad)?,
-        unk: id(unk)?,
-        bos: id(bos)?,
-        eos: id(eos)?,
+        pad: id(pad, pad)?,
+        unk: id(unk, unk)?,
+        bos: id(bos, "[DEC]")?,
+        eos: id(eos, "[SEP]")?,
     })
 }
 

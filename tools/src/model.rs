@@ -8,7 +8,7 @@ use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::TensorData;
-use earsight::config::LAYER_NORM_EPS;
+use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
 use earsight::ModelConfig;
 
 use crate::image::{ImageConfig, ImageWeights};
@@ -36,11 +36,14 @@ pub struct Norm<B: Backend> {
 
 impl<B: Backend> Norm<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.forward_eps(x, LAYER_NORM_EPS)
+    }
+
+    fn forward_eps(&self, x: Tensor<B, 3>, eps: f32) -> Tensor<B, 3> {
         let mean = x.clone().mean_dim(2);
         let centred = x - mean;
         let var = centred.clone().powi_scalar(2).mean_dim(2);
-        centred / (var + LAYER_NORM_EPS).sqrt() * self.g.val().unsqueeze()
-            + self.b.val().unsqueeze()
+        centred / (var + eps).sqrt() * self.g.val().unsqueeze() + self.b.val().unsqueeze()
     }
 }
 
@@ -146,13 +149,19 @@ pub struct AudioEncoder<B: Backend> {
     prefix: Option<Param<Tensor<B, 2>>>,
 }
 
-/// BLIP-style text decoder with tied output projection.
+/// BLIP-style text decoder with tied output projection, in either [`DecoderStyle`].
 #[derive(Module, Debug)]
 pub struct TextDecoder<B: Backend> {
     tok: Param<Tensor<B, 2>>,
     pos: Param<Tensor<B, 2>>,
+    /// Post-norm only: the norm of the embeddings.
+    emb_ln: Option<Norm<B>>,
     blocks: Vec<DecoderBlock<B>>,
+    /// Post-norm only: the dense layer of the output transform (before GELU and `ln`).
+    head: Option<Dense<B>>,
     ln: Norm<B>,
+    /// Post-norm only: the output bias per token.
+    out_b: Option<Param<Tensor<B, 1>>>,
 }
 
 /// The whole model.
@@ -303,9 +312,11 @@ impl<B: Backend> Captioner<B> {
             proj2: l.dense("proj.fc2"),
             prefix: (c.encoder.n_prefix > 0).then(|| l.tensor("prefix")),
         };
+        let post_norm = c.decoder.style == DecoderStyle::PostNorm;
         let decoder = TextDecoder {
             tok: l.tensor("dec.tok"),
             pos: l.tensor("dec.pos"),
+            emb_ln: post_norm.then(|| l.norm("dec.emb_ln")),
             blocks: (0..c.decoder.depth)
                 .map(|i| {
                     let b = format!("dec.blocks.{i}");
@@ -319,7 +330,9 @@ impl<B: Backend> Captioner<B> {
                     }
                 })
                 .collect(),
+            head: post_norm.then(|| l.dense("dec.head")),
             ln: l.norm("dec.ln"),
+            out_b: post_norm.then(|| l.tensor("dec.out_b")),
         };
         Captioner { encoder, decoder }
     }
@@ -342,6 +355,9 @@ impl<B: Backend> Captioner<B> {
         let d = &self.decoder;
         out.put("dec.tok", &d.tok);
         out.put("dec.pos", &d.pos);
+        if let Some(n) = &d.emb_ln {
+            n.collect("dec.emb_ln", &mut out);
+        }
         for (i, b) in d.blocks.iter().enumerate() {
             let n = format!("dec.blocks.{i}");
             b.ln1.collect(&format!("{n}.ln1"), &mut out);
@@ -351,7 +367,13 @@ impl<B: Backend> Captioner<B> {
             b.ln3.collect(&format!("{n}.ln3"), &mut out);
             b.mlp.collect(&format!("{n}.mlp"), &mut out);
         }
+        if let Some(h) = &d.head {
+            h.collect("dec.head", &mut out);
+        }
         d.ln.collect("dec.ln", &mut out);
+        if let Some(b) = &d.out_b {
+            out.put("dec.out_b", b);
+        }
         Weights::from_tensors(config, out.0)
     }
 }
@@ -484,7 +506,7 @@ impl<B: Backend> TextDecoder<B> {
         c: &ModelConfig,
     ) -> Tensor<B, 3> {
         let cross = self.cross_keys_values(memory, c);
-        self.logits(self.hidden(ids, &cross, c))
+        self.logits(self.hidden(ids, &cross, c), c)
     }
 
     /// Every block's cross-attention keys and values of `memory`: what stays the same from one
@@ -512,28 +534,52 @@ impl<B: Backend> TextDecoder<B> {
             .select(0, ids.reshape([b * t]))
             .reshape([b, t, d]);
         let pos = self.pos.val().narrow(0, 0, t).unsqueeze::<3>();
+        let (heads, eps) = (c.decoder.heads, c.decoder.norm_eps);
         let mut x = tok + pos;
+        if let Some(ln) = &self.emb_ln {
+            x = ln.forward_eps(x, eps);
+        }
         let causal: Tensor<B, 2> = Tensor::<B, 2>::ones([t, t], &device)
             .triu(1)
             .mul_scalar(-1e9);
         let causal = causal.unsqueeze::<4>();
         for (block, kv) in self.blocks.iter().zip(cross) {
-            let h = block.ln1.forward(x.clone());
-            x = x + block
-                .self_attn
-                .forward(h.clone(), h, c.decoder.heads, Some(causal.clone()));
-            let h = block.ln2.forward(x.clone());
-            x = x + block.cross.attend(h, kv.clone(), c.decoder.heads, None);
-            x = x.clone() + block.mlp.forward(block.ln3.forward(x));
+            let mask = Some(causal.clone());
+            match c.decoder.style {
+                DecoderStyle::PreNorm => {
+                    let h = block.ln1.forward_eps(x.clone(), eps);
+                    x = x + block.self_attn.forward(h.clone(), h, heads, mask);
+                    let h = block.ln2.forward_eps(x.clone(), eps);
+                    x = x + block.cross.attend(h, kv.clone(), heads, None);
+                    x = x.clone() + block.mlp.forward(block.ln3.forward_eps(x, eps));
+                }
+                DecoderStyle::PostNorm => {
+                    let a = block.self_attn.forward(x.clone(), x.clone(), heads, mask);
+                    x = block.ln1.forward_eps(x + a, eps);
+                    let a = block.cross.attend(x.clone(), kv.clone(), heads, None);
+                    x = block.ln2.forward_eps(x + a, eps);
+                    let f = block.mlp.forward(x.clone());
+                    x = block.ln3.forward_eps(x + f, eps);
+                }
+            }
         }
         x
     }
 
     /// Logits `[b, t, V]` of hidden states (the output projection is the tied embedding).
-    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.ln
-            .forward(hidden)
-            .matmul(self.tok.val().transpose().unsqueeze())
+    pub fn logits(&self, hidden: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+        let hidden = match &self.head {
+            Some(head) => gelu(head.forward(hidden)),
+            None => hidden,
+        };
+        let logits = self
+            .ln
+            .forward_eps(hidden, c.decoder.norm_eps)
+            .matmul(self.tok.val().transpose().unsqueeze());
+        match &self.out_b {
+            Some(b) => logits + b.val().unsqueeze(),
+            None => logits,
+        }
     }
 }
 

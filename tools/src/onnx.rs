@@ -6,7 +6,7 @@
 //! softmax and the activation-by-activation products of attention always stay f32.
 
 use earsight::bundle::{names, DType, Dim, GraphSpec, Quantization, TensorSpec};
-use earsight::config::LAYER_NORM_EPS;
+use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
 use earsight::ModelConfig;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -261,15 +261,16 @@ impl Graph {
     }
 
     fn layer_norm(&mut self, x: &str, weights: &Weights, name: &str) -> String {
+        self.layer_norm_eps(x, weights, name, LAYER_NORM_EPS)
+    }
+
+    fn layer_norm_eps(&mut self, x: &str, weights: &Weights, name: &str, eps: f32) -> String {
         let g = self.array(&format!("{name}.g"), weights.get(&format!("{name}.g")));
         let b = self.array(&format!("{name}.b"), weights.get(&format!("{name}.b")));
         self.node(
             "LayerNormalization",
             &[x, &g, &b],
-            vec![
-                ("axis", Attr::Int(-1)),
-                ("epsilon", Attr::Float(LAYER_NORM_EPS)),
-            ],
+            vec![("axis", Attr::Int(-1)), ("epsilon", Attr::Float(eps))],
         )
     }
 
@@ -466,9 +467,25 @@ pub fn decoder(weights: &Weights, scheme: Quantization) -> pb::ModelProto {
         vec![("axis", Attr::Int(0))],
     );
     let mut x = g.node("Add", &[&embedded, &p], vec![]);
+    let (post_norm, eps) = (d.style == DecoderStyle::PostNorm, d.norm_eps);
+    if post_norm {
+        x = g.layer_norm_eps(&x, weights, "dec.emb_ln", eps);
+    }
+    // Pre-norm normalises what goes into a sub-layer, post-norm the residual sum it gives.
+    let sub_layer_input = |g: &mut Graph, x: &str, norm: &str| match post_norm {
+        true => x.to_string(),
+        false => g.layer_norm_eps(x, weights, norm, eps),
+    };
+    let residual = |g: &mut Graph, x: &str, y: &str, norm: &str| {
+        let sum = g.node("Add", &[x, y], vec![]);
+        match post_norm {
+            true => g.layer_norm_eps(&sum, weights, norm, eps),
+            false => sum,
+        }
+    };
     for l in 0..d.depth {
         let b = format!("dec.blocks.{l}");
-        let hs = g.layer_norm(&x, weights, &format!("{b}.ln1"));
+        let hs = sub_layer_input(&mut g, &x, &format!("{b}.ln1"));
         let q = g.linear(&hs, weights, &format!("{b}.self.q"));
         let k = g.linear(&hs, weights, &format!("{b}.self.k"));
         let v = g.linear(&hs, weights, &format!("{b}.self.v"));
@@ -485,25 +502,33 @@ pub fn decoder(weights: &Weights, scheme: Quantization) -> pb::ModelProto {
         g.output(&v, &names::present_v(l));
         let a = g.attend(&q, &k, &v, 1, h, dh);
         let a = g.linear(&a, weights, &format!("{b}.self.o"));
-        x = g.node("Add", &[&x, &a], vec![]);
-        let hs = g.layer_norm(&x, weights, &format!("{b}.ln2"));
+        x = residual(&mut g, &x, &a, &format!("{b}.ln1"));
+        let hs = sub_layer_input(&mut g, &x, &format!("{b}.ln2"));
         let q = g.linear(&hs, weights, &format!("{b}.cross.q"));
         let q = g.heads(&q, 1, h, dh);
         let a = g.attend(&q, &names::cross_k(l), &names::cross_v(l), 1, h, dh);
         let a = g.linear(&a, weights, &format!("{b}.cross.o"));
-        x = g.node("Add", &[&x, &a], vec![]);
-        let hs = g.layer_norm(&x, weights, &format!("{b}.ln3"));
+        x = residual(&mut g, &x, &a, &format!("{b}.ln2"));
+        let hs = sub_layer_input(&mut g, &x, &format!("{b}.ln3"));
         let m = g.mlp(&hs, weights, &format!("{b}.mlp"));
-        x = g.node("Add", &[&x, &m], vec![]);
+        x = residual(&mut g, &x, &m, &format!("{b}.ln3"));
     }
-    let x = g.layer_norm(&x, weights, "dec.ln");
-    let logits = match table_t {
+    if post_norm {
+        let y = g.linear(&x, weights, "dec.head");
+        x = g.gelu(&y);
+    }
+    let x = g.layer_norm_eps(&x, weights, "dec.ln", eps);
+    let mut logits = match table_t {
         Some(t) => g.node("MatMul", &[&x, &t], vec![]),
         None => {
             let tq_t = g.transpose("dec.tok.q", &[1, 0]);
             g.dynamic_matmul(&x, &tq_t, "dec.tok.scale")
         }
     };
+    if post_norm {
+        let bias = g.array("dec.out_b", weights.get("dec.out_b"));
+        logits = g.node("Add", &[&logits, &bias], vec![]);
+    }
     g.output(&logits, names::LOGITS);
     g.finish("earsight-decoder")
 }

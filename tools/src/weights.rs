@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
+use earsight::config::DecoderStyle;
 use earsight::ModelConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -119,6 +120,10 @@ pub fn layout(c: &ModelConfig) -> Vec<Slot> {
         shape: vec![d.max_positions, d.dim],
         init: Init::Normal(0.1),
     });
+    let post_norm = d.style == DecoderStyle::PostNorm;
+    if post_norm {
+        norm(&mut s, "dec.emb_ln", d.dim);
+    }
     for i in 0..d.depth {
         let b = format!("dec.blocks.{i}");
         norm(&mut s, &format!("{b}.ln1"), d.dim);
@@ -133,7 +138,17 @@ pub fn layout(c: &ModelConfig) -> Vec<Slot> {
         dense(&mut s, &format!("{b}.mlp.fc1"), d.dim, d.dim * d.mlp_ratio);
         dense(&mut s, &format!("{b}.mlp.fc2"), d.dim * d.mlp_ratio, d.dim);
     }
+    if post_norm {
+        dense(&mut s, "dec.head", d.dim, d.dim);
+    }
     norm(&mut s, "dec.ln", d.dim);
+    if post_norm {
+        s.push(Slot {
+            name: "dec.out_b".into(),
+            shape: vec![d.vocab_size],
+            init: Init::Normal(0.02),
+        });
+    }
     s
 }
 
@@ -326,6 +341,21 @@ mod tests {
         let total: usize = a.tensors.values().map(|t| t.data.len()).sum();
         let (enc, dec) = c.parameter_counts();
         assert_eq!(total, enc + dec);
+    }
+
+    #[test]
+    fn a_post_norm_decoder_has_its_extra_tensors_and_the_parameter_count_agrees() {
+        let mut c = tiny();
+        c.decoder.style = DecoderStyle::PostNorm;
+        let w = Weights::init(&c, 7).unwrap();
+        for name in ["dec.emb_ln.g", "dec.head.w", "dec.out_b"] {
+            assert!(w.tensors.contains_key(name), "{name}");
+        }
+        let total: usize = w.tensors.values().map(|t| t.data.len()).sum();
+        let (enc, dec) = c.parameter_counts();
+        assert_eq!(total, enc + dec);
+        let pre = Weights::init(&tiny(), 7).unwrap();
+        assert!(!pre.tensors.contains_key("dec.out_b"));
     }
 
     #[test]

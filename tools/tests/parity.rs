@@ -132,6 +132,12 @@ fn tiny_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
     check_parity("tiny.json", 7);
 }
 
+/// BERT's decoder layout (BLIP's): the runtime runs it unchanged, from the same graph inputs.
+#[test]
+fn post_norm_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
+    check_parity("tiny-post-norm.json", 7);
+}
+
 #[test]
 fn mini_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
     check_parity("mini.json", 1);

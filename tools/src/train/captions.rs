@@ -91,7 +91,7 @@ pub fn greedy<B: Backend>(
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, t]), &device);
         let last = decoder.hidden(input, &cross, model).narrow(1, t - 1, 1);
         let next: Vec<i64> = decoder
-            .logits(last)
+            .logits(last, model)
             .argmax(2)
             .into_data()
             .convert::<i64>()
