@@ -589,11 +589,40 @@ mod tests {
     use crate::reference::Cpu;
 
     #[test]
+    fn every_decoder_parameter_gets_a_gradient_in_both_styles() {
+        type Train = burn::backend::Autodiff<Cpu>;
+        for style in [DecoderStyle::PreNorm, DecoderStyle::PostNorm] {
+            let mut c = crate::weights::test_config();
+            c.decoder.style = style;
+            let w = Weights::init(&c, 5).unwrap();
+            let device = Default::default();
+            let model = Captioner::<Train>::from_weights(&w, &device);
+            let memory = Tensor::<Train, 3>::random(
+                [2, 3, c.decoder.dim],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let ids = vec![1i64, 5, 7, 9, 2, 4, 6, 8];
+            let ids = Tensor::<Train, 2, Int>::from_data(TensorData::new(ids, [2, 4]), &device);
+            let logits = model.decoder.forward(ids, memory, &c);
+            let grads = logits.powi_scalar(2).mean().backward();
+            let missing = crate::train::params_without_grad(&model.decoder, &grads);
+            assert!(
+                missing.is_empty(),
+                "{style:?}: no gradient reaches {missing:?}"
+            );
+        }
+    }
+
+    #[test]
     fn weights_survive_the_trip_through_burn_modules() {
-        let c = crate::weights::test_config();
-        let w = Weights::init(&c, 11).unwrap();
-        let model = Captioner::<Cpu>::from_weights(&w, &Default::default());
-        let back = model.to_weights(&c).unwrap();
-        assert_eq!(back.tensors(), w.tensors());
+        for style in [DecoderStyle::PreNorm, DecoderStyle::PostNorm] {
+            let mut c = crate::weights::test_config();
+            c.decoder.style = style;
+            let w = Weights::init(&c, 11).unwrap();
+            let model = Captioner::<Cpu>::from_weights(&w, &Default::default());
+            let back = model.to_weights(&c).unwrap();
+            assert_eq!(back.tensors(), w.tensors(), "{style:?}");
+        }
     }
 }
