@@ -15,7 +15,7 @@ use earsight::ModelConfig;
 use serde::Deserialize;
 
 use crate::image::{ImageConfig, ImageWeights};
-use crate::weights::{read_safetensors, Array, Weights};
+use crate::weights::{init_slots, layout, read_safetensors, Array, Weights};
 
 /// The parts of BLIP's `vision_config` the mapping needs (defaults: transformers' for BLIP).
 #[derive(Clone, Debug, Deserialize)]
@@ -92,7 +92,7 @@ pub struct BlipConfig {
 /// The tensors of `model.safetensors`, taken by name.
 struct Checkpoint {
     path: String,
-    tensors: BTreeMap<String, Array>,
+    tensors: Tensors,
 }
 
 impl Checkpoint {
@@ -117,13 +117,36 @@ impl Checkpoint {
         Ok((transpose(&w), b))
     }
 
-    fn norm(&mut self, name: &str, d: usize) -> Result<(Array, Array)> {
-        Ok((
+    /// Moves a torch `Linear` into `into` as the family's dense layer `ours` (`.w`, `.b`).
+    fn move_linear(
+        &mut self,
+        name: &str,
+        i: usize,
+        o: usize,
+        ours: &str,
+        into: &mut Tensors,
+    ) -> Result<()> {
+        let (w, b) = self.linear(name, i, o)?;
+        into.insert(format!("{ours}.w"), w);
+        into.insert(format!("{ours}.b"), b);
+        Ok(())
+    }
+
+    /// Moves a torch `LayerNorm` into `into` as the family's norm `ours` (`.g`, `.b`).
+    fn move_norm(&mut self, name: &str, d: usize, ours: &str, into: &mut Tensors) -> Result<()> {
+        into.insert(
+            format!("{ours}.g"),
             self.take(&format!("{name}.weight"), &[d])?,
+        );
+        into.insert(
+            format!("{ours}.b"),
             self.take(&format!("{name}.bias"), &[d])?,
-        ))
+        );
+        Ok(())
     }
 }
+
+type Tensors = BTreeMap<String, Array>;
 
 fn transpose(a: &Array) -> Array {
     let (r, c) = (a.shape[0], a.shape[1]);
@@ -174,10 +197,7 @@ fn image_weights(v: &VisionConfig, ck: &mut Checkpoint) -> Result<ImageWeights> 
     };
     config.validate()?;
     let p = v.patch_size;
-    let mut t = BTreeMap::new();
-    let mut put = |name: &str, a: Array| {
-        t.insert(name.to_string(), a);
-    };
+    let mut t = Tensors::new();
     // Conv weight [d, c, py, px] -> dense rows in the (py, px, c) order of channels-last
     // patches.
     let conv = ck.take(
@@ -194,62 +214,60 @@ fn image_weights(v: &VisionConfig, ck: &mut Checkpoint) -> Result<ImageWeights> 
             }
         }
     }
-    put("img.patch.w", Array::new(vec![p * p * 3, d], w)?);
-    put(
-        "img.patch.b",
+    t.insert("img.patch.w".into(), Array::new(vec![p * p * 3, d], w)?);
+    t.insert(
+        "img.patch.b".into(),
         ck.take("vision_model.embeddings.patch_embedding.bias", &[d])?,
     );
     let cls = ck.take("vision_model.embeddings.class_embedding", &[1, 1, d])?;
-    put("img.cls", Array::new(vec![d], cls.data)?);
+    t.insert("img.cls".into(), Array::new(vec![d], cls.data)?);
     let n = config.n_tokens();
     let pos = ck.take("vision_model.embeddings.position_embedding", &[1, n, d])?;
-    put("img.pos", Array::new(vec![n, d], pos.data)?);
+    t.insert("img.pos".into(), Array::new(vec![n, d], pos.data)?);
     for i in 0..v.num_hidden_layers {
         let (hf, ours) = (
             format!("vision_model.encoder.layers.{i}"),
             format!("img.blocks.{i}"),
         );
-        let (g, b) = ck.norm(&format!("{hf}.layer_norm1"), d)?;
-        put(&format!("{ours}.ln1.g"), g);
-        put(&format!("{ours}.ln1.b"), b);
+        ck.move_norm(
+            &format!("{hf}.layer_norm1"),
+            d,
+            &format!("{ours}.ln1"),
+            &mut t,
+        )?;
         // The fused projection's output rows are q, then k, then v.
         let (qkv_w, qkv_b) = ck.linear(&format!("{hf}.self_attn.qkv"), d, 3 * d)?;
         let qkv_w = transpose(&qkv_w);
         for (k, name) in ["q", "k", "v"].iter().enumerate() {
-            put(
-                &format!("{ours}.attn.{name}.w"),
+            t.insert(
+                format!("{ours}.attn.{name}.w"),
                 transpose(&rows(&qkv_w, k * d, d)),
             );
-            put(
-                &format!("{ours}.attn.{name}.b"),
+            t.insert(
+                format!("{ours}.attn.{name}.b"),
                 Array::new(vec![d], qkv_b.data[k * d..(k + 1) * d].to_vec())?,
             );
         }
-        let (w, b) = ck.linear(&format!("{hf}.self_attn.projection"), d, d)?;
-        put(&format!("{ours}.attn.o.w"), w);
-        put(&format!("{ours}.attn.o.b"), b);
-        let (g, b) = ck.norm(&format!("{hf}.layer_norm2"), d)?;
-        put(&format!("{ours}.ln2.g"), g);
-        put(&format!("{ours}.ln2.b"), b);
-        let (w, b) = ck.linear(&format!("{hf}.mlp.fc1"), d, v.intermediate_size)?;
-        put(&format!("{ours}.mlp.fc1.w"), w);
-        put(&format!("{ours}.mlp.fc1.b"), b);
-        let (w, b) = ck.linear(&format!("{hf}.mlp.fc2"), v.intermediate_size, d)?;
-        put(&format!("{ours}.mlp.fc2.w"), w);
-        put(&format!("{ours}.mlp.fc2.b"), b);
+        let projection = format!("{hf}.self_attn.projection");
+        ck.move_linear(&projection, d, d, &format!("{ours}.attn.o"), &mut t)?;
+        ck.move_norm(
+            &format!("{hf}.layer_norm2"),
+            d,
+            &format!("{ours}.ln2"),
+            &mut t,
+        )?;
+        let (fc1, fc2) = (format!("{hf}.mlp.fc1"), format!("{hf}.mlp.fc2"));
+        let hidden = v.intermediate_size;
+        ck.move_linear(&fc1, d, hidden, &format!("{ours}.mlp.fc1"), &mut t)?;
+        ck.move_linear(&fc2, hidden, d, &format!("{ours}.mlp.fc2"), &mut t)?;
     }
-    let (g, b) = ck.norm("vision_model.post_layernorm", d)?;
-    put("img.ln.g", g);
-    put("img.ln.b", b);
+    ck.move_norm("vision_model.post_layernorm", d, "img.ln", &mut t)?;
     ImageWeights::from_tensors(&config, t)
 }
 
 /// Maps BLIP's text decoder onto the family's decoder in its post-norm (BERT) style: the
 /// config it implies and its tensors under the family's `dec.*` names.
-fn decoder_weights(
-    t: &TextConfig,
-    ck: &mut Checkpoint,
-) -> Result<(DecoderConfig, BTreeMap<String, Array>)> {
+fn decoder_weights(t: &TextConfig, ck: &mut Checkpoint) -> Result<(DecoderConfig, Tensors)> {
     let (h, e, i) = (t.hidden_size, t.encoder_hidden_size, t.intermediate_size);
     // The family's memory tokens are as wide as the decoder (BLIP-base; BLIP-large's ViT is
     // wider than its text decoder and would need a projection the family does not have).
@@ -281,10 +299,7 @@ fn decoder_weights(
         norm_eps: t.layer_norm_eps as f32,
     };
     let pre = "text_decoder.bert";
-    let mut out = BTreeMap::new();
-    let mut put = |name: String, a: Array| {
-        out.insert(name, a);
-    };
+    let mut out = Tensors::new();
     let word = ck.take(
         &format!("{pre}.embeddings.word_embeddings.weight"),
         &[t.vocab_size, h],
@@ -293,28 +308,11 @@ fn decoder_weights(
         &format!("{pre}.embeddings.position_embeddings.weight"),
         &[t.max_position_embeddings, h],
     )?;
-    let norm = |ck: &mut Checkpoint, put: &mut dyn FnMut(String, Array), hf: &str, ours: &str| {
-        let (g, b) = ck.norm(hf, h)?;
-        put(format!("{ours}.g"), g);
-        put(format!("{ours}.b"), b);
-        Ok::<_, anyhow::Error>(())
-    };
-    let dense = |ck: &mut Checkpoint,
-                 put: &mut dyn FnMut(String, Array),
-                 hf: &str,
-                 ours: &str,
-                 i: usize,
-                 o: usize| {
-        let (w, b) = ck.linear(hf, i, o)?;
-        put(format!("{ours}.w"), w);
-        put(format!("{ours}.b"), b);
-        Ok::<_, anyhow::Error>(())
-    };
-    norm(
-        ck,
-        &mut put,
+    ck.move_norm(
         &format!("{pre}.embeddings.LayerNorm"),
+        h,
         "dec.emb_ln",
+        &mut out,
     )?;
     for n in 0..t.num_hidden_layers {
         let (hf, ours) = (
@@ -323,57 +321,30 @@ fn decoder_weights(
         );
         for (attention, to) in [("attention", "self"), ("crossattention", "cross")] {
             for (part, p, width) in [("query", "q", h), ("key", "k", e), ("value", "v", e)] {
-                dense(
-                    ck,
-                    &mut put,
-                    &format!("{hf}.{attention}.self.{part}"),
-                    &format!("{ours}.{to}.{p}"),
-                    width,
-                    h,
-                )?;
+                let name = format!("{hf}.{attention}.self.{part}");
+                ck.move_linear(&name, width, h, &format!("{ours}.{to}.{p}"), &mut out)?;
             }
-            dense(
-                ck,
-                &mut put,
-                &format!("{hf}.{attention}.output.dense"),
-                &format!("{ours}.{to}.o"),
-                h,
-                h,
-            )?;
+            let name = format!("{hf}.{attention}.output.dense");
+            ck.move_linear(&name, h, h, &format!("{ours}.{to}.o"), &mut out)?;
         }
-        norm(
-            ck,
-            &mut put,
-            &format!("{hf}.attention.output.LayerNorm"),
-            &format!("{ours}.ln1"),
-        )?;
-        norm(
-            ck,
-            &mut put,
-            &format!("{hf}.crossattention.output.LayerNorm"),
-            &format!("{ours}.ln2"),
-        )?;
-        let up = format!("{hf}.intermediate.dense");
-        dense(ck, &mut put, &up, &format!("{ours}.mlp.fc1"), h, i)?;
-        let down = format!("{hf}.output.dense");
-        dense(ck, &mut put, &down, &format!("{ours}.mlp.fc2"), i, h)?;
-        norm(
-            ck,
-            &mut put,
-            &format!("{hf}.output.LayerNorm"),
-            &format!("{ours}.ln3"),
-        )?;
+        for (norm, to) in [
+            ("attention.output", "ln1"),
+            ("crossattention.output", "ln2"),
+            ("output", "ln3"),
+        ] {
+            let name = format!("{hf}.{norm}.LayerNorm");
+            ck.move_norm(&name, h, &format!("{ours}.{to}"), &mut out)?;
+        }
+        let (up, down) = (
+            format!("{hf}.intermediate.dense"),
+            format!("{hf}.output.dense"),
+        );
+        ck.move_linear(&up, h, i, &format!("{ours}.mlp.fc1"), &mut out)?;
+        ck.move_linear(&down, i, h, &format!("{ours}.mlp.fc2"), &mut out)?;
     }
     let p = "text_decoder.cls.predictions";
-    dense(
-        ck,
-        &mut put,
-        &format!("{p}.transform.dense"),
-        "dec.head",
-        h,
-        h,
-    )?;
-    norm(ck, &mut put, &format!("{p}.transform.LayerNorm"), "dec.ln")?;
+    ck.move_linear(&format!("{p}.transform.dense"), h, h, "dec.head", &mut out)?;
+    ck.move_norm(&format!("{p}.transform.LayerNorm"), h, "dec.ln", &mut out)?;
     // A checkpoint may store the tied copy too; it must then equal the word embeddings.
     if let Some(copy) = ck.tensors.remove(&format!("{p}.decoder.weight")) {
         ensure!(
@@ -382,13 +353,13 @@ fn decoder_weights(
             ck.path
         );
     }
-    put(
+    out.insert(
         "dec.out_b".into(),
         ck.take(&format!("{p}.bias"), &[t.vocab_size])?,
     );
     ck.tensors.remove(&format!("{p}.decoder.bias"));
-    put("dec.tok".into(), word);
-    put("dec.pos".into(), pos);
+    out.insert("dec.tok".into(), word);
+    out.insert("dec.pos".into(), pos);
     Ok((config, out))
 }
 
@@ -398,7 +369,7 @@ pub struct Blip {
     pub config: BlipConfig,
     pub image: ImageWeights,
     pub decoder: DecoderConfig,
-    decoder_tensors: BTreeMap<String, Array>,
+    decoder_tensors: Tensors,
 }
 
 impl Blip {
@@ -407,7 +378,14 @@ impl Blip {
     pub fn captioner(&self, audio: &ModelConfig, seed: u64) -> Result<Weights> {
         let mut config = audio.clone();
         config.decoder = self.decoder.clone();
-        let mut tensors = Weights::init(&config, seed)?.tensors().clone();
+        config.validate().map_err(anyhow::Error::msg)?;
+        // The decoder's slots come last in the layout, so leaving them out seeds the audio
+        // side exactly as `Weights::init` would.
+        let audio_slots = layout(&config)
+            .into_iter()
+            .filter(|slot| !slot.name.starts_with("dec."))
+            .collect();
+        let mut tensors = init_slots(audio_slots, seed)?;
         tensors.extend(self.decoder_tensors.clone());
         Weights::from_tensors(&config, tensors)
     }
