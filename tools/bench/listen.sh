@@ -3,7 +3,8 @@
 # quiet room (white noise at about -70 dBFS), repeated to the wanted length, is played at
 # real-time pace into `earsight listen`,
 # pinned to one core, with a mini-sized bundle. Side by side in one run: f32 weights, int8
-# (dynamic) weights, and int8 with the gate off. Prints per-stage latency, CPU use and ratios.
+# weights (the `--int8` scheme, int8-weights), and int8 with the gate off. Prints per-stage
+# latency, CPU use and ratios.
 #
 #   tools/bench/listen.sh [SECONDS] [HOP]      (default 60 s of audio, 2 s hop)
 set -euo pipefail
@@ -13,7 +14,7 @@ hop=${2:-2}
 cargo build --release --quiet -p earsight -p earsight-tools
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for scheme in f32 int8-dynamic; do
+for scheme in f32 int8-weights; do
     ./target/release/earsight-tools export --config tools/configs/mini.json --seed 1 \
         --out "$work/$scheme" --encoder-quant "$scheme" --decoder-quant "$scheme" >/dev/null
 done
@@ -41,8 +42,8 @@ run() {  # label, bundle, extra args...
 }
 {
     run f32 f32
-    run int8 int8-dynamic
-    run int8-gate-off int8-dynamic --gate-db -200 --gate-active 0
+    run int8 int8-weights
+    run int8-gate-off int8-weights --gate-db -200 --gate-active 0
 } >"$work/results.txt"
 python3 - "$work/results.txt" "$seconds" "$hop" <<'PY'
 import json, sys

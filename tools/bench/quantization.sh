@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of the weight schemes on one seeded bundle: exports the same weights
-# as f32, int8-weights (DequantizeLinear) and int8-dynamic (MatMulInteger), runs `earsight bench`
-# on each in turn (one process each, so peak RSS is per scheme), and prints ratios to f32.
+# with each pair of encoder and decoder schemes (f32, int8-weights = DequantizeLinear,
+# int8-dynamic = MatMulInteger), runs `earsight bench` on each in turn (one process each, so
+# peak RSS is per pair), and prints ratios to f32. "load + caption" is what one
+# `earsight caption` of a window costs: the graphs' load and optimisation, then the caption.
 #
 #   tools/bench/quantization.sh [CONFIG] [THREADS]     (default tools/configs/mini.json, 1)
 set -euo pipefail
@@ -11,15 +13,16 @@ threads=${2:-1}
 cargo build --release --quiet -p earsight -p earsight-tools
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for scheme in f32 int8-weights int8-dynamic; do
-    ./target/release/earsight-tools export --config "$config" --seed 1 --out "$work/$scheme" \
-        --encoder-quant "$scheme" --decoder-quant "$scheme" >/dev/null
+pairs="f32:f32 int8-weights:int8-weights int8-dynamic:int8-dynamic int8-weights:int8-dynamic"
+for pair in $pairs; do
+    ./target/release/earsight-tools export --config "$config" --seed 1 --out "$work/$pair" \
+        --encoder-quant "${pair%%:*}" --decoder-quant "${pair##*:}" >/dev/null
 done
-# Interleaved rounds, so that drift of the machine's speed hits every scheme alike.
+# Interleaved rounds, so that drift of the machine's speed hits every pair alike.
 for round in 1 2 3; do
-    for scheme in f32 int8-weights int8-dynamic; do
-        ./target/release/earsight bench --model "$work/$scheme" --threads "$threads" --runs 20 --json \
-            2>/dev/null | sed "s/^/$scheme $round /"
+    for pair in $pairs; do
+        ./target/release/earsight bench --model "$work/$pair" --threads "$threads" --runs 20 --json \
+            2>/dev/null | sed "s/^/$pair $round /"
     done
 done >"$work/results.txt"
 python3 - "$work" <<'PY'
@@ -27,23 +30,30 @@ import json, os, sys, statistics
 work = sys.argv[1]
 rows = {}
 for line in open(os.path.join(work, "results.txt")):
-    scheme, _, payload = line.split(" ", 2)
-    rows.setdefault(scheme, []).append(json.loads(payload))
-def med(scheme, key):
-    return statistics.median(r[key] for r in rows[scheme])
-def size(scheme, graph):
-    return os.path.getsize(os.path.join(work, scheme, graph)) / 1e6
-print(f"{'scheme':<14}{'enc MB':>8}{'dec MB':>8}{'RSS MB':>8}{'enc ms':>9}{'tok ms':>9}{'caption ms':>12}{'RTF':>9}")
-for s in rows:
-    print(f"{s:<14}{size(s,'encoder.onnx'):8.2f}{size(s,'decoder.onnx'):8.2f}{med(s,'peak_rss_mb'):8.1f}"
-          f"{med(s,'encoder_ms'):9.2f}{med(s,'decoder_token_ms'):9.3f}{med(s,'caption_ms'):12.2f}{med(s,'real_time_factor'):9.5f}")
+    pair, _, payload = line.split(" ", 2)
+    rows.setdefault(pair, []).append(json.loads(payload))
+def med(pair, key):
+    return statistics.median(r[key] for r in rows[pair])
+def total(pair):
+    return statistics.median(r["load_ms"] + r["caption_ms"] for r in rows[pair])
+def size(pair, graph):
+    return os.path.getsize(os.path.join(work, pair, graph)) / 1e6
+base = "f32:f32"
+print(f"{'encoder:decoder':<28}{'enc MB':>8}{'dec MB':>8}{'RSS MB':>8}{'load ms':>9}{'enc ms':>9}"
+      f"{'tok ms':>9}{'caption ms':>12}{'load+caption':>14}")
+for p in rows:
+    print(f"{p:<28}{size(p,'encoder.onnx'):8.2f}{size(p,'decoder.onnx'):8.2f}{med(p,'peak_rss_mb'):8.1f}"
+          f"{med(p,'load_ms'):9.1f}{med(p,'encoder_ms'):9.2f}{med(p,'decoder_token_ms'):9.3f}"
+          f"{med(p,'caption_ms'):12.2f}{total(p):14.1f}")
 print("\nratios to f32 (below 1 = smaller / faster):")
-for s in rows:
-    if s == "f32":
+for p in rows:
+    if p == base:
         continue
-    disk = (size(s,'encoder.onnx') + size(s,'decoder.onnx')) / (size('f32','encoder.onnx') + size('f32','decoder.onnx'))
-    print(f"{s:<14} size {disk:.2f}  peak RSS {med(s,'peak_rss_mb')/med('f32','peak_rss_mb'):.2f}  "
-          f"encoder time {med(s,'encoder_ms')/med('f32','encoder_ms'):.2f}  "
-          f"decoder time per token {med(s,'decoder_token_ms')/med('f32','decoder_token_ms'):.2f}  "
-          f"caption time {med(s,'caption_ms')/med('f32','caption_ms'):.2f}")
+    disk = (size(p,'encoder.onnx') + size(p,'decoder.onnx')) / (size(base,'encoder.onnx') + size(base,'decoder.onnx'))
+    print(f"{p:<28} size {disk:.2f}  peak RSS {med(p,'peak_rss_mb')/med(base,'peak_rss_mb'):.2f}  "
+          f"load {med(p,'load_ms')/med(base,'load_ms'):.2f}  "
+          f"encoder {med(p,'encoder_ms')/med(base,'encoder_ms'):.2f}  "
+          f"per token {med(p,'decoder_token_ms')/med(base,'decoder_token_ms'):.2f}  "
+          f"caption {med(p,'caption_ms')/med(base,'caption_ms'):.2f}  "
+          f"load+caption {total(p)/total(base):.2f}")
 PY

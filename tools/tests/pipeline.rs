@@ -358,7 +358,7 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["trained"], true);
-    assert_eq!(manifest["encoder_quantization"], "int8-dynamic");
+    assert_eq!(manifest["encoder_quantization"], "int8-weights");
     let card = std::fs::read_to_string(bundle.join("MODEL_CARD.md")).unwrap();
     let chosen = results["chosen"].as_str().unwrap();
     assert!(card.contains(&format!("Chosen: **{chosen}**")), "{card}");
