@@ -54,17 +54,18 @@ pub fn special_tokens(tokenizer: &Path, vocab_size: usize) -> Result<SpecialToke
     );
     // BLIP's tokenizer (BERT's, with `[DEC]` added) starts a caption with `[DEC]` and ends it
     // with `[SEP]`; it has no `[BOS]` or `[EOS]`.
-    let id = |name: &str, blip: &str| {
-        t.token_to_id(name)
-            .or_else(|| t.token_to_id(blip))
-            .with_context(|| format!("{}: no special token {name}", tokenizer.display()))
+    let id = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| t.token_to_id(name))
+            .with_context(|| format!("{}: no special token {}", tokenizer.display(), names[0]))
     };
     let [pad, unk, bos, eos] = SPECIAL_TOKENS;
     Ok(SpecialTokens {
-        pad: id(pad, pad)?,
-        unk: id(unk, unk)?,
-        bos: id(bos, "[DEC]")?,
-        eos: id(eos, "[SEP]")?,
+        pad: id(&[pad])?,
+        unk: id(&[unk])?,
+        bos: id(&[bos, "[DEC]"])?,
+        eos: id(&[eos, "[SEP]"])?,
     })
 }
 

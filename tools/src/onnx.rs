@@ -472,15 +472,19 @@ pub fn decoder(weights: &Weights, scheme: Quantization) -> pb::ModelProto {
         x = g.layer_norm_eps(&x, weights, "dec.emb_ln", eps);
     }
     // Pre-norm normalises what goes into a sub-layer, post-norm the residual sum it gives.
-    let sub_layer_input = |g: &mut Graph, x: &str, norm: &str| match post_norm {
-        true => x.to_string(),
-        false => g.layer_norm_eps(x, weights, norm, eps),
+    let sub_layer_input = |g: &mut Graph, x: &str, norm: &str| {
+        if post_norm {
+            x.to_string()
+        } else {
+            g.layer_norm_eps(x, weights, norm, eps)
+        }
     };
     let residual = |g: &mut Graph, x: &str, y: &str, norm: &str| {
         let sum = g.node("Add", &[x, y], vec![]);
-        match post_norm {
-            true => g.layer_norm_eps(&sum, weights, norm, eps),
-            false => sum,
+        if post_norm {
+            g.layer_norm_eps(&sum, weights, norm, eps)
+        } else {
+            sum
         }
     };
     for l in 0..d.depth {

@@ -7,16 +7,15 @@ use std::path::{Path, PathBuf};
 use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+mod common;
+
+use common::{repo, tools_ok};
 use earsight::config::DecoderStyle;
 use earsight_tools::blip;
 use earsight_tools::model::{Captioner, ImageEncoder};
 use earsight_tools::weights::read_config;
 
 type Cpu = NdArray<f32>;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blip-tiny")
@@ -151,16 +150,6 @@ fn fixture_tokenizer(path: &Path) {
     tokenizers::Tokenizer::new(model).save(path, false).unwrap();
 }
 
-fn tools(args: &[&std::ffi::OsStr]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{args:?}: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// `init --blip` makes a checkpoint that the export turns into a bundle the runtime runs: the
 /// runtime's first-step logits equal the tools' reference forward pass over BLIP's decoder.
 #[test]
@@ -173,29 +162,30 @@ fn a_blip_checkpoint_becomes_a_bundle_the_runtime_runs() {
     );
     fixture_tokenizer(&tokenizer);
     let config = repo().join("tools/configs/tiny.json");
-    let said = tools(&[
-        "init".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--blip".as_ref(),
-        fixture().as_os_str(),
-        "--seed".as_ref(),
-        "3".as_ref(),
-        "--out".as_ref(),
-        ckpt.as_os_str(),
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let said = tools_ok(&[
+        "init",
+        "--config",
+        &path(&config),
+        "--blip",
+        &path(&fixture()),
+        "--seed",
+        "3",
+        "--out",
+        &path(&ckpt),
     ]);
     assert!(said.contains("post-norm"), "{said}");
     let weights = earsight_tools::weights::Weights::load(&ckpt).unwrap();
     let image = earsight_tools::image::ImageWeights::load(&ckpt).unwrap();
     assert_eq!(image.config, blip::load(&fixture()).unwrap().image.config);
-    tools(&[
-        "export".as_ref(),
-        "--weights".as_ref(),
-        ckpt.as_os_str(),
-        "--tokenizer".as_ref(),
-        tokenizer.as_os_str(),
-        "--out".as_ref(),
-        bundle.as_os_str(),
+    tools_ok(&[
+        "export",
+        "--weights",
+        &path(&ckpt),
+        "--tokenizer",
+        &path(&tokenizer),
+        "--out",
+        &path(&bundle),
     ]);
 
     let bundle = earsight::Bundle::open(&bundle).unwrap();
