@@ -69,7 +69,7 @@ pub struct Captioner {
 }
 
 /// The trailing part of a file is captioned only when it holds at least this much audio (or is
-/// the only window): a fraction of a second padded with silence says little.
+/// the only window): a fraction of a second looped to fill a window says little.
 const MIN_TAIL_SECONDS: f64 = 1.0;
 
 impl Captioner {
@@ -110,7 +110,8 @@ impl Captioner {
         &mut self.frontend
     }
 
-    /// Captions one window of samples at the model's rate (cut or padded to the window).
+    /// Captions one window of samples at the model's rate (cut to the window, or repeated to
+    /// fill it).
     pub fn caption_samples(&mut self, samples: &[f32]) -> Result<WindowCaption, CaptionError> {
         let t0 = Instant::now();
         let mel = self.frontend.window(samples);

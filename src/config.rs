@@ -28,12 +28,13 @@ pub struct FrontendConfig {
     pub norm_mean: f32,
     /// See `norm_mean`.
     pub norm_std: f32,
-    /// Frames per model window: shorter clips are padded, longer ones cut into windows.
+    /// Frames per model window: shorter clips are repeated to fill it, longer ones cut into
+    /// windows.
     pub clip_frames: usize,
 }
 
 impl FrontendConfig {
-    /// The feature value of a silent (all-zero) frame: what padding frames are filled with.
+    /// The feature value of a silent (all-zero) frame.
     pub fn silence_value(&self) -> f32 {
         (self.log_floor.ln() - self.norm_mean) / self.norm_std
     }

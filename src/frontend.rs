@@ -102,18 +102,36 @@ impl LogMel {
         out
     }
 
-    /// The feature value of a silent (all-zero) frame: what padding frames are filled with.
+    /// The feature value of a silent (all-zero) frame.
     pub fn silence_value(&self) -> f32 {
         self.config.silence_value()
     }
 
-    /// One model window: the frames of `samples`, cut or padded with silence to `clip_frames`.
+    /// One model window: the frames of `samples`, cut to `clip_frames` or, when shorter,
+    /// repeated to fill it (see [`fill_window`]).
     pub fn window(&mut self, samples: &[f32]) -> Vec<f32> {
-        let wanted = self.config.clip_frames * self.config.n_mels;
         let end = samples.len().min(self.config.window_samples());
         let mut mel = self.frames(&samples[..end]);
-        mel.resize(wanted, self.silence_value());
+        fill_window(&mut mel, &self.config);
         mel
+    }
+}
+
+/// Brings `mel` (whole frames of `n_mels` values) to exactly `clip_frames` frames: cut when
+/// longer, and when shorter its frames are repeated from the first until the window is full.
+/// A model learns from full windows of sound; a short clip padded with digital silence puts
+/// the encoder far from anything it was trained on, while a loop of the clip does not (CLAP's
+/// "repeatpad" does the same). No frames at all give a silent window.
+pub fn fill_window(mel: &mut Vec<f32>, config: &FrontendConfig) {
+    let wanted = config.clip_frames * config.n_mels;
+    mel.truncate(wanted);
+    let present = mel.len();
+    if present == 0 {
+        mel.resize(wanted, config.silence_value());
+        return;
+    }
+    while mel.len() < wanted {
+        mel.extend_from_within(..present.min(wanted - mel.len()));
     }
 }
 
@@ -294,11 +312,34 @@ mod tests {
     }
 
     #[test]
-    fn window_pads_short_clips_with_silence() {
+    fn a_short_clip_is_repeated_to_fill_the_window() {
         let c = ModelConfig::mini(100).frontend;
         let mut mel = LogMel::new(&c);
-        let w = mel.window(&vec![0.1; 1000]);
+        let chirp: Vec<f32> = (0..3000)
+            .map(|n| (0.001 * n as f32 * n as f32).sin() * 0.5)
+            .collect();
+        let frames = mel.frames(&chirp);
+        let w = mel.window(&chirp);
         assert_eq!(w.len(), c.clip_frames * c.n_mels);
-        assert_eq!(w[w.len() - 1], mel.silence_value());
+        for (k, row) in w.chunks_exact(c.n_mels).enumerate() {
+            let source = k % (frames.len() / c.n_mels);
+            assert_eq!(
+                row,
+                &frames[source * c.n_mels..(source + 1) * c.n_mels],
+                "frame {k}"
+            );
+        }
+        assert!(w.iter().all(|&v| v != mel.silence_value()));
+    }
+
+    #[test]
+    fn a_long_clip_is_cut_and_no_audio_is_silence() {
+        let c = ModelConfig::mini(100).frontend;
+        let mut mel = LogMel::new(&c);
+        let long = vec![0.1; c.window_samples() + 5000];
+        assert_eq!(mel.window(&long), mel.frames(&long[..c.window_samples()]));
+        let empty = mel.window(&[]);
+        assert_eq!(empty.len(), c.clip_frames * c.n_mels);
+        assert!(empty.iter().all(|&v| v == mel.silence_value()));
     }
 }

@@ -224,11 +224,10 @@ struct Cut {
 /// Keeps the frames the next window needs, and cuts windows from them.
 struct Windowing {
     plan: Plan,
-    clip_frames: usize,
+    frontend: FrontendConfig,
     n_mels: usize,
     hop_length: u64,
     win_length: u64,
-    silence: f32,
     gate: GateConfig,
     frames: VecDeque<f32>,
     levels: VecDeque<f32>,
@@ -244,11 +243,10 @@ impl Windowing {
     fn new(plan: Plan, f: &FrontendConfig, gate: GateConfig) -> Windowing {
         let capacity = (plan.window_frames + plan.hop_frames) * f.n_mels;
         Windowing {
-            clip_frames: f.clip_frames,
+            frontend: f.clone(),
             n_mels: f.n_mels,
             hop_length: f.hop_length as u64,
             win_length: f.win_length as u64,
-            silence: f.silence_value(),
             gate,
             frames: VecDeque::with_capacity(capacity),
             levels: VecDeque::with_capacity(plan.window_frames + plan.hop_frames),
@@ -296,13 +294,13 @@ impl Windowing {
 
     fn cut(&mut self, n_frames: usize, end_sample: u64) -> Cut {
         let skip = (self.next_start - self.first) as usize;
-        let mut mel = Vec::with_capacity(self.clip_frames * self.n_mels);
+        let mut mel = Vec::with_capacity(self.frontend.clip_frames * self.n_mels);
         mel.extend(
             self.frames
                 .range(skip * self.n_mels..(skip + n_frames) * self.n_mels)
                 .copied(),
         );
-        mel.resize(self.clip_frames * self.n_mels, self.silence);
+        crate::frontend::fill_window(&mut mel, &self.frontend);
         let open = self.gate.is_open(
             self.levels.range(skip..skip + n_frames).copied(),
             self.plan.frame_s,
@@ -682,6 +680,11 @@ mod tests {
         assert_eq!(
             cuts[1].mel, offline,
             "a streamed window equals the offline window"
+        );
+        let tail = crate::frontend::LogMel::new(&f).window(&samples[40_000..]);
+        assert_eq!(
+            cuts[5].mel, tail,
+            "the short tail is looped to a full window as offline"
         );
         assert!(cuts.iter().all(|c| c.open));
     }
