@@ -225,9 +225,6 @@ struct Cut {
 struct Windowing {
     plan: Plan,
     frontend: FrontendConfig,
-    n_mels: usize,
-    hop_length: u64,
-    win_length: u64,
     gate: GateConfig,
     frames: VecDeque<f32>,
     levels: VecDeque<f32>,
@@ -244,9 +241,6 @@ impl Windowing {
         let capacity = (plan.window_frames + plan.hop_frames) * f.n_mels;
         Windowing {
             frontend: f.clone(),
-            n_mels: f.n_mels,
-            hop_length: f.hop_length as u64,
-            win_length: f.win_length as u64,
             gate,
             frames: VecDeque::with_capacity(capacity),
             levels: VecDeque::with_capacity(plan.window_frames + plan.hop_frames),
@@ -273,7 +267,11 @@ impl Windowing {
         if self.first + self.stored() < self.next_start + w {
             return None;
         }
-        let end = self.next_start * self.hop_length + (w - 1) * self.hop_length + self.win_length;
+        let (hop, win) = (
+            self.frontend.hop_length as u64,
+            self.frontend.win_length as u64,
+        );
+        let end = self.next_start * hop + (w - 1) * hop + win;
         Some(self.cut(w as usize, end))
     }
 
@@ -294,10 +292,11 @@ impl Windowing {
 
     fn cut(&mut self, n_frames: usize, end_sample: u64) -> Cut {
         let skip = (self.next_start - self.first) as usize;
-        let mut mel = Vec::with_capacity(self.frontend.clip_frames * self.n_mels);
+        let n_mels = self.frontend.n_mels;
+        let mut mel = Vec::with_capacity(self.frontend.clip_frames * n_mels);
         mel.extend(
             self.frames
-                .range(skip * self.n_mels..(skip + n_frames) * self.n_mels)
+                .range(skip * n_mels..(skip + n_frames) * n_mels)
                 .copied(),
         );
         crate::frontend::fill_window(&mut mel, &self.frontend);
@@ -307,7 +306,7 @@ impl Windowing {
         );
         let cut = Cut {
             index: self.next_index,
-            start_sample: self.next_start * self.hop_length,
+            start_sample: self.next_start * self.frontend.hop_length as u64,
             end_sample,
             mel,
             open,
@@ -316,7 +315,7 @@ impl Windowing {
         self.next_index += 1;
         self.next_start += self.plan.hop_frames as u64;
         let drop = ((self.next_start - self.first) as usize).min(self.levels.len());
-        self.frames.drain(..drop * self.n_mels);
+        self.frames.drain(..drop * n_mels);
         self.levels.drain(..drop);
         self.first += drop as u64;
         cut
