@@ -666,6 +666,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
     };
     let config = DistillConfig {
         optim: optim(4, 30, 3e-2),
+        backbone: false,
     };
     let dir = tempfile::tempdir().unwrap();
     let report = distill::<Train>(
@@ -692,4 +693,45 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
             "{name}: only the projector may change"
         );
     }
+}
+
+#[test]
+fn distillation_with_backbone_also_fine_tunes_the_audio_encoder() {
+    let c = model_config();
+    let start = Weights::init(&c, 7).unwrap();
+    let pairs = Clusters::new(&c, c.decoder.dim, [16, 4, 4]);
+    let captions: BTreeMap<Split, Vec<Vec<u32>>> = [(Split::Train, 16), (Split::Val, 4)]
+        .into_iter()
+        .map(|(split, n)| (split, (0..n).map(|i| heard(i % 4)).collect()))
+        .collect();
+    let data = Labelled {
+        clips: &pairs,
+        captions,
+    };
+    let config = DistillConfig {
+        optim: optim(4, 2, 3e-3),
+        backbone: true,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    distill::<Train>(
+        &config,
+        &start,
+        &data,
+        &SPECIAL,
+        &Run::new(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    let trained = Weights::load(&dir.path().join("best")).unwrap();
+    for (name, array) in start.tensors() {
+        let changed = &trained.tensors()[name] != array;
+        let trains = name.starts_with("proj.") || name.starts_with("enc.");
+        assert_eq!(changed, trains, "{name}: changed {changed}");
+    }
+    // The field stays out of a recipe that leaves it false, so older runs keep matching.
+    let frozen = DistillConfig {
+        backbone: false,
+        ..config
+    };
+    assert!(!serde_json::to_string(&frozen).unwrap().contains("backbone"));
 }

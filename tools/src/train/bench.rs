@@ -264,6 +264,7 @@ pub fn bench<B: AutodiffBackend>(
     };
     let distill_recipe = DistillConfig {
         optim: optim(batch_size),
+        backbone: false,
     };
     let r = distill::<B>(
         &distill_recipe,

@@ -1,7 +1,9 @@
 //! Stage 2, audio-visual distillation (DESIGN §1): the captioner, given a clip's image tokens,
 //! its aligned audio tokens and the prefix, writes pseudo-captions for unlabelled clips; then
-//! the audio projector alone is fine-tuned to make the captioner write them from audio only,
-//! without the prefix, as the board will run it.
+//! the audio projector is fine-tuned to make the captioner write them from audio only, without
+//! the prefix, as the board will run it. The paper trains the projector alone, over a backbone
+//! pretrained on AudioSet; `backbone: true` fine-tunes the backbone too, for a backbone that
+//! only the alignment has trained.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +31,10 @@ use crate::weights::Weights;
 #[serde(deny_unknown_fields)]
 pub struct DistillConfig {
     pub optim: Optim,
+    /// Fine-tune the audio backbone with the projector. Left out of the file when false, so
+    /// that runs made before the field existed still match their recipe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backbone: bool,
 }
 
 impl Recipe for DistillConfig {
@@ -144,7 +150,7 @@ pub fn without_prefix(weights: &Weights) -> Result<Weights> {
     Weights::from_tensors(&config, tensors)
 }
 
-/// Backbone features of a batch of clips, and their captions' token ids.
+/// Mel windows of a batch of clips, and their captions' token ids.
 type Batch<B> = (Tensor<B, 3>, Vec<Vec<u32>>);
 
 /// Stage 2's state between steps.
@@ -153,6 +159,7 @@ struct DistillStage<'a, B: AutodiffBackend> {
     data: &'a dyn CaptionedAudio,
     special: &'a SpecialTokens,
     batch_size: usize,
+    backbone: bool,
     device: B::Device,
     encoder: AudioEncoder<B>,
     decoder: TextDecoder<B>,
@@ -160,15 +167,8 @@ struct DistillStage<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> DistillStage<'_, B> {
-    /// A batch's backbone features and captions. The backbone is frozen in this stage, so its
-    /// features are computed outside autodiff: detaching them afterwards left every step's
-    /// backbone graph behind, about a gigabyte a step at the mini size.
-    fn batch(
-        &self,
-        backbone: &AudioEncoder<B::InnerBackend>,
-        split: Split,
-        indices: &[usize],
-    ) -> Result<Batch<B::InnerBackend>> {
+    /// A batch's mel windows and captions.
+    fn batch(&self, split: Split, indices: &[usize]) -> Result<Batch<B::InnerBackend>> {
         let c = &self.start.config;
         let (frames, mels) = (c.frontend.clip_frames, c.frontend.n_mels);
         let (mut mel, mut captions) = (Vec::new(), Vec::new());
@@ -186,7 +186,7 @@ impl<B: AutodiffBackend> DistillStage<'_, B> {
             TensorData::new(mel, [indices.len(), frames, mels]),
             &self.device,
         );
-        Ok((backbone.features(mel, c), captions))
+        Ok((mel, captions))
     }
 
     /// Teacher-forced caption loss of the projected `features`.
@@ -216,11 +216,19 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
         lr: f64,
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
-        let (features, captions) = self.batch(&self.encoder.valid(), Split::Train, indices)?;
+        let (mel, captions) = self.batch(Split::Train, indices)?;
+        let c = &self.start.config;
+        let features = if self.backbone {
+            self.encoder.features(Tensor::from_inner(mel), c)
+        } else {
+            // A frozen backbone runs outside autodiff: detaching its features afterwards left
+            // every step's backbone graph behind, about a gigabyte a step at the mini size.
+            Tensor::from_inner(self.encoder.valid().features(mel, c))
+        };
         let (loss, _) = self.loss(
             &self.encoder,
             &self.decoder,
-            Tensor::from_inner(features),
+            features,
             &captions,
             &self.device,
         )?;
@@ -237,7 +245,8 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
             self.batch_size,
             "Val clips",
             |chunk| {
-                let (features, captions) = self.batch(&encoder, Split::Val, chunk)?;
+                let (mel, captions) = self.batch(Split::Val, chunk)?;
+                let features = encoder.features(mel, &self.start.config);
                 let (loss, n) = self.loss(&encoder, &decoder, features, &captions, &self.device)?;
                 Ok((loss.into_scalar().elem::<f64>(), n))
             },
@@ -284,6 +293,7 @@ pub fn distill<B: AutodiffBackend>(
         data,
         special,
         batch_size: config.optim.batch_size,
+        backbone: config.backbone,
         device: device.clone(),
         encoder: model.encoder,
         // Frozen: no gradient is kept for the decoder.
