@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""How much of the held-out real fold the world can teach at most.
+
+Trains an audio encoder of the model config's shape (patches, blocks, heads, width) on a
+world's train scenes with a perfect teacher: each scene's true sources, either those heard or
+those pictured (what a flawless picture captioner would say). Then it asks the held-out real
+clips which of their classes sounds (arg max over the classes the held-out fold has) and prints
+the accuracy after every epoch.
+
+The DALI chain learns from pictures and a captioner's words; this learns from the world's own
+labels, so it is a ceiling for the chain at this world and encoder size, not a model to ship:
+nothing here is exported. Log-mel windows follow the config's frontend (librosa, as in
+tests/oracle), a clip looped to the window as the runtime does.
+
+  python3 tools/bench/ceiling.py --world runs/NAME/world --config tools/configs/mini.json \
+      --teacher heard --epochs 5
+
+Needs torch, librosa and numpy (not in tests/oracle/requirements.txt: CI does not run it).
+"""
+import argparse
+import json
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+ROLES = {
+    "heard": ("seen_and_heard", "heard_offscreen"),
+    "pictured": ("seen_and_heard", "seen_silent"),
+}
+
+
+def log_mel(args):
+    path, f = args
+    frames = f["clip_frames"]
+    need = f["hop_length"] * (frames - 1) + f["win_length"]
+    audio, _ = librosa.load(path, sr=f["sample_rate"])
+    if len(audio) == 0:
+        raise SystemExit(f"{path}: no audio")
+    audio = np.tile(audio, need // len(audio) + 1)[:need]
+    power = librosa.feature.melspectrogram(
+        y=audio, sr=f["sample_rate"], n_fft=f["n_fft"], win_length=f["win_length"],
+        hop_length=f["hop_length"], n_mels=f["n_mels"], fmin=f["fmin"], fmax=f["fmax"],
+        center=False, power=2.0, htk=True, norm=None)
+    mel = ((np.log(power + f["log_floor"]) - f["norm_mean"]) / f["norm_std"]).T
+    # librosa may give one frame fewer than the window; the runtime loops frames from the first.
+    mel = np.concatenate([mel, mel[: frames - len(mel)]])[:frames]
+    return mel.astype(np.float16)
+
+
+class Encoder(nn.Module):
+    """Patches -> pre-norm transformer blocks -> norm, as the mini audio encoder; then mean and
+    max pooled into one logit per class."""
+
+    def __init__(self, f, e, classes):
+        super().__init__()
+        self.grid = (f["clip_frames"] // e["patch_time"], f["n_mels"] // e["patch_freq"])
+        self.patch_shape = (e["patch_time"], e["patch_freq"])
+        tokens = self.grid[0] * self.grid[1]
+        self.patch = nn.Linear(e["patch_time"] * e["patch_freq"], e["dim"])
+        self.pos = nn.Parameter(torch.randn(tokens, e["dim"]) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            e["dim"], e["heads"], e["dim"] * e["mlp_ratio"], 0.0, activation="gelu",
+            batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, e["depth"], enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(e["dim"])
+        self.out = nn.Linear(2 * e["dim"], classes)
+
+    def forward(self, mel):
+        b = mel.shape[0]
+        (gt, gf), (pt, pf) = self.grid, self.patch_shape
+        p = mel.reshape(b, gt, pt, gf, pf).transpose(2, 3).reshape(b, gt * gf, pt * pf)
+        h = self.norm(self.blocks(self.patch(p) + self.pos))
+        return self.out(torch.cat([h.mean(1), h.amax(1)], 1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--world", type=Path, required=True, help="a world made with --hold-out-fold")
+    ap.add_argument("--config", type=Path, required=True, help="a model config (frontend, encoder)")
+    ap.add_argument("--teacher", choices=sorted(ROLES), default="heard")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    torch.set_num_threads(1)
+    config = json.loads(a.config.read_text())
+    f, e = config["frontend"], config["encoder"]
+    scenes = [json.loads(l) for l in open(a.world / "scenes.jsonl")]
+    held_out = a.world / "held_out.jsonl"
+    if not held_out.is_file():
+        raise SystemExit(f"{held_out}: missing; make the world with --hold-out-fold")
+    real = [json.loads(l) for l in open(held_out)]
+    train = [s for s in scenes if s["split"] == "train"]
+    classes = sorted({x["class"] for s in scenes for x in s["sources"]})
+    roles = ROLES[a.teacher]
+    y = np.array([[any(x["class"] == c and x["role"] in roles for x in s["sources"])
+                   for c in classes] for s in train], np.float32)
+    # The held-out fold's labels are ESC-10's; the world's classes name them in lower case.
+    by_label = {"person_sneeze": "sneezing"}
+    truth = [by_label.get(r["labels"][0].lower(), r["labels"][0].lower()) for r in real]
+    missing = sorted(set(truth) - set(classes))
+    if missing:
+        raise SystemExit(f"held-out classes the world lacks: {missing}")
+    asked = sorted(set(truth))
+    asked_index = [classes.index(c) for c in asked]
+
+    paths = [str(a.world / "audio" / f"{s['id']}.wav") for s in train] + [r["audio"] for r in real]
+    with ProcessPoolExecutor(a.jobs) as ex:
+        mels = np.stack(list(ex.map(log_mel, [(p, f) for p in paths], chunksize=16)))
+    x, x_real = mels[: len(train)], torch.tensor(mels[len(train):].astype(np.float32))
+
+    net = Encoder(f, e, len(classes))
+    opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
+    gain = 5.0 * np.log(10) / 10 / f["norm_std"]  # +-5 dB in normalised log-mel units
+    for epoch in range(a.epochs):
+        net.train()
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(x), 32):
+            idx = order[start:start + 32]
+            batch = np.roll(x[idx].astype(np.float32), rng.integers(f["clip_frames"]), axis=1)
+            batch = torch.tensor(batch) + torch.empty(len(idx), 1, 1).uniform_(-gain, gain)
+            loss = nn.functional.binary_cross_entropy_with_logits(net(batch), torch.tensor(y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        net.eval()
+        with torch.no_grad():
+            logits = torch.cat([net(x_real[i:i + 16]) for i in range(0, len(x_real), 16)])
+        guess = [asked[i] for i in logits[:, asked_index].argmax(1).tolist()]
+        accuracy = float(np.mean([g == t for g, t in zip(guess, truth)]))
+        print(json.dumps({"epoch": epoch + 1, "teacher": a.teacher, "train_scenes": len(x),
+                          "loss": round(total / len(x), 4), "real_clips": len(real),
+                          "real_accuracy": round(accuracy, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
