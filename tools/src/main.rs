@@ -240,7 +240,8 @@ enum TrainStage {
         #[arg(long, value_enum)]
         loss: Option<LossArg>,
     },
-    /// Stage 2: the audio projector fine-tuned, audio only, on pseudo-labels.
+    /// Stage 2: the audio projector (and with `"backbone": true` the backbone) fine-tuned, audio
+    /// only, on pseudo-labels.
     Distill {
         #[command(flatten)]
         args: StageArgs,

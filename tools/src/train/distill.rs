@@ -276,8 +276,8 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
     }
 }
 
-/// Fine-tunes the audio projector of `start` (its prefix dropped) on captioned clips, audio
-/// only; checkpoints hold the audio-only model.
+/// Fine-tunes the audio projector of `start` (its prefix dropped), and its backbone when
+/// `config.backbone`, on captioned clips, audio only; checkpoints hold the audio-only model.
 pub fn distill<B: AutodiffBackend>(
     config: &DistillConfig,
     start: &Weights,
