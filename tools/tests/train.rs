@@ -26,7 +26,7 @@ use earsight_tools::train::distill::{
     distill, pseudo_label, DistillConfig, Inputs, Labelled, MelWindows,
 };
 use earsight_tools::train::prefix::{train_prefix, PrefixConfig};
-use earsight_tools::train::{Optim, Recipe, Run};
+use earsight_tools::train::{Optim, Recipe, Report, Run};
 use earsight_tools::weights::{read_config, Weights};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -623,6 +623,35 @@ fn captions_of_the_picture_alone_ignore_the_audio_side() {
     );
 }
 
+/// Distils `start` on captions that say each clip's class, from audio alone, with `train` and
+/// `val` clips: the report and the best checkpoint.
+fn distil_on_class_captions(
+    start: &Weights,
+    pairs: &Clusters,
+    (train, val): (usize, usize),
+    config: &DistillConfig,
+) -> (Report, Weights) {
+    let captions: BTreeMap<Split, Vec<Vec<u32>>> = [(Split::Train, train), (Split::Val, val)]
+        .into_iter()
+        .map(|(split, n)| (split, (0..n).map(|i| heard(i % 4)).collect()))
+        .collect();
+    let data = Labelled {
+        clips: pairs,
+        captions,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = distill::<Train>(
+        config,
+        start,
+        &data,
+        &SPECIAL,
+        &Run::new(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    (report, Weights::load(&dir.path().join("best")).unwrap())
+}
+
 #[test]
 fn distillation_trains_the_projector_alone_to_caption_from_audio() {
     let c = model_config();
@@ -655,36 +684,17 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
     .unwrap();
     assert_eq!(pseudo, again);
 
-    // Distil on captions that say the class, from audio alone.
-    let captions: BTreeMap<Split, Vec<Vec<u32>>> = [(Split::Train, 32), (Split::Val, 8)]
-        .into_iter()
-        .map(|(split, n)| (split, (0..n).map(|i| heard(i % 4)).collect()))
-        .collect();
-    let data = Labelled {
-        clips: &pairs,
-        captions,
-    };
     let config = DistillConfig {
         optim: optim(4, 30, 3e-2),
         backbone: false,
     };
-    let dir = tempfile::tempdir().unwrap();
-    let report = distill::<Train>(
-        &config,
-        &start,
-        &data,
-        &SPECIAL,
-        &Run::new(dir.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let (report, trained) = distil_on_class_captions(&start, &pairs, (32, 8), &config);
     eprintln!("distill: {report:?}");
     let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
     assert!(
         best * 2.0 < first,
         "audio-only caption loss {first} -> {best}, expected a 2x drop"
     );
-    let trained = Weights::load(&dir.path().join("best")).unwrap();
     for (name, array) in start.tensors() {
         let changed = &trained.tensors()[name] != array;
         assert_eq!(
@@ -700,29 +710,11 @@ fn distillation_with_backbone_also_fine_tunes_the_audio_encoder() {
     let c = model_config();
     let start = Weights::init(&c, 7).unwrap();
     let pairs = Clusters::new(&c, c.decoder.dim, [16, 4, 4]);
-    let captions: BTreeMap<Split, Vec<Vec<u32>>> = [(Split::Train, 16), (Split::Val, 4)]
-        .into_iter()
-        .map(|(split, n)| (split, (0..n).map(|i| heard(i % 4)).collect()))
-        .collect();
-    let data = Labelled {
-        clips: &pairs,
-        captions,
-    };
     let config = DistillConfig {
         optim: optim(4, 2, 3e-3),
         backbone: true,
     };
-    let dir = tempfile::tempdir().unwrap();
-    distill::<Train>(
-        &config,
-        &start,
-        &data,
-        &SPECIAL,
-        &Run::new(dir.path()),
-        &Default::default(),
-    )
-    .unwrap();
-    let trained = Weights::load(&dir.path().join("best")).unwrap();
+    let (_, trained) = distil_on_class_captions(&start, &pairs, (16, 4), &config);
     for (name, array) in start.tensors() {
         let changed = &trained.tensors()[name] != array;
         let trains = name.starts_with("proj.") || name.starts_with("enc.");
