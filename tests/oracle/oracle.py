@@ -97,34 +97,40 @@ def check_onnx(case: Path) -> bool:
     return ok
 
 
-def check_frontend(case: Path) -> bool:
+def runtime_log_mel(samples, f):
+    """The runtime's log-mel of `samples` for the bundle frontend `f`, made with librosa:
+    `[frames, n_mels]` natural logs of the power, floored at `log_floor`, before normalisation."""
     import librosa
 
+    pad = (f["n_fft"] - f["win_length"]) // 2
+    # librosa centres a win_length window in each n_fft frame; padding the front by the
+    # difference puts frame k's window on samples [k*hop, k*hop + win_length), as ours.
+    power = librosa.feature.melspectrogram(
+        y=np.pad(samples, (pad, pad)),
+        sr=f["sample_rate"],
+        n_fft=f["n_fft"],
+        hop_length=f["hop_length"],
+        win_length=f["win_length"],
+        window="hann",
+        center=False,
+        power=2.0,
+        n_mels=f["n_mels"],
+        fmin=f["fmin"],
+        fmax=f["fmax"],
+        htk=True,
+        norm=None,
+    ).T
+    return power, np.log(np.maximum(power, f["log_floor"]))
+
+
+def check_frontend(case: Path) -> bool:
     spec = json.loads((case / "case.json").read_text())
     f = spec["frontend"]
-    pad = (f["n_fft"] - f["win_length"]) // 2
     ok = True
     for name in spec["clips"]:
         samples = np.load(case / f"{name}_samples.npy").astype(np.float64)
         ours = np.load(case / f"{name}_mel.npy").astype(np.float64)
-        # librosa centres a win_length window in each n_fft frame; padding the front by the
-        # difference puts frame k's window on samples [k*hop, k*hop + win_length), as ours.
-        power = librosa.feature.melspectrogram(
-            y=np.pad(samples, (pad, pad)),
-            sr=f["sample_rate"],
-            n_fft=f["n_fft"],
-            hop_length=f["hop_length"],
-            win_length=f["win_length"],
-            window="hann",
-            center=False,
-            power=2.0,
-            n_mels=f["n_mels"],
-            fmin=f["fmin"],
-            fmax=f["fmax"],
-            htk=True,
-            norm=None,
-        ).T
-        reference = np.log(np.maximum(power, f["log_floor"]))
+        power, reference = runtime_log_mel(samples, f)
         if reference.shape != ours.shape:
             print(f"{name}: shape {ours.shape}, librosa {reference.shape} FAILED")
             ok = False

@@ -9,16 +9,17 @@ the accuracy after every epoch.
 
 The DALI chain learns from pictures and a captioner's words; this learns from the world's own
 labels, so it is a ceiling for the chain at this world and encoder size, not a model to ship:
-nothing here is exported. Log-mel windows follow the config's frontend (librosa, as in
-tests/oracle), a clip looped to the window as the runtime does.
+nothing here is exported. Log-mel windows are the runtime's (tests/oracle's librosa frontend,
+which the frontend tests hold the runtime to), a clip looped to the window as the runtime does.
 
   python3 tools/bench/ceiling.py --world runs/NAME/world --config tools/configs/mini.json \
       --teacher heard --epochs 5
 
-Needs torch, librosa and numpy (not in tests/oracle/requirements.txt: CI does not run it).
+Needs torch besides tests/oracle/requirements.txt (CI does not run it).
 """
 import argparse
 import json
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -26,6 +27,9 @@ import librosa
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "oracle"))
+from oracle import runtime_log_mel  # noqa: E402
 
 ROLES = {
     "heard": ("seen_and_heard", "heard_offscreen"),
@@ -41,14 +45,8 @@ def log_mel(args):
     if len(audio) == 0:
         raise SystemExit(f"{path}: no audio")
     audio = np.tile(audio, need // len(audio) + 1)[:need]
-    power = librosa.feature.melspectrogram(
-        y=audio, sr=f["sample_rate"], n_fft=f["n_fft"], win_length=f["win_length"],
-        hop_length=f["hop_length"], n_mels=f["n_mels"], fmin=f["fmin"], fmax=f["fmax"],
-        center=False, power=2.0, htk=True, norm=None)
-    mel = ((np.log(power + f["log_floor"]) - f["norm_mean"]) / f["norm_std"]).T
-    # librosa may give one frame fewer than the window; the runtime loops frames from the first.
-    mel = np.concatenate([mel, mel[: frames - len(mel)]])[:frames]
-    return mel.astype(np.float16)
+    _, log_power = runtime_log_mel(audio.astype(np.float64), f)
+    return ((log_power - f["norm_mean"]) / f["norm_std"]).astype(np.float16)
 
 
 class Encoder(nn.Module):
