@@ -123,6 +123,20 @@ def runtime_log_mel(samples, f):
     return power, np.log(np.maximum(power, f["log_floor"]))
 
 
+def runtime_window(path, f):
+    """The normalised log-mel window `[clip_frames, n_mels]` the runtime makes of the audio file
+    at `path`: resampled to the frontend's rate, a short clip looped to fill the window."""
+    import librosa
+
+    need = f["hop_length"] * (f["clip_frames"] - 1) + f["win_length"]
+    audio, _ = librosa.load(path, sr=f["sample_rate"])
+    if len(audio) == 0:
+        raise SystemExit(f"{path}: no audio")
+    audio = np.tile(audio, need // len(audio) + 1)[:need]
+    _, log_power = runtime_log_mel(audio.astype(np.float64), f)
+    return ((log_power - f["norm_mean"]) / f["norm_std"]).astype(np.float32)
+
+
 def check_frontend(case: Path) -> bool:
     spec = json.loads((case / "case.json").read_text())
     f = spec["frontend"]

@@ -23,30 +23,20 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "oracle"))
-from oracle import runtime_log_mel  # noqa: E402
+from oracle import runtime_window  # noqa: E402
 
-ROLES = {
-    "heard": ("seen_and_heard", "heard_offscreen"),
-    "pictured": ("seen_and_heard", "seen_silent"),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from world_labels import ROLES, World  # noqa: E402
 
 
 def log_mel(args):
     path, f = args
-    frames = f["clip_frames"]
-    need = f["hop_length"] * (frames - 1) + f["win_length"]
-    audio, _ = librosa.load(path, sr=f["sample_rate"])
-    if len(audio) == 0:
-        raise SystemExit(f"{path}: no audio")
-    audio = np.tile(audio, need // len(audio) + 1)[:need]
-    _, log_power = runtime_log_mel(audio.astype(np.float64), f)
-    return ((log_power - f["norm_mean"]) / f["norm_std"]).astype(np.float16)
+    return runtime_window(path, f).astype(np.float16)
 
 
 class Encoder(nn.Module):
@@ -89,29 +79,14 @@ def main():
     torch.set_num_threads(1)
     config = json.loads(a.config.read_text())
     f, e = config["frontend"], config["encoder"]
-    scenes = [json.loads(l) for l in open(a.world / "scenes.jsonl")]
-    held_out = a.world / "held_out.jsonl"
-    if not held_out.is_file():
-        raise SystemExit(f"{held_out}: missing; make the world with --hold-out-fold")
-    real = [json.loads(l) for l in open(held_out)]
-    train = [s for s in scenes if s["split"] == "train"]
-    classes = sorted({x["class"] for s in scenes for x in s["sources"]})
-    roles = ROLES[a.teacher]
-    y = np.array([[any(x["class"] == c and x["role"] in roles for x in s["sources"])
-                   for c in classes] for s in train], np.float32)
-    # The held-out fold's labels are ESC-10's; the world's classes name them in lower case.
-    by_label = {"person_sneeze": "sneezing"}
-    truth = [by_label.get(r["labels"][0].lower(), r["labels"][0].lower()) for r in real]
-    missing = sorted(set(truth) - set(classes))
-    if missing:
-        raise SystemExit(f"held-out classes the world lacks: {missing}")
-    asked = sorted(set(truth))
-    asked_index = [classes.index(c) for c in asked]
-
-    paths = [str(a.world / "audio" / f"{s['id']}.wav") for s in train] + [r["audio"] for r in real]
+    world = World(a.world)
+    classes = world.classes
+    y = np.array(world.targets(a.teacher), np.float32)
+    paths = world.train_audio + world.real_audio
     with ProcessPoolExecutor(a.jobs) as ex:
         mels = np.stack(list(ex.map(log_mel, [(p, f) for p in paths], chunksize=16)))
-    x, x_real = mels[: len(train)], torch.tensor(mels[len(train):].astype(np.float32))
+    n = len(world.train)
+    x, x_real = mels[:n], torch.tensor(mels[n:].astype(np.float32))
 
     net = Encoder(f, e, len(classes))
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
@@ -132,10 +107,9 @@ def main():
         net.eval()
         with torch.no_grad():
             logits = torch.cat([net(x_real[i:i + 16]) for i in range(0, len(x_real), 16)])
-        guess = [asked[i] for i in logits[:, asked_index].argmax(1).tolist()]
-        accuracy = float(np.mean([g == t for g, t in zip(guess, truth)]))
+        accuracy = world.accuracy(logits.numpy())
         print(json.dumps({"epoch": epoch + 1, "teacher": a.teacher, "train_scenes": len(x),
-                          "loss": round(total / len(x), 4), "real_clips": len(real),
+                          "loss": round(total / len(x), 4), "real_clips": len(world.real),
                           "real_accuracy": round(accuracy, 3)}), flush=True)
 
 
