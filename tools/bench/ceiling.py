@@ -80,7 +80,6 @@ def main():
     config = json.loads(a.config.read_text())
     f, e = config["frontend"], config["encoder"]
     world = World(a.world)
-    classes = world.classes
     y = np.array(world.targets(a.teacher), np.float32)
     paths = world.train_audio + world.real_audio
     with ProcessPoolExecutor(a.jobs) as ex:
@@ -88,7 +87,7 @@ def main():
     n = len(world.train)
     x, x_real = mels[:n], torch.tensor(mels[n:].astype(np.float32))
 
-    net = Encoder(f, e, len(classes))
+    net = Encoder(f, e, len(world.classes))
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     gain = 5.0 * np.log(10) / 10 / f["norm_std"]  # +-5 dB in normalised log-mel units
     for epoch in range(a.epochs):
