@@ -19,24 +19,13 @@ Needs torch besides tests/oracle/requirements.txt (CI does not run it).
 """
 import argparse
 import json
-import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "oracle"))
-from oracle import runtime_window  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world_labels import ROLES, World  # noqa: E402
-
-
-def log_mel(args):
-    path, f = args
-    return runtime_window(path, f).astype(np.float16)
+from bench_world import ROLES, World
 
 
 class Encoder(nn.Module):
@@ -81,11 +70,8 @@ def main():
     f, e = config["frontend"], config["encoder"]
     world = World(a.world)
     y = np.array(world.targets(a.teacher), np.float32)
-    paths = world.train_audio + world.real_audio
-    with ProcessPoolExecutor(a.jobs) as ex:
-        mels = np.stack(list(ex.map(log_mel, [(p, f) for p in paths], chunksize=16)))
-    n = len(world.train)
-    x, x_real = mels[:n], torch.tensor(mels[n:].astype(np.float32))
+    x, x_real = world.windows(f, a.jobs)
+    x_real = torch.tensor(x_real.astype(np.float32))
 
     net = Encoder(f, e, len(world.classes))
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)

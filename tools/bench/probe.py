@@ -16,8 +16,6 @@ Needs scikit-learn besides tests/oracle/requirements.txt (CI does not run it).
 """
 import argparse
 import json
-import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +23,7 @@ import onnxruntime as ort
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "oracle"))
-from oracle import runtime_window  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world_labels import ROLES, World  # noqa: E402
-
-
-def window(args):
-    return runtime_window(*args).astype(np.float16)
+from bench_world import ROLES, World
 
 
 def mel_statistics(w):
@@ -82,10 +72,9 @@ def main():
             raise SystemExit(f"{bundle}: its frontend differs from {a.bundles[0]}'s")
     world = World(a.world)
     y = np.array(world.targets(a.teacher))
-    paths = world.train_audio + world.real_audio
-    with ProcessPoolExecutor(a.jobs) as ex:
-        windows = list(ex.map(window, [(p, f) for p in paths], chunksize=16))
-    n = len(world.train)
+    train, real = world.windows(f, a.jobs)
+    windows = np.concatenate([train, real])
+    n = len(train)
     rows = [("log-mel statistics (baseline)", np.stack([mel_statistics(w) for w in windows]))]
     rows += [(str(b), encoder_features(b, windows)) for b in a.bundles]
     print(f"{n} train scenes ({a.teacher} sources), {len(world.real)} real clips")

@@ -1,10 +1,15 @@
-"""What the benchmark scripts ask of a world: which of its classes each train scene holds, and
-which class each held-out real clip is. Only benchmarks read these labels; no stage of the
-recipe trains on them."""
+"""What the benchmark scripts ask of a world: the runtime's windows of its train scenes and
+held-out real clips, which of its classes each train scene holds, and which class each real clip
+is. Only benchmarks read these labels; no stage of the recipe trains on them."""
 import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "oracle"))
+from oracle import runtime_window  # noqa: E402
 
 # Which sources a perfect teacher names: those a scene's audio holds, or those its picture shows.
 ROLES = {
@@ -32,8 +37,15 @@ class World:
         # The real clips are asked which of the held-out fold's classes they are.
         self.asked = sorted(set(self.truth))
         self.asked_index = [self.classes.index(c) for c in self.asked]
-        self.train_audio = [str(world / "audio" / f"{s['id']}.wav") for s in self.train]
-        self.real_audio = [r["audio"] for r in self.real]
+        self.audio = [str(world / "audio" / f"{s['id']}.wav") for s in self.train]
+        self.audio += [r["audio"] for r in self.real]
+
+    def windows(self, f, jobs):
+        """The runtime's normalised log-mel windows for frontend `f` (float16, to keep a few
+        thousand in memory): those of the train scenes, then those of the real clips."""
+        with ProcessPoolExecutor(jobs) as ex:
+            w = np.stack(list(ex.map(_window, [(p, f) for p in self.audio], chunksize=16)))
+        return w[: len(self.train)], w[len(self.train):]
 
     def targets(self, teacher):
         """[train scenes, classes] booleans: the sources a `teacher` (a key of ROLES) names."""
@@ -46,3 +58,7 @@ class World:
         `scores` is [real clips, classes]."""
         guess = np.asarray(scores)[:, self.asked_index].argmax(1)
         return float(np.mean([self.asked[g] == t for g, t in zip(guess, self.truth)]))
+
+
+def _window(args):
+    return runtime_window(*args).astype(np.float16)
