@@ -365,7 +365,7 @@ pub struct Scorers<B: Backend> {
 
 /// Redraws every parameter uniformly in +-1/sqrt(first dimension) (torch's default bound for
 /// linear layers, whose weights burn stores `[in, out]`) from one seeded generator.
-struct SeededInit(ChaCha8Rng);
+pub(crate) struct SeededInit(pub(crate) ChaCha8Rng);
 
 impl<B: Backend> ModuleMapper<B> for SeededInit {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {

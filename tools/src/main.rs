@@ -230,6 +230,13 @@ enum TrainStage {
         #[arg(long, default_value_t = 16)]
         pairs: usize,
     },
+    /// Before stage 1b: the audio backbone pretrained on the clips' audio alone by
+    /// reconstructing hidden patches of their log-mel windows (masked spectrogram modelling);
+    /// no captions, images or labels.
+    Pretrain {
+        #[command(flatten)]
+        args: StageArgs,
+    },
     /// Stage 1b: the audio encoder and projector aligned to the frozen captioner's image tokens
     /// on (audio, frame) pairs, no captions (loss: mmd, ot, ot-att or contrastive, in the
     /// recipe).
@@ -256,6 +263,7 @@ impl TrainStage {
         match self {
             TrainStage::Captioner { args, .. }
             | TrainStage::Prefix { args, .. }
+            | TrainStage::Pretrain { args }
             | TrainStage::Align { args, .. }
             | TrainStage::Distill { args, .. } => args,
         }
@@ -268,6 +276,7 @@ impl TrainStage {
                 pipeline::captioner::<B>(&common, image_config.as_deref(), device)
             }
             TrainStage::Prefix { pairs, .. } => pipeline::prefix::<B>(&common, *pairs, device),
+            TrainStage::Pretrain { .. } => pipeline::pretrain_stage::<B>(&common, device),
             TrainStage::Align { loss, .. } => {
                 pipeline::align_stage::<B>(&common, loss.map(Into::into), device)
             }

@@ -455,6 +455,16 @@ impl<B: Backend> Mlp<B> {
     }
 }
 
+/// `mel [b, frames, mels]` -> its patches `[b, tokens, patch_time * patch_freq]`, in the
+/// encoder's token order (time-major).
+pub fn patches<B: Backend>(mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+    let [b, frames, mels] = mel.dims();
+    let (pt, pf) = (c.encoder.patch_time, c.encoder.patch_freq);
+    mel.reshape([b, frames / pt, pt, mels / pf, pf])
+        .swap_dims(2, 3)
+        .reshape([b, (frames / pt) * (mels / pf), pt * pf])
+}
+
 impl<B: Backend> AudioEncoder<B> {
     /// `mel [b, frames, mels]` -> memory tokens `[b, tokens (+ prefix), D]`.
     pub fn forward(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
@@ -478,13 +488,26 @@ impl<B: Backend> AudioEncoder<B> {
 
     /// The audio backbone alone: `mel` -> normalised features before the projector.
     pub fn features(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
-        let [b, frames, mels] = mel.dims();
-        let (pt, pf) = (c.encoder.patch_time, c.encoder.patch_freq);
-        let patches = mel
-            .reshape([b, frames / pt, pt, mels / pf, pf])
-            .swap_dims(2, 3)
-            .reshape([b, (frames / pt) * (mels / pf), pt * pf]);
-        let mut x = self.patch.forward(patches) + self.pos.val().unsqueeze();
+        self.backbone(self.patch.forward(patches(mel, c)), c)
+    }
+
+    /// The backbone with the embedded patches where `hidden [b, tokens, 1]` is 1 replaced by
+    /// `token [dim]`: what masked spectrogram modelling reconstructs the hidden patches from.
+    pub fn masked_features(
+        &self,
+        mel: Tensor<B, 3>,
+        hidden: Tensor<B, 3>,
+        token: Tensor<B, 1>,
+        c: &ModelConfig,
+    ) -> Tensor<B, 3> {
+        let embedded = self.patch.forward(patches(mel, c));
+        let shown = hidden.clone().neg().add_scalar(1.0);
+        let x = embedded * shown + hidden * token.unsqueeze::<3>();
+        self.backbone(x, c)
+    }
+
+    fn backbone(&self, embedded: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+        let mut x = embedded + self.pos.val().unsqueeze();
         for block in &self.blocks {
             x = block.forward(x, c.encoder.heads);
         }

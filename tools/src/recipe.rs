@@ -30,6 +30,7 @@ use crate::train::captioner::CaptionerConfig;
 use crate::train::distill::{DistillConfig, Inputs};
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::prefix::PrefixConfig;
+use crate::train::pretrain::PretrainConfig;
 use crate::train::{read_json, Recipe};
 use crate::weights::{read_config, Weights, WEIGHTS_FILE};
 use crate::world::{self, HELD_OUT_FILE};
@@ -49,6 +50,10 @@ pub struct RecipeConfig {
     pub prefix: PathBuf,
     /// (frame, audio caption) training pairs of stage 1a: the paper's 16.
     pub prefix_pairs: usize,
+    /// Masked spectrogram pretraining of the audio backbone before alignment; none when
+    /// absent, and then the recipe's fingerprint is what it was before the step existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<PathBuf>,
     pub align: PathBuf,
     pub distill: PathBuf,
     /// The alignment losses to compare; each gets its own alignment and distillation.
@@ -71,6 +76,7 @@ impl RecipeConfig {
     pub fn read(path: &Path) -> Result<RecipeConfig> {
         let mut recipe: RecipeConfig = read_json(path, "recipe")?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let pretrain = recipe.pretrain.as_mut().map(|file| ("pretrain", file));
         for (field, file) in [
             ("model", &mut recipe.model),
             ("image", &mut recipe.image),
@@ -78,7 +84,10 @@ impl RecipeConfig {
             ("prefix", &mut recipe.prefix),
             ("align", &mut recipe.align),
             ("distill", &mut recipe.distill),
-        ] {
+        ]
+        .into_iter()
+        .chain(pretrain)
+        {
             *file = base.join(&*file);
             ensure!(
                 file.is_file(),
@@ -460,6 +469,16 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let captioner_recipe = CaptionerConfig::read(&recipe.captioner)?;
     let prefix_recipe = PrefixConfig::read(&recipe.prefix)?;
     let distill_recipe = DistillConfig::read(&recipe.distill)?;
+    let pretrain_recipe = recipe
+        .pretrain
+        .as_deref()
+        .map(PretrainConfig::read)
+        .transpose()?;
+    if let (Some(p), Some(file)) = (&pretrain_recipe, &recipe.pretrain) {
+        p.augment
+            .validate(&model.frontend)
+            .with_context(|| format!("{}: field `augment`", file.display()))?;
+    }
     let align_recipe = AlignConfig::read(&recipe.align)?;
     align_recipe
         .augment
@@ -510,6 +529,19 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         pipeline::prefix::<B>(&common, recipe.prefix_pairs, device).map(drop)
     })?;
     let prefix = prefix.join("best");
+    // Alignment starts from the pretrained backbone, with the captioner as it was.
+    let align_start = match (&pretrain_recipe, &recipe.pretrain) {
+        (Some(pretrain_recipe), Some(file)) => {
+            let pretrained = work("pretrain");
+            let done = trained(&pretrained, pretrain_recipe, file)?;
+            clock.step("pretrain", done, || {
+                let common = r.stage(file, &world_dir, &captioner, &pretrained)?;
+                pipeline::pretrain_stage::<B>(&common, device).map(drop)
+            })?;
+            pretrained.join("best")
+        }
+        _ => captioner.clone(),
+    };
 
     let captions_of = |model: &Path, prefix: &Path, splits: &[Split], inputs, out: &Path| {
         let partial = out.with_extension("partial");
@@ -552,7 +584,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         };
         let done = trained(&aligned, &with_loss, &recipe.align)?;
         clock.step(&format!("align {tag}"), done, || {
-            let common = r.stage(&recipe.align, &world_dir, &captioner, &aligned)?;
+            let common = r.stage(&recipe.align, &world_dir, &align_start, &aligned)?;
             pipeline::align_stage::<B>(&common, Some(loss), device).map(drop)
         })?;
         let aligned = aligned.join("best");
@@ -698,8 +730,8 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
     md.push_str(&format!(
         "`earsight-tools recipe {} --data {} --out {}` ({}): the miniature world of {} scenes \
          from the real recordings, stage 0 captioner on its pictures and visual captions, \
-         stage 1a prefix on {} (picture, audio caption) pairs, stage 1b alignment (losses: {}), \
-         pseudo-labels, stage 2 distillation. No stage trains on audio captions beyond the \
+         stage 1a prefix on {} (picture, audio caption) pairs, {}stage 1b alignment (losses: \
+         {}), pseudo-labels, stage 2 distillation. No stage trains on audio captions beyond the \
          prefix pairs, and none on labels of the audio: what it knows of sounds comes from the \
          pictures and their visual captions, as a pretrained captioner's would.\n\n",
         r.recipe.display(),
@@ -708,6 +740,12 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
         recipe.model.display(),
         recipe.world.scenes,
         recipe.prefix_pairs,
+        if recipe.pretrain.is_some() {
+            "the audio backbone pretrained on the world's audio alone (masked spectrogram \
+             modelling), "
+        } else {
+            ""
+        },
         recipe
             .losses
             .iter()

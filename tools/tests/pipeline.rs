@@ -308,6 +308,18 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(stdout.contains("recipe: captioner:"), "{stdout}");
+    assert!(stdout.contains("recipe: pretrain:"), "{stdout}");
+    let aligned: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.join("align-mmd/best/training.json")).unwrap(),
+    )
+    .unwrap();
+    let stages: Vec<&str> = aligned["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["captioner", "pretrain", "align"]);
 
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(work.join("results.json")).unwrap()).unwrap();

@@ -64,7 +64,7 @@ impl Dataset {
         self.clips.get(&split).map_or(&[], Vec::as_slice)
     }
 
-    fn clip(&self, split: Split, index: usize) -> Result<&Clip> {
+    pub(crate) fn clip(&self, split: Split, index: usize) -> Result<&Clip> {
         self.clips(split)
             .get(index)
             .with_context(|| format!("no {split:?} clip {index}"))

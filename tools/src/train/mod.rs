@@ -15,6 +15,7 @@ pub mod dataset;
 pub mod distill;
 pub mod pipeline;
 pub mod prefix;
+pub mod pretrain;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

@@ -16,6 +16,7 @@ use super::captioner::{train_captioner, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
 use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
+use super::pretrain::{pretrain, PretrainConfig};
 use super::{read_json, Recipe, Report, Run};
 use crate::data::{read_json_lines, Split};
 use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
@@ -185,6 +186,28 @@ pub fn prefix<B: AutodiffBackend>(
         device,
     )?;
     common.record("prefix", &recipe, &report)?;
+    Ok(report)
+}
+
+/// Masked spectrogram pretraining of the audio backbone on the dataset's clips; the
+/// checkpoint's image encoder, when it has one, is carried into the run's checkpoints.
+pub fn pretrain_stage<B: AutodiffBackend>(common: &Common, device: &B::Device) -> Result<Report> {
+    let recipe = PretrainConfig::read(&common.recipe)?;
+    let (start, dataset) = common.open()?;
+    let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
+        Some(ImageWeights::load(&common.model)?)
+    } else {
+        None
+    };
+    let report = pretrain::<B>(
+        &recipe,
+        &start,
+        image.as_ref(),
+        &dataset,
+        &common.run(),
+        device,
+    )?;
+    common.record("pretrain", &recipe, &report)?;
     Ok(report)
 }
 
