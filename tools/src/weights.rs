@@ -44,6 +44,21 @@ pub(crate) enum Init {
     Normal(f32),
     /// 1 + N(0, std): layer-norm gains.
     OnePlus(f32),
+    /// The fixed 2-D sine-cosine position embedding of MAE and CAV-MAE for a `[rows * cols,
+    /// dim]` grid of tokens, row-major: the first half of each vector encodes the row, the
+    /// second the column. A learnt embedding started at random gives attention no notion of
+    /// which patches are neighbours in time or frequency, and the miniature's few thousand
+    /// steps do not teach it one.
+    SinCos2d { rows: usize, cols: usize },
+}
+
+/// The 1-D sine-cosine embedding of `position` in `dim` values (sines, then cosines).
+fn sincos(dim: usize, position: usize) -> impl Iterator<Item = f32> {
+    let half = dim / 2;
+    let angle = move |i: usize| position as f64 / 10_000f64.powf(i as f64 / half as f64);
+    (0..half)
+        .map(move |i| angle(i).sin() as f32)
+        .chain((0..half).map(move |i| angle(i).cos() as f32))
 }
 
 /// One entry of the layout: name, shape and initialiser.
@@ -88,7 +103,10 @@ pub fn layout(c: &ModelConfig) -> Vec<Slot> {
     s.push(Slot {
         name: "enc.pos".into(),
         shape: vec![c.n_audio_tokens(), e.dim],
-        init: Init::Normal(0.1),
+        init: Init::SinCos2d {
+            rows: c.frontend.clip_frames / e.patch_time,
+            cols: c.frontend.n_mels / e.patch_freq,
+        },
     });
     for i in 0..e.depth {
         let b = format!("enc.blocks.{i}");
@@ -219,6 +237,22 @@ pub fn init_slots(slots: Vec<Slot>, seed: u64) -> Result<BTreeMap<String, Array>
             Init::FanIn => (0.0, 1.0 / (slot.shape[0] as f32).sqrt()),
             Init::Normal(std) => (0.0, std),
             Init::OnePlus(std) => (1.0, std),
+            Init::SinCos2d { rows, cols } => {
+                let dim = slot.shape[1];
+                ensure!(
+                    slot.shape == [rows * cols, dim] && dim % 4 == 0,
+                    "`{}`: a {rows}x{cols} sine-cosine grid needs shape [{}, a multiple of 4], \
+                     found {:?}",
+                    slot.name,
+                    rows * cols,
+                    slot.shape
+                );
+                let data = (0..rows * cols)
+                    .flat_map(|t| sincos(dim / 2, t / cols).chain(sincos(dim / 2, t % cols)))
+                    .collect();
+                tensors.insert(slot.name, Array::new(slot.shape, data)?);
+                continue;
+            }
         };
         let dist = Normal::new(mean, std).expect("positive standard deviation");
         let data = (0..n).map(|_| dist.sample(&mut rng)).collect();
@@ -328,6 +362,30 @@ mod tests {
 
     fn tiny() -> ModelConfig {
         test_config()
+    }
+
+    #[test]
+    fn the_audio_position_embedding_starts_as_a_sine_cosine_grid() {
+        let mut c = tiny();
+        c.encoder.dim = 8;
+        c.frontend.clip_frames = 12 * c.encoder.patch_time;
+        let tensors = init_slots(layout(&c), 1).unwrap();
+        let pos = &tensors["enc.pos"];
+        let cols = c.frontend.n_mels / c.encoder.patch_freq;
+        let row = |t: usize| &pos.data[t * 8..(t + 1) * 8];
+        // Token 0: every sine 0, every cosine 1.
+        assert_eq!(row(0), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
+        // The next patch in time: the row half moves to position 1 at frequencies 1 and
+        // 1/100; the column half stays.
+        let next = row(cols);
+        let expected = [1f32.sin(), 0.01f32.sin(), 1f32.cos(), 0.01f32.cos()];
+        for (found, want) in next[..4].iter().zip(expected) {
+            assert!((found - want).abs() < 1e-6, "{next:?}");
+        }
+        assert_eq!(&next[4..], [0.0, 0.0, 1.0, 1.0]);
+        // Neighbours in time are more alike than tokens far apart.
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        assert!(dot(row(0), row(cols)) > dot(row(0), row(cols * 10)));
     }
 
     #[test]
