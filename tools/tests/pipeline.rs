@@ -9,6 +9,7 @@ use earsight_tools::train::align::AlignConfig;
 use earsight_tools::train::captioner::CaptionerConfig;
 use earsight_tools::train::distill::DistillConfig;
 use earsight_tools::train::prefix::PrefixConfig;
+use earsight_tools::train::pretrain::PretrainConfig;
 use earsight_tools::train::Recipe;
 
 mod common;
@@ -223,6 +224,9 @@ fn the_shipped_recipes_are_valid() {
         PrefixConfig::read(&dir.join("prefix.json")).unwrap();
         AlignConfig::read(&dir.join("align.json")).unwrap();
         DistillConfig::read(&dir.join("distill.json")).unwrap();
+    }
+    for dir in [configs.clone(), configs.join("tiny")] {
+        PretrainConfig::read(&dir.join("pretrain.json")).unwrap();
     }
     for name in ["mini", "tiny"] {
         RecipeConfig::read(&configs.join(name).join("recipe.json")).unwrap();
