@@ -110,14 +110,14 @@ pub fn masked_loss<B: Backend>(
 /// A batch of windows of `split` and their hidden patches, `[b, frames, mels]` and
 /// `[b, tokens, 1]`.
 fn batch<B: Backend>(
-    stage: (&PretrainConfig, &ModelConfig),
+    config: &PretrainConfig,
+    c: &ModelConfig,
     data: &Dataset,
     split: Split,
     epoch: usize,
     indices: &[usize],
     device: &B::Device,
 ) -> Result<(Tensor<B, 3>, Tensor<B, 3>)> {
-    let (config, c) = stage;
     let f = &c.frontend;
     let tokens = c.n_audio_tokens();
     let count = ((tokens as f64 * config.mask_ratio).round() as usize).clamp(1, tokens - 1);
@@ -172,7 +172,8 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
         let c = &self.start.config;
         let (mel, hidden) = batch::<B>(
-            (self.config, c),
+            self.config,
+            c,
             self.data,
             Split::Train,
             epoch,
@@ -202,7 +203,8 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
             "validation clips",
             |chunk| {
                 let (mel, hidden) = batch::<B::InnerBackend>(
-                    (self.config, c),
+                    self.config,
+                    c,
                     self.data,
                     Split::Val,
                     0,
@@ -264,6 +266,12 @@ pub fn pretrain<B: AutodiffBackend>(
     config.validate()?;
     let c = &start.config;
     config.augment.validate(&c.frontend)?;
+    ensure!(
+        c.n_audio_tokens() >= 2,
+        "pretraining hides some of a window's patches and shows the rest, but the model config \
+         makes {} patch of a window",
+        c.n_audio_tokens()
+    );
     let mut stage = PretrainStage {
         config,
         start,
