@@ -469,13 +469,14 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let captioner_recipe = CaptionerConfig::read(&recipe.captioner)?;
     let prefix_recipe = PrefixConfig::read(&recipe.prefix)?;
     let distill_recipe = DistillConfig::read(&recipe.distill)?;
-    let pretrain_recipe = recipe
+    let pretrain = recipe
         .pretrain
         .as_deref()
-        .map(PretrainConfig::read)
+        .map(|file| Ok::<_, anyhow::Error>((file, PretrainConfig::read(file)?)))
         .transpose()?;
-    if let (Some(p), Some(file)) = (&pretrain_recipe, &recipe.pretrain) {
-        p.augment
+    if let Some((file, pretrain_recipe)) = &pretrain {
+        pretrain_recipe
+            .augment
             .validate(&model.frontend)
             .with_context(|| format!("{}: field `augment`", file.display()))?;
     }
@@ -530,8 +531,8 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     })?;
     let prefix = prefix.join("best");
     // Alignment starts from the pretrained backbone, with the captioner as it was.
-    let align_start = match (&pretrain_recipe, &recipe.pretrain) {
-        (Some(pretrain_recipe), Some(file)) => {
+    let align_start = match &pretrain {
+        Some((file, pretrain_recipe)) => {
             let pretrained = work("pretrain");
             let done = trained(&pretrained, pretrain_recipe, file)?;
             clock.step("pretrain", done, || {
@@ -540,7 +541,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             })?;
             pretrained.join("best")
         }
-        _ => captioner.clone(),
+        None => captioner.clone(),
     };
 
     let captions_of = |model: &Path, prefix: &Path, splits: &[Split], inputs, out: &Path| {

@@ -311,6 +311,29 @@ mod tests {
         )
     }
 
+    /// A seeded tiny model without prefix and a fresh reconstructor.
+    fn start() -> (ModelConfig, AudioEncoder<Grad>, Reconstructor<Grad>) {
+        let mut c = crate::weights::test_config();
+        c.encoder.n_prefix = 0;
+        let weights = Weights::init(&c, 1).unwrap();
+        let device = Default::default();
+        let encoder = Captioner::<Grad>::from_weights(&weights, &device).encoder;
+        let reconstructor = Reconstructor::new(&c, 1, &device);
+        (c, encoder, reconstructor)
+    }
+
+    fn optim(lr: f64) -> Optim {
+        Optim {
+            seed: 1,
+            epochs: 1,
+            batch_size: 2,
+            lr,
+            betas: [0.9, 0.95],
+            weight_decay: 0.0,
+            halve_lr_at: vec![],
+        }
+    }
+
     fn hidden(c: &ModelConfig, b: usize, count: usize) -> Tensor<Grad, 3> {
         let tokens = c.n_audio_tokens();
         let values = (0..b)
@@ -331,15 +354,7 @@ mod tests {
     #[test]
     fn a_mask_ratio_that_hides_all_or_nothing_is_refused_by_name() {
         let config = |ratio: f64| PretrainConfig {
-            optim: Optim {
-                seed: 1,
-                epochs: 1,
-                batch_size: 2,
-                lr: 1e-3,
-                betas: [0.9, 0.95],
-                weight_decay: 0.0,
-                halve_lr_at: vec![],
-            },
+            optim: optim(1e-3),
             mask_ratio: ratio,
             augment: Augment::default(),
         };
@@ -352,15 +367,10 @@ mod tests {
 
     #[test]
     fn the_loss_reaches_the_backbone_and_the_head_but_not_the_projector() {
-        let mut c = crate::weights::test_config();
-        c.encoder.n_prefix = 0;
-        let weights = Weights::init(&c, 1).unwrap();
-        let device = Default::default();
-        let captioner = Captioner::<Grad>::from_weights(&weights, &device);
-        let reconstructor = Reconstructor::<Grad>::new(&c, 1, &device);
+        let (c, encoder, reconstructor) = start();
         let count = c.n_audio_tokens() / 2;
         let loss = masked_loss(
-            &captioner.encoder,
+            &encoder,
             &reconstructor,
             windows(&c, 2),
             hidden(&c, 2, count),
@@ -368,7 +378,7 @@ mod tests {
         );
         let grads = loss.backward();
         assert!(params_without_grad(&reconstructor, &grads).is_empty());
-        let missing = params_without_grad(&captioner.encoder, &grads);
+        let missing = params_without_grad(&encoder, &grads);
         assert!(
             !missing.is_empty() && missing.iter().all(|name| name.starts_with("proj")),
             "without gradient: {missing:?}"
@@ -377,21 +387,8 @@ mod tests {
 
     #[test]
     fn training_lowers_the_reconstruction_error() {
-        let mut c = crate::weights::test_config();
-        c.encoder.n_prefix = 0;
-        let weights = Weights::init(&c, 1).unwrap();
-        let device = Default::default();
-        let mut encoder = Captioner::<Grad>::from_weights(&weights, &device).encoder;
-        let mut reconstructor = Reconstructor::<Grad>::new(&c, 1, &device);
-        let optim = Optim {
-            seed: 1,
-            epochs: 1,
-            batch_size: 2,
-            lr: 3e-3,
-            betas: [0.9, 0.999],
-            weight_decay: 0.0,
-            halve_lr_at: vec![],
-        };
+        let (c, mut encoder, mut reconstructor) = start();
+        let optim = optim(3e-3);
         let (mut encoder_opt, mut reconstructor_opt) = (optim.adam().init(), optim.adam().init());
         let count = c.n_audio_tokens() / 2;
         let error = |encoder: &AudioEncoder<Grad>, reconstructor: &Reconstructor<Grad>| {
