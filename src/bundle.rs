@@ -110,8 +110,8 @@ pub struct GraphSpec {
 pub enum Quantization {
     /// f32 weights, f32 matmuls.
     F32,
-    /// int8 weights with per-channel scales, DequantizeLinear -> MatMul. tract folds these back
-    /// to f32 at load: int8 on disk only.
+    /// int8 weights with per-output-channel scales: Cast -> MatMul -> Mul by the scales. tract
+    /// folds the cast weights to f32 at load: int8 on disk only.
     Int8Weights,
     /// int8 weights, activations quantized per call (DynamicQuantizeLinear -> MatMulInteger):
     /// int8 in memory and in the kernel.

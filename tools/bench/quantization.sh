@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of the weight schemes on one seeded bundle: exports the same weights
-# with each pair of encoder and decoder schemes (f32, int8-weights = DequantizeLinear,
+# with each pair of encoder and decoder schemes (f32, int8-weights = Cast -> MatMul -> scale,
 # int8-dynamic = MatMulInteger), runs `earsight bench` on each in turn (one process each, so
 # peak RSS is per pair), and prints ratios to f32. "load + caption" is what one
 # `earsight caption` of a window costs: the graphs' load and optimisation, then the caption.

@@ -13,13 +13,14 @@ use earsight::bundle::{
 use crate::vocab::SPECIAL_TOKENS;
 use crate::weights::Weights;
 
-/// Weight scheme per graph under `--int8`, chosen by timing every pair side by side (mini, one
-/// thread pinned to one x86 core, 12 interleaved rounds, medians): int8-weights loads in 290 ms
-/// against int8-dynamic's 420 (tract's optimisation of the MatMulInteger graphs is the
-/// difference), encodes in 34 against 45 ms and decodes a token in 3.3 against 3.7 ms, so one
-/// `earsight caption` of a window (load included) takes 385 against 543 ms. int8-dynamic keeps
-/// the weights int8 in memory, which saves 24 MB of peak RSS (47 against 72 MB) that no board
-/// in `boards/` needs; `--encoder-quant`/`--decoder-quant int8-dynamic` still give it.
+/// Weight scheme per graph under `--int8`, chosen by timing every pair side by side
+/// (`tools/bench/quantization.sh`: mini, one thread pinned to one x86 core, interleaved rounds,
+/// medians): int8-weights loads in 158 ms against int8-dynamic's 276 (tract's optimisation of
+/// the MatMulInteger graphs is the difference) and f32's 160, encodes in 26 against 38 ms and
+/// decodes a token in 1.9 against 2.0 ms, so one `earsight caption` of a window (load included)
+/// takes 223 against 356 ms. int8-dynamic keeps the weights int8 in memory, which saves 19 MB of
+/// peak RSS (46 against 65 MB) that no board in `boards/` needs; `--encoder-quant`/
+/// `--decoder-quant int8-dynamic` still give it.
 pub const INT8_ENCODER: Quantization = Quantization::Int8Weights;
 pub const INT8_DECODER: Quantization = Quantization::Int8Weights;
 
