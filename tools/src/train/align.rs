@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::augment::Augment;
 use super::{
-    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
+    Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::image::ImageWeights;
@@ -316,11 +317,8 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        self.captioner.to_weights(&self.start.config)?.save(dir)?;
-        match self.data.image_encoder() {
-            Some(image) => image.save(dir),
-            None => Ok(()),
-        }
+        let weights = self.captioner.to_weights(&self.start.config)?;
+        save_with_image(dir, &weights, self.data.image_encoder())
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {

@@ -36,6 +36,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::image::ImageWeights;
+use crate::weights::Weights;
+
 /// The dotted names of the parameters of `module` that `grads` gives no gradient, or an
 /// all-zero one: a parameter meant to train that nothing reaches.
 pub fn params_without_grad<B: AutodiffBackend, M: Module<B>>(
@@ -346,6 +349,13 @@ impl Checkpoint {
 
 /// Adam over the parameters of module `M`.
 pub type AdamOf<M, B> = OptimizerAdaptor<Adam, M, B>;
+
+/// Writes a checkpoint's weights: the captioner's, then the image encoder's when the stage
+/// carries it along for the stages after it.
+pub fn save_with_image(dir: &Path, weights: &Weights, image: Option<&ImageWeights>) -> Result<()> {
+    weights.save(dir)?;
+    image.map_or(Ok(()), |image| image.save(dir))
+}
 
 /// Writes a trainable module and its optimiser's state as `dir/name.bin` and
 /// `dir/name-adam.bin`.

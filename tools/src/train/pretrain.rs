@@ -25,7 +25,10 @@ use serde::{Deserialize, Serialize};
 use super::augment::Augment;
 use super::dataset::Dataset;
 use super::Stage;
-use super::{mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run};
+use super::{
+    mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
+    Report, Run,
+};
 use crate::data::Split;
 use crate::image::ImageWeights;
 use crate::losses::SeededInit;
@@ -218,11 +221,8 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        self.captioner.to_weights(&self.start.config)?.save(dir)?;
-        match self.image {
-            Some(image) => image.save(dir),
-            None => Ok(()),
-        }
+        let weights = self.captioner.to_weights(&self.start.config)?;
+        save_with_image(dir, &weights, self.image)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
