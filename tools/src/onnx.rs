@@ -238,7 +238,7 @@ impl Graph {
     /// same product as dequantizing first, since each scale belongs to one output column. The
     /// scale comes after the product because tract folds a Cast of a constant into plain f32
     /// weights at load, but folds a per-channel DequantizeLinear through a broadcast subtract
-    /// and multiply over every weight, about a fifth of the mini model's load time.
+    /// and multiply over every weight, a sixth of the mini model's load time.
     fn scaled_matmul(&mut self, x: &str, wq: &str, ws: &str) -> String {
         let w = self.node(
             "Cast",
