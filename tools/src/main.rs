@@ -161,6 +161,9 @@ struct StageArgs {
     /// Stop after this many steps in all, with a checkpoint to resume from.
     #[arg(long)]
     stop_after: Option<usize>,
+    /// Also checkpoint inside an epoch every this many minutes (0: at epoch ends only).
+    #[arg(long, default_value_t = DEFAULT_CHECKPOINT_MINUTES)]
+    checkpoint_minutes: u64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -180,6 +183,7 @@ impl StageArgs {
             tokenizer: self.tokenizer.clone(),
             resume: self.resume,
             stop_after: self.stop_after,
+            checkpoint_every: checkpoint_every(self.checkpoint_minutes),
             progress: !self.quiet,
         }
     }
@@ -528,6 +532,10 @@ enum Command {
         /// Replace a bundle already in --out.
         #[arg(long)]
         force: bool,
+        /// Also checkpoint training inside an epoch every this many minutes (0: at epoch ends
+        /// only); running the recipe again goes on from there.
+        #[arg(long, default_value_t = DEFAULT_CHECKPOINT_MINUTES)]
+        checkpoint_minutes: u64,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
@@ -593,6 +601,13 @@ impl From<SplitArg> for earsight_tools::data::Split {
 
 /// A recipe file, or the recipe of that name in tools/configs (of the working directory, else
 /// of the source tree this binary was built from).
+/// A training run loses at most this much work when it is killed mid-epoch.
+const DEFAULT_CHECKPOINT_MINUTES: u64 = 15;
+
+fn checkpoint_every(minutes: u64) -> Option<std::time::Duration> {
+    (minutes > 0).then(|| std::time::Duration::from_secs(60 * minutes))
+}
+
 fn recipe_file(recipe: &str) -> Result<PathBuf> {
     let path = PathBuf::from(recipe);
     if path.is_file() {
@@ -876,6 +891,7 @@ fn run() -> Result<()> {
             tokenizer,
             quiet,
             force,
+            checkpoint_minutes,
             device,
         } => {
             let file = recipe_file(&recipe)?;
@@ -892,6 +908,7 @@ fn run() -> Result<()> {
                 tokenizer: &tokenizer,
                 progress: !quiet,
                 force,
+                checkpoint_every: checkpoint_every(checkpoint_minutes),
             };
             let began = std::time::Instant::now();
             let results = match device {

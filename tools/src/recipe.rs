@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
@@ -124,6 +124,8 @@ pub struct RecipeRun<'a> {
     pub progress: bool,
     /// Replace a bundle already in `out`.
     pub force: bool,
+    /// Training checkpoints inside an epoch this often (see [`crate::train::Run`]).
+    pub checkpoint_every: Option<Duration>,
 }
 
 /// Caption metrics and source naming on one set of clips.
@@ -269,7 +271,7 @@ fn clear(path: &Path) -> Result<()> {
 }
 
 impl RecipeRun<'_> {
-    /// A stage's arguments, resuming its run from the last finished epoch when there is one.
+    /// A stage's arguments, resuming its run from its last checkpoint when there is one.
     fn stage(&self, recipe: &Path, data: &Path, model: &Path, out: &Path) -> Result<Common> {
         let resume = out.join("last").is_dir();
         if !resume {
@@ -283,6 +285,7 @@ impl RecipeRun<'_> {
             tokenizer: self.tokenizer.into(),
             resume,
             stop_after: None,
+            checkpoint_every: self.checkpoint_every,
             progress: self.progress,
         })
     }

@@ -274,6 +274,101 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
     );
 }
 
+/// Clusters whose training pairs give out after `left` of them: a run killed mid-epoch.
+struct Killed<'a> {
+    data: &'a Clusters,
+    left: std::sync::atomic::AtomicUsize,
+}
+
+impl Pairs for Killed<'_> {
+    fn len(&self, split: Split) -> usize {
+        self.data.len(split)
+    }
+
+    fn image_shape(&self) -> (usize, usize) {
+        self.data.image_shape()
+    }
+
+    fn pair(&self, split: Split, index: usize) -> anyhow::Result<Pair> {
+        use std::sync::atomic::Ordering;
+        if split == Split::Train && self.left.fetch_sub(1, Ordering::SeqCst) == 0 {
+            anyhow::bail!("killed");
+        }
+        self.data.pair(split, index)
+    }
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_with_the_same_weights_and_log() {
+    let c = model_config();
+    let start = Weights::init(&c, 4).unwrap();
+    let data = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
+    let mut config = recipe(AlignLoss::Mmd, 3);
+    config.optim.halve_lr_at = vec![];
+    let whole = tempfile::tempdir().unwrap();
+    align::<Train>(
+        &config,
+        &start,
+        &data,
+        &Run::new(whole.path()),
+        &Default::default(),
+    )
+    .unwrap();
+
+    // 4 steps of 8 pairs an epoch: the 7th step (the 3rd of epoch 2) dies, after a checkpoint
+    // at every step since none is older than zero seconds.
+    let parts = tempfile::tempdir().unwrap();
+    let killed = Killed {
+        data: &data,
+        left: (6 * 8).into(),
+    };
+    let every_step = Run {
+        checkpoint_every: Some(std::time::Duration::ZERO),
+        ..Run::new(parts.path())
+    };
+    let err = align::<Train>(&config, &start, &killed, &every_step, &Default::default());
+    assert!(format!("{:#}", err.unwrap_err()).contains("killed"));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(parts.path().join("last/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (state["step"].as_u64(), state["epoch"].as_u64()),
+        (Some(6), Some(1))
+    );
+
+    let resumed = align::<Train>(
+        &config,
+        &start,
+        &data,
+        &Run {
+            resume: true,
+            ..Run::new(parts.path())
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(resumed.steps, 12);
+    let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
+    assert!(
+        read(whole.path()) == read(parts.path()),
+        "resuming from the step-6 checkpoint changed the final weights"
+    );
+    // The same lines in the same order; only the measured speeds differ.
+    let lines = |d: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("examples_per_s");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(lines(whole.path()), lines(parts.path()));
+}
+
 #[test]
 fn bad_recipes_and_mismatched_runs_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

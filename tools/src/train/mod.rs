@@ -20,7 +20,7 @@ pub mod pretrain;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
@@ -196,6 +196,10 @@ pub struct Run<'a> {
     pub resume: bool,
     /// Stop (with a checkpoint) after this many steps in all.
     pub stop_after: Option<usize>,
+    /// Also write `last/` inside an epoch once this long has passed since the last checkpoint,
+    /// so that a run killed mid-epoch (a session's end, a preempted machine) loses at most
+    /// this much; an epoch of the mini captioner is two hours on two CPU cores.
+    pub checkpoint_every: Option<Duration>,
     pub progress: bool,
 }
 
@@ -206,6 +210,7 @@ impl Run<'_> {
             out,
             resume: false,
             stop_after: None,
+            checkpoint_every: None,
             progress: false,
         }
     }
@@ -390,6 +395,40 @@ fn save_record<B: Backend, R: Record<B>>(dir: &Path, name: &str, record: R) -> R
 pub struct MetricsLog(BufWriter<File>);
 
 impl MetricsLog {
+    /// The log of a run resumed at `state`: the lines written after that checkpoint (by a run
+    /// killed before its next one) are dropped, so the resumed log reads as an uninterrupted
+    /// run's. A last line cut short by the kill is dropped too; any other line that is not
+    /// JSON is an error.
+    pub fn resume(path: &Path, state: &State) -> Result<MetricsLog> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut kept = String::with_capacity(text.len());
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        for (i, line) in lines.iter().enumerate() {
+            let value: serde_json::Value = match serde_json::from_str(line) {
+                Ok(value) => value,
+                Err(_) if i + 1 == lines.len() && !line.ends_with('\n') => break,
+                Err(e) => bail!("{}: line {}: not JSON: {e}", path.display(), i + 1),
+            };
+            let number = |key: &str| value.get(key).and_then(serde_json::Value::as_u64);
+            let done = match (number("step"), number("epoch")) {
+                (Some(step), _) => step as usize <= state.step,
+                (None, Some(epoch)) => epoch as usize <= state.epoch,
+                (None, None) => true,
+            };
+            if done {
+                kept.push_str(line);
+            }
+        }
+        if kept.len() != text.len() {
+            let tmp = path.with_extension("jsonl.partial");
+            std::fs::write(&tmp, &kept).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        }
+        MetricsLog::open(path, true)
+    }
+
     pub fn open(path: &Path, append: bool) -> Result<MetricsLog> {
         let file = OpenOptions::new()
             .create(true)
@@ -502,7 +541,12 @@ pub fn run_stage(
     } else {
         checkpoint.start()?
     };
-    let mut log = MetricsLog::open(&run.out.join("metrics.jsonl"), run.resume)?;
+    let log_path = run.out.join("metrics.jsonl");
+    let mut log = if run.resume {
+        MetricsLog::resume(&log_path, &state)?
+    } else {
+        MetricsLog::open(&log_path, false)?
+    };
     if state.val_losses.is_empty() {
         let val = stage.validate()?;
         log.write(&serde_json::json!({"epoch": 0, "val_loss": val}))?;
@@ -510,6 +554,7 @@ pub fn run_stage(
     }
     let progress = Progress::new(run.progress, total_steps as u64, state.step as u64, name);
     let (mut step_seconds, mut timed_steps, mut stopped) = (0.0, 0usize, false);
+    let mut last_saved = Instant::now();
     while state.epoch < optim.epochs && !stopped {
         let epoch = state.epoch + 1;
         let lr = optim.lr_at(epoch);
@@ -540,6 +585,15 @@ pub fn run_stage(
                 stopped = true;
                 break;
             }
+            let mid_epoch = s + 1 < steps_per_epoch;
+            if mid_epoch
+                && run
+                    .checkpoint_every
+                    .is_some_and(|t| last_saved.elapsed() >= t)
+            {
+                save_last(&checkpoint, &state, stage)?;
+                last_saved = Instant::now();
+            }
         }
         if stopped && state.step < (state.epoch + 1) * steps_per_epoch {
             break;
@@ -556,6 +610,7 @@ pub fn run_stage(
         // Every epoch, so that a run killed mid-way resumes from its last finished epoch.
         if state.epoch < optim.epochs && !stopped {
             save_last(&checkpoint, &state, stage)?;
+            last_saved = Instant::now();
         }
     }
     save_last(&checkpoint, &state, stage)?;
@@ -586,6 +641,36 @@ fn save_last(checkpoint: &Checkpoint, state: &State, stage: &mut dyn Stage) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_log_drops_what_came_after_its_checkpoint_and_refuses_a_broken_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let state = State {
+            step: 3,
+            epoch: 1,
+            ..State::default()
+        };
+        let written = [
+            r#"{"epoch":0,"val_loss":2.0}"#,
+            r#"{"step":1,"epoch":1,"loss":1.5}"#,
+            r#"{"step":2,"epoch":1,"loss":1.4}"#,
+            r#"{"epoch":1,"val_loss":1.3,"best":true}"#,
+            r#"{"step":3,"epoch":2,"loss":1.2}"#,
+            r#"{"step":4,"epoch":2,"loss":1.1}"#,
+            r#"{"epoch":2,"val_loss":1.0,"best":true}"#,
+        ];
+        std::fs::write(&path, written.join("\n") + "\n{\"step\":5,\"ep").unwrap();
+        let mut log = MetricsLog::resume(&path, &state).unwrap();
+        log.write(&serde_json::json!({"step": 4})).unwrap();
+        drop(log);
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(kept, written[..5].join("\n") + "\n{\"step\":4}\n");
+
+        std::fs::write(&path, "{\"epoch\":0}\nnot json\n{\"step\":1}\n").unwrap();
+        let err = format!("{:#}", MetricsLog::resume(&path, &state).err().unwrap());
+        assert!(err.contains("metrics.jsonl: line 2: not JSON"), "{err}");
+    }
 
     #[test]
     fn validation_means_weigh_batches_by_their_weight_and_refuse_an_empty_one() {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
@@ -79,6 +80,7 @@ pub struct Common {
     pub tokenizer: PathBuf,
     pub resume: bool,
     pub stop_after: Option<usize>,
+    pub checkpoint_every: Option<Duration>,
     pub progress: bool,
 }
 
@@ -88,6 +90,7 @@ impl Common {
             out: &self.out,
             resume: self.resume,
             stop_after: self.stop_after,
+            checkpoint_every: self.checkpoint_every,
             progress: self.progress,
         }
     }
