@@ -607,7 +607,7 @@ pub fn run_stage(
             state.best_epoch = epoch;
             checkpoint.save("best", &state, |dir| stage.save_weights(dir))?;
         }
-        // Every epoch, so that a run killed mid-way resumes from its last finished epoch.
+        // At every epoch's end too, so that a killed run never redoes a finished epoch.
         if state.epoch < optim.epochs && !stopped {
             save_last(&checkpoint, &state, stage)?;
             last_saved = Instant::now();
