@@ -273,6 +273,7 @@ fn clear(path: &Path) -> Result<()> {
 impl RecipeRun<'_> {
     /// A stage's arguments, resuming its run from its last checkpoint when there is one.
     fn stage(&self, recipe: &Path, data: &Path, model: &Path, out: &Path) -> Result<Common> {
+        crate::train::recover_checkpoints(out)?;
         let resume = out.join("last").is_dir();
         if !resume {
             clear(out)?;

@@ -270,6 +270,7 @@ impl Checkpoint {
 
     /// The position of the run to resume, refusing one made with another recipe or model.
     pub fn read_state(&self) -> Result<State> {
+        recover_checkpoints(&self.out)?;
         let path = self.last().join(STATE_FILE);
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
@@ -311,11 +312,20 @@ impl Checkpoint {
             serde_json::to_string_pretty(state)? + "\n",
         )
         .with_context(|| format!("writing {}", tmp.join(STATE_FILE).display()))?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        // The old checkpoint stays whole, as NAME.old, until the new one has its name: a run
+        // killed in between is put back by `recover_checkpoints`.
+        let old = self.out.join(format!("{name}.old"));
+        if old.exists() {
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
         }
-        std::fs::rename(&tmp, &dir)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))
+        if dir.exists() {
+            rename(&dir, &old)?;
+        }
+        rename(&tmp, &dir)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+        }
+        Ok(())
     }
 
     /// Reads back what [`save_trainable`] wrote in `last/`.
@@ -381,6 +391,28 @@ fn save_module<B: Backend, M: Module<B>>(dir: &Path, name: &str, module: &M) -> 
         .clone()
         .save_file(&path, &FileRecorder::new())
         .with_context(|| format!("writing {}.bin", path.display()))
+}
+
+/// Puts back the checkpoints of run directory `out` that a run killed while saving left
+/// under their `.old` name, so that a resume finds them where it looks.
+pub fn recover_checkpoints(out: &Path) -> Result<()> {
+    for name in ["last", "best"] {
+        let (dir, old) = (out.join(name), out.join(format!("{name}.old")));
+        if !old.is_dir() {
+            continue;
+        }
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+        } else {
+            rename(&old, &dir)?;
+        }
+    }
+    Ok(())
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to)
+        .with_context(|| format!("renaming {} to {}", from.display(), to.display()))
 }
 
 /// Writes `record` as `dir/name.bin`.
@@ -641,6 +673,33 @@ fn save_last(checkpoint: &Checkpoint, state: &State, stage: &mut dyn Stage) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_left_half_renamed_by_a_kill_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let checkpoint = Checkpoint::new(out, "f");
+        let state = |step| State {
+            fingerprint: "f".into(),
+            step,
+            ..State::default()
+        };
+        checkpoint.save("last", &state(4), |_| Ok(())).unwrap();
+        checkpoint.save("last", &state(8), |_| Ok(())).unwrap();
+        assert!(!out.join("last.old").exists() && !out.join("last.partial").exists());
+        assert_eq!(checkpoint.read_state().unwrap().step, 8);
+
+        // Killed after the old checkpoint was moved aside, before the new one took its name.
+        std::fs::rename(out.join("last"), out.join("last.old")).unwrap();
+        assert_eq!(checkpoint.read_state().unwrap().step, 8);
+        assert!(!out.join("last.old").exists());
+
+        // Killed after the new one took its name, before the old one was removed.
+        checkpoint.save("best", &state(12), |_| Ok(())).unwrap();
+        std::fs::create_dir(out.join("best.old")).unwrap();
+        recover_checkpoints(out).unwrap();
+        assert!(out.join("best/state.json").is_file() && !out.join("best.old").exists());
+    }
 
     #[test]
     fn a_resumed_log_drops_what_came_after_its_checkpoint_and_refuses_a_broken_line() {
