@@ -222,6 +222,35 @@ fn ot_alignment_pulls_held_out_audio_tokens_to_their_image_tokens() {
     aligns_with(AlignLoss::Ot, 8.0);
 }
 
+/// The uninterrupted run of `config` from `start`, in a new directory.
+fn whole_run(config: &AlignConfig, start: &Weights, data: &Clusters) -> tempfile::TempDir {
+    let whole = tempfile::tempdir().unwrap();
+    let run = Run::new(whole.path());
+    align::<Train>(config, start, data, &run, &Default::default()).unwrap();
+    whole
+}
+
+/// Resumes the stopped run in `parts` to its end, which must be the `whole` run's, bitwise.
+fn resume_to_the_end(
+    config: &AlignConfig,
+    start: &Weights,
+    data: &Clusters,
+    parts: &Path,
+    whole: &Path,
+) {
+    let resume = Run {
+        resume: true,
+        ..Run::new(parts)
+    };
+    let report = align::<Train>(config, start, data, &resume, &Default::default()).unwrap();
+    assert_eq!(report.steps, 12);
+    let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
+    assert!(
+        read(whole) == read(parts),
+        "stopping and resuming changed the final weights"
+    );
+}
+
 #[test]
 fn a_resumed_run_ends_with_the_same_weights_bitwise() {
     let c = model_config();
@@ -232,15 +261,7 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
         epsilon: 0.05,
         iterations: 50,
     };
-    let whole = tempfile::tempdir().unwrap();
-    align::<Train>(
-        &config,
-        &start,
-        &data,
-        &Run::new(whole.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let whole = whole_run(&config, &start, &data);
 
     let parts = tempfile::tempdir().unwrap();
     let first = align::<Train>(
@@ -255,23 +276,7 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
     )
     .unwrap();
     assert!(first.stopped && first.steps == 6, "{first:?}");
-    let second = align::<Train>(
-        &config,
-        &start,
-        &data,
-        &Run {
-            resume: true,
-            ..Run::new(parts.path())
-        },
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!(second.steps, 12);
-    let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
-    assert!(
-        read(whole.path()) == read(parts.path()),
-        "stopping at step 6 and resuming changed the final weights"
-    );
+    resume_to_the_end(&config, &start, &data, parts.path(), whole.path());
 }
 
 /// Clusters whose training pairs give out after `left` of them: a run killed mid-epoch.
@@ -305,15 +310,7 @@ fn a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_with_the_same_weight
     let data = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
     let mut config = recipe(AlignLoss::Mmd, 3);
     config.optim.halve_lr_at = vec![];
-    let whole = tempfile::tempdir().unwrap();
-    align::<Train>(
-        &config,
-        &start,
-        &data,
-        &Run::new(whole.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let whole = whole_run(&config, &start, &data);
 
     // 4 steps of 8 pairs an epoch: the 7th step (the 3rd of epoch 2) dies, after a checkpoint
     // at every step since none is older than zero seconds.
@@ -337,23 +334,7 @@ fn a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_with_the_same_weight
         (Some(6), Some(1))
     );
 
-    let resumed = align::<Train>(
-        &config,
-        &start,
-        &data,
-        &Run {
-            resume: true,
-            ..Run::new(parts.path())
-        },
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!(resumed.steps, 12);
-    let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
-    assert!(
-        read(whole.path()) == read(parts.path()),
-        "resuming from the step-6 checkpoint changed the final weights"
-    );
+    resume_to_the_end(&config, &start, &data, parts.path(), whole.path());
     // The same lines in the same order; only the measured speeds differ.
     let lines = |d: &Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(d.join("metrics.jsonl"))
