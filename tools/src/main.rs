@@ -599,8 +599,6 @@ impl From<SplitArg> for earsight_tools::data::Split {
     }
 }
 
-/// A recipe file, or the recipe of that name in tools/configs (of the working directory, else
-/// of the source tree this binary was built from).
 /// A training run loses at most this much work when it is killed mid-epoch.
 const DEFAULT_CHECKPOINT_MINUTES: u64 = 15;
 
@@ -608,6 +606,8 @@ fn checkpoint_every(minutes: u64) -> Option<std::time::Duration> {
     (minutes > 0).then(|| std::time::Duration::from_secs(60 * minutes))
 }
 
+/// A recipe file, or the recipe of that name in tools/configs (of the working directory, else
+/// of the source tree this binary was built from).
 fn recipe_file(recipe: &str) -> Result<PathBuf> {
     let path = PathBuf::from(recipe);
     if path.is_file() {

@@ -219,18 +219,22 @@ impl Graph {
                 let w = self.array(name, w);
                 self.node("MatMul", &[x, &w], vec![])
             }
-            Quantization::Int8Weights => {
+            Quantization::Int8Weights | Quantization::Int8Dynamic => {
                 let (q, scale) = quantize_per_channel(w, 1);
                 let wq = self.i8s(&format!("{name}.q"), &w.shape, &q);
                 let ws = self.f32s(&format!("{name}.scale"), &[w.shape[1]], &scale);
-                self.scaled_matmul(x, &wq, &ws)
+                self.int8_matmul(x, &wq, &ws)
             }
-            Quantization::Int8Dynamic => {
-                let (q, scale) = quantize_per_channel(w, 1);
-                let wq = self.i8s(&format!("{name}.q"), &w.shape, &q);
-                let ws = self.f32s(&format!("{name}.scale"), &[w.shape[1]], &scale);
-                self.dynamic_matmul(x, &wq, &ws)
-            }
+        }
+    }
+
+    /// `x @ W` for an int8 weight `wq` with per-output-column scales `ws`, in the graph's int8
+    /// scheme.
+    fn int8_matmul(&mut self, x: &str, wq: &str, ws: &str) -> String {
+        if self.scheme == Quantization::Int8Weights {
+            self.scaled_matmul(x, wq, ws)
+        } else {
+            self.dynamic_matmul(x, wq, ws)
         }
     }
 
@@ -518,11 +522,7 @@ pub fn decoder(weights: &Weights, scheme: Quantization) -> pb::ModelProto {
         Some(t) => g.node("MatMul", &[&x, &t], vec![]),
         None => {
             let tq_t = g.transpose("dec.tok.q", &[1, 0]);
-            if scheme == Quantization::Int8Weights {
-                g.scaled_matmul(&x, &tq_t, "dec.tok.scale")
-            } else {
-                g.dynamic_matmul(&x, &tq_t, "dec.tok.scale")
-            }
+            g.int8_matmul(&x, &tq_t, "dec.tok.scale")
         }
     };
     if post_norm {
