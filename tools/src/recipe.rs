@@ -31,7 +31,7 @@ use crate::train::distill::{DistillConfig, Inputs};
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::prefix::PrefixConfig;
 use crate::train::pretrain::PretrainConfig;
-use crate::train::{read_json, Recipe};
+use crate::train::{clear, read_json, Recipe};
 use crate::weights::{read_config, Weights, WEIGHTS_FILE};
 use crate::world::{self, HELD_OUT_FILE};
 
@@ -258,16 +258,6 @@ fn trained<T: Serialize>(run: &Path, recipe: &T, file: &Path) -> Result<bool> {
         );
     }
     Ok(true)
-}
-
-/// Removes what a step left half-written in the work directory, which only the recipe writes.
-fn clear(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
-    } else if path.exists() {
-        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-    }
-    Ok(())
 }
 
 impl RecipeRun<'_> {

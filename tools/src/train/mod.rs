@@ -302,9 +302,7 @@ impl Checkpoint {
     ) -> Result<()> {
         let dir = self.out.join(name);
         let tmp = self.out.join(format!("{name}.partial"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
-        }
+        clear(&tmp)?;
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         write(&tmp)?;
         std::fs::write(
@@ -315,16 +313,12 @@ impl Checkpoint {
         // The old checkpoint stays whole, as NAME.old, until the new one has its name: a run
         // killed in between is put back by `recover_checkpoints`.
         let old = self.out.join(format!("{name}.old"));
-        if old.exists() {
-            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
-        }
+        clear(&old)?;
         if dir.exists() {
             rename(&dir, &old)?;
         }
         rename(&tmp, &dir)?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
-        }
+        clear(&old)?;
         Ok(())
     }
 
@@ -402,10 +396,21 @@ pub fn recover_checkpoints(out: &Path) -> Result<()> {
             continue;
         }
         if dir.is_dir() {
-            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+            clear(&old)?;
         } else {
             rename(&old, &dir)?;
         }
+    }
+    Ok(())
+}
+
+/// Removes the file or directory at `path`, if there is one. The run and work directories it is
+/// used on hold only what the tools wrote, half-written or superseded.
+pub(crate) fn clear(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
+    } else if path.exists() {
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }
