@@ -278,7 +278,7 @@ impl ModelConfig {
             },
             encoder: EncoderConfig {
                 dim: 192,
-                depth: 4,
+                depth: 2,
                 heads: 4,
                 mlp_ratio: 4,
                 patch_time: 16,
@@ -287,7 +287,7 @@ impl ModelConfig {
             },
             decoder: DecoderConfig {
                 dim: 256,
-                depth: 4,
+                depth: 2,
                 heads: 4,
                 mlp_ratio: 4,
                 vocab_size,

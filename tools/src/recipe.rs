@@ -783,6 +783,17 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
         md.push_str(&list.join(", "));
         md.push_str("\n\n");
     }
+    md.push_str(
+        "## Data and licences\n\n\
+         The world's sounds are real recordings, mixed into scenes: ESC-10 (K. J. Piczak, ACM MM \
+         2015; Freesound clips under CC BY 3.0 or CC0, credited per clip in its README), OpenSFX \
+         (CC BY 3.0, CC BY-SA 3.0 or CC0 per clip), GCompris sounds (GPL-3 and Free Art \
+         License) and scikit-maad soundscapes (BSD-3-Clause) as backgrounds; its speech is \
+         espeak-ng's. Its pictures and visual captions are drawn by the tools from the scenes. \
+         The tokenizer's vocabulary (word pieces only, no caption) comes from AudioCaps v1 \
+         train (academic use) and Clotho v1 development (non-commercial research). The weights \
+         were trained by this project from that data alone.\n\n",
+    );
     md.push_str(&format!(
         "## Measured\n\nChosen: **{}**, the best validation CIDEr-D audio-only (int8). \
          World-test CIDEr-D of the chosen model: {:.3} in int8, {:.3} in f32.\n\n\
