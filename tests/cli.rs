@@ -293,3 +293,19 @@ fn a_model_variable_that_holds_no_bundle_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_shipped_model_is_found_without_being_named() {
+    let sample = repo().join("models/samples/dog_bark.ogg");
+    let out = earsight_command()
+        .args(["caption", "--json"])
+        .arg(&sample)
+        .env_remove("EARSIGHT_MODEL")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(!line["caption"].as_str().unwrap().is_empty(), "{line}");
+    assert!(!stderr(&out).contains("untrained"), "{}", stderr(&out));
+}
