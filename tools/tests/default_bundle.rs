@@ -12,7 +12,7 @@ use earsight_tools::metrics::tokenize;
 
 mod common;
 
-use common::repo;
+use common::{repo, write_silence};
 
 fn bundle_dir() -> PathBuf {
     repo().join("models/mini")
@@ -82,17 +82,7 @@ fn every_shipped_sample_is_captioned_with_its_source() {
 fn silence_gets_no_caption() {
     let dir = tempfile::tempdir().unwrap();
     let silence = dir.path().join("silence.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&silence, spec).unwrap();
-    for _ in 0..16_000 * 5 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    write_silence(&silence, 5);
     let mut captioner = Captioner::open(&bundle_dir()).unwrap();
     assert_eq!(captions_of(&mut captioner, &silence), Vec::<String>::new());
 }

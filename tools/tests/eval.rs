@@ -5,21 +5,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{repo, tools, tools_ok};
-
-fn write_silence(path: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for _ in 0..16_000 * 3 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
-}
+use common::{repo, tools, tools_ok, write_silence};
 
 #[test]
 fn a_bundle_is_evaluated_on_a_manifest() {
@@ -27,7 +13,7 @@ fn a_bundle_is_evaluated_on_a_manifest() {
     let d = dir.path();
     let audio = repo().join("tests/fixtures/audio");
     let silence = d.join("silence.wav");
-    write_silence(&silence);
+    write_silence(&silence, 3);
     let line = |id: &str, path: &Path, extra: &str| {
         format!(
             "{{\"id\":\"{id}\",\"audio\":{},\"split\":\"test\"{extra}}}",

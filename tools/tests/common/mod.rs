@@ -238,3 +238,18 @@ pub fn world_sources(dir: &Path) -> PathBuf {
     std::fs::write(corpus, csv).unwrap();
     root
 }
+
+/// A 16 kHz mono WAV of `seconds` of digital silence.
+pub fn write_silence(path: &Path, seconds: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for _ in 0..16_000 * seconds {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
