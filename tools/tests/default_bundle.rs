@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use earsight::bundle::sha256_file;
 use earsight::stream::GateConfig;
-use earsight::Captioner;
+use earsight::{Bundle, Captioner};
 use earsight_tools::eval::names_source;
 use earsight_tools::metrics::tokenize;
 
@@ -48,8 +48,8 @@ fn captions_of(captioner: &mut Captioner, file: &Path) -> Vec<String> {
 #[test]
 fn the_default_bundle_is_trained_small_and_its_files_match_their_hashes() {
     let dir = bundle_dir();
-    let captioner = Captioner::open(&dir).unwrap();
-    let manifest = captioner.bundle().manifest();
+    let bundle = Bundle::open(&dir).unwrap();
+    let manifest = bundle.manifest();
     assert!(manifest.trained, "the shipped bundle must be a trained one");
     let mut total = 0;
     for (file, expected) in &manifest.sha256 {
