@@ -2,6 +2,7 @@
 //! decoder's cross-attention keys/values) and the one-step decoder with its self-attention cache.
 
 mod search;
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,10 +111,9 @@ impl Engine {
         }
         let input =
             Tensor::from_shape(&[1, f.clip_frames, f.n_mels], mel).map_err(run_err("encoder"))?;
-        let mut outputs = self
-            .encoder
-            .run(tvec![input.into()])
-            .map_err(run_err("encoder"))?;
+        let outputs = self.encoder.run(tvec![input.into()]);
+        clear_upper_vector_state();
+        let mut outputs = outputs.map_err(run_err("encoder"))?;
         let cross = outputs.drain(1..).collect();
         Ok(Memory {
             tokens: outputs.remove(0),
@@ -158,7 +158,9 @@ impl Engine {
         inputs.push(tensor2(&[[position as i64]]).into());
         inputs.extend(cache.past.drain(..));
         inputs.extend(memory.cross.iter().cloned());
-        let mut outputs = self.decoder.run(inputs).map_err(run_err("decoder"))?;
+        let outputs = self.decoder.run(inputs);
+        clear_upper_vector_state();
+        let mut outputs = outputs.map_err(run_err("decoder"))?;
         cache.past = outputs.drain(1..).collect();
         Ok(plain_f32("decoder", &outputs[0])?.to_vec())
     }
@@ -180,6 +182,20 @@ impl StepModel for WindowDecoder<'_> {
 
     fn step(&self, cache: &mut KvCache, token: u32) -> Result<Vec<f32>, EngineError> {
         self.engine.step(self.memory, cache, token)
+    }
+}
+
+/// tract 0.23's x86-64 assembly kernels return with the upper halves of the vector registers
+/// dirty (no `vzeroupper`), and until the next one every legacy-SSE instruction after them pays
+/// the AVX-SSE transition: all of this crate's float code and libm's. Log-softmax over the
+/// mini decoder's 4000 logits took 550 µs instead of 15.
+#[inline]
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked above), and vzeroupper only clears the upper
+        // halves of the YMM/ZMM registers, which hold nothing live between two calls.
+        unsafe { std::arch::x86_64::_mm256_zeroupper() }
     }
 }
 
@@ -206,12 +222,17 @@ fn load_graph(
         path: path.into(),
         reason,
     };
-    let model = tract_onnx::onnx()
-        .model_for_path(path)
+    let onnx = tract_onnx::onnx();
+    let mut proto = onnx
+        .proto_model_for_path(path)
         .map_err(|e| load(format!("{e:#}")))?;
-    let input_names: Vec<String> = model
-        .input_outlets()
-        .map_err(|e| load(e.to_string()))?
+    let weights = weights::defer_int8(&mut proto).map_err(|e| load(format!("{e:#}")))?;
+    let model = onnx
+        .model_for_proto_model(&proto)
+        .map_err(|e| load(format!("{e:#}")))?;
+    // The graph's own inputs; the deferred weights follow them.
+    let inputs = &model.inputs[..model.inputs.len() - weights.len()];
+    let input_names: Vec<String> = inputs
         .iter()
         .map(|o| model.node(o.node).name.clone())
         .collect();
@@ -245,13 +266,7 @@ fn load_graph(
             }
         }
     }
-    for (index, (outlet, expected)) in model
-        .input_outlets()
-        .map_err(|e| load(e.to_string()))?
-        .iter()
-        .zip(&spec.inputs)
-        .enumerate()
-    {
+    for (index, (outlet, expected)) in inputs.iter().zip(&spec.inputs).enumerate() {
         let fact = model
             .outlet_fact(*outlet)
             .map_err(|e| load(e.to_string()))?;
@@ -265,7 +280,11 @@ fn load_graph(
             .collect();
         check_shape(path, "input shape", index, expected, &dims)?;
     }
-    let typed = model.into_optimized().map_err(|e| load(format!("{e:#}")))?;
+    let mut typed = model.into_typed().map_err(|e| load(format!("{e:#}")))?;
+    weights
+        .bind(&mut typed)
+        .map_err(|e| load(format!("{e:#}")))?;
+    let typed = typed.into_optimized().map_err(|e| load(format!("{e:#}")))?;
     // Output shapes as tract infers them from the graph itself, not as the file declares them.
     for (index, (outlet, expected)) in typed
         .output_outlets()

@@ -264,6 +264,31 @@ mod tests {
     }
 
     #[test]
+    fn log_softmax_matches_f64_across_a_wide_spread_of_logits() {
+        // A confident decoder: most logits far below the best, some past exp's underflow.
+        let logits: Vec<f32> = (0..4000).map(|i| 12.0 - (i % 500) as f32 * 0.4).collect();
+        let max = logits
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, |m, v| m.max(v as f64));
+        let log_z = max
+            + logits
+                .iter()
+                .map(|&v| (v as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        let mut x = logits.clone();
+        log_softmax(&mut x);
+        for (got, v) in x.iter().zip(&logits) {
+            let want = *v as f64 - log_z;
+            assert!(
+                (*got as f64 - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
     fn top_k_breaks_ties_by_id() {
         assert_eq!(
             top_k(&[0.5, 1.0, 1.0, 0.2], 3),

@@ -1,0 +1,104 @@
+//! Int8 weights that join a graph after tract has typed it.
+//!
+//! tract's ONNX import infers facts over the whole graph with every initializer as a known
+//! value: it casts each int8 weight to f32 there and compares whole weight tensors whenever two
+//! facts about them meet, which was about a fifth of loading a bundle. Declared as plain inputs
+//! for that step and bound as constants right after, the weights give the same typed graph, and
+//! the optimiser folds each cast once.
+
+use anyhow::{ensure, format_err};
+use tract_onnx::pb::{self, tensor_proto::DataType};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::konst::Const;
+
+/// The int8 initializers taken out of a graph, in the order they were appended to its inputs.
+pub(super) struct DeferredWeights {
+    weights: Vec<(String, Tensor)>,
+}
+
+impl DeferredWeights {
+    /// How many inputs the deferred weights added after the graph's own.
+    pub(super) fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Turns each deferred weight's input of a typed graph back into its constant.
+    pub(super) fn bind(self, model: &mut TypedModel) -> TractResult<()> {
+        for (name, tensor) in self.weights {
+            let id = model.node_by_name(&name)?.id;
+            let tensor = tensor.into_arc_tensor();
+            model.nodes[id].outputs[0].fact = TypedFact::try_from(tensor.clone())?;
+            model.nodes[id].op = Box::new(Const::new(tensor)?);
+            model.inputs.retain(|outlet| outlet.node != id);
+        }
+        Ok(())
+    }
+}
+
+/// Moves every int8 initializer held inline (the weights of an int8 bundle) to a graph input of
+/// the same name, type and shape, and returns their values.
+pub(super) fn defer_int8(proto: &mut pb::ModelProto) -> TractResult<DeferredWeights> {
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| format_err!("model proto does not contain a graph"))?;
+    let mut weights = Vec::new();
+    let mut kept = Vec::with_capacity(graph.initializer.len());
+    for init in std::mem::take(&mut graph.initializer) {
+        let shadowed = graph.input.iter().any(|i| i.name == init.name);
+        let external = init.data_location == Some(pb::tensor_proto::DataLocation::External as i32);
+        if init.data_type != DataType::Int8 as i32 || shadowed || external {
+            kept.push(init);
+            continue;
+        }
+        let tensor = int8_tensor(&init)?;
+        graph.input.push(input_like(&init));
+        weights.push((init.name, tensor));
+    }
+    graph.initializer = kept;
+    Ok(DeferredWeights { weights })
+}
+
+fn int8_tensor(init: &pb::TensorProto) -> TractResult<Tensor> {
+    let shape = init
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format_err!("{}: dimension {d}", init.name)))
+        .collect::<TractResult<Vec<usize>>>()?;
+    let values: Vec<i8> = if init.raw_data.is_empty() {
+        init.int32_data.iter().map(|&v| v as i8).collect()
+    } else {
+        init.raw_data.iter().map(|&b| b as i8).collect()
+    };
+    let expected: usize = shape.iter().product();
+    ensure!(
+        values.len() == expected,
+        "initializer {}: {} int8 values for shape {shape:?} ({expected} expected)",
+        init.name,
+        values.len()
+    );
+    Tensor::from_shape(&shape, &values)
+}
+
+fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let dim = init
+        .dims
+        .iter()
+        .map(|&d| Dimension {
+            denotation: String::new(),
+            value: Some(Value::DimValue(d)),
+        })
+        .collect();
+    pb::ValueInfoProto {
+        name: init.name.clone(),
+        r#type: Some(pb::TypeProto {
+            denotation: String::new(),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: init.data_type,
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+        }),
+        doc_string: String::new(),
+    }
+}
