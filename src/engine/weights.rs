@@ -70,7 +70,10 @@ fn int8_tensor(init: &pb::TensorProto) -> TractResult<Tensor> {
     } else {
         init.raw_data.iter().map(|&b| b as i8).collect()
     };
-    let expected: usize = shape.iter().product();
+    let expected = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format_err!("initializer {}: shape {shape:?} is too large", init.name))?;
     ensure!(
         values.len() == expected,
         "initializer {}: {} int8 values for shape {shape:?} ({expected} expected)",
@@ -100,5 +103,91 @@ fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
             })),
         }),
         doc_string: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::internal::Approximation;
+
+    fn int8_initializer(name: &str, dims: &[i64], bytes: usize) -> pb::TensorProto {
+        pb::TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: DataType::Int8 as i32,
+            raw_data: (0..bytes).map(|i| i as u8).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_shipped_encoder_computes_the_same_with_its_weights_bound_after_typing() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/mini/encoder.onnx");
+        let onnx = tract_onnx::onnx();
+        let plain = onnx
+            .model_for_path(path)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let mut proto = onnx.proto_model_for_path(path).unwrap();
+        let weights = defer_int8(&mut proto).unwrap();
+        assert!(weights.len() > 10, "the mini encoder has int8 weights");
+        let mut typed = onnx
+            .model_for_proto_model(&proto)
+            .unwrap()
+            .into_typed()
+            .unwrap();
+        weights.bind(&mut typed).unwrap();
+        assert_eq!(typed.inputs.len(), 1, "only the mel input is left");
+        let deferred = typed.into_optimized().unwrap().into_runnable().unwrap();
+
+        let mel: Vec<f32> = (0..1024 * 64)
+            .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
+            .collect();
+        let input = || tvec![Tensor::from_shape(&[1, 1024, 64], &mel).unwrap().into()];
+        let (a, b) = (plain.run(input()).unwrap(), deferred.run(input()).unwrap());
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter().zip(&b) {
+            a.close_enough(b, Approximation::Close).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_weight_with_too_few_values_is_named() {
+        let mut proto = pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                initializer: vec![int8_initializer("enc.w", &[4, 8], 30)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = defer_int8(&mut proto).err().unwrap().to_string();
+        assert!(
+            e.contains("enc.w") && e.contains("30 int8 values") && e.contains("32"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn only_inline_int8_initializers_move_to_the_inputs() {
+        let mut f32_init = int8_initializer("scale", &[2], 8);
+        f32_init.data_type = DataType::Float as i32;
+        let mut proto = pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                initializer: vec![int8_initializer("w", &[2, 3], 6), f32_init],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let weights = defer_int8(&mut proto).unwrap();
+        let graph = proto.graph.unwrap();
+        assert_eq!(weights.len(), 1);
+        assert_eq!(graph.initializer.len(), 1);
+        assert_eq!(graph.initializer[0].name, "scale");
+        assert_eq!(graph.input.len(), 1);
+        assert_eq!(graph.input[0].name, "w");
     }
 }
