@@ -112,9 +112,7 @@ impl Engine {
         }
         let input =
             Tensor::from_shape(&[1, f.clip_frames, f.n_mels], mel).map_err(run_err("encoder"))?;
-        let outputs = self.encoder.run(tvec![input.into()]);
-        clear_upper_vector_state();
-        let mut outputs = outputs.map_err(run_err("encoder"))?;
+        let mut outputs = run(&self.encoder, tvec![input.into()]).map_err(run_err("encoder"))?;
         let cross = outputs.drain(1..).collect();
         Ok(Memory {
             tokens: outputs.remove(0),
@@ -159,9 +157,7 @@ impl Engine {
         inputs.push(tensor2(&[[position as i64]]).into());
         inputs.extend(cache.past.drain(..));
         inputs.extend(memory.cross.iter().cloned());
-        let outputs = self.decoder.run(inputs);
-        clear_upper_vector_state();
-        let mut outputs = outputs.map_err(run_err("decoder"))?;
+        let mut outputs = run(&self.decoder, inputs).map_err(run_err("decoder"))?;
         cache.past = outputs.drain(1..).collect();
         Ok(plain_f32("decoder", &outputs[0])?.to_vec())
     }
@@ -186,10 +182,18 @@ impl StepModel for WindowDecoder<'_> {
     }
 }
 
+/// Runs a graph and leaves the vector registers clean for the code after it.
+///
 /// tract 0.23's x86-64 assembly kernels return with the upper halves of the vector registers
 /// dirty (no `vzeroupper`), and until the next one every legacy-SSE instruction after them pays
 /// the AVX-SSE transition: all of this crate's float code and libm's. Log-softmax over the
 /// mini decoder's 4000 logits took 550 µs instead of 15.
+fn run(graph: &Arc<TypedRunnableModel>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let outputs = graph.run(inputs);
+    clear_upper_vector_state();
+    outputs
+}
+
 #[inline]
 fn clear_upper_vector_state() {
     #[cfg(target_arch = "x86_64")]
@@ -219,18 +223,14 @@ fn load_graph(
     path: &Path,
     spec: &crate::bundle::GraphSpec,
 ) -> Result<Arc<TypedRunnableModel>, EngineError> {
-    let load = |reason: String| EngineError::Load {
+    let load = |e: TractError| EngineError::Load {
         path: path.into(),
-        reason,
+        reason: format!("{e:#}"),
     };
     let onnx = tract_onnx::onnx();
-    let mut proto = onnx
-        .proto_model_for_path(path)
-        .map_err(|e| load(format!("{e:#}")))?;
-    let weights = weights::defer_int8(&mut proto).map_err(|e| load(format!("{e:#}")))?;
-    let model = onnx
-        .model_for_proto_model(&proto)
-        .map_err(|e| load(format!("{e:#}")))?;
+    let mut proto = onnx.proto_model_for_path(path).map_err(load)?;
+    let weights = weights::defer_int8(&mut proto).map_err(load)?;
+    let model = onnx.model_for_proto_model(&proto).map_err(load)?;
     // The graph's own inputs; the deferred weights follow them.
     let inputs = &model.inputs[..model.inputs.len() - weights.len()];
     let input_names: Vec<String> = inputs
@@ -239,7 +239,7 @@ fn load_graph(
         .collect();
     let output_names: Vec<String> = model
         .output_outlets()
-        .map_err(|e| load(e.to_string()))?
+        .map_err(load)?
         .iter()
         .map(|&o| {
             model
@@ -268,9 +268,7 @@ fn load_graph(
         }
     }
     for (index, (outlet, expected)) in inputs.iter().zip(&spec.inputs).enumerate() {
-        let fact = model
-            .outlet_fact(*outlet)
-            .map_err(|e| load(e.to_string()))?;
+        let fact = model.outlet_fact(*outlet).map_err(load)?;
         let dims: Vec<Option<TDim>> = fact
             .shape
             .dims()
@@ -281,27 +279,23 @@ fn load_graph(
             .collect();
         check_shape(path, "input shape", index, expected, &dims)?;
     }
-    let mut typed = model.into_typed().map_err(|e| load(format!("{e:#}")))?;
-    weights
-        .bind(&mut typed)
-        .map_err(|e| load(format!("{e:#}")))?;
-    declutter(&mut typed).map_err(|e| load(format!("{e:#}")))?;
-    typed.optimize().map_err(|e| load(format!("{e:#}")))?;
+    let mut typed = model.into_typed().map_err(load)?;
+    weights.bind(&mut typed).map_err(load)?;
+    declutter(&mut typed).map_err(load)?;
+    typed.optimize().map_err(load)?;
     // Output shapes as tract infers them from the graph itself, not as the file declares them.
     for (index, (outlet, expected)) in typed
         .output_outlets()
-        .map_err(|e| load(e.to_string()))?
+        .map_err(load)?
         .iter()
         .zip(&spec.outputs)
         .enumerate()
     {
-        let fact = typed
-            .outlet_fact(*outlet)
-            .map_err(|e| load(e.to_string()))?;
+        let fact = typed.outlet_fact(*outlet).map_err(load)?;
         let dims: Vec<Option<TDim>> = fact.shape.iter().map(|d| Some(d.clone())).collect();
         check_shape(path, "output shape", index, expected, &dims)?;
     }
-    typed.into_runnable().map_err(|e| load(format!("{e:#}")))
+    typed.into_runnable().map_err(load)
 }
 
 /// tract's declutter passes but its axis-moving one (ChangeAxes): on the mini bundle that pass
