@@ -475,6 +475,12 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             .with_context(|| format!("{}: field `augment`", file.display()))?;
     }
     let align_recipe = AlignConfig::read(&recipe.align)?;
+    for &loss in &recipe.losses {
+        align_recipe
+            .with_loss(loss)
+            .validate()
+            .with_context(|| format!("{} for loss {}", recipe.align.display(), loss_name(loss)))?;
+    }
     align_recipe
         .augment
         .validate(&model.frontend)
@@ -573,10 +579,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     for &loss in &recipe.losses {
         let tag = loss_name(loss);
         let aligned = work(&format!("align-{tag}"));
-        let with_loss = AlignConfig {
-            loss,
-            ..align_recipe.clone()
-        };
+        let with_loss = align_recipe.with_loss(loss);
         let done = trained(&aligned, &with_loss, &recipe.align)?;
         clock.step(&format!("align {tag}"), done, || {
             let common = r.stage(&recipe.align, &world_dir, &align_start, &aligned)?;

@@ -763,6 +763,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
     let config = DistillConfig {
         optim: optim(4, 30, 3e-2),
         backbone: false,
+        decoder: false,
     };
     let (report, trained) = distil_on_class_captions(&start, &pairs, (32, 8), &config);
     eprintln!("distill: {report:?}");
@@ -789,6 +790,7 @@ fn distillation_with_backbone_also_fine_tunes_the_audio_encoder() {
     let config = DistillConfig {
         optim: optim(4, 2, 3e-3),
         backbone: true,
+        decoder: false,
     };
     let (_, trained) = distil_on_class_captions(&start, &pairs, (16, 4), &config);
     for (name, array) in start.tensors() {
@@ -802,4 +804,27 @@ fn distillation_with_backbone_also_fine_tunes_the_audio_encoder() {
         ..config
     };
     assert!(!serde_json::to_string(&frozen).unwrap().contains("backbone"));
+}
+
+#[test]
+fn distillation_with_decoder_also_fine_tunes_the_caption_decoder() {
+    let c = model_config();
+    let start = Weights::init(&c, 7).unwrap();
+    let pairs = Clusters::new(&c, c.decoder.dim, [16, 4, 4]);
+    let config = DistillConfig {
+        optim: optim(4, 2, 3e-3),
+        backbone: false,
+        decoder: true,
+    };
+    let (_, trained) = distil_on_class_captions(&start, &pairs, (16, 4), &config);
+    for (name, array) in start.tensors() {
+        let changed = &trained.tensors()[name] != array;
+        let trains = name.starts_with("proj.") || name.starts_with("dec.");
+        assert_eq!(changed, trains, "{name}: changed {changed}");
+    }
+    let frozen = DistillConfig {
+        decoder: false,
+        ..config
+    };
+    assert!(!serde_json::to_string(&frozen).unwrap().contains("decoder"));
 }

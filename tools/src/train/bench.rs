@@ -265,6 +265,7 @@ pub fn bench<B: AutodiffBackend>(
     let distill_recipe = DistillConfig {
         optim: optim(batch_size),
         backbone: false,
+        decoder: false,
     };
     let r = distill::<B>(
         &distill_recipe,

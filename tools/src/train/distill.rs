@@ -35,6 +35,10 @@ pub struct DistillConfig {
     /// that runs made before the field existed still match their recipe.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub backbone: bool,
+    /// Fine-tune the caption decoder with the projector, so that it learns to read audio
+    /// tokens rather than waiting for them to look like image tokens. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoder: bool,
 }
 
 impl Recipe for DistillConfig {
@@ -160,10 +164,12 @@ struct DistillStage<'a, B: AutodiffBackend> {
     special: &'a SpecialTokens,
     batch_size: usize,
     backbone: bool,
+    train_decoder: bool,
     device: B::Device,
     encoder: AudioEncoder<B>,
     decoder: TextDecoder<B>,
     opt: AdamOf<AudioEncoder<B>, B>,
+    decoder_opt: AdamOf<TextDecoder<B>, B>,
 }
 
 impl<B: AutodiffBackend> DistillStage<'_, B> {
@@ -233,7 +239,14 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
             &self.device,
         )?;
         let value = loss.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.encoder);
+        let mut grads = loss.backward();
+        if self.train_decoder {
+            let decoder_grads = GradientsParams::from_module(&mut grads, &self.decoder);
+            self.decoder = self
+                .decoder_opt
+                .step(lr, self.decoder.clone(), decoder_grads);
+        }
+        let grads = GradientsParams::from_grads(grads, &self.encoder);
         self.encoder = self.opt.step(lr, self.encoder.clone(), grads);
         Ok((value, serde_json::Map::new()))
     }
@@ -262,7 +275,11 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "encoder", &self.encoder, &self.opt)
+        save_trainable(dir, "encoder", &self.encoder, &self.opt)?;
+        if self.train_decoder {
+            save_trainable(dir, "decoder", &self.decoder, &self.decoder_opt)?;
+        }
+        Ok(())
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
@@ -272,6 +289,14 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
             self.opt.clone(),
             &self.device,
         )?;
+        if self.train_decoder {
+            (self.decoder, self.decoder_opt) = checkpoint.load_trainable(
+                "decoder",
+                self.decoder.clone(),
+                self.decoder_opt.clone(),
+                &self.device,
+            )?;
+        }
         Ok(())
     }
 }
@@ -294,11 +319,17 @@ pub fn distill<B: AutodiffBackend>(
         special,
         batch_size: config.optim.batch_size,
         backbone: config.backbone,
+        train_decoder: config.decoder,
         device: device.clone(),
         encoder: model.encoder,
-        // Frozen: no gradient is kept for the decoder.
-        decoder: model.decoder.no_grad(),
+        // Frozen unless trained: then no gradient is kept for it.
+        decoder: if config.decoder {
+            model.decoder
+        } else {
+            model.decoder.no_grad()
+        },
         opt: config.optim.adam().init(),
+        decoder_opt: config.optim.adam().init(),
         start: audio_only,
     };
     run_stage(&mut stage, "distill", &config.optim, &fingerprint, run)

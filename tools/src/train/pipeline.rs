@@ -221,9 +221,9 @@ pub fn align_stage<B: AutodiffBackend>(
     loss: Option<AlignLoss>,
     device: &B::Device,
 ) -> Result<Report> {
-    let mut recipe = AlignConfig::read(&common.recipe)?;
-    if let Some(loss) = loss {
-        recipe.loss = loss;
+    let file = AlignConfig::read(&common.recipe)?;
+    let recipe = file.with_loss(loss.unwrap_or(file.loss));
+    if loss.is_some() {
         recipe
             .validate()
             .with_context(|| format!("{} with --loss", common.recipe.display()))?;
