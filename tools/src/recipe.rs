@@ -694,7 +694,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         seconds: clock.times(),
         world: world_stats,
     };
-    let card = model_card(&recipe, r, &results);
+    let card = model_card(&recipe, &distill_recipe, r, &results);
     std::fs::write(
         r.work.join("results.json"),
         serde_json::to_string_pretty(&results)? + "\n",
@@ -722,7 +722,12 @@ fn cell(v: Option<f64>) -> String {
 }
 
 /// The measured part of the model card, in Markdown.
-pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults) -> String {
+pub fn model_card(
+    recipe: &RecipeConfig,
+    distill: &DistillConfig,
+    r: &RecipeRun,
+    results: &RecipeResults,
+) -> String {
     let mut md = String::new();
     if let Some(chosen) = results.candidates.iter().find(|c| c.name == results.chosen) {
         let audio = &chosen.test_audio;
@@ -745,7 +750,7 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
         "`earsight-tools recipe {} --data {} --out {}` ({}): the miniature world of {} scenes \
          from the real recordings, stage 0 captioner on its pictures and visual captions, \
          stage 1a prefix on {} (picture, audio caption) pairs, {}stage 1b alignment (losses: \
-         {}), pseudo-labels, stage 2 distillation. No stage trains on audio captions beyond the \
+         {}), pseudo-labels, stage 2 distillation ({} on them, audio only). No stage trains on audio captions beyond the \
          prefix pairs, and none on labels of the audio: what it knows of sounds comes from the \
          pictures and their visual captions, as a pretrained captioner's would.\n\n",
         r.recipe.display(),
@@ -766,6 +771,12 @@ pub fn model_card(recipe: &RecipeConfig, r: &RecipeRun, results: &RecipeResults)
             .map(|&l| loss_name(l))
             .collect::<Vec<_>>()
             .join(", "),
+        match (distill.backbone, distill.decoder) {
+            (false, false) => "the audio projector trained",
+            (true, false) => "the audio encoder and projector trained",
+            (false, true) => "the audio projector and the caption decoder trained",
+            (true, true) => "the audio encoder, projector and caption decoder trained",
+        },
     ));
     // A step done by a run from before the recipe kept its times has none.
     let timed: Vec<f64> = results
