@@ -407,8 +407,9 @@ mod tests {
     use crate::reference::Cpu;
     use crate::train::params_without_grad;
     use burn::backend::Autodiff;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, Normal};
 
     type Grad = Autodiff<Cpu>;
 
@@ -493,10 +494,7 @@ mod tests {
         let (pairs, audio, image, dim) = (2, 32, 16, 256);
         let device = Default::default();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let mut normal = |scale: f32| -> f32 {
-            let (u, v): (f32, f32) = (rng.random_range(1e-6..1.0), rng.random_range(0.0..1.0));
-            scale * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-        };
+        let mut normal = |scale: f32| Normal::new(0.0, scale).unwrap().sample(&mut rng);
         // Random tokens in 256 values at this scale lie about 100 apart, as the recipe's do.
         let scale = 0.45;
         let v: Vec<f32> = (0..pairs * image * dim).map(|_| normal(scale)).collect();
