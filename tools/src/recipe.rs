@@ -750,9 +750,10 @@ pub fn model_card(
         "`earsight-tools recipe {} --data {} --out {}` ({}): the miniature world of {} scenes \
          from the real recordings, stage 0 captioner on its pictures and visual captions, \
          stage 1a prefix on {} (picture, audio caption) pairs, {}stage 1b alignment (losses: \
-         {}), pseudo-labels, stage 2 distillation ({} on them, audio only). No stage trains on audio captions beyond the \
-         prefix pairs, and none on labels of the audio: what it knows of sounds comes from the \
-         pictures and their visual captions, as a pretrained captioner's would.\n\n",
+         {}), pseudo-labels, stage 2 distillation ({} on them, audio only). No stage trains on \
+         audio captions beyond the prefix pairs, and none on labels of the audio: what it knows \
+         of sounds comes from the pictures and their visual captions, as a pretrained \
+         captioner's would.\n\n",
         r.recipe.display(),
         r.sources.display(),
         r.out.display(),

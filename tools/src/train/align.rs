@@ -490,7 +490,6 @@ mod tests {
             .with_loss(AlignLoss::OtAtt);
         let att = config.attentive.clone().unwrap();
         let weight = *att.entropy_weights.last().unwrap();
-        let solver = config.solver.solver();
         let (pairs, audio, image, dim) = (2, 32, 16, 256);
         let device = Default::default();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -525,9 +524,7 @@ mod tests {
         };
         let before = unmatched_mass(&scorers.marginals(a.clone(), v.clone(), att.temperature));
         for _ in 0..30 {
-            let m = scorers.marginals(a.clone(), v.clone(), att.temperature);
-            let loss = losses::attentive_ot(a.clone(), v.clone(), &m, &solver).mean()
-                - m.entropy().mean().mul_scalar(weight);
+            let (loss, _) = batch_loss(&config, Some(&scorers), a.clone(), v.clone(), weight);
             let mut grads = loss.backward();
             let grads = GradientsParams::from_module(&mut grads, &scorers);
             scorers = opt.step(att.lr, scorers, grads);
