@@ -365,6 +365,10 @@ enum Command {
         tokenizer: PathBuf,
         #[arg(long)]
         name: Option<String>,
+        /// The most tokens a caption may have (the manifest's decoding.max_tokens); a model
+        /// that learnt longer captions than this is cut off mid-phrase.
+        #[arg(long, default_value_t = DecodingConfig::default().max_tokens)]
+        max_tokens: usize,
         /// Replace an existing bundle in --out.
         #[arg(long)]
         force: bool,
@@ -652,6 +656,7 @@ fn run() -> Result<()> {
             decoder_quant,
             tokenizer,
             name,
+            max_tokens,
             force,
         } => {
             let (weights, trained, training) = source.load()?;
@@ -676,7 +681,10 @@ fn run() -> Result<()> {
                 trained,
                 training,
                 seed: source.seed,
-                decoding: DecodingConfig::default(),
+                decoding: DecodingConfig {
+                    max_tokens,
+                    ..DecodingConfig::default()
+                },
                 card: String::new(),
                 force,
             };

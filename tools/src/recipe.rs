@@ -58,7 +58,7 @@ pub struct RecipeConfig {
     pub distill: PathBuf,
     /// The alignment losses to compare; each gets its own alignment and distillation.
     pub losses: Vec<AlignLoss>,
-    /// Longest pseudo-label, in tokens.
+    /// Longest pseudo-label, in tokens, and so the longest caption the bundles write.
     pub max_tokens: usize,
 }
 
@@ -286,6 +286,7 @@ impl RecipeRun<'_> {
         checkpoint: &Path,
         name: &str,
         int8: bool,
+        decoding: &DecodingConfig,
         card: &str,
         out: &Path,
     ) -> Result<()> {
@@ -300,7 +301,7 @@ impl RecipeRun<'_> {
             trained: !training.stages.is_empty(),
             training: training.summary(),
             seed: 0,
-            decoding: DecodingConfig::default(),
+            decoding: decoding.clone(),
             card: card.into(),
             force: self.force,
         };
@@ -316,11 +317,12 @@ impl RecipeRun<'_> {
         checkpoint: &Path,
         name: &str,
         int8: bool,
+        decoding: &DecodingConfig,
         dir: &Path,
     ) -> Result<()> {
         clock.step(step, dir.join(MANIFEST_FILE).is_file(), || {
             clear(dir)?;
-            self.export(checkpoint, name, int8, "", dir)
+            self.export(checkpoint, name, int8, decoding, "", dir)
         })
     }
 }
@@ -474,6 +476,16 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             .validate(&model.frontend)
             .with_context(|| format!("{}: field `augment`", file.display()))?;
     }
+    // The bundles decode up to max_tokens after the start token, within the decoder's positions.
+    ensure!(
+        recipe.max_tokens < model.decoder.max_positions,
+        "{}: field `max_tokens` is {} but the model's decoder has {} positions (at most {} \
+         tokens after the start token)",
+        r.recipe.display(),
+        recipe.max_tokens,
+        model.decoder.max_positions,
+        model.decoder.max_positions - 1
+    );
     let align_recipe = AlignConfig::read(&recipe.align)?;
     for &loss in &recipe.losses {
         align_recipe
@@ -612,6 +624,12 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     } else {
         None
     };
+    // The students learnt captions of up to the labels' length; a shorter limit would cut
+    // theirs off mid-phrase.
+    let decoding = DecodingConfig {
+        max_tokens: recipe.max_tokens,
+        ..DecodingConfig::default()
+    };
     let bundles = work("bundles");
     let evals = work("eval");
     std::fs::create_dir_all(&evals)?;
@@ -624,6 +642,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             checkpoint,
             &name,
             true,
+            &decoding,
             &bundle,
         )?;
         let measure = |set: &str, m: &Manifest, split| {
@@ -671,6 +690,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         chosen_checkpoint,
         &name,
         false,
+        &decoding,
         &f32_bundle,
     )?;
     let f32_test = measure_bundle(
@@ -700,7 +720,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         serde_json::to_string_pretty(&results)? + "\n",
     )?;
     std::fs::write(r.work.join("results.md"), &card)?;
-    r.export(chosen_checkpoint, &name, true, &card, r.out)?;
+    r.export(chosen_checkpoint, &name, true, &decoding, &card, r.out)?;
     println!(
         "recipe: chose {chosen_name} (validation CIDEr-D audio-only); wrote {}",
         r.out.display()

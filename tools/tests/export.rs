@@ -71,6 +71,38 @@ fn export_never_overwrites_what_the_user_has() {
 }
 
 #[test]
+fn max_tokens_sets_the_caption_length_within_the_decoder_positions() {
+    let out = tempfile::tempdir().unwrap();
+    let config = repo().join("tools/configs/tiny.json");
+    let export = |max_tokens: &str, dir: &str| {
+        let dir = out.path().join(dir);
+        let o = tools(&[
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--max-tokens",
+            max_tokens,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        (o, dir)
+    };
+    let (o, dir) = export("31", "longest");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["decoding"]["max_tokens"], 31);
+    // The tiny decoder has 32 positions, one of them the start token's.
+    let (o, dir) = export("32", "too-long");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("decoding.max_tokens"),
+        "{stderr}"
+    );
+    assert!(!dir.join("manifest.json").exists());
+}
+
+#[test]
 fn a_config_that_disagrees_with_the_tokenizer_is_refused() {
     let out = tempfile::tempdir().unwrap();
     let mut config: serde_json::Value = serde_json::from_str(

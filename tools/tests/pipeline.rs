@@ -234,6 +234,45 @@ fn the_shipped_recipes_are_valid() {
 }
 
 #[test]
+fn a_recipe_whose_captions_outrun_the_decoder_is_refused_before_any_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny");
+    let configs = t.join("tiny");
+    std::fs::create_dir(&configs).unwrap();
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), configs.join(entry.file_name())).unwrap();
+    }
+    let recipe = configs.join("recipe.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&recipe).unwrap()).unwrap();
+    // The tiny recipe's decoder has 64 positions: the start token and 63 more.
+    config["max_tokens"] = 64.into();
+    std::fs::write(&recipe, config.to_string()).unwrap();
+    let (work, out) = (t.join("work"), t.join("bundle"));
+    let failed = tools(&[
+        "recipe",
+        path(&recipe),
+        "--data",
+        path(&t.join("no-sources")),
+        "--work",
+        path(&work),
+        "--out",
+        path(&out),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success()
+            && stderr.contains("field `max_tokens` is 64")
+            && stderr.contains("64 positions (at most 63"),
+        "{stderr}"
+    );
+    assert!(!work.exists() && !out.exists());
+}
+
+#[test]
 fn bench_train_measures_every_stage() {
     let tmp = tempfile::tempdir().unwrap();
     let image = write(
@@ -375,6 +414,8 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
             .unwrap();
     assert_eq!(manifest["trained"], true);
     assert_eq!(manifest["encoder_quantization"], "int8-weights");
+    // The bundle writes captions as long as the pseudo-labels it learnt from.
+    assert_eq!(manifest["decoding"]["max_tokens"], 6);
     let card = std::fs::read_to_string(bundle.join("MODEL_CARD.md")).unwrap();
     let chosen = results["chosen"].as_str().unwrap();
     assert!(card.contains(&format!("Chosen: **{chosen}**")), "{card}");
