@@ -30,14 +30,26 @@ from bench_world import ROLES, World
 
 class Encoder(nn.Module):
     """Patches -> pre-norm transformer blocks -> norm, as the mini audio encoder; then mean and
-    max pooled into one logit per class."""
+    max pooled into one logit per class. With `stem` channel counts, stride-2 3x3 convolutions
+    (GELU between) make the tokens instead of the linear patch embedding, one per patch as
+    before: as many convolutions as halve the window to the patch grid."""
 
-    def __init__(self, f, e, classes):
+    def __init__(self, f, e, classes, stem=()):
         super().__init__()
         self.grid = (f["clip_frames"] // e["patch_time"], f["n_mels"] // e["patch_freq"])
         self.patch_shape = (e["patch_time"], e["patch_freq"])
         tokens = self.grid[0] * self.grid[1]
         self.patch = nn.Linear(e["patch_time"] * e["patch_freq"], e["dim"])
+        self.stem = None
+        if stem:
+            widths = [1, *stem, e["dim"]]
+            if 2 ** (len(widths) - 1) != e["patch_time"] or e["patch_time"] != e["patch_freq"]:
+                raise SystemExit(f"--stem: {len(widths) - 1} stride-2 convolutions do not make "
+                                 f"{e['patch_time']}x{e['patch_freq']} patches")
+            layers = []
+            for a, b in zip(widths, widths[1:]):
+                layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GELU()]
+            self.stem = nn.Sequential(*layers[:-1])
         self.pos = nn.Parameter(torch.randn(tokens, e["dim"]) * 0.02)
         layer = nn.TransformerEncoderLayer(
             e["dim"], e["heads"], e["dim"] * e["mlp_ratio"], 0.0, activation="gelu",
@@ -49,8 +61,12 @@ class Encoder(nn.Module):
     def forward(self, mel):
         b = mel.shape[0]
         (gt, gf), (pt, pf) = self.grid, self.patch_shape
-        p = mel.reshape(b, gt, pt, gf, pf).transpose(2, 3).reshape(b, gt * gf, pt * pf)
-        h = self.norm(self.blocks(self.patch(p) + self.pos))
+        if self.stem is None:
+            p = mel.reshape(b, gt, pt, gf, pf).transpose(2, 3).reshape(b, gt * gf, pt * pf)
+            tokens = self.patch(p)
+        else:
+            tokens = self.stem(mel.unsqueeze(1)).flatten(2).transpose(1, 2)
+        h = self.norm(self.blocks(tokens + self.pos))
         return self.out(torch.cat([h.mean(1), h.amax(1)], 1))
 
 
@@ -62,6 +78,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--stem", default="", help="channels of a convolutional stem, e.g. 16,32,64")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -73,7 +90,7 @@ def main():
     x, x_real = world.windows(f, a.jobs)
     x_real = torch.tensor(x_real.astype(np.float32))
 
-    net = Encoder(f, e, len(world.classes))
+    net = Encoder(f, e, len(world.classes), [int(c) for c in a.stem.split(",") if c])
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     gain = 5.0 * np.log(10) / 10 / f["norm_std"]  # +-5 dB in normalised log-mel units
     for epoch in range(a.epochs):

@@ -497,6 +497,10 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         .augment
         .validate(&model.frontend)
         .with_context(|| format!("{}: field `augment`", recipe.align.display()))?;
+    distill_recipe
+        .augment
+        .validate(&model.frontend)
+        .with_context(|| format!("{}: field `augment`", recipe.distill.display()))?;
     let name = r
         .recipe
         .parent()

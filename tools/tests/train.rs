@@ -19,6 +19,7 @@ use earsight_tools::image::{ImageConfig, ImageWeights};
 use earsight_tools::train::align::{
     align, validate, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, SolverConfig,
 };
+use earsight_tools::train::augment::Augment;
 use earsight_tools::train::captioner::{
     train_captioner, CaptionedImage, CaptionedImages, CaptionerConfig, ImageCaptioner,
 };
@@ -764,6 +765,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         optim: optim(4, 30, 3e-2),
         backbone: false,
         decoder: false,
+        augment: Default::default(),
     };
     let (report, trained) = distil_on_class_captions(&start, &pairs, (32, 8), &config);
     eprintln!("distill: {report:?}");
@@ -773,6 +775,39 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         "audio-only caption loss {first} -> {best}, expected a 2x drop"
     );
     assert_only_these_changed(&start, &trained, &["proj."]);
+}
+
+#[test]
+fn distillation_augments_the_train_clips_and_leaves_validation_alone() {
+    let c = model_config();
+    let start = Weights::init(&c, 7).unwrap();
+    let pairs = Clusters::new(&c, c.decoder.dim, [16, 4, 4]);
+    let plain = DistillConfig {
+        optim: optim(4, 1, 3e-3),
+        backbone: false,
+        decoder: false,
+        augment: Default::default(),
+    };
+    let augmented = DistillConfig {
+        augment: Augment {
+            gain_db: 6.0,
+            shift: true,
+            ..Default::default()
+        },
+        ..plain.clone()
+    };
+    let (plain_report, plain_weights) = distil_on_class_captions(&start, &pairs, (16, 4), &plain);
+    let (report, weights) = distil_on_class_captions(&start, &pairs, (16, 4), &augmented);
+    assert_eq!(report.val_losses[0], plain_report.val_losses[0]);
+    assert!(
+        weights
+            .tensors()
+            .iter()
+            .any(|(name, a)| name.starts_with("proj.") && &plain_weights.tensors()[name] != a),
+        "the augmented run trained the projector as the plain one did"
+    );
+    // Off, it stays out of the recipe, so that older runs keep matching.
+    assert!(!serde_json::to_string(&plain).unwrap().contains("augment"));
 }
 
 /// Every tensor whose name starts with one of `trained_prefixes` changed, and no other.
@@ -797,6 +832,7 @@ fn distillation_with_backbone_or_decoder_also_fine_tunes_that_part() {
             optim: optim(4, 2, 3e-3),
             backbone,
             decoder,
+            augment: Default::default(),
         };
         let (_, trained) = distil_on_class_captions(&start, &pairs, (16, 4), &config);
         assert_only_these_changed(&start, &trained, &trains);

@@ -266,6 +266,7 @@ pub fn bench<B: AutodiffBackend>(
         optim: optim(batch_size),
         backbone: false,
         decoder: false,
+        augment: Default::default(),
     };
     let r = distill::<B>(
         &distill_recipe,

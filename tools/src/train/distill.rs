@@ -18,6 +18,7 @@ use earsight::bundle::SpecialTokens;
 use serde::{Deserialize, Serialize};
 
 use super::align::{batch_tensors, Pairs};
+use super::augment::Augment;
 use super::captions::{greedy, Teacher};
 use super::{
     mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
@@ -39,6 +40,9 @@ pub struct DistillConfig {
     /// tokens rather than waiting for them to look like image tokens. Left out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decoder: bool,
+    /// Changes to the train clips' windows, as in stage 1b; left out when off.
+    #[serde(default, skip_serializing_if = "Augment::is_off")]
+    pub augment: Augment,
 }
 
 impl Recipe for DistillConfig {
@@ -165,6 +169,8 @@ struct DistillStage<'a, B: AutodiffBackend> {
     batch_size: usize,
     backbone: bool,
     train_decoder: bool,
+    augment: Augment,
+    seed: u64,
     device: B::Device,
     encoder: AudioEncoder<B>,
     decoder: TextDecoder<B>,
@@ -173,18 +179,28 @@ struct DistillStage<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> DistillStage<'_, B> {
-    /// A batch's mel windows and captions.
-    fn batch(&self, split: Split, indices: &[usize]) -> Result<Batch<B::InnerBackend>> {
+    /// A batch's mel windows and captions; train clips changed by the recipe's augment, drawn
+    /// for `epoch`.
+    fn batch(
+        &self,
+        split: Split,
+        indices: &[usize],
+        epoch: usize,
+    ) -> Result<Batch<B::InnerBackend>> {
         let c = &self.start.config;
         let (frames, mels) = (c.frontend.clip_frames, c.frontend.n_mels);
         let (mut mel, mut captions) = (Vec::new(), Vec::new());
         for &i in indices {
-            let clip = self.data.item(split, i)?;
+            let mut clip = self.data.item(split, i)?;
             ensure!(
                 clip.mel.len() == frames * mels,
                 "{split:?} clip {i}: expected a {frames}x{mels} mel window, found {} values",
                 clip.mel.len()
             );
+            if split == Split::Train {
+                self.augment
+                    .apply(&mut clip.mel, &c.frontend, self.seed, epoch, i);
+            }
             mel.extend(clip.mel);
             captions.push(clip.ids);
         }
@@ -218,11 +234,11 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
 
     fn step(
         &mut self,
-        _epoch: usize,
+        epoch: usize,
         lr: f64,
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
-        let (mel, captions) = self.batch(Split::Train, indices)?;
+        let (mel, captions) = self.batch(Split::Train, indices, epoch)?;
         let c = &self.start.config;
         let features = if self.backbone {
             self.encoder.features(Tensor::from_inner(mel), c)
@@ -258,7 +274,7 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
             self.batch_size,
             "Val clips",
             |chunk| {
-                let (mel, captions) = self.batch(Split::Val, chunk)?;
+                let (mel, captions) = self.batch(Split::Val, chunk, 0)?;
                 let features = encoder.features(mel, &self.start.config);
                 let (loss, n) = self.loss(&encoder, &decoder, features, &captions, &self.device)?;
                 Ok((loss.into_scalar().elem::<f64>(), n))
@@ -311,6 +327,7 @@ pub fn distill<B: AutodiffBackend>(
     run: &Run,
     device: &B::Device,
 ) -> Result<Report> {
+    config.augment.validate(&start.config.frontend)?;
     let audio_only = without_prefix(start)?;
     let model = Captioner::<B>::from_weights(&audio_only, device);
     let fingerprint = super::fingerprint(&("distill", config, &audio_only.config))?;
@@ -320,6 +337,8 @@ pub fn distill<B: AutodiffBackend>(
         batch_size: config.optim.batch_size,
         backbone: config.backbone,
         train_decoder: config.decoder,
+        augment: config.augment.clone(),
+        seed: config.optim.seed,
         device: device.clone(),
         encoder: model.encoder,
         // Frozen unless trained: then no gradient is kept for it.
