@@ -261,6 +261,14 @@ fn trained<T: Serialize>(run: &Path, recipe: &T, file: &Path) -> Result<bool> {
 }
 
 impl RecipeRun<'_> {
+    /// The bundles' name: that of the recipe's directory.
+    fn bundle_name(&self) -> String {
+        self.recipe
+            .parent()
+            .and_then(|d| d.file_name())
+            .map_or("earsight".into(), |n| n.to_string_lossy().into_owned())
+    }
+
     /// A stage's arguments, resuming its run from its last checkpoint when there is one.
     fn stage(&self, recipe: &Path, data: &Path, model: &Path, out: &Path) -> Result<Common> {
         crate::train::recover_checkpoints(out)?;
@@ -284,7 +292,6 @@ impl RecipeRun<'_> {
     fn export(
         &self,
         checkpoint: &Path,
-        name: &str,
         int8: bool,
         decoding: &DecodingConfig,
         card: &str,
@@ -293,7 +300,7 @@ impl RecipeRun<'_> {
         let training = Training::read(checkpoint)?;
         let quantization = |q| if int8 { q } else { Quantization::F32 };
         let options = ExportOptions {
-            name: name.into(),
+            name: self.bundle_name(),
             encoder_quantization: quantization(INT8_ENCODER),
             decoder_quantization: quantization(INT8_DECODER),
             tokenizer: self.tokenizer.into(),
@@ -315,14 +322,13 @@ impl RecipeRun<'_> {
         clock: &mut Clock,
         step: &str,
         checkpoint: &Path,
-        name: &str,
         int8: bool,
         decoding: &DecodingConfig,
         dir: &Path,
     ) -> Result<()> {
         clock.step(step, dir.join(MANIFEST_FILE).is_file(), || {
             clear(dir)?;
-            self.export(checkpoint, name, int8, decoding, "", dir)
+            self.export(checkpoint, int8, decoding, "", dir)
         })
     }
 }
@@ -501,11 +507,6 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         .augment
         .validate(&model.frontend)
         .with_context(|| format!("{}: field `augment`", recipe.distill.display()))?;
-    let name = r
-        .recipe
-        .parent()
-        .and_then(|d| d.file_name())
-        .map_or("earsight".into(), |n| n.to_string_lossy().into_owned());
     if r.out.join(MANIFEST_FILE).exists() && !r.force {
         bail!(
             "{}: already holds a bundle; pass --force to replace it",
@@ -644,7 +645,6 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             &mut clock,
             &format!("export {cname}"),
             checkpoint,
-            &name,
             true,
             &decoding,
             &bundle,
@@ -692,7 +692,6 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         &mut clock,
         &format!("export {chosen_name} f32"),
         chosen_checkpoint,
-        &name,
         false,
         &decoding,
         &f32_bundle,
@@ -724,7 +723,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         serde_json::to_string_pretty(&results)? + "\n",
     )?;
     std::fs::write(r.work.join("results.md"), &card)?;
-    r.export(chosen_checkpoint, &name, true, &decoding, &card, r.out)?;
+    r.export(chosen_checkpoint, true, &decoding, &card, r.out)?;
     println!(
         "recipe: chose {chosen_name} (validation CIDEr-D audio-only); wrote {}",
         r.out.display()
