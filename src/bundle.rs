@@ -163,6 +163,29 @@ impl Default for DecodingConfig {
     }
 }
 
+impl DecodingConfig {
+    /// Whether `model` can decode this way: as (field, expected, found) where it cannot. The
+    /// runtime refuses a manifest that fails it, and the exporter checks it before writing.
+    pub fn check(&self, model: &ModelConfig) -> Result<(), (String, String, String)> {
+        let max_tokens = model.decoder.max_positions - 1;
+        if self.max_tokens == 0 || self.max_tokens > max_tokens {
+            return Err((
+                "decoding.max_tokens".into(),
+                format!("1..={max_tokens} (model.decoder.max_positions - 1)"),
+                self.max_tokens.to_string(),
+            ));
+        }
+        if self.beam_width == 0 {
+            return Err((
+                "decoding.beam_width".into(),
+                "at least 1".into(),
+                "0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where the weights came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -443,22 +466,9 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
             ));
         }
     }
-    let max_tokens = m.model.decoder.max_positions - 1;
-    if m.decoding.max_tokens == 0 || m.decoding.max_tokens > max_tokens {
-        return Err(field(
-            "decoding.max_tokens",
-            format!("1..={max_tokens} (model.decoder.max_positions - 1)"),
-            m.decoding.max_tokens.to_string(),
-        ));
-    }
-    if m.decoding.beam_width == 0 {
-        return Err(field(
-            "decoding.beam_width",
-            "at least 1".into(),
-            "0".into(),
-        ));
-    }
-    Ok(())
+    m.decoding
+        .check(&m.model)
+        .map_err(|(f, e, g)| field(&f, e, g))
 }
 
 /// Compares a graph interface with the one the model config implies.

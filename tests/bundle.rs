@@ -140,6 +140,20 @@ fn special_token_ids_out_of_range_are_refused() {
 }
 
 #[test]
+fn decoding_the_decoder_cannot_do_is_refused() {
+    let positions = manifest(copy().path()).model.decoder.max_positions;
+    let err = refusal_after(|m| m.decoding.max_tokens = positions);
+    assert!(
+        err.contains("`decoding.max_tokens`")
+            && err.contains(&format!("1..={}", positions - 1))
+            && err.contains(&format!("found {positions}")),
+        "{err}"
+    );
+    let err = refusal_after(|m| m.decoding.beam_width = 0);
+    assert!(err.contains("`decoding.beam_width`"), "{err}");
+}
+
+#[test]
 fn generated_ids_out_of_range_are_an_error_not_garbage() {
     let bundle = Bundle::open(fixture()).unwrap();
     let m = bundle.manifest();

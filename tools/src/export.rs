@@ -79,15 +79,10 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> Result<Manifest> {
     let config = &weights.config;
     let tokens = special_tokens(&options.tokenizer, config.decoder.vocab_size)?;
-    // The runtime refuses a manifest that asks for more tokens than the decoder has positions
-    // after the start token; refuse it here, before anything is written.
-    let positions = config.decoder.max_positions;
-    ensure!(
-        (1..positions).contains(&options.decoding.max_tokens),
-        "decoding.max_tokens: expected 1..={} (model.decoder.max_positions - 1), found {}",
-        positions - 1,
-        options.decoding.max_tokens
-    );
+    // Refused before anything is written, as the runtime would refuse the manifest.
+    if let Err((field, expected, found)) = options.decoding.check(config) {
+        bail!("{field}: expected {expected}, found {found}");
+    }
     if out.exists() {
         ensure!(
             out.is_dir(),

@@ -482,16 +482,22 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             .validate(&model.frontend)
             .with_context(|| format!("{}: field `augment`", file.display()))?;
     }
-    // The bundles decode up to max_tokens after the start token, within the decoder's positions.
-    ensure!(
-        recipe.max_tokens < model.decoder.max_positions,
-        "{}: field `max_tokens` is {} but the model's decoder has {} positions (at most {} \
-         tokens after the start token)",
-        r.recipe.display(),
-        recipe.max_tokens,
-        model.decoder.max_positions,
-        model.decoder.max_positions - 1
-    );
+    // The students learn captions of up to the labels' length; a shorter limit would cut
+    // theirs off mid-phrase.
+    let decoding = DecodingConfig {
+        max_tokens: recipe.max_tokens,
+        ..DecodingConfig::default()
+    };
+    if decoding.check(&model).is_err() {
+        bail!(
+            "{}: field `max_tokens` is {} but the model's decoder has {} positions (at most {} \
+             tokens after the start token)",
+            r.recipe.display(),
+            recipe.max_tokens,
+            model.decoder.max_positions,
+            model.decoder.max_positions - 1
+        );
+    }
     let align_recipe = AlignConfig::read(&recipe.align)?;
     for &loss in &recipe.losses {
         align_recipe
@@ -628,12 +634,6 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         Some(Manifest::read(&held_out_path, None)?)
     } else {
         None
-    };
-    // The students learnt captions of up to the labels' length; a shorter limit would cut
-    // theirs off mid-phrase.
-    let decoding = DecodingConfig {
-        max_tokens: recipe.max_tokens,
-        ..DecodingConfig::default()
     };
     let bundles = work("bundles");
     let evals = work("eval");

@@ -271,20 +271,25 @@ fn bench_train_measures_every_stage() {
     }
 }
 
+/// The shipped tiny recipe and its stage recipes, copied into `dir` so that a test can change
+/// them; the copy's recipe.json.
+fn copy_tiny_recipe(dir: &Path) -> PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir.join("recipe.json")
+}
+
 #[test]
 fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let sources = common::world_sources(t);
-    // The shipped tiny recipe, copied so that the test can change it.
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny");
     let configs = t.join("tiny");
     std::fs::create_dir(&configs).unwrap();
-    for entry in std::fs::read_dir(&shipped).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), configs.join(entry.file_name())).unwrap();
-    }
-    let recipe = configs.join("recipe.json");
+    let recipe = copy_tiny_recipe(&configs);
     let (work, bundle) = (t.join("work"), t.join("bundle"));
     assert_eq!(sources, t.join("sources"));
     // Paths relative to the working directory, as a user types them.
@@ -477,11 +482,7 @@ fn a_late_stage_recipe_mistake_stops_the_recipe_before_its_first_stage() {
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let t = tmp.path();
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny");
-        for entry in std::fs::read_dir(&shipped).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), t.join(entry.file_name())).unwrap();
-        }
+        copy_tiny_recipe(t);
         let changed = t.join(file);
         let mut config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&changed).unwrap()).unwrap();

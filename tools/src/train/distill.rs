@@ -166,11 +166,7 @@ struct DistillStage<'a, B: AutodiffBackend> {
     start: Weights,
     data: &'a dyn CaptionedAudio,
     special: &'a SpecialTokens,
-    batch_size: usize,
-    backbone: bool,
-    train_decoder: bool,
-    augment: Augment,
-    seed: u64,
+    config: &'a DistillConfig,
     device: B::Device,
     encoder: AudioEncoder<B>,
     decoder: TextDecoder<B>,
@@ -198,8 +194,10 @@ impl<B: AutodiffBackend> DistillStage<'_, B> {
                 clip.mel.len()
             );
             if split == Split::Train {
-                self.augment
-                    .apply(&mut clip.mel, &c.frontend, self.seed, epoch, i);
+                let seed = self.config.optim.seed;
+                self.config
+                    .augment
+                    .apply(&mut clip.mel, &c.frontend, seed, epoch, i);
             }
             mel.extend(clip.mel);
             captions.push(clip.ids);
@@ -240,7 +238,7 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
         let (mel, captions) = self.batch(Split::Train, indices, epoch)?;
         let c = &self.start.config;
-        let features = if self.backbone {
+        let features = if self.config.backbone {
             self.encoder.features(Tensor::from_inner(mel), c)
         } else {
             // A frozen backbone runs outside autodiff: detaching its features afterwards left
@@ -256,7 +254,7 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
         )?;
         let value = loss.clone().into_scalar().elem::<f64>();
         let mut grads = loss.backward();
-        if self.train_decoder {
+        if self.config.decoder {
             let decoder_grads = GradientsParams::from_module(&mut grads, &self.decoder);
             self.decoder = self
                 .decoder_opt
@@ -271,7 +269,7 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
         let (encoder, decoder) = (self.encoder.valid(), self.decoder.valid());
         mean_loss(
             self.data.len(Split::Val),
-            self.batch_size,
+            self.config.optim.batch_size,
             "Val clips",
             |chunk| {
                 let (mel, captions) = self.batch(Split::Val, chunk, 0)?;
@@ -292,7 +290,7 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
 
     fn save_records(&self, dir: &Path) -> Result<()> {
         save_trainable(dir, "encoder", &self.encoder, &self.opt)?;
-        if self.train_decoder {
+        if self.config.decoder {
             save_trainable(dir, "decoder", &self.decoder, &self.decoder_opt)?;
         }
         Ok(())
@@ -305,7 +303,7 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
             self.opt.clone(),
             &self.device,
         )?;
-        if self.train_decoder {
+        if self.config.decoder {
             (self.decoder, self.decoder_opt) = checkpoint.load_trainable(
                 "decoder",
                 self.decoder.clone(),
@@ -334,11 +332,7 @@ pub fn distill<B: AutodiffBackend>(
     let mut stage = DistillStage {
         data,
         special,
-        batch_size: config.optim.batch_size,
-        backbone: config.backbone,
-        train_decoder: config.decoder,
-        augment: config.augment.clone(),
-        seed: config.optim.seed,
+        config,
         device: device.clone(),
         encoder: model.encoder,
         // Frozen unless trained: then no gradient is kept for it.
