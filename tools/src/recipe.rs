@@ -45,7 +45,7 @@ pub struct RecipeConfig {
     pub image: PathBuf,
     /// Seeds the world and the initial weights (each stage has its own in its recipe).
     pub seed: u64,
-    pub world: WorldRecipe,
+    pub world: world::WorldShape,
     pub captioner: PathBuf,
     pub prefix: PathBuf,
     /// (frame, audio caption) training pairs of stage 1a: the paper's 16.
@@ -60,15 +60,6 @@ pub struct RecipeConfig {
     pub losses: Vec<AlignLoss>,
     /// Longest pseudo-label, in tokens, and so the longest caption the bundles write.
     pub max_tokens: usize,
-}
-
-/// The world the recipe trains on.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldRecipe {
-    pub scenes: usize,
-    /// The ESC-10 fold no stage sees: the real-recording validation set.
-    pub held_out_fold: Option<u32>,
 }
 
 impl RecipeConfig {
@@ -239,6 +230,28 @@ impl Clock {
         )
         .with_context(|| format!("writing {}", self.path.display()))
     }
+}
+
+/// Whether `dir` holds a world made from `seed` and `shape` (one made from others is refused,
+/// never silently kept: every stage after it would learn from the wrong scenes).
+fn world_made(dir: &Path, seed: u64, shape: &world::WorldShape, file: &Path) -> Result<bool> {
+    let stats = dir.join("stats.json");
+    if !stats.is_file() {
+        return Ok(false);
+    }
+    let made: serde_json::Value = read_json(&stats, "world statistics")?;
+    let asked = serde_json::json!({ "seed": seed, "shape": shape });
+    if made.get("seed") != asked.get("seed") || made.get("shape") != asked.get("shape") {
+        bail!(
+            "{} was made with another seed or world than {} says now ({} there, {} here): \
+             remove it to make it again, or choose another --work",
+            dir.display(),
+            file.display(),
+            serde_json::json!({ "seed": made.get("seed"), "shape": made.get("shape") }),
+            asked
+        );
+    }
+    Ok(true)
 }
 
 /// Whether a training stage's run directory holds its finished result, made with `recipe`
@@ -524,16 +537,10 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let work = |p: &str| r.work.join(p);
 
     let world_dir = work("world");
-    clock.step("world", world_dir.join("stats.json").is_file(), || {
+    let done = world_made(&world_dir, recipe.seed, &recipe.world, r.recipe)?;
+    clock.step("world", done, || {
         clear(&world_dir)?;
-        world::generate(
-            r.sources,
-            recipe.seed,
-            recipe.world.scenes,
-            recipe.world.held_out_fold,
-            &world_dir,
-        )
-        .map(drop)
+        world::generate(r.sources, recipe.seed, &recipe.world, &world_dir).map(drop)
     })?;
     let init = work("init");
     clock.step("init", init.join(WEIGHTS_FILE).is_file(), || {

@@ -208,6 +208,7 @@ mod tests {
             role,
             onset: 1.0,
             level_db: -20.0,
+            speed: 1.0,
         }
     }
 
