@@ -418,11 +418,6 @@ enum Command {
         /// evaluation on real recordings no stage saw.
         #[arg(long)]
         hold_out_fold: Option<u32>,
-        /// Play each heard source at a speed within ± this many percent (pitch and tempo
-        /// together), drawn per scene, so that a class's few recordings vary; 0 plays them as
-        /// recorded.
-        #[arg(long, default_value_t = 0)]
-        speed_percent: u32,
         /// A new directory for audio/, manifest.jsonl and scenes.jsonl.
         #[arg(long)]
         out: PathBuf,
@@ -783,14 +778,12 @@ fn run() -> Result<()> {
             seed,
             scenes,
             hold_out_fold,
-            speed_percent,
             out,
         } => {
             let t = std::time::Instant::now();
             let shape = earsight_tools::world::WorldShape {
                 scenes,
                 held_out_fold: hold_out_fold,
-                speed_percent,
             };
             let stats = earsight_tools::world::generate(&sources, seed, &shape, &out)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);

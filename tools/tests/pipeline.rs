@@ -438,17 +438,13 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
 
     // So is a world made with another shape than the recipe now asks for.
     let text = std::fs::read_to_string(&recipe).unwrap();
-    std::fs::write(
-        &recipe,
-        text.replace("\"scenes\": 24", "\"scenes\": 24, \"speed_percent\": 10"),
-    )
-    .unwrap();
+    std::fs::write(&recipe, text.replace("\"scenes\": 24", "\"scenes\": 25")).unwrap();
     let changed = run(&t.join("changed"), &[]);
     let stderr = String::from_utf8_lossy(&changed.stderr);
     assert!(
         !changed.status.success()
             && stderr.contains("work/world was made with another seed or world")
-            && stderr.contains(r#""speed_percent":10"#),
+            && stderr.contains(r#""scenes":25"#),
         "{stderr}"
     );
     std::fs::write(&recipe, text).unwrap();

@@ -37,7 +37,6 @@ fn shape(scenes: usize) -> world::WorldShape {
     world::WorldShape {
         scenes,
         held_out_fold: None,
-        speed_percent: 0,
     }
 }
 
@@ -175,93 +174,4 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
         );
         assert!(clip.frames[0].ends_with(format!("images/{}.png", clip.id)));
     }
-}
-
-#[test]
-fn speeds_change_what_is_heard_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = common::world_sources(dir.path());
-    let (plain, fast) = (dir.path().join("plain"), dir.path().join("fast"));
-    world::generate(&src, 7, &shape(24), &plain).unwrap();
-    let stats = world::generate(
-        &src,
-        7,
-        &world::WorldShape {
-            speed_percent: 20,
-            ..shape(24)
-        },
-        &fast,
-    )
-    .unwrap();
-    assert_eq!(stats.shape.speed_percent, 20);
-
-    let (without, with) = (scenes(&plain), scenes(&fast));
-    let mut speeds = Vec::new();
-    for (a, mut b) in without.iter().zip(with.clone()) {
-        for s in b["sources"].as_array_mut().unwrap() {
-            let speed = s.as_object_mut().unwrap().remove("speed");
-            let heard = s["role"] != "seen_silent";
-            assert_eq!(speed.is_some(), heard, "{s}");
-            speeds.extend(speed.map(|v| v.as_f64().unwrap()));
-        }
-        assert_eq!(*a, b, "a speed changed more than the speed");
-    }
-    assert!(speeds.iter().all(|s| (0.8..=1.2).contains(s)), "{speeds:?}");
-    assert!(speeds.iter().any(|&s| s != 1.0), "{speeds:?}");
-
-    // The pictures are the same; the audio of a scene with a sped-up or slowed source is not.
-    let bytes = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
-    let mut changed = 0;
-    for scene in &with {
-        let id = scene["id"].as_str().unwrap();
-        let png = format!("images/{id}.png");
-        assert!(bytes(&plain, &png) == bytes(&fast, &png), "{png}");
-        let wav = format!("audio/{id}.wav");
-        let sped = scene["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s.get("speed").is_some_and(|v| v != 1.0));
-        assert_eq!(bytes(&plain, &wav) != bytes(&fast, &wav), sped, "{wav}");
-        changed += usize::from(sped);
-    }
-    assert!(changed > 0);
-
-    let too_far = world::generate(
-        &src,
-        7,
-        &world::WorldShape {
-            speed_percent: 60,
-            ..shape(24)
-        },
-        &dir.path().join("too_far"),
-    )
-    .unwrap_err();
-    assert!(
-        too_far
-            .to_string()
-            .contains("speed_percent 60: expected at most 50"),
-        "{too_far:#}"
-    );
-    // A scenes file can say no speed a recording cannot be played at.
-    let line = std::fs::read_to_string(fast.join("scenes.jsonl"))
-        .unwrap()
-        .lines()
-        .find(|l| l.contains("\"speed\""))
-        .unwrap()
-        .to_string();
-    let bad = with_first_speed(&line, "7.5");
-    let err = serde_json::from_str::<world::Scene>(&bad).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("speed 7.5: expected a playback speed from 0.5 to 2"),
-        "{err}"
-    );
-}
-
-/// `line` with its first source speed replaced by `speed`.
-fn with_first_speed(line: &str, speed: &str) -> String {
-    let start = line.find("\"speed\":").unwrap() + "\"speed\":".len();
-    let end = start + line[start..].find(['}', ',']).unwrap();
-    format!("{}{speed}{}", &line[..start], &line[end..])
 }

@@ -443,17 +443,6 @@ pub struct Placed {
     pub onset: f32,
     /// RMS level of the source where it sounds, in dB relative to full scale (when heard).
     pub level_db: f32,
-    /// How fast the recording plays, pitch and tempo together: 1 as it was recorded.
-    #[serde(skip_serializing_if = "plays_as_recorded")]
-    pub speed: f32,
-}
-
-fn plays_as_recorded(speed: &f32) -> bool {
-    *speed == 1.0
-}
-
-fn as_recorded() -> f32 {
-    1.0
 }
 
 /// A [`Placed`] as a scenes file holds it, with the class by name.
@@ -464,8 +453,6 @@ struct PlacedRecord {
     role: Role,
     onset: f32,
     level_db: f32,
-    #[serde(default = "as_recorded")]
-    speed: f32,
 }
 
 /// A class must be one of [`CLASSES`], so that a scenes file written by another version of
@@ -473,12 +460,6 @@ struct PlacedRecord {
 impl<'de> Deserialize<'de> for Placed {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Placed, D::Error> {
         let p = PlacedRecord::deserialize(d)?;
-        if !(SLOWEST..=FASTEST).contains(&p.speed) {
-            return Err(serde::de::Error::custom(format!(
-                "speed {}: expected a playback speed from {SLOWEST} to {FASTEST}",
-                p.speed
-            )));
-        }
         let class = class_named(&p.class).ok_or_else(|| {
             serde::de::Error::custom(format!(
                 "unknown class {:?}; expected one of the world's {} classes",
@@ -492,32 +473,17 @@ impl<'de> Deserialize<'de> for Placed {
             role: p.role,
             onset: p.onset,
             level_db: p.level_db,
-            speed: p.speed,
         })
     }
 }
 
-/// The playback speeds a scenes file may give a source.
-const SLOWEST: f32 = 0.5;
-const FASTEST: f32 = 2.0;
-
-/// What [`generate`] makes: how many scenes, which ESC-10 fold none of them uses, and how far
-/// the speed of a heard recording may vary from scene to scene.
+/// What [`generate`] makes: how many scenes, and which ESC-10 fold none of them uses.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldShape {
     pub scenes: usize,
     /// The ESC-10 fold no stage sees: the real-recording validation set.
     pub held_out_fold: Option<u32>,
-    /// Each heard source plays at a speed drawn from 1 ± this many percent, in whole percents
-    /// (pitch and tempo together, as a tape played fast or slow): the same few recordings of a
-    /// class sound a little different in every scene. 0 plays every recording as recorded.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub speed_percent: u32,
-}
-
-fn is_zero(x: &u32) -> bool {
-    *x == 0
 }
 
 /// A scene: its sources, background and captions; the audio is rendered from it.
@@ -674,7 +640,6 @@ pub fn draw_scenes(
                         role,
                         onset: rng.random_range(0.0..SCENE_SECONDS * 0.6),
                         level_db: rng.random_range(-28.0..-16.0),
-                        speed: 1.0,
                     }
                 })
                 .collect();
@@ -726,7 +691,6 @@ pub fn picture_scenes(seed: u64, count: usize, backgrounds: &[String]) -> Vec<Sc
                     role: Role::SeenSilent,
                     onset: 0.0,
                     level_db: f32::NEG_INFINITY,
-                    speed: 1.0,
                 })
                 .collect();
             let background = backgrounds.choose(&mut rng).cloned().unwrap_or_default();
@@ -803,16 +767,6 @@ pub fn render(
                     .with_context(|| format!("no synthesizer for {}", recording.class))?
             }
         };
-        if placed.speed != 1.0 {
-            // Read at a faster rate than it was recorded at, it plays faster and higher.
-            let recorded_as = (RATE as f32 * placed.speed).round() as u32;
-            let mut resampler = earsight::audio::MonoResampler::new(recorded_as, RATE)
-                .with_context(|| format!("{}: speed {}", scene.id, placed.speed))?;
-            let mut played = Vec::with_capacity(sound.len());
-            resampler.push(&sound, &mut played);
-            resampler.finish(&mut played);
-            sound = played;
-        }
         if sound.len() > room {
             // Of a few excerpts that fit, the loudest: an excerpt must not miss the sound.
             let starts: Vec<usize> = (0..8)
@@ -849,9 +803,6 @@ fn fnv1a(start: u64, id: &str) -> u64 {
 fn hash_id(id: &str) -> u64 {
     fnv1a(FNV_OFFSET, id)
 }
-
-/// Keeps the speeds' random stream apart from the render's, which is seeded by the same id.
-const SPEEDS: u64 = 0x7370_6565_6473;
 
 /// A world ready to draw scenes from, for writing a dataset or generating on the fly.
 pub struct World {
@@ -903,10 +854,8 @@ impl World {
         })
     }
 
-    /// `count` scenes, 70 % train, 15 % val, 15 % test, each drawn from its split's recordings,
-    /// their heard sources playing at speeds within ± `speed_percent` %. The speeds are drawn
-    /// apart from the rest, so that the scenes show and say the same whatever `speed_percent`.
-    pub fn scenes(&self, count: usize, speed_percent: u32) -> Vec<Scene> {
+    /// `count` scenes, 70 % train, 15 % val, 15 % test, each drawn from its split's recordings.
+    pub fn scenes(&self, count: usize) -> Vec<Scene> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut all = Vec::new();
         for (split, share) in [
@@ -933,15 +882,6 @@ impl World {
                 &self.backgrounds,
                 &self.book,
             ));
-        }
-        if speed_percent > 0 {
-            let most = speed_percent as i32;
-            for scene in &mut all {
-                let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ hash_id(&scene.id) ^ SPEEDS);
-                for placed in scene.sources.iter_mut().filter(|s| s.role.heard()) {
-                    placed.speed = 1.0 + rng.random_range(-most..=most) as f32 / 100.0;
-                }
-            }
         }
         all
     }
@@ -986,13 +926,6 @@ pub fn generate(sources: &Path, seed: u64, shape: &WorldShape, out: &Path) -> Re
     if out.exists() {
         bail!("{}: exists; choose a new directory", out.display());
     }
-    let most = ((1.0 - SLOWEST) * 100.0) as u32;
-    if shape.speed_percent > most {
-        bail!(
-            "speed_percent {}: expected at most {most}",
-            shape.speed_percent
-        );
-    }
     let held_out_fold = shape.held_out_fold;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let world = World::open(sources, seed, held_out_fold, &out.join("speech"))?;
@@ -1012,7 +945,7 @@ pub fn generate(sources: &Path, seed: u64, shape: &WorldShape, out: &Path) -> Re
         held_out = clips.len();
         crate::data::write_manifest(&out.join(HELD_OUT_FILE), &clips)?;
     }
-    let all = world.scenes(shape.scenes, shape.speed_percent);
+    let all = world.scenes(shape.scenes);
     let recordings = &world.recordings;
     for sub in ["audio", "images"] {
         std::fs::create_dir_all(out.join(sub))

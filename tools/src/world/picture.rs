@@ -208,7 +208,6 @@ mod tests {
             role,
             onset: 1.0,
             level_db: -20.0,
-            speed: 1.0,
         }
     }
 
