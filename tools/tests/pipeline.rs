@@ -423,31 +423,27 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         "{stderr}"
     );
 
-    // A stage recipe changed after its stage ran: the old result is refused, not kept.
-    let distill = configs.join("distill.json");
-    let text = std::fs::read_to_string(&distill).unwrap();
-    std::fs::write(&distill, text.replace("0.001", "0.002")).unwrap();
-    let changed = run(&t.join("changed"), &[]);
-    let stderr = String::from_utf8_lossy(&changed.stderr);
+    // A stage recipe or the world changed after it was made: the old result is refused, not
+    // kept. Each file is put back after, so that each refusal is its own.
+    let refused_after_edit = |file: &Path, from: &str, to: &str| {
+        let text = std::fs::read_to_string(file).unwrap();
+        std::fs::write(file, text.replace(from, to)).unwrap();
+        let out = run(&t.join("changed"), &[]);
+        std::fs::write(file, text).unwrap();
+        assert!(!out.status.success(), "{from} -> {to} ran");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused_after_edit(&configs.join("distill.json"), "0.001", "0.002");
     assert!(
-        !changed.status.success()
-            && stderr.contains("distill-mmd")
-            && stderr.contains("another recipe"),
+        stderr.contains("distill-mmd") && stderr.contains("another recipe"),
         "{stderr}"
     );
-
-    // So is a world made with another shape than the recipe now asks for.
-    let text = std::fs::read_to_string(&recipe).unwrap();
-    std::fs::write(&recipe, text.replace("\"scenes\": 24", "\"scenes\": 25")).unwrap();
-    let changed = run(&t.join("changed"), &[]);
-    let stderr = String::from_utf8_lossy(&changed.stderr);
+    let stderr = refused_after_edit(&recipe, "\"scenes\": 24", "\"scenes\": 25");
     assert!(
-        !changed.status.success()
-            && stderr.contains("work/world was made with another seed or world")
+        stderr.contains("work/world was made with another seed or world")
             && stderr.contains(r#""scenes":25"#),
         "{stderr}"
     );
-    std::fs::write(&recipe, text).unwrap();
 
     // A recipe naming a loss that does not exist is refused with the file and the loss.
     let bad = configs.join("bad.json");
