@@ -926,11 +926,10 @@ pub fn generate(sources: &Path, seed: u64, shape: &WorldShape, out: &Path) -> Re
     if out.exists() {
         bail!("{}: exists; choose a new directory", out.display());
     }
-    let held_out_fold = shape.held_out_fold;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let world = World::open(sources, seed, held_out_fold, &out.join("speech"))?;
+    let world = World::open(sources, seed, shape.held_out_fold, &out.join("speech"))?;
     let mut held_out = 0;
-    if let Some(fold) = held_out_fold {
+    if let Some(fold) = shape.held_out_fold {
         let esc = sources.join("esc10/metadata.csv");
         let clips: Vec<Clip> = crate::data::import_esc(&esc, fold)?
             .into_iter()
