@@ -540,6 +540,10 @@ enum Command {
         /// only); running the recipe again goes on from there.
         #[arg(long, default_value_t = DEFAULT_CHECKPOINT_MINUTES)]
         checkpoint_minutes: u64,
+        /// Run this many losses' chains (alignment, pseudo-labels, distillation) at once, each
+        /// on a core of its own; their progress bars are hidden, their steps still printed.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        jobs: u64,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
@@ -903,6 +907,7 @@ fn run() -> Result<()> {
             quiet,
             force,
             checkpoint_minutes,
+            jobs,
             device,
         } => {
             let file = recipe_file(&recipe)?;
@@ -920,6 +925,7 @@ fn run() -> Result<()> {
                 progress: !quiet,
                 force,
                 checkpoint_every: checkpoint_every(checkpoint_minutes),
+                jobs: jobs as usize,
             };
             let began = std::time::Instant::now();
             let results = match device {

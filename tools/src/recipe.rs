@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -117,6 +119,10 @@ pub struct RecipeRun<'a> {
     pub force: bool,
     /// Training checkpoints inside an epoch this often (see [`crate::train::Run`]).
     pub checkpoint_every: Option<Duration>,
+    /// How many losses' chains (alignment, pseudo-labels, distillation) run at once, each on
+    /// a thread of its own: a CPU stage keeps one core busy, and the chains share nothing but
+    /// the stages before them.
+    pub jobs: usize,
 }
 
 /// Caption metrics and source naming on one set of clips.
@@ -175,11 +181,11 @@ pub struct RecipeResults {
 
 const METRICS: [&str; 4] = ["BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"];
 
-/// Wall time of each step, kept in the work directory across runs.
+/// Wall time of each step, kept in the work directory across runs; shared by the chains that
+/// run at once.
 struct Clock {
     path: PathBuf,
-    seconds: BTreeMap<String, f64>,
-    order: Vec<String>,
+    seconds: Mutex<BTreeMap<String, f64>>,
 }
 
 impl Clock {
@@ -191,22 +197,52 @@ impl Clock {
         };
         Ok(Clock {
             path,
-            seconds,
-            order: Vec::new(),
+            seconds: Mutex::new(seconds),
         })
     }
 
-    /// Every step's time, in the order of this run.
-    fn times(&self) -> Vec<(String, f64)> {
-        self.order
+    /// The time of each step named in `order`.
+    fn times(&self, order: &[String]) -> Vec<(String, f64)> {
+        let seconds = self.seconds.lock().unwrap_or_else(PoisonError::into_inner);
+        order
             .iter()
-            .map(|s| (s.clone(), self.seconds.get(s).copied().unwrap_or(f64::NAN)))
+            .map(|s| (s.clone(), seconds.get(s).copied().unwrap_or(f64::NAN)))
             .collect()
+    }
+
+    fn record(&self, name: &str, seconds: f64) -> Result<()> {
+        let mut kept = self.seconds.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another recipe process may share the work directory: keep what it wrote.
+        if self.path.is_file() {
+            let written: BTreeMap<String, f64> = read_json(&self.path, "recipe timings")?;
+            for (step, s) in written {
+                kept.entry(step).or_insert(s);
+            }
+        }
+        kept.insert(name.into(), seconds);
+        std::fs::write(&self.path, serde_json::to_string_pretty(&*kept)? + "\n")
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// The steps of one line of work (the recipe's, or one loss's chain), in the order they ran
+/// there, timed on the shared clock.
+struct Steps<'c> {
+    clock: &'c Clock,
+    names: Vec<String>,
+}
+
+impl<'c> Steps<'c> {
+    fn new(clock: &'c Clock) -> Steps<'c> {
+        Steps {
+            clock,
+            names: Vec::new(),
+        }
     }
 
     /// Runs `work` unless `done`, printing and keeping its wall time.
     fn step(&mut self, name: &str, done: bool, work: impl FnOnce() -> Result<()>) -> Result<()> {
-        self.order.push(name.into());
+        self.names.push(name.into());
         if done {
             println!("recipe: {name}: done before, kept");
             return Ok(());
@@ -216,19 +252,59 @@ impl Clock {
         work().with_context(|| format!("recipe step {name}"))?;
         let seconds = began.elapsed().as_secs_f64();
         println!("recipe: {name}: {seconds:.1} s");
-        // Another recipe process may share the work directory: keep what it wrote.
-        if self.path.is_file() {
-            let written: BTreeMap<String, f64> = read_json(&self.path, "recipe timings")?;
-            for (step, s) in written {
-                self.seconds.entry(step).or_insert(s);
-            }
+        self.clock.record(name, seconds)
+    }
+}
+
+/// A candidate model: its name, loss, whether it was distilled, its checkpoint, and its
+/// captions from picture and audio.
+type Checkpoint = (String, AlignLoss, bool, PathBuf, PathBuf);
+
+/// Runs `chain` for every loss, up to `jobs` at once, and returns each chain's step names and
+/// result in the order of `losses`, whatever order they finished in. After a chain fails no
+/// other starts; the first failure in that order is returned, and any other is printed.
+fn side_by_side<T: Send>(
+    losses: &[AlignLoss],
+    jobs: usize,
+    clock: &Clock,
+    chain: impl Fn(AlignLoss, &mut Steps) -> Result<T> + Sync,
+) -> Result<Vec<(Vec<String>, T)>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let finished = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, losses.len().max(1)) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&loss) = losses.get(i) else { break };
+                    let mut steps = Steps::new(clock);
+                    let result = chain(loss, &mut steps);
+                    failed.fetch_or(result.is_err(), Ordering::SeqCst);
+                    finished
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((i, steps.names, result));
+                }
+            });
         }
-        self.seconds.insert(name.into(), seconds);
-        std::fs::write(
-            &self.path,
-            serde_json::to_string_pretty(&self.seconds)? + "\n",
-        )
-        .with_context(|| format!("writing {}", self.path.display()))
+    });
+    let mut finished = finished
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    finished.sort_by_key(|(i, _, _)| *i);
+    let mut chains = Vec::new();
+    let mut first_error = None;
+    for (_, names, result) in finished {
+        match (result, &first_error) {
+            (Ok(t), _) => chains.push((names, t)),
+            (Err(e), None) => first_error = Some(e),
+            (Err(e), Some(_)) => eprintln!("recipe: another chain failed too: {e:#}"),
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(chains),
     }
 }
 
@@ -332,14 +408,14 @@ impl RecipeRun<'_> {
     /// A candidate's bundle in the work directory, as a timed step skipped when it is there.
     fn export_step(
         &self,
-        clock: &mut Clock,
+        steps: &mut Steps,
         step: &str,
         checkpoint: &Path,
         int8: bool,
         decoding: &DecodingConfig,
         dir: &Path,
     ) -> Result<()> {
-        clock.step(step, dir.join(MANIFEST_FILE).is_file(), || {
+        steps.step(step, dir.join(MANIFEST_FILE).is_file(), || {
             clear(dir)?;
             self.export(checkpoint, int8, decoding, "", dir)
         })
@@ -533,29 +609,30 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         );
     }
     std::fs::create_dir_all(r.work).with_context(|| format!("creating {}", r.work.display()))?;
-    let mut clock = Clock::open(r.work.join("timings.json"))?;
+    let clock = Clock::open(r.work.join("timings.json"))?;
+    let mut steps = Steps::new(&clock);
     let work = |p: &str| r.work.join(p);
 
     let world_dir = work("world");
     let done = world_made(&world_dir, recipe.seed, &recipe.world, r.recipe)?;
-    clock.step("world", done, || {
+    steps.step("world", done, || {
         clear(&world_dir)?;
         world::generate(r.sources, recipe.seed, &recipe.world, &world_dir).map(drop)
     })?;
     let init = work("init");
-    clock.step("init", init.join(WEIGHTS_FILE).is_file(), || {
+    steps.step("init", init.join(WEIGHTS_FILE).is_file(), || {
         Weights::init(&model, recipe.seed)?.save(&init)
     })?;
     let captioner = work("captioner");
     let done = trained(&captioner, &captioner_recipe, &recipe.captioner)?;
-    clock.step("captioner", done, || {
+    steps.step("captioner", done, || {
         let common = r.stage(&recipe.captioner, &world_dir, &init, &captioner)?;
         pipeline::captioner::<B>(&common, Some(&recipe.image), device).map(drop)
     })?;
     let captioner = captioner.join("best");
     let prefix = work("prefix");
     let done = trained(&prefix, &prefix_recipe, &recipe.prefix)?;
-    clock.step("prefix", done, || {
+    steps.step("prefix", done, || {
         let common = r.stage(&recipe.prefix, &world_dir, &captioner, &prefix)?;
         pipeline::prefix::<B>(&common, recipe.prefix_pairs, device).map(drop)
     })?;
@@ -565,7 +642,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         Some((file, pretrain_recipe)) => {
             let pretrained = work("pretrain");
             let done = trained(&pretrained, pretrain_recipe, file)?;
-            clock.step("pretrain", done, || {
+            steps.step("pretrain", done, || {
                 let common = r.stage(file, &world_dir, &captioner, &pretrained)?;
                 pipeline::pretrain_stage::<B>(&common, device).map(drop)
             })?;
@@ -592,7 +669,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
             .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))
     };
     let pictures = work("pictures.jsonl");
-    clock.step("captioner on pictures", pictures.is_file(), || {
+    steps.step("captioner on pictures", pictures.is_file(), || {
         captions_of(
             &captioner,
             &captioner,
@@ -605,34 +682,46 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         captions_of(model, &prefix, splits, Inputs::PictureAndAudio, out)
     };
     let all_splits = [Split::Train, Split::Val, Split::Test];
-    let mut checkpoints = Vec::new();
-    for &loss in &recipe.losses {
+    // With chains side by side their progress bars would draw over each other.
+    let chain_run = RecipeRun {
+        progress: r.progress && r.jobs <= 1,
+        ..*r
+    };
+    let chain = |loss: AlignLoss, steps: &mut Steps| -> Result<[Checkpoint; 2]> {
+        let r = &chain_run;
         let tag = loss_name(loss);
         let aligned = work(&format!("align-{tag}"));
         let with_loss = align_recipe.with_loss(loss);
         let done = trained(&aligned, &with_loss, &recipe.align)?;
-        clock.step(&format!("align {tag}"), done, || {
+        steps.step(&format!("align {tag}"), done, || {
             let common = r.stage(&recipe.align, &world_dir, &align_start, &aligned)?;
             pipeline::align_stage::<B>(&common, Some(loss), device).map(drop)
         })?;
         let aligned = aligned.join("best");
         let labels = work(&format!("labels-{tag}.jsonl"));
-        clock.step(&format!("pseudo-label {tag}"), labels.is_file(), || {
+        steps.step(&format!("pseudo-label {tag}"), labels.is_file(), || {
             captions(&aligned, &all_splits, &labels)
         })?;
         let distilled = work(&format!("distill-{tag}"));
         let done = trained(&distilled, &distill_recipe, &recipe.distill)?;
-        clock.step(&format!("distill {tag}"), done, || {
+        steps.step(&format!("distill {tag}"), done, || {
             let common = r.stage(&recipe.distill, &world_dir, &aligned, &distilled)?;
             pipeline::distill_stage::<B>(&common, &labels, device).map(drop)
         })?;
         let distilled = distilled.join("best");
         let av = work(&format!("audio-visual-{tag}+distill.jsonl"));
-        clock.step(&format!("audio-visual {tag}+distill"), av.is_file(), || {
+        steps.step(&format!("audio-visual {tag}+distill"), av.is_file(), || {
             captions(&distilled, &[Split::Val, Split::Test], &av)
         })?;
-        checkpoints.push((tag.clone(), loss, false, aligned, labels));
-        checkpoints.push((format!("{tag}+distill"), loss, true, distilled, av));
+        Ok([
+            (tag.clone(), loss, false, aligned, labels),
+            (format!("{tag}+distill"), loss, true, distilled, av),
+        ])
+    };
+    let mut checkpoints = Vec::new();
+    for (names, chained) in side_by_side(&recipe.losses, r.jobs, &clock, chain)? {
+        steps.names.extend(names);
+        checkpoints.extend(chained);
     }
 
     let manifest = Manifest::read(&world_dir.join("manifest.jsonl"), None)?;
@@ -649,7 +738,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     for (cname, loss, distilled, checkpoint, av) in &checkpoints {
         let bundle = bundles.join(format!("{cname}-int8"));
         r.export_step(
-            &mut clock,
+            &mut steps,
             &format!("export {cname}"),
             checkpoint,
             true,
@@ -696,7 +785,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
     let (chosen_name, _, _, chosen_checkpoint, _) = &checkpoints[chosen];
     let f32_bundle = bundles.join(format!("{chosen_name}-f32"));
     r.export_step(
-        &mut clock,
+        &mut steps,
         &format!("export {chosen_name} f32"),
         chosen_checkpoint,
         false,
@@ -721,7 +810,7 @@ pub fn run<B: AutodiffBackend>(r: &RecipeRun, device: &B::Device) -> Result<Reci
         chosen_cider_int8: candidates[chosen].test_audio.metric("CIDEr-D"),
         chosen: chosen_name.clone(),
         candidates,
-        seconds: clock.times(),
+        seconds: clock.times(&steps.names),
         world: world_stats,
     };
     let card = model_card(&recipe, &distill_recipe, r, &results);
@@ -925,4 +1014,53 @@ pub fn model_card(
          have; on silent scenes, any caption.\n",
     );
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOSSES: [AlignLoss; 4] = [
+        AlignLoss::Mmd,
+        AlignLoss::Ot,
+        AlignLoss::OtAtt,
+        AlignLoss::Contrastive,
+    ];
+
+    #[test]
+    fn chains_side_by_side_come_back_in_the_losses_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = Clock::open(tmp.path().join("timings.json")).unwrap();
+        // The first chain finishes last.
+        let chains = side_by_side(&LOSSES, 4, &clock, |loss, steps| {
+            let wait = if loss == AlignLoss::Mmd { 300 } else { 0 };
+            steps.step(&loss_name(loss), false, || {
+                std::thread::sleep(Duration::from_millis(wait));
+                Ok(())
+            })?;
+            Ok(loss)
+        })
+        .unwrap();
+        let names: Vec<String> = chains.iter().map(|(n, _)| n.concat()).collect();
+        assert_eq!(names, ["mmd", "ot", "ot-att", "contrastive"]);
+        let losses: Vec<AlignLoss> = chains.iter().map(|(_, loss)| *loss).collect();
+        assert_eq!(losses, LOSSES);
+        let timed = clock.times(&names);
+        assert!(timed[0].1 >= 0.3, "{timed:?}");
+    }
+
+    #[test]
+    fn after_a_chain_fails_no_other_starts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = Clock::open(tmp.path().join("timings.json")).unwrap();
+        let started = Mutex::new(Vec::new());
+        let err = side_by_side(&LOSSES, 1, &clock, |loss, _| {
+            started.lock().unwrap().push(loss);
+            ensure!(loss != AlignLoss::Ot, "ot broke");
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "ot broke");
+        assert_eq!(*started.lock().unwrap(), [AlignLoss::Mmd, AlignLoss::Ot]);
+    }
 }

@@ -293,22 +293,16 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     let (work, bundle) = (t.join("work"), t.join("bundle"));
     assert_eq!(sources, t.join("sources"));
     // Paths relative to the working directory, as a user types them.
-    let run = |out: &Path, extra: &[&str]| {
+    let run_in = |work: &str, out: &Path, extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-            .args([
-                "recipe",
-                path(&recipe),
-                "--data",
-                "sources",
-                "--work",
-                "work",
-            ])
+            .args(["recipe", path(&recipe), "--data", "sources", "--work", work])
             .args(["--out", path(out.strip_prefix(t).unwrap()), "--quiet"])
             .args(extra)
             .current_dir(t)
             .output()
             .unwrap()
     };
+    let run = |out: &Path, extra: &[&str]| run_in("work", out, extra);
     let first = run(&bundle, &[]);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
@@ -414,6 +408,30 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         ]
     };
     assert_eq!(sha(&bundle), sha(&again));
+
+    // The losses' chains side by side make the same model, and the timings keep the recipe's
+    // order of steps whatever order the chains finished in.
+    let side = t.join("side");
+    let out = run_in("work-side", &side, &["--jobs", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha(&bundle), sha(&side));
+    let steps = |work: &str| -> Vec<serde_json::Value> {
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(t.join(work).join("results.json")).unwrap(),
+        )
+        .unwrap();
+        results["seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s[0].clone())
+            .collect()
+    };
+    assert_eq!(steps("work"), steps("work-side"));
 
     // A bundle already there is kept unless --force.
     let refused = run(&bundle, &[]);
