@@ -16,11 +16,12 @@ tools=$PWD/target/release/earsight-tools
 tokenizer=$PWD/models/tokenizer/tokenizer.json
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The mini recipe at a small size: fewer scenes, and fewer picture-only scenes for the captioner.
+# The mini recipe at a small size: fewer scenes, and a tenth of the captioner's picture-only
+# scenes.
 cp -r tools/configs/mini tools/configs/mini.json tools/configs/image-mini.json \
     tools/configs/pretrain.json "$work/"
 sed -i "s/\"scenes\": [0-9]*/\"scenes\": $scenes/" "$work/mini/recipe.json"
-sed -i "s/\"picture_scenes\": [0-9]*/\"picture_scenes\": $scenes/" "$work/mini/captioner.json"
+sed -i "s/\"picture_scenes\": [0-9]*/\"picture_scenes\": 200/" "$work/mini/captioner.json"
 recipe() {
     "$tools" recipe "$work/mini/recipe.json" --data "$data" --tokenizer "$tokenizer" --quiet "$@"
 }
