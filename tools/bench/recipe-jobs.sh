@@ -11,6 +11,10 @@ cd "$(dirname "$0")/../.."
 data=$(realpath "${1:?the real recordings, e.g. ../shared/data}")
 jobs=${2:-2}
 scenes=${3:-150}
+if ! [[ $jobs =~ ^[0-9]+$ ]] || ((jobs < 2)); then
+    echo "recipe-jobs.sh: JOBS must be a whole number of at least 2 (it is compared with 1); found '$jobs'" >&2
+    exit 2
+fi
 cargo build --release --quiet -p earsight-tools
 tools=$PWD/target/release/earsight-tools
 tokenizer=$PWD/models/tokenizer/tokenizer.json
