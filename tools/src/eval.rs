@@ -58,6 +58,21 @@ pub fn names_absent_source(caption: &str, labels: &[String]) -> bool {
         .any(|c| names_source(caption, c.name))
 }
 
+/// How many world classes `caption` (PTB-tokenized) names, and how many of those one of
+/// `labels` stands for: a caption's share in source precision.
+pub fn named_classes(caption: &str, labels: &[String]) -> (usize, usize) {
+    let heard: Vec<String> = labels.iter().map(|l| class_of_label(l)).collect();
+    world::CLASSES
+        .iter()
+        .filter(|c| names_source(caption, c.name))
+        .fold((0, 0), |(named, present), c| {
+            (
+                named + 1,
+                present + usize::from(heard.iter().any(|h| h == c.name)),
+            )
+        })
+}
+
 /// One clip's result.
 #[derive(Serialize)]
 pub struct ClipResult {
@@ -72,6 +87,9 @@ pub struct ClipResult {
     pub named: Vec<String>,
     /// The caption names a source class the clip's labels do not have.
     pub names_absent: bool,
+    /// World classes the caption names, and of those the ones the clip has.
+    pub named_classes: usize,
+    pub named_present: usize,
     pub latency_ms: f64,
 }
 
@@ -87,6 +105,9 @@ pub struct EvalReport {
     pub captions: Option<Report>,
     /// Named sources over audible sources, over clips with labels other than `silence`.
     pub source_recall: Option<f64>,
+    /// Of the source classes the captions of labelled clips name (silent clips included), the
+    /// share that the clip has; `None` when no caption names one.
+    pub source_precision: Option<f64>,
     pub labelled_clips: usize,
     /// Clips labelled `silence` that were captioned anyway, and how many there were.
     pub false_captions_on_silence: usize,
@@ -147,6 +168,11 @@ pub fn evaluate(
             .0
             .map_or((String::new(), 0.0), |e| (e.caption, e.latency_ms));
         let tokens = tokenize(&caption);
+        let (named_classes, named_present) = if clip.labels.is_empty() {
+            (0, 0)
+        } else {
+            named_classes(&tokens, &clip.labels)
+        };
         let named = clip
             .labels
             .iter()
@@ -162,6 +188,8 @@ pub fn evaluate(
             labels: clip.labels.clone(),
             named,
             names_absent: names_absent_source(&tokens, &clip.labels),
+            named_classes,
+            named_present,
             latency_ms,
         });
     }
@@ -208,12 +236,21 @@ pub fn evaluate(
         clips: results.len(),
         captions,
         source_recall: (sources > 0).then(|| named as f64 / sources as f64),
+        source_precision: precision(
+            results.iter().map(|r| r.named_classes).sum(),
+            results.iter().map(|r| r.named_present).sum(),
+        ),
         labelled_clips: audible.len(),
         false_captions_on_silence: silent.iter().filter(|r| !r.gated).count(),
         silent_clips: silent.len(),
         false_source_captions: audible.iter().filter(|r| r.names_absent).count(),
     };
     Ok((report, results, items))
+}
+
+/// `present` of `named` class mentions right, or `None` when nothing was named.
+pub fn precision(named: usize, present: usize) -> Option<f64> {
+    (named > 0).then(|| present as f64 / named as f64)
 }
 
 /// The report as Markdown.
@@ -236,6 +273,12 @@ pub fn markdown(report: &EvalReport) -> String {
             "\nSource recall: {recall:.3} over {} labelled clips; {} captions name a source \
              the clip does not have.\n",
             report.labelled_clips, report.false_source_captions
+        ));
+    }
+    if let Some(precision) = report.source_precision {
+        md.push_str(&format!(
+            "\nSource precision: {precision:.3} of the source classes the captions name are \
+             in their clips.\n"
         ));
     }
     if report.silent_clips > 0 {
@@ -299,5 +342,23 @@ mod tests {
         );
         assert!(names_source("a tractor engine runs", "tractor"));
         assert!(!names_source("rain falls", "Baby_cry"));
+    }
+
+    #[test]
+    fn named_classes_count_each_class_once_and_the_ones_that_are_there() {
+        let labels = ["Dog_bark".to_string(), "rain".to_string()];
+        assert_eq!(
+            named_classes("a dog barks while rain falls", &labels),
+            (2, 2)
+        );
+        assert_eq!(
+            named_classes("a dog barks and a dog barks near a helicopter", &labels),
+            (2, 1)
+        );
+        assert_eq!(named_classes("a street at night", &labels), (0, 0));
+        let silence = ["silence".to_string()];
+        assert_eq!(named_classes("a baby cries", &silence), (1, 0));
+        assert_eq!(precision(3, 2), Some(2.0 / 3.0));
+        assert_eq!(precision(0, 0), None);
     }
 }

@@ -513,7 +513,7 @@ enum Command {
     },
     /// Every stage of DALI from real recordings to a bundle: the world, captioner, prefix,
     /// alignment with each loss of the recipe, pseudo-labels, distillation, int8 export,
-    /// evaluation; the bundle with the best validation CIDEr-D goes to --out. A stopped run
+    /// evaluation; the bundle with the best validation source F1 goes to --out. A stopped run
     /// goes on where it stopped when run again with the same --work.
     Recipe {
         /// A recipe name (tools/configs/NAME/recipe.json) or a recipe file.

@@ -68,6 +68,14 @@ fn a_bundle_is_evaluated_on_a_manifest() {
     assert!(!clips[0]["caption"].as_str().unwrap().is_empty());
     assert!(clips[0]["scores"]["CIDEr-D"].is_number());
     assert_eq!(clips[2]["gated"], true);
+    // Source precision is the clips' right class mentions over all of them.
+    let count = |key: &str| clips.iter().map(|c| c[key].as_u64().unwrap()).sum::<u64>();
+    let (named, present) = (count("named_classes"), count("named_present"));
+    assert!(present <= named);
+    match report["source_precision"].as_f64() {
+        Some(precision) => assert_eq!(precision, present as f64 / named as f64),
+        None => assert_eq!(named, 0, "{report}"),
+    }
     let again = tools(&args);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists; pass --force"));
