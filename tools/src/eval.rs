@@ -49,17 +49,9 @@ fn class_of_label(label: &str) -> String {
     world::class_of_esc_label(&key).map_or(key, String::from)
 }
 
-/// Whether `caption` (PTB-tokenized) names a world class that none of `labels` stands for.
-pub fn names_absent_source(caption: &str, labels: &[String]) -> bool {
-    let heard: Vec<String> = labels.iter().map(|l| class_of_label(l)).collect();
-    world::CLASSES
-        .iter()
-        .filter(|c| !heard.iter().any(|h| h == c.name))
-        .any(|c| names_source(caption, c.name))
-}
-
 /// How many world classes `caption` (PTB-tokenized) names, and how many of those one of
-/// `labels` stands for: a caption's share in source precision.
+/// `labels` stands for: a caption's share in source precision. It names a source the clip
+/// lacks when the first is larger.
 pub fn named_classes(caption: &str, labels: &[String]) -> (usize, usize) {
     let heard: Vec<String> = labels.iter().map(|l| class_of_label(l)).collect();
     world::CLASSES
@@ -168,10 +160,12 @@ pub fn evaluate(
             .0
             .map_or((String::new(), 0.0), |e| (e.caption, e.latency_ms));
         let tokens = tokenize(&caption);
+        let (classes, present) = named_classes(&tokens, &clip.labels);
+        // Unlabelled clips say nothing of precision.
         let (named_classes, named_present) = if clip.labels.is_empty() {
             (0, 0)
         } else {
-            named_classes(&tokens, &clip.labels)
+            (classes, present)
         };
         let named = clip
             .labels
@@ -187,7 +181,7 @@ pub fn evaluate(
             references: clip.captions.clone(),
             labels: clip.labels.clone(),
             named,
-            names_absent: names_absent_source(&tokens, &clip.labels),
+            names_absent: classes > present,
             named_classes,
             named_present,
             latency_ms,

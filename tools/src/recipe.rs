@@ -24,7 +24,7 @@ use earsight::bundle::{DecodingConfig, Quantization, MANIFEST_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{read_json_lines, Manifest, Split};
-use crate::eval::{self, names_absent_source, names_source, SILENCE};
+use crate::eval::{self, names_source, SILENCE};
 use crate::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
 use crate::metrics::tokenize;
 use crate::score::{score, ScoreSet};
@@ -522,8 +522,8 @@ fn measure_expected(labels: &Path, expected: &[Expected]) -> Result<Measured> {
         let present: Vec<&String> = clip.sources.iter().filter(|l| *l != SILENCE).collect();
         sources += present.len();
         named += present.iter().filter(|l| names_source(&tokens, l)).count();
-        absent += usize::from(names_absent_source(&tokens, &clip.sources));
         let (n, p) = eval::named_classes(&tokens, &clip.sources);
+        absent += usize::from(n > p);
         (classes_named, classes_present) = (classes_named + n, classes_present + p);
         if !clip.references.is_empty() {
             set.ids.push(clip.id.clone());
