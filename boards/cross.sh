@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs Debian's cargo for an ARM target with everything cross-compiling needs:
-#   boards/cross.sh aarch64-unknown-linux-gnu build --release -p earsight
-#   boards/cross.sh armv7-unknown-linux-gnueabihf test -p earsight --locked
+#   boards/cross.sh aarch64-unknown-linux-gnu build --release -p earsight --features mic
+#   boards/cross.sh armv7-unknown-linux-gnueabihf test -p earsight --features mic --locked
 # Tests run under qemu through boards/qemu-runner.sh. Debian's rustc and cargo are used
 # together (rustup cannot add targets offline); RUSTFLAGS may add a board's -C target-cpu.
 set -eu

@@ -421,11 +421,17 @@ fn open_microphone(device: Option<&str>) -> Result<Box<dyn Source>> {
     Ok(Box::new(stream::MicSource(mic)))
 }
 
+/// How to get a build that captures from a microphone: the feature links ALSA.
+#[cfg(not(feature = "mic"))]
+const MIC_HINT: &str = "build it with the `mic` feature: `sudo apt-get install libasound2-dev \
+     pkg-config`, then `cargo install --path . --features mic` in the earsight checkout (or \
+     `cargo run --release --features mic -- listen`)";
+
 #[cfg(not(feature = "mic"))]
 fn open_microphone(_device: Option<&str>) -> Result<Box<dyn Source>> {
     bail!(
-        "this earsight was built without microphone support (cargo feature `mic`); \
-         use --input FILE, or pipe raw PCM with --input - --rate HZ"
+        "this earsight was built without microphone support; {MIC_HINT}; or use --input FILE, \
+         or pipe raw PCM with --input - --rate HZ"
     )
 }
 
@@ -507,7 +513,7 @@ fn devices(json: bool) -> Result<()> {
 
 #[cfg(not(feature = "mic"))]
 fn devices(_json: bool) -> Result<()> {
-    bail!("this earsight was built without microphone support (cargo feature `mic`)")
+    bail!("this earsight was built without microphone support; {MIC_HINT}")
 }
 
 fn file_size(path: &Path) -> Result<u64> {

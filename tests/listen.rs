@@ -34,7 +34,7 @@ fn scene() -> Vec<f32> {
     for name in [
         "dog_bark.ogg",
         "rain.ogg",
-        "baby_cry.ogg",
+        "rooster.mp3",
         "factory_whistle.wav",
     ] {
         let path = repo().join("tests/fixtures/audio").join(name);
@@ -477,4 +477,20 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
     let err = stderr(&out);
     assert!(err.contains("earsight listen: stopped after"), "{err}");
     assert!(err.contains("latency"), "{err}");
+}
+
+#[cfg(not(feature = "mic"))]
+#[test]
+fn a_build_without_the_mic_feature_says_how_to_get_one() {
+    for args in [&["listen"][..], &["devices"][..]] {
+        let out = earsight(args, None);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("built without microphone support")
+                && err.contains("cargo install --path . --features mic")
+                && err.contains("libasound2-dev"),
+            "{args:?}: {err}"
+        );
+    }
 }

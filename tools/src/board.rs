@@ -411,7 +411,7 @@ pub fn cross_build(
         command
             .arg(repo.join("boards/cross.sh"))
             .args([target.triple(), subcommand, "--release", "--locked"])
-            .args(["-p", "earsight"])
+            .args(["-p", "earsight", "--features", "mic"])
             .current_dir(repo)
             .env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", profile.rustflags());

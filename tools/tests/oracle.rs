@@ -14,6 +14,7 @@ const INPUTS: usize = 5;
 const STEPS: usize = 8;
 
 #[test]
+#[ignore = "ci: needs the Python oracles (pip install -r tests/oracle/requirements.txt)"]
 fn onnx_checker_passes_and_onnxruntime_agrees_with_tract() {
     let w = weights("mini.json", 1);
     let case = tempfile::tempdir().unwrap();
@@ -88,6 +89,7 @@ fn onnx_checker_passes_and_onnxruntime_agrees_with_tract() {
 }
 
 #[test]
+#[ignore = "ci: needs the Python oracles (pip install -r tests/oracle/requirements.txt)"]
 fn frontend_matches_librosa_on_real_recordings() {
     let mut f: FrontendConfig = weights("mini.json", 1).config.frontend;
     // Compare the natural log itself.
