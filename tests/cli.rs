@@ -59,7 +59,7 @@ fn captions_every_fixture_recording_as_json_and_warns_about_random_weights() {
     let files: Vec<String> = [
         "dog_bark.ogg",
         "rain.ogg",
-        "baby_cry.ogg",
+        "rooster.mp3",
         "factory_whistle.wav",
     ]
     .iter()
@@ -296,7 +296,7 @@ fn a_model_variable_that_holds_no_bundle_is_named() {
 
 #[test]
 fn the_shipped_model_is_found_without_being_named() {
-    let sample = repo().join("models/samples/dog_bark.ogg");
+    let sample = repo().join("models/samples/dog.ogg");
     let out = earsight_command()
         .args(["caption", "--json"])
         .arg(&sample)

@@ -1,6 +1,7 @@
 //! The bundle the project ships as the CLI's default model (`models/mini`) and the samples
 //! beside it (`models/samples`): it opens, its files are the ones its manifest hashes, it was
-//! trained, it names the source of every shipped sample, and silence gets no caption.
+//! trained, the samples' README says what it says about each sample (right or wrong), and
+//! silence gets no caption.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,8 @@ fn bundle_dir() -> PathBuf {
     repo().join("models/mini")
 }
 
-/// `models/samples/labels.csv`: each sample's file and the ESC-10 class it was recorded as.
+/// `models/samples/labels.csv`: each sample's file and the source it holds (a world class, or
+/// words for one the world lacks).
 fn samples() -> Vec<(PathBuf, String)> {
     let dir = repo().join("models/samples");
     let mut reader = csv::Reader::from_path(dir.join("labels.csv")).unwrap();
@@ -65,15 +67,36 @@ fn the_default_bundle_is_trained_small_and_its_files_match_their_hashes() {
     assert!(total < 10 << 20, "the bundle is {total} bytes, over 10 MiB");
 }
 
+/// The README's table row of a sample: `| `FILE` | ... |`, split into its cells.
+fn readme_row<'a>(readme: &'a str, file: &str) -> Vec<&'a str> {
+    let start = format!("| `{file}` |");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("models/samples/README.md has no row for {file}"));
+    row.trim_matches('|').split(" | ").map(str::trim).collect()
+}
+
 #[test]
-fn every_shipped_sample_is_captioned_with_its_source() {
+fn the_samples_readme_says_what_the_default_model_says_about_each() {
+    let readme = std::fs::read_to_string(repo().join("models/samples/README.md")).unwrap();
     let mut captioner = Captioner::open(&bundle_dir()).unwrap();
     for (file, label) in samples() {
+        let name = file.file_name().unwrap().to_str().unwrap();
         let captions = captions_of(&mut captioner, &file);
-        assert!(
-            captions.iter().any(|c| names_source(&tokenize(c), &label)),
-            "{}: {label} is not named in {captions:?}",
-            file.display()
+        let said: Vec<String> = captions.iter().map(|c| format!("\"{c}\"")).collect();
+        let names_it = captions.iter().any(|c| names_source(&tokenize(c), &label));
+        let row = readme_row(&readme, name);
+        let (caption_cell, verdict_cell) = (row[row.len() - 2], row[row.len() - 1]);
+        assert_eq!(
+            caption_cell,
+            said.join(" / "),
+            "{name}: the README's caption is not what the default model says today"
+        );
+        assert_eq!(
+            verdict_cell,
+            if names_it { "yes" } else { "no" },
+            "{name}: does the caption name {label}?"
         );
     }
 }

@@ -86,8 +86,9 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
 
     let scenes = scenes(&a);
     let mut split_of: BTreeMap<String, String> = BTreeMap::new();
-    // Mined phrasings replace the written ones: the corpus says "a baby is crying" and "the
-    // rain is falling" (three times each), never "a baby wails" or "heavy rain pours down".
+    // Mined phrasings replace the written ones: the corpus says "the rooster is crowing" and
+    // "the rain is falling" (three times each), never "a rooster crows" or "heavy rain pours
+    // down".
     let said: Vec<String> = scenes
         .iter()
         .flat_map(|s| s["audio_captions"].as_array().unwrap())
@@ -95,12 +96,12 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
         .collect();
     let mined = said
         .iter()
-        .filter(|c| c.contains("a baby is crying") || c.contains("the rain is falling"))
+        .filter(|c| c.contains("the rooster is crowing") || c.contains("the rain is falling"))
         .count();
-    assert!(mined > 0, "seed 7 has scenes with a heard baby or rain");
+    assert!(mined > 0, "seed 7 has scenes with a heard rooster or rain");
     for written in [
-        "a baby cries",
-        "a baby wails",
+        "a rooster crows",
+        "a rooster is crowing",
         "rain falls",
         "heavy rain",
         "laughs",

@@ -204,13 +204,13 @@ pub fn world_sources(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(audio_fixtures().join(from), to).unwrap();
     };
-    copy("dog_bark.ogg", "esc10/audio/Dog_bark/1-100032-A.ogg");
-    copy("rain.ogg", "esc10/audio/Rain/1-17367-A.ogg");
-    copy("baby_cry.ogg", "esc10/audio/Baby_cry/1-187207-A.ogg");
+    copy("dog_bark.ogg", "esc10/audio/Dog_bark/1-bark-A.ogg");
+    copy("rain.ogg", "esc10/audio/Rain/1-garden-A.ogg");
+    copy("rooster.mp3", "esc10/audio/Rooster/2-0283-A.mp3");
     std::fs::write(
         root.join("esc10/metadata.csv"),
-        "path,label,fold\naudio/Dog_bark/1-100032-A.ogg,Dog_bark,1\n\
-         audio/Rain/1-17367-A.ogg,Rain,1\naudio/Baby_cry/1-187207-A.ogg,Baby_cry,2\n",
+        "path,label,fold\naudio/Dog_bark/1-bark-A.ogg,Dog_bark,1\n\
+         audio/Rain/1-garden-A.ogg,Rain,1\naudio/Rooster/2-0283-A.mp3,Rooster,2\n",
     )
     .unwrap();
     copy("factory_whistle.wav", "opensfx/audio/03.wav");
@@ -220,16 +220,16 @@ pub fn world_sources(dir: &Path) -> PathBuf {
         "file\ttitle\tlicense\n03.wav\tFactory Whistle\tCC BY 3.0\n40.wav\tToyland: Bubble plop\tCC0\n",
     )
     .unwrap();
-    copy("soundscape.ogg", "scikit-maad-soundscapes/dawn.ogg");
-    // A caption corpus to mine phrasings from; "laughs" is not a crying baby's sound.
+    copy("soundscape.ogg", "scikit-maad-soundscapes/pond.ogg");
+    // A caption corpus to mine phrasings from; "laughs" is not a rooster's sound.
     let corpus = root.join("audiocaps-captions/v1/train.csv");
     std::fs::create_dir_all(corpus.parent().unwrap()).unwrap();
     let mut csv = String::from("audiocap_id,youtube_id,start_time,caption\n");
     for caption in [
         "A dog barks twice",
         "The rain is falling",
-        "A baby is crying",
-        "A baby laughs",
+        "The rooster is crowing",
+        "A rooster laughs",
     ] {
         for i in 0..3 {
             csv.push_str(&format!("{i},x,0,{caption}\n"));
