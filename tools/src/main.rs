@@ -23,17 +23,15 @@ use earsight_tools::train::pipeline::{self, Common, Training};
 use earsight_tools::train::Report;
 use earsight_tools::weights::{read_config, Weights};
 
+/// The earsight checkout these tools were built from, where the defaults below are.
+const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// The tokenizer shipped in the repository (trained on caption text, see its PROVENANCE.md).
-const DEFAULT_TOKENIZER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../models/tokenizer/tokenizer.json"
-);
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-const BOARDS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../boards");
-const DEFAULT_BUNDLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/mini");
-const BOARDS_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/boards");
-const MINI_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/mini.json");
-const MINI_IMAGE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/image-mini.json");
+const DEFAULT_TOKENIZER: &str = "models/tokenizer/tokenizer.json";
+const BOARDS_DIR: &str = "boards";
+const DEFAULT_BUNDLE: &str = "models/mini";
+const BOARDS_OUT: &str = "target/boards";
+const MINI_CONFIG: &str = "tools/configs/mini.json";
+const MINI_IMAGE_CONFIG: &str = "tools/configs/image-mini.json";
 const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
      `earsight-tools tokenizer` on AudioCaps v1 train + Clotho v1 development captions";
 
@@ -53,7 +51,7 @@ enum BoardCommand {
     /// List the board profiles.
     List {
         /// The profiles' directory.
-        #[arg(long, default_value = BOARDS_DIR)]
+        #[arg(long, default_value = BOARDS_DIR, value_parser = in_checkout)]
         boards: PathBuf,
     },
     /// Cross-compile the runtime with the board's flags (boards/cross.sh, Debian's Rust) and
@@ -63,10 +61,10 @@ enum BoardCommand {
         /// The board: a profile name (`earsight-tools board list`).
         name: String,
         /// The profiles' directory.
-        #[arg(long, default_value = BOARDS_DIR)]
+        #[arg(long, default_value = BOARDS_DIR, value_parser = in_checkout)]
         boards: PathBuf,
         /// The model bundle to ship [default: the default bundle, models/mini].
-        #[arg(long, default_value = DEFAULT_BUNDLE)]
+        #[arg(long, default_value = DEFAULT_BUNDLE, value_parser = in_checkout)]
         bundle: PathBuf,
         /// Where the package goes.
         #[arg(long, default_value = BOARDS_OUT)]
@@ -167,7 +165,7 @@ struct StageArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    #[arg(long, default_value = DEFAULT_TOKENIZER)]
+    #[arg(long, default_value = DEFAULT_TOKENIZER, value_parser = in_checkout)]
     tokenizer: PathBuf,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
@@ -361,7 +359,7 @@ enum Command {
         /// Override the decoder's weight scheme.
         #[arg(long, value_enum)]
         decoder_quant: Option<Scheme>,
-        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        #[arg(long, default_value = DEFAULT_TOKENIZER, value_parser = in_checkout)]
         tokenizer: PathBuf,
         #[arg(long)]
         name: Option<String>,
@@ -393,7 +391,7 @@ enum Command {
     Decode {
         #[command(flatten)]
         source: ModelSource,
-        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        #[arg(long, default_value = DEFAULT_TOKENIZER, value_parser = in_checkout)]
         tokenizer: PathBuf,
         #[arg(long, default_value_t = 20)]
         max_tokens: usize,
@@ -497,7 +495,7 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value_t = 20)]
         max_tokens: usize,
-        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        #[arg(long, default_value = DEFAULT_TOKENIZER, value_parser = in_checkout)]
         tokenizer: PathBuf,
         /// Caption the pictures alone (image tokens only), with --model and --prefix both the
         /// stage 0 captioner: does it name what is pictured?
@@ -528,7 +526,7 @@ enum Command {
         /// Intermediate results [default: runs/NAME].
         #[arg(long)]
         work: Option<PathBuf>,
-        #[arg(long, default_value = DEFAULT_TOKENIZER)]
+        #[arg(long, default_value = DEFAULT_TOKENIZER, value_parser = in_checkout)]
         tokenizer: PathBuf,
         /// No progress bars.
         #[arg(long)]
@@ -550,9 +548,9 @@ enum Command {
     /// Step time and examples/s of every training stage on generated data at a model size, on
     /// one device, with each stage's first loss (tools/bench/train-device.sh compares devices).
     BenchTrain {
-        #[arg(long, default_value = MINI_CONFIG)]
+        #[arg(long, default_value = MINI_CONFIG, value_parser = in_checkout)]
         config: PathBuf,
-        #[arg(long, default_value = MINI_IMAGE_CONFIG)]
+        #[arg(long, default_value = MINI_IMAGE_CONFIG, value_parser = in_checkout)]
         image_config: PathBuf,
         #[arg(long, default_value_t = 8)]
         batch_size: usize,
@@ -614,6 +612,25 @@ fn checkpoint_every(minutes: u64) -> Option<std::time::Duration> {
     (minutes > 0).then(|| std::time::Duration::from_secs(60 * minutes))
 }
 
+/// A path as given, except that a relative one that is not there is looked for in the checkout
+/// the tools were built from: the defaults are written relative to the checkout and work from
+/// any directory.
+fn in_checkout_path(path: &str) -> PathBuf {
+    let given = PathBuf::from(path);
+    if given.is_relative() && !given.exists() {
+        let there = Path::new(CHECKOUT).join(&given);
+        if there.exists() {
+            return there;
+        }
+    }
+    given
+}
+
+/// [`in_checkout_path`] as a clap value parser.
+fn in_checkout(path: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(in_checkout_path(path))
+}
+
 /// A recipe file, or the recipe of that name in tools/configs (of the working directory, else
 /// of the source tree this binary was built from).
 fn recipe_file(recipe: &str) -> Result<PathBuf> {
@@ -624,7 +641,7 @@ fn recipe_file(recipe: &str) -> Result<PathBuf> {
     let named = |root: &Path| root.join("configs").join(recipe).join("recipe.json");
     let candidates = [
         named(Path::new("tools")),
-        named(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        named(&Path::new(CHECKOUT).join("tools")),
     ];
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
         return Ok(found.clone());
@@ -676,7 +693,7 @@ fn run() -> Result<()> {
                 }),
                 encoder_quantization: encoder_quant.map_or(enc_default, Into::into),
                 decoder_quantization: decoder_quant.map_or(dec_default, Into::into),
-                tokenizer_provenance: if tokenizer == Path::new(DEFAULT_TOKENIZER) {
+                tokenizer_provenance: if tokenizer == in_checkout_path(DEFAULT_TOKENIZER) {
                     DEFAULT_TOKENIZER_PROVENANCE.into()
                 } else {
                     tokenizer.display().to_string()
@@ -1062,7 +1079,7 @@ fn board(command: BoardCommand) -> Result<()> {
                         profile.rustflags()
                     );
                     (
-                        board::cross_build(Path::new(REPO), &name, &profile, test)?,
+                        board::cross_build(Path::new(CHECKOUT), &name, &profile, test)?,
                         true,
                     )
                 }

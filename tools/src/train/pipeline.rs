@@ -55,14 +55,20 @@ impl Training {
         read_json(&path, "training record")
     }
 
-    /// One line per stage, for a model card.
+    /// One line per stage, for a model card. A stage's data is named by its directory's own
+    /// name ("world"), not by where it was on the machine that trained.
     pub fn summary(&self) -> String {
         self.stages
             .iter()
             .map(|s| {
+                let data = Path::new(&s.data);
                 format!(
                     "{} on {} ({} steps, validation loss {:.4} -> {:.4})",
-                    s.stage, s.data, s.steps, s.val_before, s.val_best
+                    s.stage,
+                    data.file_name().unwrap_or(data.as_os_str()).to_string_lossy(),
+                    s.steps,
+                    s.val_before,
+                    s.val_best
                 )
             })
             .collect::<Vec<_>>()
