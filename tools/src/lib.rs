@@ -8,8 +8,9 @@
 //! - Shipping: the ONNX graphs ([`onnx`]), the bundle writer ([`export`]), a reference forward
 //!   pass to check the runtime against ([`reference`]).
 //! - Boards: the profiles in `boards/` and the package for one board ([`board`]).
-//! - Scoring: the captioning metrics ([`metrics`], [`meteor`]), the report that scores any
-//!   captioner's output ([`score`]), the evaluation of a bundle on a manifest ([`eval`]).
+//! - Scoring: the captioning metrics ([`metrics`], [`meteor`]) on PTB tokens ([`ptb`]), the
+//!   report that scores any captioner's output ([`score`]), the evaluation of a bundle on a
+//!   manifest ([`eval`]).
 
 pub mod blip;
 pub mod board;
@@ -22,6 +23,7 @@ pub mod meteor;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod ptb;
 pub mod recipe;
 pub mod reference;
 pub mod score;
