@@ -60,6 +60,9 @@ fn a_tiny_teacher_loads_and_answers_in_shape_and_deterministically() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny_teacher(tmp.path(), 1);
     let teacher = Teacher::load(&dir).unwrap();
+    // Distillation asks one teacher for targets from several threads.
+    fn shared_by_threads<T: Send + Sync>(_: &T) {}
+    shared_by_threads(&teacher);
     let shape = TinyShape::default();
     assert_eq!(teacher.classes().len(), shape.classes);
     assert_eq!(teacher.classes()[3].display_name, "tiny class 3");

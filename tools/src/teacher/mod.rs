@@ -172,7 +172,8 @@ impl Teacher {
 
     /// The optimized plan for clips of `frames` frames.
     fn plan(&self, frames: usize) -> Result<Arc<TypedRunnableModel>> {
-        // A thread that panicked holding the lock left the list whole: plans are only pushed.
+        // Each change to the list is whole, so a thread that panicked holding the lock cannot
+        // have left it half-changed.
         let lock = || self.plans.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, plan)) = lock().iter().find(|(n, _)| *n == frames) {
             return Ok(plan.clone());
