@@ -3,7 +3,8 @@
 //! explicit self-attention cache of symbolic length.
 //!
 //! Each graph is written in one of three weight schemes ([`Quantization`]); layer norms,
-//! softmax and the activation-by-activation products of attention always stay f32.
+//! softmax and the activation-by-activation products of attention always stay f32. The same
+//! builder writes the tools' tiny test teacher ([`crate::teacher::tiny`]).
 
 use earsight::bundle::{names, DType, Dim, GraphSpec, Quantization, TensorSpec};
 use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
