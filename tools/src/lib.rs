@@ -7,6 +7,8 @@
 //! - Training: the DALI losses ([`losses`]) and stages ([`train`]).
 //! - Shipping: the ONNX graphs ([`onnx`]), the bundle writer ([`export`]), a reference forward
 //!   pass to check the runtime against ([`reference`]).
+//! - Teachers: a pretrained tagger with its own frontend, loaded from `--teacher DIR`, and
+//!   zero-shot accuracy through it ([`teacher`]).
 //! - Boards: the profiles in `boards/` and the package for one board ([`board`]).
 //! - Scoring: the captioning metrics ([`metrics`], [`meteor`]) on PTB tokens ([`ptb`]), the
 //!   report that scores any captioner's output ([`score`]), the evaluation of a bundle on a
@@ -27,6 +29,7 @@ pub mod ptb;
 pub mod recipe;
 pub mod reference;
 pub mod score;
+pub mod teacher;
 pub mod train;
 pub mod vocab;
 pub mod weights;

@@ -32,6 +32,7 @@ const DEFAULT_BUNDLE: &str = "models/mini";
 const BOARDS_OUT: &str = "target/boards";
 const MINI_CONFIG: &str = "tools/configs/mini.json";
 const MINI_IMAGE_CONFIG: &str = "tools/configs/image-mini.json";
+const ESC10_MAP: &str = "tools/configs/esc10-audioset.json";
 const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
      `earsight-tools tokenizer` on AudioCaps v1 train + Clotho v1 development captions";
 
@@ -79,6 +80,42 @@ enum BoardCommand {
         /// Replace a package already in --out.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeacherCommand {
+    /// Each file's best-scored teacher classes (any audio file the runtime reads).
+    Tag {
+        /// The teacher: a directory with one ONNX graph and its class CSV (here
+        /// ../shared/models/efficientat-mn04).
+        #[arg(long)]
+        teacher: PathBuf,
+        /// Classes shown per file.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// One JSON object per file.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Zero-shot accuracy on one ESC-10 fold: each label's score is the best of the teacher
+    /// classes --map gives it, the prediction the best label.
+    ZeroShot {
+        #[arg(long)]
+        teacher: PathBuf,
+        /// The data directory holding esc10/metadata.csv (here ../shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        fold: u32,
+        /// ESC-10's labels mapped to the teacher's class indices.
+        #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
+        map: PathBuf,
+        /// The whole report, every clip's prediction included, as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -504,6 +541,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A pretrained tagger as a teacher, with its own frontend: what it hears in files, and
+    /// its zero-shot accuracy on ESC-10.
+    Teacher {
+        #[command(subcommand)]
+        command: TeacherCommand,
+    },
     /// Board profiles (boards/NAME.toml) and the package for one board.
     Board {
         #[command(subcommand)]
@@ -914,6 +957,7 @@ fn run() -> Result<()> {
             println!("wrote {n} pseudo-labels to {}", out.display());
             Ok(())
         }
+        Command::Teacher { command } => teacher(command),
         Command::Board { command } => board(command),
         Command::Recipe {
             recipe,
@@ -1036,6 +1080,73 @@ fn run() -> Result<()> {
                 tokenizer.get_vocab_size(true),
                 out.display()
             );
+            Ok(())
+        }
+    }
+}
+
+fn teacher(command: TeacherCommand) -> Result<()> {
+    use earsight_tools::teacher::{zero_shot, Teacher};
+    match command {
+        TeacherCommand::Tag {
+            teacher,
+            top,
+            json,
+            files,
+        } => {
+            let teacher = Teacher::load(&teacher)?;
+            let mut failures = 0;
+            for file in &files {
+                let outputs = match teacher.file(file) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        eprintln!("earsight-tools: {e:#}");
+                        failures += 1;
+                        continue;
+                    }
+                };
+                let best = teacher.top(&outputs.scores, top);
+                let class = |i: usize| &teacher.classes()[i];
+                if json {
+                    let top: Vec<_> = best
+                        .iter()
+                        .map(|&(i, score)| {
+                            serde_json::json!({
+                                "index": i, "mid": class(i).mid,
+                                "name": class(i).display_name, "score": score,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::json!({ "file": file, "top": top }));
+                } else {
+                    let named: Vec<String> = best
+                        .iter()
+                        .map(|&(i, score)| format!("{} {score:.3}", class(i).display_name))
+                        .collect();
+                    println!("{}: {}", file.display(), named.join(", "));
+                }
+            }
+            if failures > 0 {
+                bail!("{failures} of {} files could not be tagged", files.len());
+            }
+            Ok(())
+        }
+        TeacherCommand::ZeroShot {
+            teacher,
+            data,
+            fold,
+            map,
+            json,
+        } => {
+            let teacher = Teacher::load(&teacher)?;
+            let map = zero_shot::LabelMap::read(&map)?;
+            let metadata = data.join("esc10").join("metadata.csv");
+            let report = zero_shot::esc_fold(&teacher, &map, &metadata, fold)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", zero_shot::markdown(&report));
+            }
             Ok(())
         }
     }

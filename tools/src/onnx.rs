@@ -3,7 +3,8 @@
 //! explicit self-attention cache of symbolic length.
 //!
 //! Each graph is written in one of three weight schemes ([`Quantization`]); layer norms,
-//! softmax and the activation-by-activation products of attention always stay f32.
+//! softmax and the activation-by-activation products of attention always stay f32. The same
+//! builder writes the tools' tiny test teacher ([`crate::teacher::tiny`]).
 
 use earsight::bundle::{names, DType, Dim, GraphSpec, Quantization, TensorSpec};
 use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
@@ -18,7 +19,7 @@ pub const OPSET: i64 = 17;
 const IR_VERSION: i64 = 8;
 
 /// A graph under construction.
-struct Graph {
+pub(crate) struct Graph {
     nodes: Vec<pb::NodeProto>,
     initializers: Vec<pb::TensorProto>,
     inputs: Vec<pb::ValueInfoProto>,
@@ -27,7 +28,7 @@ struct Graph {
     scheme: Quantization,
 }
 
-enum Attr {
+pub(crate) enum Attr {
     Int(i64),
     Ints(Vec<i64>),
     Float(f32),
@@ -89,7 +90,7 @@ pub fn quantize_per_channel(a: &Array, axis: usize) -> (Vec<i8>, Vec<f32>) {
 }
 
 impl Graph {
-    fn new(scheme: Quantization, spec: &GraphSpec) -> Graph {
+    pub(crate) fn new(scheme: Quantization, spec: &GraphSpec) -> Graph {
         Graph {
             nodes: Vec::new(),
             initializers: Vec::new(),
@@ -122,7 +123,7 @@ impl Graph {
         name.into()
     }
 
-    fn f32s(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
+    pub(crate) fn f32s(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
         let raw = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializer(name, dims, DataType::Float, raw)
     }
@@ -187,12 +188,12 @@ impl Graph {
         outputs
     }
 
-    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
+    pub(crate) fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
         self.node_n(op, inputs, 1, attrs).remove(0)
     }
 
     /// Binds an internal value to a graph output name.
-    fn output(&mut self, value: &str, name: &str) {
+    pub(crate) fn output(&mut self, value: &str, name: &str) {
         self.nodes.push(pb::NodeProto {
             input: vec![value.into()],
             output: vec![name.into()],
@@ -202,7 +203,7 @@ impl Graph {
         });
     }
 
-    fn reshape(&mut self, x: &str, shape: &[i64]) -> String {
+    pub(crate) fn reshape(&mut self, x: &str, shape: &[i64]) -> String {
         let s = self.fresh("shape");
         let s = self.i64s(&s, shape);
         self.node("Reshape", &[x, &s], vec![])
@@ -331,7 +332,7 @@ impl Graph {
         self.linear(&h, weights, &format!("{name}.fc2"))
     }
 
-    fn finish(self, name: &str) -> pb::ModelProto {
+    pub(crate) fn finish(self, name: &str) -> pb::ModelProto {
         pb::ModelProto {
             ir_version: IR_VERSION,
             opset_import: vec![pb::OperatorSetIdProto {
