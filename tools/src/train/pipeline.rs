@@ -65,7 +65,9 @@ impl Training {
                 format!(
                     "{} on {} ({} steps, validation loss {:.4} -> {:.4})",
                     s.stage,
-                    data.file_name().unwrap_or(data.as_os_str()).to_string_lossy(),
+                    data.file_name()
+                        .unwrap_or(data.as_os_str())
+                        .to_string_lossy(),
                     s.steps,
                     s.val_before,
                     s.val_best
