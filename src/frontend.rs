@@ -223,20 +223,28 @@ fn mel_bands(c: &FrontendConfig) -> Vec<(usize, Vec<f64>)> {
     let edges: Vec<f64> = (0..c.n_mels + 2)
         .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (c.n_mels + 1) as f64))
         .collect();
-    (0..c.n_mels)
-        .map(|m| {
-            let (left, centre, right) = (edges[m], edges[m + 1], edges[m + 2]);
-            let dense: Vec<f64> = bin_hz
+    triangles(&bin_hz, &edges)
+}
+
+/// Triangular filters sampled at `points`, one for each (left, centre, right) triple of
+/// consecutive `edges` (on the same axis as the points), each as its first non-zero point and
+/// its weights from there to its last: the shape of every mel filterbank, whatever its scale.
+pub fn triangles(points: &[f64], edges: &[f64]) -> Vec<(usize, Vec<f64>)> {
+    edges
+        .windows(3)
+        .map(|w| {
+            let (left, centre, right) = (w[0], w[1], w[2]);
+            let dense: Vec<f64> = points
                 .iter()
-                .map(|&f| {
-                    let rising = (f - left) / (centre - left);
-                    let falling = (right - f) / (right - centre);
+                .map(|&p| {
+                    let rising = (p - left) / (centre - left);
+                    let falling = (right - p) / (right - centre);
                     rising.min(falling).max(0.0)
                 })
                 .collect();
             let first = dense.iter().position(|&w| w > 0.0).unwrap_or(0);
-            let last = dense.iter().rposition(|&w| w > 0.0).unwrap_or(0);
-            (first, dense[first..=last.max(first)].to_vec())
+            let last = dense.iter().rposition(|&w| w > 0.0).unwrap_or(first);
+            (first, dense[first..=last].to_vec())
         })
         .collect()
 }

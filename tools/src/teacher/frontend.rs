@@ -143,24 +143,8 @@ fn kaldi_bands() -> Vec<(usize, Vec<f64>)> {
         .collect();
     let (lo, hi) = (kaldi_mel(0.0), kaldi_mel(F_MAX));
     let step = (hi - lo) / (N_MELS + 1) as f64;
-    (0..N_MELS)
-        .map(|b| {
-            let left = lo + b as f64 * step;
-            let centre = lo + (b + 1) as f64 * step;
-            let right = lo + (b + 2) as f64 * step;
-            let dense: Vec<f64> = bin_mel
-                .iter()
-                .map(|&m| {
-                    let up = (m - left) / (centre - left);
-                    let down = (right - m) / (right - centre);
-                    up.min(down).max(0.0)
-                })
-                .collect();
-            let first = dense.iter().position(|&w| w > 0.0).unwrap_or(0);
-            let last = dense.iter().rposition(|&w| w > 0.0).unwrap_or(first);
-            (first, dense[first..=last].to_vec())
-        })
-        .collect()
+    let edges: Vec<f64> = (0..N_MELS + 2).map(|i| lo + i as f64 * step).collect();
+    earsight::frontend::triangles(&bin_mel, &edges)
 }
 
 #[cfg(test)]
