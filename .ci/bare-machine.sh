@@ -34,7 +34,10 @@ echo "== a clean clone of HEAD ($(git -C "$repo" rev-parse --short HEAD))"
 rm -rf "$root/home/user/earsight"
 mkdir -p "$root/home/user"
 git clone --quiet --no-hardlinks "$repo" "$root/home/user/earsight"
+# The network of this machine, not software: its name servers and its trust store (a proxy
+# between here and the registry may sign with a CA of its own).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 
 mounted=()
 cleanup() { for m in "${mounted[@]}"; do umount "$m" || true; done; }
