@@ -64,7 +64,7 @@ enum BoardCommand {
         /// The profiles' directory.
         #[arg(long, default_value = BOARDS_DIR, value_parser = in_checkout)]
         boards: PathBuf,
-        /// The model bundle to ship [default: the default bundle, models/mini].
+        /// The model bundle to ship (the default bundle unless given).
         #[arg(long, default_value = DEFAULT_BUNDLE, value_parser = in_checkout)]
         bundle: PathBuf,
         /// Where the package goes.
