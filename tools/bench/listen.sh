@@ -23,7 +23,7 @@ import sys, numpy as np, librosa, soundfile
 out, seconds = sys.argv[1], float(sys.argv[2])
 rng = np.random.default_rng(1)
 parts = []
-for name in ["dog_bark.ogg", "rain.ogg", "baby_cry.ogg", "factory_whistle.wav"]:
+for name in ["dog_bark.ogg", "rain.ogg", "rooster.mp3", "factory_whistle.wav"]:
     y, _ = librosa.load(f"tests/fixtures/audio/{name}", sr=16000, mono=True)
     quiet = rng.uniform(-0.00055, 0.00055, 10 * 16000).astype(np.float32)
     parts += [y, quiet]
