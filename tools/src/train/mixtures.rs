@@ -40,7 +40,8 @@ pub struct Sources {
     pub background: Vec<String>,
     /// The share of foreground clips held out of training for validation, in (0, 1).
     pub val_share: f64,
-    /// Clips are cut to their first this many seconds when decoded, to bound memory.
+    /// Clips and soundscapes are cut to their first this many seconds when decoded, to bound
+    /// memory.
     pub max_clip_seconds: f32,
 }
 

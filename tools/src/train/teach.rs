@@ -100,7 +100,7 @@ impl<B: Backend> TagHead<B> {
         self.linear.forward(pooled.reshape([b, d]))
     }
 
-    /// The head as named arrays, for [`TAG_HEAD_FILE`].
+    /// Writes the head as `dir/`[`TAG_HEAD_FILE`], the form the exporter will read.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let mut tensors = std::collections::BTreeMap::new();
         tensors.insert("tag_head.weight".into(), to_array(&self.linear.weight));
