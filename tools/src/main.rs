@@ -295,6 +295,22 @@ enum TrainStage {
         #[arg(long)]
         labels: PathBuf,
     },
+    /// A pretrained tagger distilled into the audio backbone and a new tag head, on fresh
+    /// random mixtures of the audio under --data (here ../shared/data), labelled by the teacher
+    /// as they are drawn; ESC-10's test fold is held out and reported after every epoch.
+    Teach {
+        #[command(flatten)]
+        args: StageArgs,
+        /// The teacher directory (here ../shared/models/efficientat-mn04).
+        #[arg(long)]
+        teacher: PathBuf,
+        /// ESC-10's labels mapped to the teacher's class indices, for the test fold.
+        #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
+        map: PathBuf,
+        /// Threads that decode the clips and run the teacher (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 impl TrainStage {
@@ -304,7 +320,8 @@ impl TrainStage {
             | TrainStage::Prefix { args, .. }
             | TrainStage::Pretrain { args }
             | TrainStage::Align { args, .. }
-            | TrainStage::Distill { args, .. } => args,
+            | TrainStage::Distill { args, .. }
+            | TrainStage::Teach { args, .. } => args,
         }
     }
 
@@ -321,6 +338,17 @@ impl TrainStage {
             }
             TrainStage::Distill { labels, .. } => {
                 pipeline::distill_stage::<B>(&common, labels, device)
+            }
+            TrainStage::Teach {
+                teacher,
+                map,
+                threads,
+                ..
+            } => {
+                let threads = threads.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+                });
+                pipeline::teach_stage::<B>(&common, teacher, map, threads, device)
             }
         }
     }

@@ -90,7 +90,8 @@ impl LabelMap {
         (0..s.len()).fold(0, |best, i| if s[i] > s[best] { i } else { best })
     }
 
-    fn position(&self, label: &str) -> Option<usize> {
+    /// The index of `label` in the map.
+    pub fn position(&self, label: &str) -> Option<usize> {
         self.labels.iter().position(|l| l.label == label)
     }
 }

@@ -13,9 +13,11 @@ pub mod captioner;
 pub mod captions;
 pub mod dataset;
 pub mod distill;
+pub mod mixtures;
 pub mod pipeline;
 pub mod prefix;
 pub mod pretrain;
+pub mod teach;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -528,6 +530,11 @@ pub trait Stage {
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)>;
     /// The validation loss (lower is better).
     fn validate(&self) -> Result<f64>;
+    /// More measures logged with the validation loss before training and after each epoch
+    /// (accuracies, agreement), which choose nothing.
+    fn epoch_metrics(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        Ok(serde_json::Map::new())
+    }
     /// Writes the weights the next stage or the exporter reads.
     fn save_weights(&self, dir: &Path) -> Result<()>;
     /// Writes the trainable modules and optimiser states, for resuming.
@@ -586,7 +593,10 @@ pub fn run_stage(
     };
     if state.val_losses.is_empty() {
         let val = stage.validate()?;
-        log.write(&serde_json::json!({"epoch": 0, "val_loss": val}))?;
+        let mut line = stage.epoch_metrics()?;
+        line.insert("epoch".into(), 0.into());
+        line.insert("val_loss".into(), val.into());
+        log.write(&serde_json::Value::Object(line))?;
         state.val_losses.push(val);
     }
     let progress = Progress::new(run.progress, total_steps as u64, state.step as u64, name);
@@ -639,7 +649,11 @@ pub fn run_stage(
         let val = stage.validate()?;
         let best = state.val_losses[1..].iter().all(|&v| val < v);
         state.val_losses.push(val);
-        log.write(&serde_json::json!({"epoch": epoch, "val_loss": val, "best": best}))?;
+        let mut line = stage.epoch_metrics()?;
+        line.insert("epoch".into(), epoch.into());
+        line.insert("val_loss".into(), val.into());
+        line.insert("best".into(), best.into());
+        log.write(&serde_json::Value::Object(line))?;
         if best {
             state.best_epoch = epoch;
             checkpoint.save("best", &state, |dir| stage.save_weights(dir))?;

@@ -18,9 +18,12 @@ use super::dataset::{Captioned, Dataset, ImagePairs};
 use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
 use super::pretrain::{pretrain, PretrainConfig};
+use super::teach::{teach, TeachConfig, TeachInputs};
 use super::{read_json, Recipe, Report, Run};
 use crate::data::{read_json_lines, Split};
 use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
+use crate::teacher::zero_shot::LabelMap;
+use crate::teacher::Teacher;
 use crate::weights::Weights;
 
 /// The provenance file of a checkpoint.
@@ -219,6 +222,43 @@ pub fn pretrain_stage<B: AutodiffBackend>(common: &Common, device: &B::Device) -
         device,
     )?;
     common.record("pretrain", &recipe, &report)?;
+    Ok(report)
+}
+
+/// Teacher distillation into the checkpoint's audio backbone, on the audio of `common.data`
+/// (`../shared/data`), with the teacher in `teacher` and its label map `map` for ESC-10's test
+/// fold; `threads` decode the clips and label the mixtures.
+pub fn teach_stage<B: AutodiffBackend>(
+    common: &Common,
+    teacher: &Path,
+    map: &Path,
+    threads: usize,
+    device: &B::Device,
+) -> Result<Report> {
+    let recipe = TeachConfig::read(&common.recipe)?;
+    let start = Weights::load(&common.model)?;
+    let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
+        Some(ImageWeights::load(&common.model)?)
+    } else {
+        None
+    };
+    let teacher = Teacher::load(teacher)?;
+    let map = LabelMap::read(map)?;
+    let inputs = TeachInputs {
+        teacher: &teacher,
+        map: &map,
+        data: &common.data,
+        threads,
+    };
+    let report = teach::<B>(
+        &recipe,
+        &start,
+        image.as_ref(),
+        &inputs,
+        &common.run(),
+        device,
+    )?;
+    common.record("teach", &recipe, &report)?;
     Ok(report)
 }
 
