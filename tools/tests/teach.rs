@@ -13,7 +13,7 @@ use burn::backend::Autodiff;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use common::{repo, tools, weights};
+use common::{repo, shared, tools, weights};
 use earsight_tools::model::Captioner;
 use earsight_tools::reference::Cpu;
 use earsight_tools::teacher::tiny::{self, TinyShape};
@@ -349,18 +349,6 @@ fn bad_inputs_are_refused_with_what_was_wrong() {
 }
 
 // ---- CI: the real teacher on ../shared ----
-
-/// `../shared` beside the checkout: the real teachers and data, which CI has and a clone lacks.
-fn shared() -> PathBuf {
-    let dir = repo().join("../shared");
-    assert!(
-        dir.join("models").is_dir() && dir.join("data").is_dir(),
-        "{}: no shared data and teachers here (models/, data/). This test runs in CI, which has \
-         them beside the checkout; a clone runs the tests without --include-ignored",
-        dir.display()
-    );
-    dir
-}
 
 #[test]
 #[ignore = "ci: needs ../shared"]

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{repo, tools, tools_ok, write_npy};
+use common::{repo, shared, tools, tools_ok, write_npy};
 use earsight_tools::teacher::frontend::{EfficientAtMel, N_MELS, SAMPLE_RATE};
 use earsight_tools::teacher::tiny::{self, TinyShape};
 use earsight_tools::teacher::zero_shot::{self, LabelMap};
@@ -339,18 +339,6 @@ fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
 }
 
 // ---- CI: the real teacher in ../shared ----
-
-/// `../shared` beside the checkout: the real teachers and data, which CI has and a clone lacks.
-fn shared() -> PathBuf {
-    let dir = repo().join("../shared");
-    assert!(
-        dir.join("models").is_dir() && dir.join("data").is_dir(),
-        "{}: no shared data and teachers here (models/, data/). This test runs in CI, which has \
-         them beside the checkout; a clone runs the tests without --include-ignored",
-        dir.display()
-    );
-    dir
-}
 
 fn mn04() -> PathBuf {
     shared().join("models/efficientat-mn04")

@@ -31,6 +31,18 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// `../shared` beside the checkout: the real teachers and data, which CI has and a clone lacks.
+pub fn shared() -> PathBuf {
+    let dir = repo().join("../shared");
+    assert!(
+        dir.join("models").is_dir() && dir.join("data").is_dir(),
+        "{}: no shared data and teachers here (models/, data/). This test runs in CI, which has \
+         them beside the checkout; a clone runs the tests without --include-ignored",
+        dir.display()
+    );
+    dir
+}
+
 pub fn tokenizer() -> PathBuf {
     repo().join("models/tokenizer/tokenizer.json")
 }
