@@ -305,6 +305,19 @@ pub fn import_clotho(csv_path: &Path, audio_dir: &Path, split: Split) -> Result<
         .collect()
 }
 
+/// The clips of one fold of an ESC metadata file ([`import_esc`]'s test split), refused when
+/// the fold has none: a held-out or test fold that is empty is a mistake, never a pass.
+pub fn esc_fold(metadata: &Path, fold: u32) -> Result<Vec<Clip>> {
+    let clips: Vec<Clip> = import_esc(metadata, fold)?
+        .into_iter()
+        .filter(|c| c.split == Split::Test)
+        .collect();
+    if clips.is_empty() {
+        bail!("{}: no clips in fold {fold}", metadata.display());
+    }
+    Ok(clips)
+}
+
 /// ESC-50 (`filename,fold,target,category,...`, audio in `audio/`) or the ESC-10 layout of
 /// `path,label,fold`; clips of `test_fold` are the test split, the rest train.
 pub fn import_esc(metadata: &Path, test_fold: u32) -> Result<Vec<Clip>> {

@@ -11,7 +11,6 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{Outputs, Teacher};
-use crate::data::{import_esc, Split};
 
 /// Our labels, each with the teacher classes that stand for it.
 #[derive(Clone, Debug, Deserialize)]
@@ -156,13 +155,7 @@ pub fn esc_fold(
     fold: u32,
 ) -> Result<ZeroShotReport> {
     map.check(teacher)?;
-    let clips: Vec<_> = import_esc(metadata, fold)?
-        .into_iter()
-        .filter(|c| c.split == Split::Test)
-        .collect();
-    if clips.is_empty() {
-        bail!("{}: no clips in fold {fold}", metadata.display());
-    }
+    let clips = crate::data::esc_fold(metadata, fold)?;
     let labels: Vec<usize> = clips
         .iter()
         .map(|c| {

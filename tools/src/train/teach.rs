@@ -33,7 +33,7 @@ use super::{
     run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe, Report, Run,
     Stage,
 };
-use crate::data::{import_esc, Split};
+use crate::data::esc_fold;
 use crate::image::ImageWeights;
 use crate::losses::SeededInit;
 use crate::model::{to_array, AudioEncoder, Captioner, TextDecoder};
@@ -265,16 +265,7 @@ impl TestFold {
         map: &LabelMap,
         model: &ModelConfig,
     ) -> Result<TestFold> {
-        let clips: Vec<_> = import_esc(metadata, fold)?
-            .into_iter()
-            .filter(|c| c.split == Split::Test)
-            .collect();
-        if clips.is_empty() {
-            bail!(
-                "{}: no clips in fold {fold} (sources.test_fold)",
-                metadata.display()
-            );
-        }
+        let clips = esc_fold(metadata, fold).context("sources.test_fold")?;
         let mut mel = LogMel::new(&model.frontend);
         let mut fold_clips = TestFold {
             fold,

@@ -931,16 +931,7 @@ pub fn generate(sources: &Path, seed: u64, shape: &WorldShape, out: &Path) -> Re
     let mut held_out = 0;
     if let Some(fold) = shape.held_out_fold {
         let esc = sources.join("esc10/metadata.csv");
-        let clips: Vec<Clip> = crate::data::import_esc(&esc, fold)?
-            .into_iter()
-            .filter(|clip| clip.split == Split::Test)
-            .collect();
-        if clips.is_empty() {
-            bail!(
-                "{}: no recordings in fold {fold} to hold out",
-                esc.display()
-            );
-        }
+        let clips = crate::data::esc_fold(&esc, fold).context("the fold to hold out")?;
         held_out = clips.len();
         crate::data::write_manifest(&out.join(HELD_OUT_FILE), &clips)?;
     }
