@@ -326,15 +326,7 @@ fn load_graph(path: &Path) -> Result<(InferenceModel, [usize; 3], [usize; 3])> {
     }
     let typed = model.clone().into_typed().with_context(at)?;
     let outlets = typed.output_outlets().with_context(at)?;
-    let names: Vec<String> = outlets
-        .iter()
-        .map(|&o| {
-            typed
-                .outlet_label(o)
-                .map(str::to_owned)
-                .unwrap_or_else(|| typed.node(o.node).name.clone())
-        })
-        .collect();
+    let names = earsight::engine::output_names(&typed).with_context(at)?;
     let mut positions = [0; 3];
     let mut widths = [0; 3];
     for (k, wanted) in [SCORES, LOGITS, EMBEDDING].into_iter().enumerate() {
