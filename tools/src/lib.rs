@@ -16,6 +16,7 @@
 
 pub mod blip;
 pub mod board;
+pub mod conv_net;
 pub mod data;
 pub mod eval;
 pub mod export;

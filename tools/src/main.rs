@@ -20,6 +20,7 @@ use earsight_tools::train::align::AlignLoss;
 use earsight_tools::train::bench::bench;
 use earsight_tools::train::distill::Inputs;
 use earsight_tools::train::pipeline::{self, Common, Training};
+use earsight_tools::train::teach::ConvCheckpoint;
 use earsight_tools::train::Report;
 use earsight_tools::weights::{read_config, Weights};
 
@@ -116,6 +117,22 @@ enum TeacherCommand {
         /// The whole report, every clip's prediction included, as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The ONNX graph of a convolutional student (`train teach` with `student`): mel window ->
+    /// backbone tokens and tag scores.
+    StudentGraph {
+        /// A checkpoint of `train teach` (its best/ or last/).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// int8 kernels, one scale per output channel.
+        #[arg(long)]
+        int8: bool,
+        /// Then load the written graph in tract and run it this many times on one thread,
+        /// printing the load and each run's milliseconds as JSON.
+        #[arg(long)]
+        time: Option<usize>,
     },
 }
 
@@ -358,7 +375,7 @@ impl TrainStage {
 const NO_CUDA: &str = "this earsight-tools was built without CUDA: build it with \
                        `cargo build --release -p earsight-tools --features cuda`";
 
-type CpuTrain = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+type CpuTrain = burn::backend::Autodiff<burn::backend::Flex>;
 
 #[cfg(feature = "cuda")]
 type CudaTrain = burn::backend::Autodiff<burn::backend::Cuda>;
@@ -1174,6 +1191,35 @@ fn teacher(command: TeacherCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", zero_shot::markdown(&report));
+            }
+            Ok(())
+        }
+        TeacherCommand::StudentGraph {
+            checkpoint,
+            out,
+            int8,
+            time,
+        } => {
+            use earsight_tools::conv_net::graph;
+            let ConvCheckpoint {
+                student,
+                backbone,
+                head,
+            } = ConvCheckpoint::load(&checkpoint)?;
+            let scheme = if int8 {
+                Quantization::Int8Weights
+            } else {
+                Quantization::F32
+            };
+            let n_mels = student.frontend.n_mels;
+            let model = graph::tagger(&student.backbone, n_mels, &backbone, &head, scheme)?;
+            std::fs::write(&out, earsight_tools::onnx::to_bytes(&model))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+            if let Some(runs) = time {
+                let timing =
+                    graph::time_in_tract(&out, student.backbone.clip_frames, n_mels, runs)?;
+                println!("{}", serde_json::to_string(&timing)?);
             }
             Ok(())
         }

@@ -128,7 +128,7 @@ impl Graph {
         self.initializer(name, dims, DataType::Float, raw)
     }
 
-    fn i8s(&mut self, name: &str, dims: &[usize], data: &[i8]) -> String {
+    pub(crate) fn i8s(&mut self, name: &str, dims: &[usize], data: &[i8]) -> String {
         let raw = data.iter().map(|&v| v as u8).collect();
         self.initializer(name, dims, DataType::Int8, raw)
     }

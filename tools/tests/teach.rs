@@ -10,20 +10,26 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use common::{repo, shared, tools, weights};
+use earsight::bundle::Quantization;
+use earsight_tools::conv_net::graph::{tagger, TAG_SCORES, TOKENS};
+use earsight_tools::conv_net::{ConvBackbone, ConvConfig};
 use earsight_tools::model::Captioner;
 use earsight_tools::reference::Cpu;
 use earsight_tools::teacher::tiny::{self, TinyShape};
 use earsight_tools::teacher::zero_shot::LabelMap;
 use earsight_tools::teacher::Teacher;
 use earsight_tools::train::teach::{
-    bce_with_logits, teach, Student, TagHead, TeachConfig, TeachInputs, TAG_HEAD_FILE,
+    bce_with_logits, teach, Backbone, ConvCheckpoint, Student, TagHead, TeachConfig, TeachInputs,
+    TAG_HEAD_FILE,
 };
 use earsight_tools::train::{Optim, Recipe, Run};
 use earsight_tools::weights::Weights;
+use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable};
 
 type Train = Autodiff<Cpu>;
 
@@ -178,7 +184,7 @@ fn the_loss_falls_on_a_fixed_batch() {
     let device = Default::default();
     let encoder = Captioner::<Train>::from_weights(&start(), &device).encoder;
     let mut student = Student {
-        encoder,
+        backbone: Backbone::Vit(encoder),
         head: TagHead::new(c.encoder.dim, 12, 1, &device),
     };
     let (frames, mels) = (c.frontend.clip_frames, c.frontend.n_mels);
@@ -212,6 +218,181 @@ fn the_loss_falls_on_a_fixed_batch() {
     }
     let after = loss(&student).into_scalar();
     assert!(after < before * 0.7, "loss {before} -> {after}");
+}
+
+/// The tiny convolutional student of these tests: 32 frames, two halvings past the stem.
+fn conv() -> ConvConfig {
+    ConvConfig {
+        clip_frames: 32,
+        stem: 4,
+        channels: vec![8, 16],
+    }
+}
+
+/// Runs `graph` in tract on one window; returns its tokens and tag scores.
+fn run_graph(
+    graph: &tract_onnx::pb::ModelProto,
+    window: &[f32],
+    frames: usize,
+    mels: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let bytes = earsight_tools::onnx::to_bytes(graph);
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let input = tract_onnx::prelude::Tensor::from_shape(&[1, frames, mels], window).unwrap();
+    let out = model.run(tvec!(input.into())).unwrap();
+    let read = |i: usize| -> Vec<f32> {
+        out[i]
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec()
+    };
+    (read(0), read(1))
+}
+
+#[test]
+fn the_convolutional_students_graph_gives_what_burn_gives() {
+    let device = Default::default();
+    let (frames, mels) = (32, 64);
+    let net = ConvBackbone::<Train>::new(&conv(), 7, &device);
+    // Training-mode passes move the batch norms' running statistics away from 0 and 1, so
+    // that folding them into the kernels is tested.
+    for i in 0..4 {
+        let values: Vec<f32> = (0..3 * frames * mels)
+            .map(|j| ((j * (i + 3)) % 11) as f32 / 4.0 - 1.0 + i as f32)
+            .collect();
+        net.forward(Tensor::from_data(
+            TensorData::new(values, [3, frames, mels]),
+            &device,
+        ));
+    }
+    let net = net.valid();
+    let head = TagHead::<Cpu>::new(16, 12, 2, &device);
+    let window: Vec<f32> = (0..frames * mels)
+        .map(|j| ((j * 7) % 13) as f32 / 5.0 - 1.2)
+        .collect();
+    let tokens = net.forward(Tensor::from_data(
+        TensorData::new(window.clone(), [1, frames, mels]),
+        &device,
+    ));
+    let scores: Vec<f32> = earsight_tools::model::values(burn::tensor::activation::sigmoid(
+        head.forward(tokens.clone()),
+    ));
+    let tokens = earsight_tools::model::values(tokens);
+    let stats = net.to_arrays();
+    assert!(stats["blocks.1.norm.running_mean"]
+        .data
+        .iter()
+        .any(|v| v.abs() > 0.01));
+    let max_gap = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    };
+
+    let graph = tagger(&conv(), mels, &stats, &head.to_arrays(), Quantization::F32).unwrap();
+    let outputs: Vec<&str> = graph
+        .graph
+        .as_ref()
+        .unwrap()
+        .output
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(outputs, [TOKENS, TAG_SCORES]);
+    let (graph_tokens, graph_scores) = run_graph(&graph, &window, frames, mels);
+    assert_eq!(graph_tokens.len(), 2 * 16);
+    assert!(
+        max_gap(&tokens, &graph_tokens) < 1e-4,
+        "tokens {}",
+        max_gap(&tokens, &graph_tokens)
+    );
+    assert!(
+        max_gap(&scores, &graph_scores) < 1e-5,
+        "scores {}",
+        max_gap(&scores, &graph_scores)
+    );
+
+    // int8 kernels, one scale per output channel: close, not equal.
+    let int8 = tagger(
+        &conv(),
+        mels,
+        &stats,
+        &head.to_arrays(),
+        Quantization::Int8Weights,
+    )
+    .unwrap();
+    let (_, int8_scores) = run_graph(&int8, &window, frames, mels);
+    let gap = max_gap(&scores, &int8_scores);
+    assert!(gap > 0.0 && gap < 0.02, "int8 scores differ by {gap}");
+
+    // A head of another width is refused by name.
+    let wide = TagHead::<Cpu>::new(32, 12, 2, &device);
+    let err = tagger(&conv(), mels, &stats, &wide.to_arrays(), Quantization::F32).unwrap_err();
+    assert!(err.to_string().contains("tag_head.weight"), "{err}");
+}
+
+#[test]
+fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
+    let s = setup();
+    let out = tempfile::tempdir().unwrap();
+    let mut config = recipe();
+    config.student = Some(conv());
+    teach::<Train>(
+        &config,
+        &start(),
+        None,
+        &inputs(&s),
+        &Run::new(out.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    let ConvCheckpoint {
+        student,
+        backbone,
+        head,
+    } = ConvCheckpoint::load(&out.path().join("best")).unwrap();
+    assert_eq!(student.backbone, conv());
+    assert_eq!(student.frontend.clip_frames, 32);
+    assert_eq!(head["tag_head.weight"].shape, vec![16, 12]);
+    let graph = tagger(
+        &student.backbone,
+        student.frontend.n_mels,
+        &backbone,
+        &head,
+        Quantization::F32,
+    )
+    .unwrap();
+    let window = vec![0.5; 32 * student.frontend.n_mels];
+    let (_, scores) = run_graph(&graph, &window, 32, student.frontend.n_mels);
+    assert_eq!(scores.len(), 12);
+    assert!(scores.iter().all(|p| (0.0..=1.0).contains(p)));
+    // The captioner's weights ride along, so later stages still find a whole checkpoint.
+    Weights::load(&out.path().join("best")).unwrap();
+    // A checkpoint of the ViT student has no convolutional student to read.
+    let vit = tempfile::tempdir().unwrap();
+    teach::<Train>(
+        &recipe(),
+        &start(),
+        None,
+        &inputs(&s),
+        &Run::new(vit.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        ConvCheckpoint::load(&vit.path().join("best")).unwrap_err()
+    );
+    assert!(err.contains("convolutional student"), "{err}");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! and its zero-shot accuracy on ESC-10's test fold through the teacher's label map, with its
 //! agreement there: the test fold is reported, never chosen on.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
+use earsight::config::FrontendConfig;
 use earsight::frontend::LogMel;
 use earsight::ModelConfig;
 use rand::SeedableRng;
@@ -33,13 +35,14 @@ use super::{
     run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe, Report, Run,
     Stage,
 };
+use crate::conv_net::{ConvBackbone, ConvConfig};
 use crate::data::esc_fold;
 use crate::image::ImageWeights;
 use crate::losses::SeededInit;
 use crate::model::{to_array, AudioEncoder, Captioner, TextDecoder};
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
-use crate::weights::{write_safetensors, Weights};
+use crate::weights::{read_safetensors, write_safetensors, Array, Weights};
 
 /// The file of a checkpoint that holds the tag head (`tag_head.weight [dim, classes]`,
 /// `tag_head.bias [classes]`), beside the captioner's weights.
@@ -60,6 +63,9 @@ pub struct TeachConfig {
     /// Changes to the student's log-mel windows (not the teacher's input); left out when off.
     #[serde(default, skip_serializing_if = "Augment::is_off")]
     pub augment: Augment,
+    /// A convolutional backbone to distil into, in place of the model's own (ViT) encoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student: Option<ConvConfig>,
 }
 
 impl Recipe for TeachConfig {
@@ -100,28 +106,93 @@ impl<B: Backend> TagHead<B> {
         self.linear.forward(pooled.reshape([b, d]))
     }
 
-    /// Writes the head as `dir/`[`TAG_HEAD_FILE`], the form the exporter will read.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let mut tensors = std::collections::BTreeMap::new();
+    /// The head's tensors: `tag_head.weight [dim, classes]`, `tag_head.bias [classes]`.
+    pub fn to_arrays(&self) -> BTreeMap<String, Array> {
+        let mut tensors = BTreeMap::new();
         tensors.insert("tag_head.weight".into(), to_array(&self.linear.weight));
         if let Some(bias) = &self.linear.bias {
             tensors.insert("tag_head.bias".into(), to_array(bias));
         }
-        write_safetensors(&dir.join(TAG_HEAD_FILE), &tensors)
+        tensors
+    }
+
+    /// Writes the head as `dir/`[`TAG_HEAD_FILE`], the form the exporter reads.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        write_safetensors(&dir.join(TAG_HEAD_FILE), &self.to_arrays())
     }
 }
 
-/// The student: the project's audio backbone and the tag head.
+/// The backbone a student distils into.
+// One per stage: the variants' sizes do not matter, and burn's Module derive takes no Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Backbone<B: Backend> {
+    /// The model's own audio encoder, trained in place.
+    Vit(AudioEncoder<B>),
+    /// A convolutional backbone of its own ([`ConvBackbone`]).
+    Conv(ConvBackbone<B>),
+}
+
+/// The student: an audio backbone and the tag head.
 #[derive(Module, Debug)]
 pub struct Student<B: Backend> {
-    pub encoder: AudioEncoder<B>,
+    pub backbone: Backbone<B>,
     pub head: TagHead<B>,
 }
 
 impl<B: Backend> Student<B> {
     /// `mel [b, frames, mels]` -> logits `[b, classes]`.
     pub fn forward(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 2> {
-        self.head.forward(self.encoder.features(mel, c))
+        let features = match &self.backbone {
+            Backbone::Vit(encoder) => encoder.features(mel, c),
+            Backbone::Conv(net) => net.forward(mel),
+        };
+        self.head.forward(features)
+    }
+}
+
+/// The file of a checkpoint that holds a convolutional student's backbone
+/// ([`ConvBackbone::to_arrays`]), beside [`TAG_HEAD_FILE`].
+pub const CONV_BACKBONE_FILE: &str = "conv_backbone.safetensors";
+/// The file beside [`CONV_BACKBONE_FILE`] that gives its shape ([`ConvStudent`]).
+pub const CONV_CONFIG_FILE: &str = "conv_backbone.json";
+
+/// What a checkpoint's convolutional student is: its shape and the frontend it hears through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvStudent {
+    pub backbone: ConvConfig,
+    pub frontend: FrontendConfig,
+}
+
+/// A convolutional student as a checkpoint holds it.
+#[derive(Debug)]
+pub struct ConvCheckpoint {
+    pub student: ConvStudent,
+    /// [`ConvBackbone::to_arrays`].
+    pub backbone: BTreeMap<String, Array>,
+    /// [`TagHead::to_arrays`].
+    pub head: BTreeMap<String, Array>,
+}
+
+impl ConvCheckpoint {
+    /// Reads the convolutional student of checkpoint `dir`.
+    pub fn load(dir: &Path) -> Result<ConvCheckpoint> {
+        let path = dir.join(CONV_CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {}: is {} a checkpoint of `train teach` with a convolutional student?",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        let student: ConvStudent = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a student's shape", path.display()))?;
+        Ok(ConvCheckpoint {
+            student,
+            backbone: read_safetensors(&dir.join(CONV_BACKBONE_FILE))?,
+            head: read_safetensors(&dir.join(TAG_HEAD_FILE))?,
+        })
     }
 }
 
@@ -169,7 +240,8 @@ struct Labeller<'a> {
     teacher: &'a Teacher,
     mixture: &'a MixtureConfig,
     pool: &'a Pool,
-    model: &'a ModelConfig,
+    /// The student's frontend.
+    frontend: &'a FrontendConfig,
     threads: usize,
 }
 
@@ -178,7 +250,7 @@ impl Labeller<'_> {
     /// and frontend.
     fn window(&self, mel: &mut LogMel, samples: &[f32]) -> Result<Vec<f32>> {
         let mut resampler =
-            earsight::audio::MonoResampler::new(self.pool.rate, self.model.frontend.sample_rate)?;
+            earsight::audio::MonoResampler::new(self.pool.rate, self.frontend.sample_rate)?;
         let mut out = Vec::new();
         resampler.push(samples, &mut out);
         resampler.finish(&mut out);
@@ -195,7 +267,7 @@ impl Labeller<'_> {
                 .chunks(per_thread)
                 .map(|chunk| {
                     scope.spawn(move || -> Result<(Labelled, f64)> {
-                        let mut mel = LogMel::new(&self.model.frontend);
+                        let mut mel = LogMel::new(self.frontend);
                         let mut out = Labelled::default();
                         let mut teacher_s = 0.0;
                         for &seed in chunk {
@@ -207,7 +279,7 @@ impl Labeller<'_> {
                             out.scores.push(self.teacher.clip(&mix)?.scores);
                             teacher_s += began.elapsed().as_secs_f64();
                             let mut window = self.window(&mut mel, &mix)?;
-                            augment.apply(&mut window, &self.model.frontend, seed, 0, 0);
+                            augment.apply(&mut window, self.frontend, seed, 0, 0);
                             out.mels.push(window);
                         }
                         Ok((out, teacher_s))
@@ -263,10 +335,10 @@ impl TestFold {
         fold: u32,
         teacher: &Teacher,
         map: &LabelMap,
-        model: &ModelConfig,
+        frontend: &FrontendConfig,
     ) -> Result<TestFold> {
         let clips = esc_fold(metadata, fold).context("sources.test_fold")?;
-        let mut mel = LogMel::new(&model.frontend);
+        let mut mel = LogMel::new(frontend);
         let mut fold_clips = TestFold {
             fold,
             mels: Vec::new(),
@@ -284,7 +356,7 @@ impl TestFold {
                     clip.id
                 );
             };
-            let samples = earsight::audio::read_all(&clip.audio, model.frontend.sample_rate)
+            let samples = earsight::audio::read_all(&clip.audio, frontend.sample_rate)
                 .with_context(|| format!("{}: cannot decode it", clip.audio.display()))?;
             let scores = teacher.file(&clip.audio)?.scores;
             if map.predict(&scores) == truth {
@@ -311,12 +383,14 @@ struct TeachStage<'a, B: AutodiffBackend> {
     student: Student<B>,
     /// Carried along unchanged, so that checkpoints hold the whole captioner.
     decoder: TextDecoder<B>,
+    /// The model's encoder, carried along unchanged when the student is convolutional.
+    encoder: AudioEncoder<B>,
     opt: AdamOf<Student<B>, B>,
 }
 
 impl<B: AutodiffBackend> TeachStage<'_, B> {
     fn mel_batch<C: Backend>(&self, mels: &[Vec<f32>], device: &C::Device) -> Tensor<C, 3> {
-        let f = &self.start.config.frontend;
+        let f = self.labeller.frontend;
         let values: Vec<f32> = mels.iter().flatten().copied().collect();
         Tensor::from_data(
             TensorData::new(values, [mels.len(), f.clip_frames, f.n_mels]),
@@ -432,8 +506,24 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
+        let encoder = match &self.student.backbone {
+            Backbone::Vit(encoder) => encoder.clone(),
+            Backbone::Conv(net) => {
+                write_safetensors(&dir.join(CONV_BACKBONE_FILE), &net.to_arrays())?;
+                let shape = ConvStudent {
+                    backbone: net.config.clone(),
+                    frontend: self.labeller.frontend.clone(),
+                };
+                std::fs::write(
+                    dir.join(CONV_CONFIG_FILE),
+                    serde_json::to_string_pretty(&shape)?,
+                )
+                .with_context(|| format!("writing {}", dir.join(CONV_CONFIG_FILE).display()))?;
+                self.encoder.clone()
+            }
+        };
         let captioner = Captioner {
-            encoder: self.student.encoder.clone(),
+            encoder,
             decoder: self.decoder.clone(),
         };
         save_with_image(dir, &captioner.to_weights(&self.start.config)?, self.image)?;
@@ -479,7 +569,12 @@ pub fn teach<B: AutodiffBackend>(
 ) -> Result<Report> {
     config.validate()?;
     let c = &start.config;
-    config.augment.validate(&c.frontend)?;
+    let mut frontend = c.frontend.clone();
+    if let Some(student) = &config.student {
+        student.validate(frontend.n_mels)?;
+        frontend.clip_frames = student.clip_frames;
+    }
+    config.augment.validate(&frontend)?;
     inputs.map.check(inputs.teacher)?;
     let pool = Pool::load(
         inputs.data,
@@ -492,13 +587,13 @@ pub fn teach<B: AutodiffBackend>(
         config.sources.test_fold,
         inputs.teacher,
         inputs.map,
-        c,
+        &frontend,
     )?;
     let labeller = Labeller {
         teacher: inputs.teacher,
         mixture: &config.mixture,
         pool: &pool,
-        model: c,
+        frontend: &frontend,
         threads: inputs.threads,
     };
     let val_seeds: Vec<u64> = (0..config.val_mixtures)
@@ -507,6 +602,13 @@ pub fn teach<B: AutodiffBackend>(
     let val = labeller.label(&pool.val, &val_seeds, &Augment::default())?;
     let captioner = Captioner::<B>::from_weights(start, device);
     let classes = inputs.teacher.classes().len();
+    let (backbone, dim) = match &config.student {
+        None => (Backbone::Vit(captioner.encoder.clone()), c.encoder.dim),
+        Some(student) => (
+            Backbone::Conv(ConvBackbone::new(student, config.optim.seed, device)),
+            student.dim(),
+        ),
+    };
     let mut stage = TeachStage {
         config,
         start,
@@ -517,10 +619,11 @@ pub fn teach<B: AutodiffBackend>(
         test,
         device: device.clone(),
         student: Student {
-            encoder: captioner.encoder,
-            head: TagHead::new(c.encoder.dim, classes, config.optim.seed, device),
+            backbone,
+            head: TagHead::new(dim, classes, config.optim.seed, device),
         },
         decoder: captioner.decoder.no_grad(),
+        encoder: captioner.encoder.no_grad(),
         opt: config.optim.adam().init(),
     };
     let graph = inputs

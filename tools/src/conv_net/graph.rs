@@ -1,0 +1,231 @@
+//! The convolutional student as one ONNX graph, written with the project's own graph builder:
+//! `mel [1, clip_frames, n_mels]` -> `tokens [1, n, dim]` (the backbone's, for a captioner) and
+//! `tag_scores [1, classes]` (the tag head's sigmoid). Each batch norm is folded into the
+//! convolution before it; under an int8 scheme each kernel is stored int8 with one scale per
+//! output channel (`Cast` then `Mul`, which tract folds into f32 kernels at load).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{ensure, Context, Result};
+use earsight::bundle::{names, DType, Dim, GraphSpec, Quantization, TensorSpec};
+use serde::Serialize;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable, Tensor};
+
+use super::ConvConfig;
+use crate::onnx::{quantize_per_channel, Attr, Graph};
+use crate::weights::Array;
+
+/// The graph's output of backbone tokens.
+pub const TOKENS: &str = "tokens";
+/// The graph's output of tag scores (sigmoid of the tag head's logits).
+pub const TAG_SCORES: &str = "tag_scores";
+/// The batch norm's epsilon (burn's default, which the backbone trains with).
+const NORM_EPS: f32 = 1e-5;
+
+fn spec(name: &str, shape: &[usize]) -> TensorSpec {
+    TensorSpec {
+        name: name.into(),
+        dtype: DType::F32,
+        shape: shape.iter().map(|&n| Dim::Fixed(n)).collect(),
+    }
+}
+
+fn get<'a>(arrays: &'a BTreeMap<String, Array>, name: &str) -> Result<&'a Array> {
+    arrays
+        .get(name)
+        .with_context(|| format!("the student's weights have no tensor {name:?}"))
+}
+
+/// A kernel with its batch norm folded in: `w * g / sqrt(v + eps)` per output channel, and
+/// the bias `b - m * g / sqrt(v + eps)`.
+fn folded(arrays: &BTreeMap<String, Array>, block: &str) -> Result<(Array, Vec<f32>)> {
+    let kernel = get(arrays, &format!("{block}.conv.weight"))?;
+    let norm = |stat: &str| get(arrays, &format!("{block}.norm.{stat}")).map(|a| &a.data);
+    let (gamma, beta, mean, var) = (
+        norm("gamma")?,
+        norm("beta")?,
+        norm("running_mean")?,
+        norm("running_var")?,
+    );
+    let channels = kernel.shape[0];
+    ensure!(
+        [gamma, beta, mean, var].iter().all(|s| s.len() == channels),
+        "{block}: its batch norm does not have the kernel's {channels} channels"
+    );
+    let per_channel = kernel.data.len() / channels;
+    let scale: Vec<f32> = (0..channels)
+        .map(|c| gamma[c] / (var[c] + NORM_EPS).sqrt())
+        .collect();
+    let data = kernel
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, w)| w * scale[i / per_channel])
+        .collect();
+    let bias = (0..channels)
+        .map(|c| beta[c] - mean[c] * scale[c])
+        .collect();
+    Ok((
+        Array {
+            shape: kernel.shape.clone(),
+            data,
+        },
+        bias,
+    ))
+}
+
+/// One block: convolution (batch norm folded), ReLU, 2x2 max-pooling.
+fn block(
+    g: &mut Graph,
+    x: &str,
+    arrays: &BTreeMap<String, Array>,
+    name: &str,
+    stride: i64,
+    scheme: Quantization,
+) -> Result<String> {
+    let (kernel, bias) = folded(arrays, name)?;
+    let channels = kernel.shape[0];
+    let w = match scheme {
+        Quantization::F32 => g.f32s(&format!("{name}.w"), &kernel.shape, &kernel.data),
+        Quantization::Int8Weights | Quantization::Int8Dynamic => {
+            let rows = Array {
+                shape: vec![channels, kernel.data.len() / channels],
+                data: kernel.data,
+            };
+            let (q, scale) = quantize_per_channel(&rows, 0);
+            let q = g.i8s(&format!("{name}.w.q"), &kernel.shape, &q);
+            let s = g.f32s(&format!("{name}.w.scale"), &[channels, 1, 1, 1], &scale);
+            let w = g.node(
+                "Cast",
+                &[&q],
+                vec![("to", Attr::Int(DataType::Float as i64))],
+            );
+            g.node("Mul", &[&w, &s], vec![])
+        }
+    };
+    let b = g.f32s(&format!("{name}.b"), &[channels], &bias);
+    let y = g.node(
+        "Conv",
+        &[x, &w, &b],
+        vec![
+            ("kernel_shape", Attr::Ints(vec![3, 3])),
+            ("strides", Attr::Ints(vec![stride, stride])),
+            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+        ],
+    );
+    let y = g.node("Relu", &[&y], vec![]);
+    Ok(g.node(
+        "MaxPool",
+        &[&y],
+        vec![
+            ("kernel_shape", Attr::Ints(vec![2, 2])),
+            ("strides", Attr::Ints(vec![2, 2])),
+        ],
+    ))
+}
+
+/// The student's graph from its backbone's tensors ([`super::ConvBackbone::to_arrays`]) and
+/// its tag head's (`tag_head.weight [dim, classes]`, `tag_head.bias [classes]`).
+pub fn tagger(
+    config: &ConvConfig,
+    n_mels: usize,
+    backbone: &BTreeMap<String, Array>,
+    head: &BTreeMap<String, Array>,
+    scheme: Quantization,
+) -> Result<pb::ModelProto> {
+    config.validate(n_mels)?;
+    let head_w = get(head, "tag_head.weight")?;
+    let head_b = get(head, "tag_head.bias")?;
+    let (dim, classes) = (config.dim(), head_b.data.len());
+    ensure!(
+        head_w.shape == [dim, classes],
+        "tag_head.weight is {:?}, not [{dim}, {classes}] for the backbone's width",
+        head_w.shape
+    );
+    let shrink = 4 << config.channels.len();
+    let (frames, tokens) = (config.clip_frames, config.clip_frames / shrink);
+    let interface = GraphSpec {
+        inputs: vec![spec(names::MEL, &[1, frames, n_mels])],
+        outputs: vec![
+            spec(TOKENS, &[1, tokens, dim]),
+            spec(TAG_SCORES, &[1, classes]),
+        ],
+    };
+    let mut g = Graph::new(scheme, &interface);
+    let mut x = g.reshape(names::MEL, &[1, 1, frames as i64, n_mels as i64]);
+    x = block(&mut g, &x, backbone, "stem", 2, scheme)?;
+    for i in 0..config.channels.len() {
+        x = block(&mut g, &x, backbone, &format!("blocks.{i}"), 1, scheme)?;
+    }
+    let x = g.node(
+        "ReduceMean",
+        &[&x],
+        vec![("axes", Attr::Ints(vec![3])), ("keepdims", Attr::Int(0))],
+    );
+    let tokens_value = g.node(
+        "Transpose",
+        &[&x],
+        vec![("perm", Attr::Ints(vec![0, 2, 1]))],
+    );
+    let pool = |g: &mut Graph, op: &str| {
+        g.node(
+            op,
+            &[&tokens_value],
+            vec![("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(0))],
+        )
+    };
+    let mean = pool(&mut g, "ReduceMean");
+    let max = pool(&mut g, "ReduceMax");
+    let pooled = g.node("Add", &[&mean, &max], vec![]);
+    let w = g.f32s("tag_head.weight", &head_w.shape, &head_w.data);
+    let b = g.f32s("tag_head.bias", &[classes], &head_b.data);
+    let logits = g.node("MatMul", &[&pooled, &w], vec![]);
+    let logits = g.node("Add", &[&logits, &b], vec![]);
+    let scores = g.node("Sigmoid", &[&logits], vec![]);
+    g.output(&tokens_value, TOKENS);
+    g.output(&scores, TAG_SCORES);
+    Ok(g.finish("earsight-conv-tagger"))
+}
+
+/// What [`time_in_tract`] measured.
+#[derive(Debug, Serialize)]
+pub struct GraphTiming {
+    /// Reading, typing and optimising the graph.
+    pub load_ms: f64,
+    /// Each run on one window, in order.
+    pub run_ms: Vec<f64>,
+}
+
+/// Loads the graph at `path` in tract as the runtime does (optimised, one thread) and runs it
+/// `runs` times on a window of `frames` x `n_mels` values, timing each.
+pub fn time_in_tract(
+    path: &Path,
+    frames: usize,
+    n_mels: usize,
+    runs: usize,
+) -> Result<GraphTiming> {
+    let began = Instant::now();
+    let model = tract_onnx::onnx()
+        .model_for_path(path)
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .with_context(|| format!("{}: loading it in tract", path.display()))?;
+    let load_ms = 1e3 * began.elapsed().as_secs_f64();
+    let window: Vec<f32> = (0..frames * n_mels)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let mut run_ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let input = Tensor::from_shape(&[1, frames, n_mels], &window)?;
+        let began = Instant::now();
+        model
+            .run(tvec![input.into()])
+            .with_context(|| format!("{}: running it in tract", path.display()))?;
+        run_ms.push(1e3 * began.elapsed().as_secs_f64());
+    }
+    Ok(GraphTiming { load_ms, run_ms })
+}

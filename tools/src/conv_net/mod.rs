@@ -1,0 +1,246 @@
+//! The convolutional audio backbone: blocks of 3x3 convolution, batch norm, ReLU and 2x2
+//! max-pooling over a log-mel window, the first (the stem) with stride 2, read out as one token per time step
+//! (the mean over frequency). A CNN shares its weights over time and frequency, which is what
+//! lets a small student learn a teacher's tags from few recordings (issue 34); the ViT backbone
+//! learns none of that from its patches.
+//!
+//! Windows are `[batch, frames, mels]`, held as one-channel images with time as height and
+//! frequency as width, so that no transpose sits between the frontend and the first layer.
+
+use std::collections::BTreeMap;
+
+use anyhow::{ensure, Result};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::TensorData;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+pub mod graph;
+
+use crate::model::{to_array, values};
+use crate::weights::Array;
+
+/// The shape of a [`ConvBackbone`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvConfig {
+    /// Frames in one window: the student's windows are cut or repeated to this length (the
+    /// ViT's come from the model's frontend instead).
+    pub clip_frames: usize,
+    /// Channels of the stem, a 3x3 convolution with stride 2 along time and frequency; with
+    /// its pooling it brings time and frequency to a quarter.
+    pub stem: usize,
+    /// Channels of each block after the stem; each block halves time and frequency.
+    pub channels: Vec<usize>,
+}
+
+impl ConvConfig {
+    pub fn validate(&self, n_mels: usize) -> Result<()> {
+        ensure!(self.stem > 0, "student.stem must be at least 1");
+        ensure!(
+            !self.channels.is_empty() && self.channels.iter().all(|&c| c > 0),
+            "student.channels must list at least one block, each of at least 1 channel"
+        );
+        let shrink = 4usize << self.channels.len();
+        ensure!(
+            self.clip_frames >= shrink && n_mels >= shrink,
+            "student.clip_frames ({}) and the frontend's n_mels ({n_mels}) must each be at \
+             least {shrink}: the stem quarters them and {} blocks halve them",
+            self.clip_frames,
+            self.channels.len(),
+        );
+        Ok(())
+    }
+
+    /// Width of the backbone's tokens.
+    pub fn dim(&self) -> usize {
+        *self.channels.last().unwrap_or(&self.stem)
+    }
+}
+
+/// A 3x3 convolution without bias (the batch norm after it has one), then batch norm and ReLU.
+#[derive(Module, Debug)]
+pub struct ConvBlock<B: Backend> {
+    pub conv: Conv2d<B>,
+    pub norm: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvBlock<B> {
+    fn new(input: usize, output: usize, stride: usize, device: &B::Device) -> ConvBlock<B> {
+        ConvBlock {
+            conv: Conv2dConfig::new([input, output], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(output).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        relu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// The backbone: `stem`, then each of `blocks`, each followed by 2x2 max-pooling.
+#[derive(Module, Debug)]
+pub struct ConvBackbone<B: Backend> {
+    pub stem: ConvBlock<B>,
+    pub blocks: Vec<ConvBlock<B>>,
+    /// The shape it was made with.
+    #[module(skip)]
+    pub config: ConvConfig,
+}
+
+/// He-normal initial kernels from a seed of their own (not burn's process-wide generator);
+/// batch norms keep their ones and zeros.
+struct HeInit(ChaCha8Rng);
+
+impl<B: Backend> ModuleMapper<B> for HeInit {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        if D != 4 {
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let shape = tensor.dims();
+        let fan_in: usize = shape[1..].iter().product();
+        let normal = Normal::new(0.0f32, (2.0 / fan_in as f32).sqrt()).expect("a finite std");
+        let values: Vec<f32> = (0..shape.iter().product())
+            .map(|_| normal.sample(&mut self.0))
+            .collect();
+        let mut fresh =
+            Tensor::from_data(TensorData::new(values, shape.to_vec()), &tensor.device());
+        if tensor.is_require_grad() {
+            fresh = fresh.require_grad();
+        }
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+impl<B: Backend> ConvBackbone<B> {
+    pub fn new(config: &ConvConfig, seed: u64, device: &B::Device) -> ConvBackbone<B> {
+        let mut input = config.stem;
+        let blocks = config
+            .channels
+            .iter()
+            .map(|&output| {
+                let block = ConvBlock::new(input, output, 1, device);
+                input = output;
+                block
+            })
+            .collect();
+        ConvBackbone {
+            stem: ConvBlock::new(1, config.stem, 2, device),
+            blocks,
+            config: config.clone(),
+        }
+        .map(&mut HeInit(ChaCha8Rng::seed_from_u64(seed)))
+    }
+
+    /// `mel [b, frames, mels]` -> tokens `[b, frames / 2^(blocks+2), dim]`.
+    pub fn forward(&self, mel: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, frames, mels] = mel.dims();
+        let pool = |x| max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
+        let mut x = pool(self.stem.forward(mel.reshape([b, 1, frames, mels])));
+        for block in &self.blocks {
+            x = pool(block.forward(x));
+        }
+        let [b, c, t, _] = x.dims();
+        x.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2)
+    }
+
+    /// Every tensor by name (`stem.conv.weight`, `blocks.0.norm.running_var`, ...), batch norm
+    /// statistics included, the form the exporter reads.
+    pub fn to_arrays(&self) -> BTreeMap<String, Array> {
+        let mut out = BTreeMap::new();
+        let blocks = std::iter::once(("stem".to_string(), &self.stem)).chain(
+            self.blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (format!("blocks.{i}"), b)),
+        );
+        for (name, block) in blocks {
+            out.insert(format!("{name}.conv.weight"), to_array(&block.conv.weight));
+            let norm = &block.norm;
+            out.insert(format!("{name}.norm.gamma"), to_array(&norm.gamma));
+            out.insert(format!("{name}.norm.beta"), to_array(&norm.beta));
+            for (stat, tensor) in [
+                ("running_mean", norm.running_mean.value()),
+                ("running_var", norm.running_var.value()),
+            ] {
+                let shape = tensor.dims().to_vec();
+                out.insert(
+                    format!("{name}.norm.{stat}"),
+                    Array {
+                        shape,
+                        data: values(tensor),
+                    },
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Cpu;
+
+    fn config() -> ConvConfig {
+        ConvConfig {
+            clip_frames: 64,
+            stem: 4,
+            channels: vec![8, 16],
+        }
+    }
+
+    #[test]
+    fn tokens_are_one_per_time_step_after_four_halvings() {
+        let device = Default::default();
+        let net = ConvBackbone::<Cpu>::new(&config(), 1, &device);
+        let mel = Tensor::<Cpu, 3>::ones([2, 64, 32], &device);
+        assert_eq!(net.forward(mel).dims(), [2, 4, 16]);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_kernels_and_another_does_not() {
+        let device = Default::default();
+        let weight = |seed| {
+            values(
+                ConvBackbone::<Cpu>::new(&config(), seed, &device).blocks[1]
+                    .conv
+                    .weight
+                    .val(),
+            )
+        };
+        assert_eq!(weight(3), weight(3));
+        assert_ne!(weight(3), weight(4));
+    }
+
+    #[test]
+    fn every_tensor_is_named_with_its_statistics() {
+        let arrays = ConvBackbone::<Cpu>::new(&config(), 1, &Default::default()).to_arrays();
+        assert_eq!(arrays.len(), 3 * 5);
+        assert_eq!(arrays["blocks.0.conv.weight"].shape, [8, 4, 3, 3]);
+        assert_eq!(arrays["stem.norm.running_var"].data, vec![1.0; 4]);
+    }
+
+    #[test]
+    fn windows_too_short_for_the_halvings_are_refused() {
+        let short = ConvConfig {
+            clip_frames: 8,
+            ..config()
+        };
+        let err = short.validate(64).unwrap_err().to_string();
+        assert!(err.contains("student.clip_frames (8)"), "{err}");
+        assert!(config().validate(64).is_ok());
+    }
+}
