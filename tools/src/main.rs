@@ -95,6 +95,10 @@ enum TeacherCommand {
         /// Classes shown per file.
         #[arg(long, default_value_t = 5)]
         top: usize,
+        /// Show the project's tags instead of the teacher's classes: a label map whose labels
+        /// each take the best score of their teacher classes (tools/configs/tags.json).
+        #[arg(long)]
+        tags: Option<PathBuf>,
         /// One JSON object per file.
         #[arg(long)]
         json: bool,
@@ -1136,10 +1140,20 @@ fn teacher(command: TeacherCommand) -> Result<()> {
         TeacherCommand::Tag {
             teacher,
             top,
+            tags,
             json,
             files,
         } => {
             let teacher = Teacher::load(&teacher)?;
+            let tags = match tags {
+                Some(path) => {
+                    let map = zero_shot::LabelMap::read(&path)?;
+                    map.check(&teacher)
+                        .with_context(|| format!("--tags {}", path.display()))?;
+                    Some(map)
+                }
+                None => None,
+            };
             let mut failures = 0;
             for file in &files {
                 let outputs = match teacher.file(file) {
@@ -1150,6 +1164,25 @@ fn teacher(command: TeacherCommand) -> Result<()> {
                         continue;
                     }
                 };
+                if let Some(map) = &tags {
+                    let best = map.top(&outputs.scores, top);
+                    if json {
+                        let tags: Vec<_> = best
+                            .iter()
+                            .map(|&(i, score)| {
+                                serde_json::json!({"label": map.labels[i].label, "score": score})
+                            })
+                            .collect();
+                        println!("{}", serde_json::json!({ "file": file, "tags": tags }));
+                    } else {
+                        let named: Vec<String> = best
+                            .iter()
+                            .map(|&(i, score)| format!("{} {score:.3}", map.labels[i].label))
+                            .collect();
+                        println!("{}: {}", file.display(), named.join(", "));
+                    }
+                    continue;
+                }
                 let best = teacher.top(&outputs.scores, top);
                 let class = |i: usize| &teacher.classes()[i];
                 if json {

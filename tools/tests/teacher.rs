@@ -247,6 +247,98 @@ fn teacher_tag_prints_top_classes_and_a_bad_file_does_not_end_the_batch() {
 }
 
 #[test]
+fn teacher_tag_with_tags_names_the_projects_labels_by_their_best_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tiny_teacher(tmp.path(), 1);
+    let good = tmp.path().join("tone.wav");
+    write_wav(&good, &tone(440.0, 44_100, 1.0), 44_100);
+    let map = tmp.path().join("tags.json");
+    std::fs::write(
+        &map,
+        r#"{"teacher_classes": 12, "labels": [
+            {"label": "low", "classes": [0, 1, 2, 3]},
+            {"label": "mid", "classes": [4, 5, 6, 7]},
+            {"label": "high", "classes": [8, 9, 10, 11]}]}"#,
+    )
+    .unwrap();
+    let (d, g, m) = (
+        dir.to_str().unwrap(),
+        good.to_str().unwrap(),
+        map.to_str().unwrap(),
+    );
+    let text = tools_ok(&["teacher", "tag", "--teacher", d, "--tags", m, "--json", g]);
+    let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let tags = line["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), 3, "{text}");
+    // Each tag's score is the best of its classes' scores.
+    let teacher = Teacher::load(&dir).unwrap();
+    let scores = teacher.file(&good).unwrap().scores;
+    for tag in tags {
+        let i = ["low", "mid", "high"]
+            .iter()
+            .position(|l| tag["label"] == *l)
+            .unwrap();
+        let best = scores[4 * i..4 * i + 4]
+            .iter()
+            .copied()
+            .fold(f32::MIN, f32::max);
+        assert!(
+            (tag["score"].as_f64().unwrap() - best as f64).abs() < 1e-6,
+            "{tag}"
+        );
+    }
+    let scores: Vec<f64> = tags.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    // The project's own tag set is for a teacher of 527 classes, not this one.
+    let shipped = repo().join("tools/configs/tags.json");
+    let out = tools(&[
+        "teacher",
+        "tag",
+        "--teacher",
+        d,
+        "--tags",
+        shipped.to_str().unwrap(),
+        g,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--tags") && stderr.contains("527"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_projects_tag_set_covers_esc10s_teacher_classes_once_each() {
+    let tags = LabelMap::read(&repo().join("tools/configs/tags.json")).unwrap();
+    assert!(
+        (50..=150).contains(&tags.labels.len()),
+        "{} tags",
+        tags.labels.len()
+    );
+    let esc10 = LabelMap::read(&repo().join("tools/configs/esc10-audioset.json")).unwrap();
+    // Every teacher class that stands for an ESC-10 label stands for a tag.
+    for label in &esc10.labels {
+        for class in &label.classes {
+            assert!(
+                tags.labels.iter().any(|t| t.classes.contains(class)),
+                "class {class} of ESC-10's {} is in no tag",
+                label.label
+            );
+        }
+    }
+    // No teacher class stands for two tags, so that a sound gives one name.
+    let mut seen = std::collections::HashMap::new();
+    for tag in &tags.labels {
+        for class in &tag.classes {
+            if let Some(other) = seen.insert(class, &tag.label) {
+                panic!("class {class} is in both {other:?} and {:?}", tag.label);
+            }
+        }
+    }
+}
+
+#[test]
 fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     let map: LabelMap = serde_json::from_value(serde_json::json!({
         "teacher_classes": 12,

@@ -212,11 +212,16 @@ impl Teacher {
 
     /// The `k` best-scored classes, best first, as (class index, score).
     pub fn top(&self, scores: &[f32], k: usize) -> Vec<(usize, f32)> {
-        let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(k);
-        ranked
+        rank(scores, k)
     }
+}
+
+/// The `k` best of `scores` as (index, score), best first; equal scores in index order.
+pub fn rank(scores: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(k);
+    ranked
 }
 
 /// The one file of a kind in a teacher directory.

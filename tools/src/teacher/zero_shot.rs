@@ -83,6 +83,11 @@ impl LabelMap {
             .collect()
     }
 
+    /// The `n` best labels of `scores` as (index in the map, score), best first.
+    pub fn top(&self, scores: &[f32], n: usize) -> Vec<(usize, f32)> {
+        super::rank(&self.label_scores(scores), n)
+    }
+
     /// The index of the predicted label (the first of equals).
     pub fn predict(&self, scores: &[f32]) -> usize {
         let s = self.label_scores(scores);
