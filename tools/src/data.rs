@@ -341,7 +341,9 @@ pub fn import_esc(metadata: &Path, test_fold: u32) -> Result<Vec<Clip>> {
             } else {
                 (PathBuf::from(field(row, "path")), field(row, "label"))
             };
+            // UrbanSound8K writes its folds as `fold1`, ESC as `1`.
             let fold: u32 = field(row, "fold")
+                .trim_start_matches("fold")
                 .parse()
                 .with_context(|| format!("{at}: fold {:?} is not a number", field(row, "fold")))?;
             let audio = find_audio(&at, &[root.join(&rel)])?;
@@ -606,6 +608,17 @@ mod tests {
         assert!(
             e.contains("metadata.csv:2: fold \"one\" is not a number"),
             "{e}"
+        );
+        // UrbanSound8K names its folds `foldN`.
+        std::fs::write(
+            &meta,
+            "path,label,fold\naudio/1-1-A.ogg,siren,fold1\naudio/5-1-A.ogg,siren,fold5\n",
+        )
+        .unwrap();
+        let clips = import_esc(&meta, 5).unwrap();
+        assert_eq!(
+            (clips[0].split, clips[1].split),
+            (Split::Train, Split::Test)
         );
 
         touch(&d.join("frames/v1/0001.jpg"));

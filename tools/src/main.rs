@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight::frontend::LogMel;
 use earsight_tools::board::{self, PackageInputs, Profile};
+use earsight_tools::conv_net::tagger::StudentTagger;
+use earsight_tools::conv_net::ConvCheckpoint;
 use earsight_tools::data::Split;
 use earsight_tools::export::{
     export_bundle, special_tokens, ExportOptions, INT8_DECODER, INT8_ENCODER,
@@ -20,7 +22,6 @@ use earsight_tools::train::align::AlignLoss;
 use earsight_tools::train::bench::bench;
 use earsight_tools::train::distill::Inputs;
 use earsight_tools::train::pipeline::{self, Common, Training};
-use earsight_tools::train::teach::ConvCheckpoint;
 use earsight_tools::train::Report;
 use earsight_tools::weights::{read_config, Weights};
 
@@ -110,9 +111,20 @@ enum TeacherCommand {
     ZeroShot {
         #[arg(long)]
         teacher: PathBuf,
-        /// The data directory holding esc10/metadata.csv (here ../shared/data).
+        /// The data directory holding --metadata (here ../shared/data).
         #[arg(long)]
         data: PathBuf,
+        /// The labelled clips under --data (`path,label,fold`; UrbanSound8K's
+        /// urbansound8k/metadata.csv with tools/configs/us8k-audioset.json as --map).
+        #[arg(long, default_value = "esc10/metadata.csv")]
+        metadata: PathBuf,
+        /// Measure this convolutional student (a `train teach` checkpoint) through the
+        /// teacher's classes, instead of the teacher.
+        #[arg(long)]
+        student: Option<PathBuf>,
+        /// The student's graph with int8 kernels.
+        #[arg(long, requires = "student")]
+        int8: bool,
         #[arg(long, default_value_t = 4)]
         fold: u32,
         /// ESC-10's labels mapped to the teacher's class indices.
@@ -1214,12 +1226,26 @@ fn teacher(command: TeacherCommand) -> Result<()> {
             data,
             fold,
             map,
+            metadata,
+            student,
+            int8,
             json,
         } => {
             let teacher = Teacher::load(&teacher)?;
             let map = zero_shot::LabelMap::read(&map)?;
-            let metadata = data.join("esc10").join("metadata.csv");
-            let report = zero_shot::esc_fold(&teacher, &map, &metadata, fold)?;
+            let metadata = data.join(metadata);
+            let report = match student {
+                Some(dir) => {
+                    let scheme = if int8 {
+                        Quantization::Int8Weights
+                    } else {
+                        Quantization::F32
+                    };
+                    let student = StudentTagger::load(&dir, scheme)?;
+                    zero_shot::esc_fold(&student, &teacher, &map, &metadata, fold)?
+                }
+                None => zero_shot::esc_fold(&teacher, &teacher, &map, &metadata, fold)?,
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

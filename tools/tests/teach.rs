@@ -14,18 +14,18 @@ use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use common::{repo, shared, tools, weights};
+use common::{repo, shared, tools, tools_ok, weights};
 use earsight::bundle::Quantization;
 use earsight_tools::conv_net::graph::{tagger, TAG_SCORES, TOKENS};
-use earsight_tools::conv_net::{ConvBackbone, ConvConfig};
+use earsight_tools::conv_net::tagger::StudentTagger;
+use earsight_tools::conv_net::{ConvBackbone, ConvCheckpoint, ConvConfig};
 use earsight_tools::model::Captioner;
 use earsight_tools::reference::Cpu;
 use earsight_tools::teacher::tiny::{self, TinyShape};
 use earsight_tools::teacher::zero_shot::LabelMap;
 use earsight_tools::teacher::Teacher;
 use earsight_tools::train::teach::{
-    bce_with_logits, teach, Backbone, ConvCheckpoint, Student, TagHead, TeachConfig, TeachInputs,
-    TAG_HEAD_FILE,
+    bce_with_logits, teach, Backbone, Student, TagHead, TeachConfig, TeachInputs, TAG_HEAD_FILE,
 };
 use earsight_tools::train::{Optim, Recipe, Run};
 use earsight_tools::weights::Weights;
@@ -375,6 +375,34 @@ fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
     let (_, scores) = run_graph(&graph, &window, 32, student.frontend.n_mels);
     assert_eq!(scores.len(), 12);
     assert!(scores.iter().all(|p| (0.0..=1.0).contains(p)));
+    // Loaded as a tagger, it gives what its graph gives on the same window.
+    let tagger = StudentTagger::load(&out.path().join("best"), Quantization::F32).unwrap();
+    let samples = vec![0.0; 16_000];
+    let window = earsight::frontend::LogMel::new(&student.frontend).window(&samples);
+    let (_, from_graph) = run_graph(&graph, &window, 32, student.frontend.n_mels);
+    assert_eq!(tagger.scores(&samples).unwrap(), from_graph);
+    // And the teacher's zero-shot measure takes it in the teacher's place.
+    let best = out.path().join("best");
+    let text = tools_ok(&[
+        "teacher",
+        "zero-shot",
+        "--teacher",
+        s.teacher.graph_path().parent().unwrap().to_str().unwrap(),
+        "--data",
+        s.data.to_str().unwrap(),
+        "--map",
+        s.map_path.to_str().unwrap(),
+        "--student",
+        best.to_str().unwrap(),
+        "--int8",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["clips"], 2, "{report}");
+    assert!(
+        report["teacher"].as_str().unwrap().ends_with("best"),
+        "{report}"
+    );
     // The captioner's weights ride along, so later stages still find a whole checkpoint.
     Weights::load(&out.path().join("best")).unwrap();
     // A checkpoint of the ViT student has no convolutional student to read.

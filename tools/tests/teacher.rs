@@ -391,7 +391,14 @@ fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     metadata.push_str("audio/broken.wav,A,1\naudio/tone0.wav,A,2\n");
     std::fs::write(data.join("esc10/metadata.csv"), metadata).unwrap();
 
-    let report = zero_shot::esc_fold(&teacher, &map, &data.join("esc10/metadata.csv"), 1).unwrap();
+    let report = zero_shot::esc_fold(
+        &teacher,
+        &teacher,
+        &map,
+        &data.join("esc10/metadata.csv"),
+        1,
+    )
+    .unwrap();
     assert_eq!(report.clips, 5, "fold 2 is left out");
     assert_eq!(report.correct, 4);
     assert_eq!(report.failures.len(), 1);
@@ -424,9 +431,15 @@ fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     // A map for another teacher is refused before anything runs.
     let esc10 = LabelMap::read(&repo().join("tools/configs/esc10-audioset.json")).unwrap();
     assert_eq!(esc10.labels.len(), 10);
-    let e = zero_shot::esc_fold(&teacher, &esc10, &data.join("esc10/metadata.csv"), 1)
-        .err()
-        .unwrap();
+    let e = zero_shot::esc_fold(
+        &teacher,
+        &teacher,
+        &esc10,
+        &data.join("esc10/metadata.csv"),
+        1,
+    )
+    .err()
+    .unwrap();
     assert!(format!("{e:#}").contains("527 classes"), "{e:#}");
 }
 
@@ -507,7 +520,7 @@ fn mn04_names_esc10_fold_4_zero_shot() {
     let teacher = Teacher::load(&mn04()).unwrap();
     let map = LabelMap::read(&repo().join("tools/configs/esc10-audioset.json")).unwrap();
     let metadata = shared().join("data/esc10/metadata.csv");
-    let report = zero_shot::esc_fold(&teacher, &map, &metadata, 4).unwrap();
+    let report = zero_shot::esc_fold(&teacher, &teacher, &map, &metadata, 4).unwrap();
     print!("{}", zero_shot::markdown(&report));
     assert_eq!(report.clips, 80);
     assert!(report.failures.is_empty());

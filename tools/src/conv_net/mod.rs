@@ -23,9 +23,15 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 pub mod graph;
+pub mod tagger;
+
+use std::path::Path;
+
+use anyhow::Context;
+use earsight::config::FrontendConfig;
 
 use crate::model::{to_array, values};
-use crate::weights::Array;
+use crate::weights::{read_safetensors, Array};
 
 /// The shape of a [`ConvBackbone`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,6 +192,55 @@ impl<B: Backend> ConvBackbone<B> {
             }
         }
         out
+    }
+}
+
+/// The file of a checkpoint that holds the tag head (`tag_head.weight [dim, classes]`,
+/// `tag_head.bias [classes]`).
+pub const TAG_HEAD_FILE: &str = "tag_head.safetensors";
+
+/// The file of a checkpoint that holds a convolutional student's backbone
+/// ([`ConvBackbone::to_arrays`]), beside [`TAG_HEAD_FILE`].
+pub const CONV_BACKBONE_FILE: &str = "conv_backbone.safetensors";
+/// The file beside [`CONV_BACKBONE_FILE`] that gives its shape ([`ConvStudent`]).
+pub const CONV_CONFIG_FILE: &str = "conv_backbone.json";
+
+/// What a checkpoint's convolutional student is: its shape and the frontend it hears through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvStudent {
+    pub backbone: ConvConfig,
+    pub frontend: FrontendConfig,
+}
+
+/// A convolutional student as a checkpoint holds it.
+#[derive(Debug)]
+pub struct ConvCheckpoint {
+    pub student: ConvStudent,
+    /// [`ConvBackbone::to_arrays`].
+    pub backbone: BTreeMap<String, Array>,
+    /// The tag head's (`tag_head.weight`, `tag_head.bias`).
+    pub head: BTreeMap<String, Array>,
+}
+
+impl ConvCheckpoint {
+    /// Reads the convolutional student of checkpoint `dir`.
+    pub fn load(dir: &Path) -> Result<ConvCheckpoint> {
+        let path = dir.join(CONV_CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {}: is {} a checkpoint of `train teach` with a convolutional student?",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        let student: ConvStudent = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a student's shape", path.display()))?;
+        Ok(ConvCheckpoint {
+            student,
+            backbone: read_safetensors(&dir.join(CONV_BACKBONE_FILE))?,
+            head: read_safetensors(&dir.join(TAG_HEAD_FILE))?,
+        })
     }
 }
 

@@ -10,7 +10,34 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{Outputs, Teacher};
+use super::Teacher;
+
+/// What scores an audio file over the teacher's classes: the teacher itself, or a student
+/// that learnt its classes.
+pub trait Tagger {
+    /// The graph it runs, for the report.
+    fn graph_path(&self) -> &Path;
+    /// The scores of a whole file, and the time decoding, the frontend and the graph took.
+    fn timed(&self, audio: &Path) -> Result<(Vec<f32>, [Duration; 3])>;
+}
+
+impl Tagger for Teacher {
+    fn graph_path(&self) -> &Path {
+        Teacher::graph_path(self)
+    }
+
+    fn timed(&self, audio: &Path) -> Result<(Vec<f32>, [Duration; 3])> {
+        let t0 = Instant::now();
+        let samples = self.read_audio(audio)?;
+        let t1 = Instant::now();
+        let features = self.features(&samples);
+        let t2 = Instant::now();
+        let outputs = features
+            .and_then(|f| self.infer(&f))
+            .with_context(|| format!("{}: the teacher could not run on it", audio.display()))?;
+        Ok((outputs.scores, [t1 - t0, t2 - t1, t2.elapsed()]))
+    }
+}
 
 /// Our labels, each with the teacher classes that stand for it.
 #[derive(Clone, Debug, Deserialize)]
@@ -151,9 +178,10 @@ pub struct ZeroShotReport {
 }
 
 /// Classifies every clip of one fold of an ESC-style `metadata.csv` (`path,label,fold`) with
-/// `teacher` through `map`. A clip that cannot be read or run is reported and counted wrong;
-/// the others still run.
+/// `tagger`, which scores the classes of `teacher`, through `map`. A clip that cannot be read
+/// or run is reported and counted wrong; the others still run.
 pub fn esc_fold(
+    tagger: &dyn Tagger,
     teacher: &Teacher,
     map: &LabelMap,
     metadata: &Path,
@@ -192,20 +220,17 @@ pub fn esc_fold(
     let (mut failures, mut predictions) = (Vec::new(), Vec::new());
     for (clip, &truth) in clips.iter().zip(&labels) {
         per_label[truth].clips += 1;
-        let run = timed(teacher, &clip.audio);
+        let run = tagger.timed(&clip.audio);
         let (predicted, label_scores) = match run {
-            Ok((outputs, [d, f, g])) => {
+            Ok((scores, [d, f, g])) => {
                 decode += d.as_secs_f64();
                 frontend += f.as_secs_f64();
                 graph += g.as_secs_f64();
-                let p = map.predict(&outputs.scores);
+                let p = map.predict(&scores);
                 if p == truth {
                     per_label[truth].correct += 1;
                 }
-                (
-                    map.labels[p].label.clone(),
-                    map.label_scores(&outputs.scores),
-                )
+                (map.labels[p].label.clone(), map.label_scores(&scores))
             }
             Err(e) => {
                 failures.push(Failure {
@@ -225,7 +250,7 @@ pub fn esc_fold(
     let correct: usize = per_label.iter().map(|l| l.correct).sum();
     let ran = (clips.len() - failures.len()).max(1) as f64;
     Ok(ZeroShotReport {
-        teacher: teacher.graph_path().to_path_buf(),
+        teacher: tagger.graph_path().to_path_buf(),
         fold,
         clips: clips.len(),
         correct,
@@ -239,19 +264,6 @@ pub fn esc_fold(
         failures,
         predictions,
     })
-}
-
-/// What the teacher says about a file, and how long decoding, the frontend and the graph took.
-fn timed(teacher: &Teacher, audio: &Path) -> Result<(Outputs, [Duration; 3])> {
-    let t0 = Instant::now();
-    let samples = teacher.read_audio(audio)?;
-    let t1 = Instant::now();
-    let features = teacher.features(&samples);
-    let t2 = Instant::now();
-    let outputs = features
-        .and_then(|f| teacher.infer(&f))
-        .with_context(|| format!("{}: the teacher could not run on it", audio.display()))?;
-    Ok((outputs, [t1 - t0, t2 - t1, t2.elapsed()]))
 }
 
 /// The report as Markdown: accuracy, per label, timing, failures.

@@ -35,18 +35,17 @@ use super::{
     run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe, Report, Run,
     Stage,
 };
-use crate::conv_net::{ConvBackbone, ConvConfig};
+pub use crate::conv_net::TAG_HEAD_FILE;
+use crate::conv_net::{
+    ConvBackbone, ConvConfig, ConvStudent, CONV_BACKBONE_FILE, CONV_CONFIG_FILE,
+};
 use crate::data::esc_fold;
 use crate::image::ImageWeights;
 use crate::losses::SeededInit;
 use crate::model::{to_array, AudioEncoder, Captioner, TextDecoder};
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
-use crate::weights::{read_safetensors, write_safetensors, Array, Weights};
-
-/// The file of a checkpoint that holds the tag head (`tag_head.weight [dim, classes]`,
-/// `tag_head.bias [classes]`), beside the captioner's weights.
-pub const TAG_HEAD_FILE: &str = "tag_head.safetensors";
+use crate::weights::{write_safetensors, Array, Weights};
 
 /// A distillation recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,51 +147,6 @@ impl<B: Backend> Student<B> {
             Backbone::Conv(net) => net.forward(mel),
         };
         self.head.forward(features)
-    }
-}
-
-/// The file of a checkpoint that holds a convolutional student's backbone
-/// ([`ConvBackbone::to_arrays`]), beside [`TAG_HEAD_FILE`].
-pub const CONV_BACKBONE_FILE: &str = "conv_backbone.safetensors";
-/// The file beside [`CONV_BACKBONE_FILE`] that gives its shape ([`ConvStudent`]).
-pub const CONV_CONFIG_FILE: &str = "conv_backbone.json";
-
-/// What a checkpoint's convolutional student is: its shape and the frontend it hears through.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConvStudent {
-    pub backbone: ConvConfig,
-    pub frontend: FrontendConfig,
-}
-
-/// A convolutional student as a checkpoint holds it.
-#[derive(Debug)]
-pub struct ConvCheckpoint {
-    pub student: ConvStudent,
-    /// [`ConvBackbone::to_arrays`].
-    pub backbone: BTreeMap<String, Array>,
-    /// [`TagHead::to_arrays`].
-    pub head: BTreeMap<String, Array>,
-}
-
-impl ConvCheckpoint {
-    /// Reads the convolutional student of checkpoint `dir`.
-    pub fn load(dir: &Path) -> Result<ConvCheckpoint> {
-        let path = dir.join(CONV_CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading {}: is {} a checkpoint of `train teach` with a convolutional student?",
-                path.display(),
-                dir.display()
-            )
-        })?;
-        let student: ConvStudent = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a student's shape", path.display()))?;
-        Ok(ConvCheckpoint {
-            student,
-            backbone: read_safetensors(&dir.join(CONV_BACKBONE_FILE))?,
-            head: read_safetensors(&dir.join(TAG_HEAD_FILE))?,
-        })
     }
 }
 
