@@ -35,6 +35,10 @@ const BOARDS_OUT: &str = "target/boards";
 const MINI_CONFIG: &str = "tools/configs/mini.json";
 const MINI_IMAGE_CONFIG: &str = "tools/configs/image-mini.json";
 const ESC10_MAP: &str = "tools/configs/esc10-audioset.json";
+/// The project's tag set, mapped to the AudioSet teacher's classes.
+const TAGS: &str = "tools/configs/tags.json";
+/// The recipe of the convolutional student.
+const TEACH_CONV: &str = "tools/configs/teach-conv.json";
 const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: WordPiece trained by \
      `earsight-tools tokenizer` on AudioCaps v1 train + Clotho v1 development captions";
 
@@ -133,6 +137,58 @@ enum TeacherCommand {
         /// The whole report, every clip's prediction included, as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// A threshold per tag for a convolutional student, tuned for precision against the
+    /// teacher on fresh mixtures of the clips its recipe holds out for validation (JSON).
+    Thresholds {
+        /// A `train teach` checkpoint of a convolutional student.
+        #[arg(long)]
+        student: PathBuf,
+        #[arg(long)]
+        teacher: PathBuf,
+        /// The recipe the student was trained with: its sources and mixtures.
+        #[arg(long, default_value = TEACH_CONV, value_parser = in_checkout)]
+        config: PathBuf,
+        /// The directory of the recipe's sources (here ../shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        mixtures: usize,
+        /// The teacher's score from which a tag counts as present.
+        #[arg(long, default_value_t = 0.5)]
+        teacher_at: f32,
+        /// The precision each threshold keeps on the mixtures.
+        #[arg(long, default_value_t = 0.9)]
+        precision: f64,
+        /// Fewest right firings a threshold rests on; tags with fewer never fire.
+        #[arg(long, default_value_t = 3)]
+        min_hits: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A convolutional student's tags at its thresholds on a labelled fold held out of
+    /// training, and on silence and -70 dBFS noise (JSON).
+    TagEval {
+        #[arg(long)]
+        student: PathBuf,
+        /// What `teacher thresholds` wrote.
+        #[arg(long)]
+        thresholds: PathBuf,
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
+        /// The fold's labels mapped to teacher classes.
+        #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
+        map: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "esc10/metadata.csv")]
+        metadata: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        fold: u32,
     },
     /// The ONNX graph of a convolutional student (`train teach` with `student`): mel window ->
     /// backbone tokens and tag scores.
@@ -1251,6 +1307,70 @@ fn teacher(command: TeacherCommand) -> Result<()> {
             } else {
                 print!("{}", zero_shot::markdown(&report));
             }
+            Ok(())
+        }
+        TeacherCommand::Thresholds {
+            student,
+            teacher,
+            config,
+            data,
+            tags,
+            mixtures,
+            teacher_at,
+            precision,
+            min_hits,
+            threads,
+            out,
+        } => {
+            use earsight_tools::train::teach::TeachConfig;
+            use earsight_tools::train::thresholds::{tune, TuneOptions};
+            use earsight_tools::train::Recipe;
+            let recipe = TeachConfig::read(&config)?;
+            let teacher = Teacher::load(&teacher)?;
+            let tags = zero_shot::LabelMap::read(&tags)?;
+            let student = StudentTagger::load(&student, Quantization::F32)?;
+            let options = TuneOptions {
+                sources: &recipe.sources,
+                mixture: &recipe.mixture,
+                mixtures,
+                seed: recipe.optim.seed,
+                teacher_at,
+                precision,
+                min_hits,
+                threads,
+            };
+            let thresholds = tune(&student, &teacher, &tags, &data, &options)?;
+            let text = serde_json::to_string_pretty(&thresholds)?;
+            std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+            println!("{text}");
+            Ok(())
+        }
+        TeacherCommand::TagEval {
+            student,
+            thresholds,
+            tags,
+            map,
+            data,
+            metadata,
+            fold,
+        } => {
+            use earsight_tools::train::thresholds::{evaluate, Thresholds};
+            let text = std::fs::read_to_string(&thresholds)
+                .with_context(|| format!("reading {}", thresholds.display()))?;
+            let thresholds: Thresholds = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not thresholds", thresholds.display()))?;
+            let tags = zero_shot::LabelMap::read(&tags)?;
+            let labels = zero_shot::LabelMap::read(&map)?;
+            let student = StudentTagger::load(&student, Quantization::F32)?;
+            let report = evaluate(
+                &student,
+                &tags,
+                &thresholds,
+                &labels,
+                &data.join(metadata),
+                fold,
+            )?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         TeacherCommand::StudentGraph {

@@ -424,6 +424,111 @@ fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
 }
 
 #[test]
+fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() {
+    let s = setup();
+    let out = tempfile::tempdir().unwrap();
+    let mut config = recipe();
+    config.student = Some(conv());
+    teach::<Train>(
+        &config,
+        &start(),
+        None,
+        &inputs(&s),
+        &Run::new(out.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    let recipe_path = out.path().join("teach-conv.json");
+    std::fs::write(&recipe_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let thresholds = out.path().join("thresholds.json");
+    let best = out.path().join("best");
+    let teacher = s.teacher.graph_path().parent().unwrap();
+    let (student, map) = (best.to_str().unwrap(), s.map_path.to_str().unwrap());
+    let text = tools_ok(&[
+        "teacher",
+        "thresholds",
+        "--student",
+        student,
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--config",
+        recipe_path.to_str().unwrap(),
+        "--data",
+        s.data.to_str().unwrap(),
+        "--tags",
+        map,
+        "--mixtures",
+        "20",
+        "--teacher-at",
+        "0.3",
+        "--min-hits",
+        "1",
+        "--out",
+        thresholds.to_str().unwrap(),
+    ]);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&thresholds).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    );
+    let tags = written["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), 3);
+    for tag in tags {
+        if let Some(at) = tag["threshold"].as_f64() {
+            assert!(tag["precision"].as_f64().unwrap() >= 0.9, "{tag}");
+            assert!((0.0..=1.0).contains(&at), "{tag}");
+        }
+    }
+    let text = tools_ok(&[
+        "teacher",
+        "tag-eval",
+        "--student",
+        student,
+        "--thresholds",
+        thresholds.to_str().unwrap(),
+        "--tags",
+        map,
+        "--map",
+        map,
+        "--data",
+        s.data.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["clips"], 2, "{report}");
+    let (fired, right) = (
+        report["fired"].as_u64().unwrap(),
+        report["right"].as_u64().unwrap(),
+    );
+    assert!(right <= fired, "{report}");
+    for key in ["top_tag_accuracy", "precision", "recall"] {
+        assert!(
+            (0.0..=1.0).contains(&report[key].as_f64().unwrap()),
+            "{report}"
+        );
+    }
+    // Thresholds of another tag set are refused.
+    let esc10 = repo().join("tools/configs/esc10-audioset.json");
+    let out = tools(&[
+        "teacher",
+        "tag-eval",
+        "--student",
+        student,
+        "--thresholds",
+        thresholds.to_str().unwrap(),
+        "--tags",
+        esc10.to_str().unwrap(),
+        "--data",
+        s.data.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not for this tag set"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_stopped_run_resumes_to_the_weights_and_log_of_an_uninterrupted_one() {
     let s = setup();
     let (config, start) = (recipe(), start());

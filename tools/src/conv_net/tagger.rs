@@ -46,6 +46,20 @@ impl StudentTagger {
         })
     }
 
+    /// The rate the student hears at.
+    pub fn sample_rate(&self) -> u32 {
+        self.frontend.sample_rate
+    }
+
+    /// The tag scores of the first window of `samples` at `rate`, resampled to the student's.
+    pub fn scores_at(&self, samples: &[f32], rate: u32) -> Result<Vec<f32>> {
+        let mut resampler = earsight::audio::MonoResampler::new(rate, self.frontend.sample_rate)?;
+        let mut out = Vec::with_capacity(samples.len());
+        resampler.push(samples, &mut out);
+        resampler.finish(&mut out);
+        self.scores(&out)
+    }
+
     /// The tag scores of the first window of `samples` at the student's rate.
     pub fn scores(&self, samples: &[f32]) -> Result<Vec<f32>> {
         self.run(&LogMel::new(&self.frontend).window(samples))

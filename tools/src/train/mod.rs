@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod prefix;
 pub mod pretrain;
 pub mod teach;
+pub mod thresholds;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
