@@ -18,7 +18,7 @@ use common::{repo, shared, tools, tools_ok, weights};
 use earsight::bundle::Quantization;
 use earsight_tools::conv_net::graph::{tagger, TAG_SCORES, TOKENS};
 use earsight_tools::conv_net::tagger::StudentTagger;
-use earsight_tools::conv_net::{ConvBackbone, ConvCheckpoint, ConvConfig};
+use earsight_tools::conv_net::{ConvBackbone, ConvCheckpoint, ConvConfig, Downsample};
 use earsight_tools::model::Captioner;
 use earsight_tools::reference::Cpu;
 use earsight_tools::teacher::tiny::{self, TinyShape};
@@ -226,6 +226,7 @@ fn conv() -> ConvConfig {
         clip_frames: 32,
         stem: 4,
         channels: vec![8, 16],
+        downsample: Downsample::Pool,
     }
 }
 
@@ -259,9 +260,21 @@ fn run_graph(
 
 #[test]
 fn the_convolutional_students_graph_gives_what_burn_gives() {
+    graph_gives_what_burn_gives(conv());
+}
+
+#[test]
+fn the_strided_students_graph_gives_what_burn_gives() {
+    graph_gives_what_burn_gives(ConvConfig {
+        downsample: Downsample::Stride,
+        ..conv()
+    });
+}
+
+fn graph_gives_what_burn_gives(conv: ConvConfig) {
     let device = Default::default();
     let (frames, mels) = (32, 64);
-    let net = ConvBackbone::<Train>::new(&conv(), 7, &device);
+    let net = ConvBackbone::<Train>::new(&conv, 7, &device);
     // Training-mode passes move the batch norms' running statistics away from 0 and 1, so
     // that folding them into the kernels is tested.
     for i in 0..4 {
@@ -298,7 +311,7 @@ fn the_convolutional_students_graph_gives_what_burn_gives() {
             .fold(0.0, f32::max)
     };
 
-    let graph = tagger(&conv(), mels, &stats, &head.to_arrays(), Quantization::F32).unwrap();
+    let graph = tagger(&conv, mels, &stats, &head.to_arrays(), Quantization::F32).unwrap();
     let outputs: Vec<&str> = graph
         .graph
         .as_ref()
@@ -309,7 +322,7 @@ fn the_convolutional_students_graph_gives_what_burn_gives() {
         .collect();
     assert_eq!(outputs, [TOKENS, TAG_SCORES]);
     let (graph_tokens, graph_scores) = run_graph(&graph, &window, frames, mels);
-    assert_eq!(graph_tokens.len(), 2 * 16);
+    assert_eq!(graph_tokens.len(), frames / conv.shrink() * 16);
     assert!(
         max_gap(&tokens, &graph_tokens) < 1e-4,
         "tokens {}",
@@ -323,7 +336,7 @@ fn the_convolutional_students_graph_gives_what_burn_gives() {
 
     // int8 kernels, one scale per output channel: close, not equal.
     let int8 = tagger(
-        &conv(),
+        &conv,
         mels,
         &stats,
         &head.to_arrays(),
@@ -336,7 +349,7 @@ fn the_convolutional_students_graph_gives_what_burn_gives() {
 
     // A head of another width is refused by name.
     let wide = TagHead::<Cpu>::new(32, 12, 2, &device);
-    let err = tagger(&conv(), mels, &stats, &wide.to_arrays(), Quantization::F32).unwrap_err();
+    let err = tagger(&conv, mels, &stats, &wide.to_arrays(), Quantization::F32).unwrap_err();
     assert!(err.to_string().contains("tag_head.weight"), "{err}");
 }
 

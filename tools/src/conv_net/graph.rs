@@ -15,7 +15,7 @@ use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable, Tensor};
 
-use super::ConvConfig;
+use super::{ConvConfig, Downsample};
 use crate::onnx::{quantize_per_channel, Attr, Graph};
 use crate::weights::Array;
 
@@ -85,6 +85,7 @@ fn block(
     arrays: &BTreeMap<String, Array>,
     name: &str,
     stride: i64,
+    pool: bool,
     scheme: Quantization,
 ) -> Result<String> {
     let (kernel, bias) = folded(arrays, name)?;
@@ -118,6 +119,9 @@ fn block(
         ],
     );
     let y = g.node("Relu", &[&y], vec![]);
+    if !pool {
+        return Ok(y);
+    }
     Ok(g.node(
         "MaxPool",
         &[&y],
@@ -146,8 +150,7 @@ pub fn tagger(
         "tag_head.weight is {:?}, not [{dim}, {classes}] for the backbone's width",
         head_w.shape
     );
-    let shrink = 4 << config.channels.len();
-    let (frames, tokens) = (config.clip_frames, config.clip_frames / shrink);
+    let (frames, tokens) = (config.clip_frames, config.clip_frames / config.shrink());
     let interface = GraphSpec {
         inputs: vec![spec(names::MEL, &[1, frames, n_mels])],
         outputs: vec![
@@ -157,9 +160,12 @@ pub fn tagger(
     };
     let mut g = Graph::new(scheme, &interface);
     let mut x = g.reshape(names::MEL, &[1, 1, frames as i64, n_mels as i64]);
-    x = block(&mut g, &x, backbone, "stem", 2, scheme)?;
+    let pool = config.downsample == Downsample::Pool;
+    x = block(&mut g, &x, backbone, "stem", 2, pool, scheme)?;
+    let stride = if pool { 1 } else { 2 };
     for i in 0..config.channels.len() {
-        x = block(&mut g, &x, backbone, &format!("blocks.{i}"), 1, scheme)?;
+        let name = format!("blocks.{i}");
+        x = block(&mut g, &x, backbone, &name, stride, pool, scheme)?;
     }
     let x = g.node(
         "ReduceMean",

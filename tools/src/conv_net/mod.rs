@@ -45,6 +45,24 @@ pub struct ConvConfig {
     pub stem: usize,
     /// Channels of each block after the stem; each block halves time and frequency.
     pub channels: Vec<usize>,
+    /// How each block halves time and frequency.
+    #[serde(default, skip_serializing_if = "is_pool")]
+    pub downsample: Downsample,
+}
+
+/// How the backbone's blocks shrink time and frequency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Downsample {
+    /// 2x2 max-pooling after each block (the stem has stride 2 as well, so it quarters).
+    #[default]
+    Pool,
+    /// Stride 2 in every convolution, no pooling: tract runs max-pooling slowly.
+    Stride,
+}
+
+fn is_pool(d: &Downsample) -> bool {
+    *d == Downsample::Pool
 }
 
 impl ConvConfig {
@@ -54,15 +72,23 @@ impl ConvConfig {
             !self.channels.is_empty() && self.channels.iter().all(|&c| c > 0),
             "student.channels must list at least one block, each of at least 1 channel"
         );
-        let shrink = 4usize << self.channels.len();
+        let shrink = self.shrink();
         ensure!(
             self.clip_frames >= shrink && n_mels >= shrink,
             "student.clip_frames ({}) and the frontend's n_mels ({n_mels}) must each be at \
-             least {shrink}: the stem quarters them and {} blocks halve them",
+             least {shrink}, what the stem and {} blocks shrink them by",
             self.clip_frames,
             self.channels.len(),
         );
         Ok(())
+    }
+
+    /// By how much the backbone shrinks time (and frequency): one token per this many frames.
+    pub fn shrink(&self) -> usize {
+        match self.downsample {
+            Downsample::Pool => 4 << self.channels.len(),
+            Downsample::Stride => 2 << self.channels.len(),
+        }
     }
 
     /// Width of the backbone's tokens.
@@ -133,11 +159,15 @@ impl<B: Backend> ModuleMapper<B> for HeInit {
 impl<B: Backend> ConvBackbone<B> {
     pub fn new(config: &ConvConfig, seed: u64, device: &B::Device) -> ConvBackbone<B> {
         let mut input = config.stem;
+        let stride = match config.downsample {
+            Downsample::Pool => 1,
+            Downsample::Stride => 2,
+        };
         let blocks = config
             .channels
             .iter()
             .map(|&output| {
-                let block = ConvBlock::new(input, output, 1, device);
+                let block = ConvBlock::new(input, output, stride, device);
                 input = output;
                 block
             })
@@ -150,10 +180,17 @@ impl<B: Backend> ConvBackbone<B> {
         .map(&mut HeInit(ChaCha8Rng::seed_from_u64(seed)))
     }
 
-    /// `mel [b, frames, mels]` -> tokens `[b, frames / 2^(blocks+2), dim]`.
+    /// `mel [b, frames, mels]` -> tokens `[b, frames / shrink, dim]` ([`ConvConfig::shrink`]).
     pub fn forward(&self, mel: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, frames, mels] = mel.dims();
-        let pool = |x| max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
+        let pooled = self.config.downsample == Downsample::Pool;
+        let pool = |x| {
+            if pooled {
+                max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
+            } else {
+                x
+            }
+        };
         let mut x = pool(self.stem.forward(mel.reshape([b, 1, frames, mels])));
         for block in &self.blocks {
             x = pool(block.forward(x));
@@ -254,6 +291,7 @@ mod tests {
             clip_frames: 64,
             stem: 4,
             channels: vec![8, 16],
+            downsample: Downsample::Pool,
         }
     }
 
@@ -262,7 +300,13 @@ mod tests {
         let device = Default::default();
         let net = ConvBackbone::<Cpu>::new(&config(), 1, &device);
         let mel = Tensor::<Cpu, 3>::ones([2, 64, 32], &device);
-        assert_eq!(net.forward(mel).dims(), [2, 4, 16]);
+        assert_eq!(net.forward(mel.clone()).dims(), [2, 4, 16]);
+        let strided = ConvConfig {
+            downsample: Downsample::Stride,
+            ..config()
+        };
+        let net = ConvBackbone::<Cpu>::new(&strided, 1, &device);
+        assert_eq!(net.forward(mel).dims(), [2, 8, 16]);
     }
 
     #[test]
