@@ -1,0 +1,340 @@
+//! `earsight-tools teacher`: a pretrained tagger's classes and zero-shot accuracy, and the
+//! convolutional student distilled from it: its graph, its thresholds per tag, its tags measured.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use earsight::bundle::Quantization;
+use earsight_tools::conv_net::tagger::StudentTagger;
+use earsight_tools::conv_net::ConvCheckpoint;
+
+use crate::{in_checkout, ESC10_MAP};
+
+/// The project's tag set, mapped to the AudioSet teacher's classes.
+const TAGS: &str = "tools/configs/tags.json";
+/// The recipe of the convolutional student.
+const TEACH_CONV: &str = "tools/configs/teach-conv.json";
+
+#[derive(Subcommand)]
+pub enum TeacherCommand {
+    /// Each file's best-scored teacher classes (any audio file the runtime reads).
+    Tag {
+        /// The teacher: a directory with one ONNX graph and its class CSV (here
+        /// ../shared/models/efficientat-mn04).
+        #[arg(long)]
+        teacher: PathBuf,
+        /// Classes shown per file.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Show the project's tags instead of the teacher's classes: a label map whose labels
+        /// each take the best score of their teacher classes (tools/configs/tags.json).
+        #[arg(long)]
+        tags: Option<PathBuf>,
+        /// One JSON object per file.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Zero-shot accuracy on one ESC-10 fold: each label's score is the best of the teacher
+    /// classes --map gives it, the prediction the best label.
+    ZeroShot {
+        #[arg(long)]
+        teacher: PathBuf,
+        /// The data directory holding --metadata (here ../shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        /// The labelled clips under --data (`path,label,fold`; UrbanSound8K's
+        /// urbansound8k/metadata.csv with tools/configs/us8k-audioset.json as --map).
+        #[arg(long, default_value = "esc10/metadata.csv")]
+        metadata: PathBuf,
+        /// Measure this convolutional student (a `train teach` checkpoint) through the
+        /// teacher's classes, instead of the teacher.
+        #[arg(long)]
+        student: Option<PathBuf>,
+        /// The student's graph with int8 kernels.
+        #[arg(long, requires = "student")]
+        int8: bool,
+        #[arg(long, default_value_t = 4)]
+        fold: u32,
+        /// ESC-10's labels mapped to the teacher's class indices.
+        #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
+        map: PathBuf,
+        /// The whole report, every clip's prediction included, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A threshold per tag for a convolutional student, tuned for precision against the
+    /// teacher on fresh mixtures of the clips its recipe holds out for validation (JSON).
+    Thresholds {
+        /// A `train teach` checkpoint of a convolutional student.
+        #[arg(long)]
+        student: PathBuf,
+        #[arg(long)]
+        teacher: PathBuf,
+        /// The recipe the student was trained with: its sources and mixtures.
+        #[arg(long, default_value = TEACH_CONV, value_parser = in_checkout)]
+        config: PathBuf,
+        /// The directory of the recipe's sources (here ../shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        mixtures: usize,
+        /// The teacher's score from which a tag counts as present.
+        #[arg(long, default_value_t = 0.5)]
+        teacher_at: f32,
+        /// The precision each threshold keeps on the mixtures.
+        #[arg(long, default_value_t = 0.9)]
+        precision: f64,
+        /// Fewest right firings a threshold rests on; tags with fewer never fire.
+        #[arg(long, default_value_t = 3)]
+        min_hits: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A convolutional student's tags at its thresholds on a labelled fold held out of
+    /// training, and on silence and -70 dBFS noise (JSON).
+    TagEval {
+        #[arg(long)]
+        student: PathBuf,
+        /// What `teacher thresholds` wrote.
+        #[arg(long)]
+        thresholds: PathBuf,
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
+        /// The fold's labels mapped to teacher classes.
+        #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
+        map: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "esc10/metadata.csv")]
+        metadata: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        fold: u32,
+    },
+    /// The ONNX graph of a convolutional student (`train teach` with `student`): mel window ->
+    /// backbone tokens and tag scores.
+    StudentGraph {
+        /// A checkpoint of `train teach` (its best/ or last/).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// int8 kernels, one scale per output channel.
+        #[arg(long)]
+        int8: bool,
+        /// Then load the written graph in tract and run it this many times on one thread,
+        /// printing the load and each run's milliseconds as JSON.
+        #[arg(long)]
+        time: Option<usize>,
+    },
+}
+
+/// Runs one `teacher` subcommand.
+pub fn run(command: TeacherCommand) -> Result<()> {
+    use earsight_tools::teacher::{zero_shot, Teacher};
+    match command {
+        TeacherCommand::Tag {
+            teacher,
+            top,
+            tags,
+            json,
+            files,
+        } => {
+            let teacher = Teacher::load(&teacher)?;
+            let tags = match tags {
+                Some(path) => {
+                    let map = zero_shot::LabelMap::read(&path)?;
+                    map.check(&teacher)
+                        .with_context(|| format!("--tags {}", path.display()))?;
+                    Some(map)
+                }
+                None => None,
+            };
+            let mut failures = 0;
+            for file in &files {
+                let outputs = match teacher.file(file) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        eprintln!("earsight-tools: {e:#}");
+                        failures += 1;
+                        continue;
+                    }
+                };
+                if let Some(map) = &tags {
+                    let best = map.top(&outputs.scores, top);
+                    if json {
+                        let tags: Vec<_> = best
+                            .iter()
+                            .map(|&(i, score)| {
+                                serde_json::json!({"label": map.labels[i].label, "score": score})
+                            })
+                            .collect();
+                        println!("{}", serde_json::json!({ "file": file, "tags": tags }));
+                    } else {
+                        let named: Vec<String> = best
+                            .iter()
+                            .map(|&(i, score)| format!("{} {score:.3}", map.labels[i].label))
+                            .collect();
+                        println!("{}: {}", file.display(), named.join(", "));
+                    }
+                    continue;
+                }
+                let best = teacher.top(&outputs.scores, top);
+                let class = |i: usize| &teacher.classes()[i];
+                if json {
+                    let top: Vec<_> = best
+                        .iter()
+                        .map(|&(i, score)| {
+                            serde_json::json!({
+                                "index": i, "mid": class(i).mid,
+                                "name": class(i).display_name, "score": score,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::json!({ "file": file, "top": top }));
+                } else {
+                    let named: Vec<String> = best
+                        .iter()
+                        .map(|&(i, score)| format!("{} {score:.3}", class(i).display_name))
+                        .collect();
+                    println!("{}: {}", file.display(), named.join(", "));
+                }
+            }
+            if failures > 0 {
+                bail!("{failures} of {} files could not be tagged", files.len());
+            }
+            Ok(())
+        }
+        TeacherCommand::ZeroShot {
+            teacher,
+            data,
+            fold,
+            map,
+            metadata,
+            student,
+            int8,
+            json,
+        } => {
+            let teacher = Teacher::load(&teacher)?;
+            let map = zero_shot::LabelMap::read(&map)?;
+            let metadata = data.join(metadata);
+            let report = match student {
+                Some(dir) => {
+                    let scheme = if int8 {
+                        Quantization::Int8Weights
+                    } else {
+                        Quantization::F32
+                    };
+                    let student = StudentTagger::load(&dir, scheme)?;
+                    zero_shot::esc_fold(&student, &teacher, &map, &metadata, fold)?
+                }
+                None => zero_shot::esc_fold(&teacher, &teacher, &map, &metadata, fold)?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", zero_shot::markdown(&report));
+            }
+            Ok(())
+        }
+        TeacherCommand::Thresholds {
+            student,
+            teacher,
+            config,
+            data,
+            tags,
+            mixtures,
+            teacher_at,
+            precision,
+            min_hits,
+            threads,
+            out,
+        } => {
+            use earsight_tools::train::teach::TeachConfig;
+            use earsight_tools::train::thresholds::{tune, TuneOptions};
+            use earsight_tools::train::Recipe;
+            let recipe = TeachConfig::read(&config)?;
+            let teacher = Teacher::load(&teacher)?;
+            let tags = zero_shot::LabelMap::read(&tags)?;
+            let student = StudentTagger::load(&student, Quantization::F32)?;
+            let options = TuneOptions {
+                sources: &recipe.sources,
+                mixture: &recipe.mixture,
+                mixtures,
+                seed: recipe.optim.seed,
+                teacher_at,
+                precision,
+                min_hits,
+                threads,
+            };
+            let thresholds = tune(&student, &teacher, &tags, &data, &options)?;
+            let text = serde_json::to_string_pretty(&thresholds)?;
+            std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+            println!("{text}");
+            Ok(())
+        }
+        TeacherCommand::TagEval {
+            student,
+            thresholds,
+            tags,
+            map,
+            data,
+            metadata,
+            fold,
+        } => {
+            use earsight_tools::train::thresholds::{evaluate, Thresholds};
+            let text = std::fs::read_to_string(&thresholds)
+                .with_context(|| format!("reading {}", thresholds.display()))?;
+            let thresholds: Thresholds = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not thresholds", thresholds.display()))?;
+            let tags = zero_shot::LabelMap::read(&tags)?;
+            let labels = zero_shot::LabelMap::read(&map)?;
+            let student = StudentTagger::load(&student, Quantization::F32)?;
+            let report = evaluate(
+                &student,
+                &tags,
+                &thresholds,
+                &labels,
+                &data.join(metadata),
+                fold,
+            )?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        TeacherCommand::StudentGraph {
+            checkpoint,
+            out,
+            int8,
+            time,
+        } => {
+            use earsight_tools::conv_net::graph;
+            let ConvCheckpoint {
+                student,
+                backbone,
+                head,
+            } = ConvCheckpoint::load(&checkpoint)?;
+            let scheme = if int8 {
+                Quantization::Int8Weights
+            } else {
+                Quantization::F32
+            };
+            let n_mels = student.frontend.n_mels;
+            let model = graph::tagger(&student.backbone, n_mels, &backbone, &head, scheme)?;
+            std::fs::write(&out, earsight_tools::onnx::to_bytes(&model))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+            if let Some(runs) = time {
+                let timing =
+                    graph::time_in_tract(&out, student.backbone.clip_frames, n_mels, runs)?;
+                println!("{}", serde_json::to_string(&timing)?);
+            }
+            Ok(())
+        }
+    }
+}
