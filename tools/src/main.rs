@@ -2,7 +2,6 @@
 
 mod cli;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +9,6 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight::frontend::LogMel;
-use earsight_tools::board::{self, PackageInputs, Profile};
 use earsight_tools::data::Split;
 use earsight_tools::export::{
     export_bundle, special_tokens, ExportOptions, INT8_DECODER, INT8_ENCODER,
@@ -29,9 +27,6 @@ use earsight_tools::weights::{read_config, Weights};
 const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// The tokenizer shipped in the repository (trained on caption text, see its PROVENANCE.md).
 const DEFAULT_TOKENIZER: &str = "models/tokenizer/tokenizer.json";
-const BOARDS_DIR: &str = "boards";
-const DEFAULT_BUNDLE: &str = "models/mini";
-const BOARDS_OUT: &str = "target/boards";
 const MINI_CONFIG: &str = "tools/configs/mini.json";
 const MINI_IMAGE_CONFIG: &str = "tools/configs/image-mini.json";
 const ESC10_MAP: &str = "tools/configs/esc10-audioset.json";
@@ -47,42 +42,6 @@ const DEFAULT_TOKENIZER_PROVENANCE: &str = "models/tokenizer/tokenizer.json: Wor
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Subcommand)]
-enum BoardCommand {
-    /// List the board profiles.
-    List {
-        /// The profiles' directory.
-        #[arg(long, default_value = BOARDS_DIR, value_parser = in_checkout)]
-        boards: PathBuf,
-    },
-    /// Cross-compile the runtime with the board's flags (boards/cross.sh, Debian's Rust) and
-    /// write OUT/earsight-NAME.tar.gz: the binary, the bundle, the systemd unit, its settings,
-    /// install.sh and a README for the board.
-    Build {
-        /// The board: a profile name (`earsight-tools board list`).
-        name: String,
-        /// The profiles' directory.
-        #[arg(long, default_value = BOARDS_DIR, value_parser = in_checkout)]
-        boards: PathBuf,
-        /// The model bundle to ship (the default bundle unless given).
-        #[arg(long, default_value = DEFAULT_BUNDLE, value_parser = in_checkout)]
-        bundle: PathBuf,
-        /// Where the package goes.
-        #[arg(long, default_value = BOARDS_OUT)]
-        out: PathBuf,
-        /// Package this earsight binary (built for the board) instead of cross-compiling one.
-        #[arg(long)]
-        binary: Option<PathBuf>,
-        /// Run the runtime's tests first, built with the board's flags, under qemu with the
-        /// target's oldest CPU; the package holds the binary they tested.
-        #[arg(long, conflicts_with = "binary")]
-        test: bool,
-        /// Replace a package already in --out.
-        #[arg(long)]
-        force: bool,
-    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -544,7 +503,7 @@ enum Command {
     /// Board profiles (boards/NAME.toml) and the package for one board.
     Board {
         #[command(subcommand)]
-        command: BoardCommand,
+        command: cli::board::BoardCommand,
     },
     /// Every stage of DALI from real recordings to a bundle: the world, captioner, prefix,
     /// alignment with each loss of the recipe, pseudo-labels, distillation, int8 export,
@@ -952,7 +911,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Teacher { command } => cli::teacher::run(command),
-        Command::Board { command } => board(command),
+        Command::Board { command } => cli::board::run(command),
         Command::Recipe {
             recipe,
             data,
@@ -1073,79 +1032,6 @@ fn run() -> Result<()> {
                 texts.len(),
                 tokenizer.get_vocab_size(true),
                 out.display()
-            );
-            Ok(())
-        }
-    }
-}
-
-fn board(command: BoardCommand) -> Result<()> {
-    match command {
-        BoardCommand::List { boards } => {
-            for name in board::list(&boards)? {
-                let profile = Profile::load(&boards, &name)?;
-                println!(
-                    "{name:<18} {:<26} {} {}, {} thread(s), service {} of {} MB",
-                    profile.name,
-                    profile.target,
-                    profile.target_cpu,
-                    profile.threads,
-                    profile.service_memory_mb,
-                    profile.board_memory_mb
-                );
-            }
-            Ok(())
-        }
-        BoardCommand::Build {
-            name,
-            boards,
-            bundle,
-            out,
-            binary,
-            test,
-            force,
-        } => {
-            let profile = Profile::load(&boards, &name)?;
-            let began = std::time::Instant::now();
-            let (binary, strip) = match binary {
-                Some(path) => (path, false),
-                None => {
-                    eprintln!(
-                        "building earsight for the {} ({}, RUSTFLAGS={:?})",
-                        profile.name,
-                        profile.target,
-                        profile.rustflags()
-                    );
-                    (
-                        board::cross_build(Path::new(CHECKOUT), &name, &profile, test)?,
-                        true,
-                    )
-                }
-            };
-            let built_s = began.elapsed().as_secs_f64();
-            fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let package = board::write_package(
-                &PackageInputs {
-                    board: &name,
-                    profile: &profile,
-                    binary: &binary,
-                    strip,
-                    bundle: &bundle,
-                    install_script: &boards.join("install.sh"),
-                    profile_file: &boards.join(format!("{name}.toml")),
-                },
-                &out,
-                force,
-            )?;
-            let mb = |bytes: u64| bytes as f64 / 1e6;
-            println!(
-                "{}: binary {:.1} MB{}, bundle {:.1} MB, package {:.1} MB (build {:.0} s)",
-                package.tarball.display(),
-                mb(package.binary_bytes),
-                if strip { " stripped" } else { "" },
-                mb(package.bundle_bytes),
-                mb(package.tarball_bytes),
-                built_s
             );
             Ok(())
         }

@@ -1,4 +1,5 @@
 //! The subcommands of `earsight-tools` that live in files of their own (one file each, as
 //! tract's `cli/src/`); the rest are still in `main.rs`.
 
+pub mod board;
 pub mod teacher;
