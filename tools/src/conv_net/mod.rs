@@ -33,6 +33,11 @@ use earsight::config::FrontendConfig;
 use crate::model::{to_array, values};
 use crate::weights::{read_safetensors, Array};
 
+/// Bounds on a [`ConvConfig`], so that a mistyped recipe is refused rather than allocated.
+const MAX_BLOCKS: usize = 8;
+const MAX_CHANNELS: usize = 2048;
+const MAX_CLIP_FRAMES: usize = 6000;
+
 /// The shape of a [`ConvBackbone`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,10 +72,22 @@ fn is_pool(d: &Downsample) -> bool {
 
 impl ConvConfig {
     pub fn validate(&self, n_mels: usize) -> Result<()> {
-        ensure!(self.stem > 0, "student.stem must be at least 1");
         ensure!(
-            !self.channels.is_empty() && self.channels.iter().all(|&c| c > 0),
-            "student.channels must list at least one block, each of at least 1 channel"
+            (1..=MAX_CHANNELS).contains(&self.stem),
+            "student.stem must be 1 to {MAX_CHANNELS} channels, found {}",
+            self.stem
+        );
+        ensure!(
+            (1..=MAX_BLOCKS).contains(&self.channels.len())
+                && self.channels.iter().all(|c| (1..=MAX_CHANNELS).contains(c)),
+            "student.channels must list 1 to {MAX_BLOCKS} blocks of 1 to {MAX_CHANNELS} \
+             channels each, found {:?}",
+            self.channels
+        );
+        ensure!(
+            self.clip_frames <= MAX_CLIP_FRAMES,
+            "student.clip_frames must be at most {MAX_CLIP_FRAMES} (60 s at a 10 ms hop), found {}",
+            self.clip_frames
         );
         let shrink = self.shrink();
         ensure!(
@@ -341,5 +358,23 @@ mod tests {
         let err = short.validate(64).unwrap_err().to_string();
         assert!(err.contains("student.clip_frames (8)"), "{err}");
         assert!(config().validate(64).is_ok());
+        let deep = ConvConfig {
+            channels: vec![8; 70],
+            ..config()
+        };
+        let err = deep.validate(64).unwrap_err().to_string();
+        assert!(
+            err.contains("student.channels must list 1 to 8 blocks"),
+            "{err}"
+        );
+        let long = ConvConfig {
+            clip_frames: 1_000_000,
+            ..config()
+        };
+        let err = long.validate(64).unwrap_err().to_string();
+        assert!(
+            err.contains("student.clip_frames must be at most 6000"),
+            "{err}"
+        );
     }
 }

@@ -125,6 +125,7 @@ pub fn tune(
     options: &TuneOptions,
 ) -> Result<Thresholds> {
     tags.check(teacher)?;
+    ensure!(options.mixtures > 0, "--mixtures must be at least 1");
     ensure!(
         options.precision > 0.0 && options.precision <= 1.0,
         "--precision must be in (0, 1], found {}",
