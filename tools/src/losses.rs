@@ -18,6 +18,8 @@ use burn::tensor::TensorData;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::model::redrawn;
+
 /// Multipliers of the MMD kernel's bandwidth: five RBF kernels at {1/4, 1/2, 1, 2, 4} x h.
 pub const MMD_BANDWIDTHS: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
 
@@ -369,18 +371,12 @@ pub(crate) struct SeededInit(pub(crate) ChaCha8Rng);
 
 impl<B: Backend> ModuleMapper<B> for SeededInit {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let (id, tensor, mapper) = param.consume();
-        let shape = tensor.dims();
-        let bound = 1.0 / (shape[0] as f32).sqrt();
-        let values: Vec<f32> = (0..shape.iter().product())
-            .map(|_| self.0.random_range(-bound..bound))
-            .collect();
-        let mut fresh =
-            Tensor::from_data(TensorData::new(values, shape.to_vec()), &tensor.device());
-        if tensor.is_require_grad() {
-            fresh = fresh.require_grad();
-        }
-        Param::from_mapped_value(id, fresh, mapper)
+        redrawn(param, |shape| {
+            let bound = 1.0 / (shape[0] as f32).sqrt();
+            (0..shape.iter().product())
+                .map(|_| self.0.random_range(-bound..bound))
+                .collect()
+        })
     }
 }
 

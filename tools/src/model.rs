@@ -388,6 +388,22 @@ impl Collector {
     }
 }
 
+/// `param` with new values that `draw` makes for its shape; it keeps its id and whether it
+/// takes gradients (what a seeded initialiser needs).
+pub(crate) fn redrawn<B: Backend, const D: usize>(
+    param: Param<Tensor<B, D>>,
+    draw: impl FnOnce(&[usize]) -> Vec<f32>,
+) -> Param<Tensor<B, D>> {
+    let (id, tensor, mapper) = param.consume();
+    let shape = tensor.dims();
+    let values = draw(&shape);
+    let mut fresh = Tensor::from_data(TensorData::new(values, shape.to_vec()), &tensor.device());
+    if tensor.is_require_grad() {
+        fresh = fresh.require_grad();
+    }
+    Param::from_mapped_value(id, fresh, mapper)
+}
+
 /// The values of a tensor as f32, row-major.
 pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data()

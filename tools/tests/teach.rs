@@ -353,9 +353,8 @@ fn graph_gives_what_burn_gives(conv: ConvConfig) {
     assert!(err.to_string().contains("tag_head.weight"), "{err}");
 }
 
-#[test]
-fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
-    let s = setup();
+/// Trains the tiny convolutional student on the miniature data: its recipe and run directory.
+fn train_conv_student(s: &Setup) -> (TeachConfig, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let mut config = recipe();
     config.student = Some(conv());
@@ -363,11 +362,18 @@ fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
         &config,
         &start(),
         None,
-        &inputs(&s),
+        &inputs(s),
         &Run::new(out.path()),
         &Default::default(),
     )
     .unwrap();
+    (config, out)
+}
+
+#[test]
+fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
+    let s = setup();
+    let (_, out) = train_conv_student(&s);
     let ConvCheckpoint {
         student,
         backbone,
@@ -439,18 +445,7 @@ fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
 #[test]
 fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() {
     let s = setup();
-    let out = tempfile::tempdir().unwrap();
-    let mut config = recipe();
-    config.student = Some(conv());
-    teach::<Train>(
-        &config,
-        &start(),
-        None,
-        &inputs(&s),
-        &Run::new(out.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let (config, out) = train_conv_student(&s);
     let recipe_path = out.path().join("teach-conv.json");
     std::fs::write(&recipe_path, serde_json::to_string(&config).unwrap()).unwrap();
     let thresholds = out.path().join("thresholds.json");

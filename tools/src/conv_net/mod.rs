@@ -16,7 +16,6 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
-use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -30,7 +29,7 @@ use std::path::Path;
 use anyhow::Context;
 use earsight::config::FrontendConfig;
 
-use crate::model::{to_array, values};
+use crate::model::{redrawn, to_array, values};
 use crate::weights::{read_safetensors, Array};
 
 /// Bounds on a [`ConvConfig`], so that a mistyped recipe is refused rather than allocated.
@@ -154,22 +153,16 @@ struct HeInit(ChaCha8Rng);
 
 impl<B: Backend> ModuleMapper<B> for HeInit {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let (id, tensor, mapper) = param.consume();
         if D != 4 {
-            return Param::from_mapped_value(id, tensor, mapper);
+            return param;
         }
-        let shape = tensor.dims();
-        let fan_in: usize = shape[1..].iter().product();
-        let normal = Normal::new(0.0f32, (2.0 / fan_in as f32).sqrt()).expect("a finite std");
-        let values: Vec<f32> = (0..shape.iter().product())
-            .map(|_| normal.sample(&mut self.0))
-            .collect();
-        let mut fresh =
-            Tensor::from_data(TensorData::new(values, shape.to_vec()), &tensor.device());
-        if tensor.is_require_grad() {
-            fresh = fresh.require_grad();
-        }
-        Param::from_mapped_value(id, fresh, mapper)
+        redrawn(param, |shape| {
+            let fan_in: usize = shape[1..].iter().product();
+            let normal = Normal::new(0.0f32, (2.0 / fan_in as f32).sqrt()).expect("a finite std");
+            (0..shape.iter().product())
+                .map(|_| normal.sample(&mut self.0))
+                .collect()
+        })
     }
 }
 
