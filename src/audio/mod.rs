@@ -80,6 +80,16 @@ impl MonoResampler {
         })
     }
 
+    /// All of `samples` from `from` Hz to `to` Hz at once: [`push`](Self::push) then
+    /// [`finish`](Self::finish).
+    pub fn resample_all(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioError> {
+        let mut resampler = MonoResampler::new(from, to)?;
+        let mut out = Vec::with_capacity(samples.len());
+        resampler.push(samples, &mut out);
+        resampler.finish(&mut out);
+        Ok(out)
+    }
+
     /// Feeds input samples and appends whatever output is ready to `out`.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
         self.consumed += input.len() as u64;
@@ -324,6 +334,11 @@ mod tests {
         }
         r.finish(&mut out);
         assert_eq!(out.len(), 16_000);
+        assert_eq!(
+            MonoResampler::resample_all(&input, 44_100, 16_000).unwrap(),
+            out,
+            "chunks or all at once"
+        );
         let expected = sine(16_000, 440.0, 16_000);
         let worst = out[200..15_800]
             .iter()

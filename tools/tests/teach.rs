@@ -27,7 +27,7 @@ use earsight_tools::teacher::Teacher;
 use earsight_tools::train::teach::{
     bce_with_logits, teach, Backbone, Student, TagHead, TeachConfig, TeachInputs, TAG_HEAD_FILE,
 };
-use earsight_tools::train::{Optim, Recipe, Run};
+use earsight_tools::train::{Optim, Recipe, Report, Run};
 use earsight_tools::weights::Weights;
 use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable};
 
@@ -121,6 +121,21 @@ fn start() -> Weights {
     weights("tiny.json", 2)
 }
 
+/// Runs `config` from the tiny start on the miniature data into a new directory.
+fn trained(s: &Setup, config: &TeachConfig) -> (tempfile::TempDir, Report) {
+    let out = tempfile::tempdir().unwrap();
+    let report = teach::<Train>(
+        config,
+        &start(),
+        None,
+        &inputs(s),
+        &Run::new(out.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    (out, report)
+}
+
 fn log(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap()
@@ -132,16 +147,7 @@ fn log(out: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn the_stage_runs_and_logs_the_test_fold_after_every_epoch() {
     let s = setup();
-    let out = tempfile::tempdir().unwrap();
-    let report = teach::<Train>(
-        &recipe(),
-        &start(),
-        None,
-        &inputs(&s),
-        &Run::new(out.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let (out, report) = trained(&s, &recipe());
     assert_eq!((report.steps, report.epochs), (4, 2));
     assert!(report.val_losses.iter().all(|v| v.is_finite() && *v > 0.0));
     let epochs: Vec<_> = log(out.path())
@@ -355,18 +361,9 @@ fn graph_gives_what_burn_gives(conv: ConvConfig) {
 
 /// Trains the tiny convolutional student on the miniature data: its recipe and run directory.
 fn train_conv_student(s: &Setup) -> (TeachConfig, tempfile::TempDir) {
-    let out = tempfile::tempdir().unwrap();
     let mut config = recipe();
     config.student = Some(conv());
-    teach::<Train>(
-        &config,
-        &start(),
-        None,
-        &inputs(s),
-        &Run::new(out.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let (out, _) = trained(s, &config);
     (config, out)
 }
 
@@ -425,16 +422,7 @@ fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
     // The captioner's weights ride along, so later stages still find a whole checkpoint.
     Weights::load(&out.path().join("best")).unwrap();
     // A checkpoint of the ViT student has no convolutional student to read.
-    let vit = tempfile::tempdir().unwrap();
-    teach::<Train>(
-        &recipe(),
-        &start(),
-        None,
-        &inputs(&s),
-        &Run::new(vit.path()),
-        &Default::default(),
-    )
-    .unwrap();
+    let (vit, _) = trained(&s, &recipe());
     let err = format!(
         "{:#}",
         ConvCheckpoint::load(&vit.path().join("best")).unwrap_err()

@@ -53,11 +53,9 @@ impl StudentTagger {
 
     /// The tag scores of the first window of `samples` at `rate`, resampled to the student's.
     pub fn scores_at(&self, samples: &[f32], rate: u32) -> Result<Vec<f32>> {
-        let mut resampler = earsight::audio::MonoResampler::new(rate, self.frontend.sample_rate)?;
-        let mut out = Vec::with_capacity(samples.len());
-        resampler.push(samples, &mut out);
-        resampler.finish(&mut out);
-        self.scores(&out)
+        let samples =
+            earsight::audio::MonoResampler::resample_all(samples, rate, self.frontend.sample_rate)?;
+        self.scores(&samples)
     }
 
     /// The tag scores of the first window of `samples` at the student's rate.

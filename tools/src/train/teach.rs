@@ -203,12 +203,12 @@ impl Labeller<'_> {
     /// The student's window of audio at the teacher's rate, through the runtime's resampler
     /// and frontend.
     fn window(&self, mel: &mut LogMel, samples: &[f32]) -> Result<Vec<f32>> {
-        let mut resampler =
-            earsight::audio::MonoResampler::new(self.pool.rate, self.frontend.sample_rate)?;
-        let mut out = Vec::new();
-        resampler.push(samples, &mut out);
-        resampler.finish(&mut out);
-        Ok(mel.window(&out))
+        let samples = earsight::audio::MonoResampler::resample_all(
+            samples,
+            self.pool.rate,
+            self.frontend.sample_rate,
+        )?;
+        Ok(mel.window(&samples))
     }
 
     /// Draws the mixtures of `seeds` from `clips`, on worker threads, and labels them;
@@ -335,10 +335,8 @@ struct TeachStage<'a, B: AutodiffBackend> {
     test: TestFold,
     device: B::Device,
     student: Student<B>,
-    /// Carried along unchanged, so that checkpoints hold the whole captioner.
+    /// Carried along unchanged, so that a ViT student's checkpoints hold the whole captioner.
     decoder: TextDecoder<B>,
-    /// The model's encoder, carried along unchanged when the student is convolutional.
-    encoder: AudioEncoder<B>,
     opt: AdamOf<Student<B>, B>,
 }
 
@@ -460,8 +458,14 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        let encoder = match &self.student.backbone {
-            Backbone::Vit(encoder) => encoder.clone(),
+        match &self.student.backbone {
+            Backbone::Vit(encoder) => {
+                let captioner = Captioner {
+                    encoder: encoder.clone(),
+                    decoder: self.decoder.clone(),
+                };
+                save_with_image(dir, &captioner.to_weights(&self.start.config)?, self.image)?;
+            }
             Backbone::Conv(net) => {
                 write_safetensors(&dir.join(CONV_BACKBONE_FILE), &net.to_arrays())?;
                 let shape = ConvStudent {
@@ -473,14 +477,10 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
                     serde_json::to_string_pretty(&shape)?,
                 )
                 .with_context(|| format!("writing {}", dir.join(CONV_CONFIG_FILE).display()))?;
-                self.encoder.clone()
+                // The captioner is untouched: its starting weights are what it is.
+                save_with_image(dir, self.start, self.image)?;
             }
-        };
-        let captioner = Captioner {
-            encoder,
-            decoder: self.decoder.clone(),
-        };
-        save_with_image(dir, &captioner.to_weights(&self.start.config)?, self.image)?;
+        }
         self.student.head.save(dir)
     }
 
@@ -557,7 +557,7 @@ pub fn teach<B: AutodiffBackend>(
     let captioner = Captioner::<B>::from_weights(start, device);
     let classes = inputs.teacher.classes().len();
     let (backbone, dim) = match &config.student {
-        None => (Backbone::Vit(captioner.encoder.clone()), c.encoder.dim),
+        None => (Backbone::Vit(captioner.encoder), c.encoder.dim),
         Some(student) => (
             Backbone::Conv(ConvBackbone::new(student, config.optim.seed, device)),
             student.dim(),
@@ -577,7 +577,6 @@ pub fn teach<B: AutodiffBackend>(
             head: TagHead::new(dim, classes, config.optim.seed, device),
         },
         decoder: captioner.decoder.no_grad(),
-        encoder: captioner.encoder.no_grad(),
         opt: config.optim.adam().init(),
     };
     let graph = inputs
