@@ -12,8 +12,10 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ModelConfig;
 
-/// The bundle layout version this runtime reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The bundle layout version this runtime writes and reads: 2 added the optional tagger.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest layout version this runtime still reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The `format` field every manifest carries.
 pub const FORMAT_NAME: &str = "earsight-bundle";
 
@@ -23,6 +25,8 @@ pub const DECODER_FILE: &str = "decoder.onnx";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The tagger graph, in bundles that have one (format version 2 on).
+pub const TAGGER_FILE: &str = "tagger.onnx";
 
 /// Why a bundle was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,11 @@ pub enum BundleError {
     },
     #[error("{path}: not a bundle directory (expected a directory holding {MANIFEST_FILE})")]
     NotADirectory { path: PathBuf },
+    #[error(
+        "{path}: bundle format version {found} is newer than this earsight reads \
+         ({OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}): update earsight to run it"
+    )]
+    Newer { path: PathBuf, found: u64 },
     #[error("{path}: manifest is not valid JSON for format version {FORMAT_VERSION}: {source}")]
     Manifest {
         path: PathBuf,
@@ -200,6 +209,51 @@ pub struct Provenance {
     pub tokenizer: String,
 }
 
+/// One tag the tagger scores: its name in the project's words and the score from which it is
+/// reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagSpec {
+    pub label: String,
+    /// The lowest score at which the tag is reported, tuned for precision on validation data;
+    /// `None`: the tag could not be tuned and is never reported.
+    pub threshold: Option<f32>,
+}
+
+/// The tagger: a graph that scores the bundle's tags on a window of the same log-mel frames
+/// the encoder reads (`mel [1, frames, n_mels]` -> `tag_scores [1, tags]`). Its window may be
+/// shorter than the encoder's: a longer window is tagged in pieces, keeping each tag's best.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaggerManifest {
+    /// Frames per tagger window.
+    pub frames: usize,
+    pub graph: GraphSpec,
+    pub quantization: Quantization,
+    pub tags: Vec<TagSpec>,
+    /// How the tagger was trained (the teacher, the data, the thresholds).
+    pub training: String,
+}
+
+impl TaggerManifest {
+    /// The graph interface a tagger of `frames` frames over `n_mels` bands and `tags` tags has.
+    pub fn graph_spec(frames: usize, n_mels: usize, tags: usize) -> GraphSpec {
+        use Dim::Fixed;
+        GraphSpec {
+            inputs: vec![TensorSpec {
+                name: names::MEL.into(),
+                dtype: DType::F32,
+                shape: vec![Fixed(1), Fixed(frames), Fixed(n_mels)],
+            }],
+            outputs: vec![TensorSpec {
+                name: names::TAG_SCORES.into(),
+                dtype: DType::F32,
+                shape: vec![Fixed(1), Fixed(tags)],
+            }],
+        }
+    }
+}
+
 /// `manifest.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +273,20 @@ pub struct Manifest {
     /// SHA-256 (lowercase hex) of every other file in the bundle.
     pub sha256: BTreeMap<String, String>,
     pub provenance: Provenance,
+    /// The tagger, when the bundle has one (format version 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tagger: Option<TaggerManifest>,
+}
+
+impl Manifest {
+    /// The files the manifest's checksums must cover.
+    pub fn files(&self) -> Vec<&'static str> {
+        let mut files = vec![ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE, MODEL_CARD_FILE];
+        if self.tagger.is_some() {
+            files.push(TAGGER_FILE);
+        }
+        files
+    }
 }
 
 /// Graph input and output names. The runtime binds tensors by these names.
@@ -228,6 +296,8 @@ pub mod names {
     pub const INPUT_IDS: &str = "input_ids";
     pub const POSITION_IDS: &str = "position_ids";
     pub const LOGITS: &str = "logits";
+    /// The tagger's output: one score in [0, 1] per tag.
+    pub const TAG_SCORES: &str = "tag_scores";
     /// Symbolic length of the self-attention cache.
     pub const PAST: &str = "past";
 
@@ -358,7 +428,7 @@ impl Bundle {
         })?;
         let manifest = parse_manifest(&manifest_path, &text)?;
         check_manifest(&manifest_path, &manifest)?;
-        for file in [ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE, MODEL_CARD_FILE] {
+        for file in manifest.files() {
             let expected = manifest
                 .sha256
                 .get(file)
@@ -416,20 +486,36 @@ fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BundleError> {
             ))
         }
     }
-    match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == FORMAT_VERSION as u64 => {}
+    let version = value.get("format_version").and_then(|v| v.as_u64());
+    match version {
+        Some(v) if v > FORMAT_VERSION as u64 => {
+            return Err(BundleError::Newer {
+                path: path.into(),
+                found: v,
+            })
+        }
+        Some(v) if v >= OLDEST_FORMAT_VERSION as u64 => {}
         other => {
             return Err(field(
                 "format_version",
-                FORMAT_VERSION.to_string(),
+                format!("{OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"),
                 other.map_or("nothing".into(), |v| v.to_string()),
             ))
         }
     }
-    serde_json::from_value(value).map_err(|source| BundleError::Manifest {
-        path: path.into(),
-        source,
-    })
+    let manifest: Manifest =
+        serde_json::from_value(value).map_err(|source| BundleError::Manifest {
+            path: path.into(),
+            source,
+        })?;
+    if manifest.format_version < 2 && manifest.tagger.is_some() {
+        return Err(field(
+            "tagger",
+            "no tagger in format version 1".into(),
+            "a tagger".into(),
+        ));
+    }
+    Ok(manifest)
 }
 
 /// Cross-checks the manifest against itself: the model config, the graph interfaces it implies,
@@ -468,7 +554,53 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
     }
     m.decoding
         .check(&m.model)
-        .map_err(|(f, e, g)| field(&f, e, g))
+        .map_err(|(f, e, g)| field(&f, e, g))?;
+    match &m.tagger {
+        Some(tagger) => check_tagger(tagger, &m.model).map_err(|(f, e, g)| field(&f, e, g)),
+        None => Ok(()),
+    }
+}
+
+/// Checks the tagger's section: a window inside the encoder's, one graph output per tag,
+/// distinct labels and thresholds that a score in [0, 1] can reach.
+fn check_tagger(t: &TaggerManifest, model: &ModelConfig) -> Result<(), (String, String, String)> {
+    let clip = model.frontend.clip_frames;
+    if t.frames == 0 || t.frames > clip {
+        return Err((
+            "tagger.frames".into(),
+            format!("1..={clip} (model.frontend.clip_frames)"),
+            t.frames.to_string(),
+        ));
+    }
+    if t.tags.is_empty() {
+        return Err((
+            "tagger.tags".into(),
+            "at least one tag".into(),
+            "none".into(),
+        ));
+    }
+    let expected = TaggerManifest::graph_spec(t.frames, model.frontend.n_mels, t.tags.len());
+    check_graph_spec("tagger.graph", &t.graph, &expected)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, tag) in t.tags.iter().enumerate() {
+        if tag.label.trim().is_empty() || !seen.insert(tag.label.as_str()) {
+            return Err((
+                format!("tagger.tags[{i}].label"),
+                "a name no other tag has".into(),
+                format!("{:?}", tag.label),
+            ));
+        }
+        if let Some(at) = tag.threshold {
+            if !(at > 0.0 && at <= 1.0) {
+                return Err((
+                    format!("tagger.tags[{i}].threshold"),
+                    "a score in (0, 1], or null for a tag that is never reported".into(),
+                    at.to_string(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Compares a graph interface with the one the model config implies.

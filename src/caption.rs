@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleError, DecodingConfig, TOKENIZER_FILE};
-use crate::engine::{decode, Engine, EngineError, WindowDecoder};
+use crate::engine::{decode, Engine, EngineError, Tag, Tagger, WindowDecoder};
 use crate::frontend::LogMel;
 use crate::stream::{self, Event, FileSource, GateConfig, ListenConfig, Sink, StreamError};
 use crate::text::{TextDecoder, TextError};
@@ -31,6 +31,8 @@ pub struct Timings {
     pub frontend: f64,
     pub encoder: f64,
     pub decoder: f64,
+    /// Zero for a bundle without a tagger.
+    pub tagger: f64,
     pub total: f64,
 }
 
@@ -45,6 +47,8 @@ pub struct Caption {
     pub caption: String,
     /// Mean log-probability per generated token.
     pub score: f32,
+    /// The tags heard in the window, best first (none from a bundle without a tagger).
+    pub tags: Vec<Tag>,
     #[serde(rename = "timings_ms")]
     pub timings: Timings,
 }
@@ -55,6 +59,8 @@ pub struct WindowCaption {
     pub text: String,
     /// Mean log-probability per generated token.
     pub score: f32,
+    /// The tags that reach their thresholds, best first.
+    pub tags: Vec<Tag>,
     pub timings: Timings,
 }
 
@@ -62,6 +68,7 @@ pub struct WindowCaption {
 pub struct Captioner {
     bundle: Bundle,
     engine: Engine,
+    tagger: Option<Tagger>,
     text: TextDecoder,
     frontend: LogMel,
     /// Decoding settings; start as the bundle's defaults.
@@ -83,6 +90,7 @@ impl Captioner {
     pub fn from_bundle(bundle: Bundle) -> Result<Captioner, CaptionError> {
         let m = bundle.manifest();
         let engine = Engine::load(&bundle)?;
+        let tagger = Tagger::load(&bundle)?;
         let text = TextDecoder::open(
             &bundle.path(TOKENIZER_FILE),
             m.model.decoder.vocab_size,
@@ -93,6 +101,7 @@ impl Captioner {
             decoding: m.decoding.clone(),
             bundle,
             engine,
+            tagger,
             text,
             frontend,
         })
@@ -104,6 +113,11 @@ impl Captioner {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The bundle's tagger, when it has one.
+    pub fn tagger(&self) -> Option<&Tagger> {
+        self.tagger.as_ref()
     }
 
     pub fn frontend_mut(&mut self) -> &mut LogMel {
@@ -122,8 +136,8 @@ impl Captioner {
         Ok(caption)
     }
 
-    /// Captions one window of log-mel frames, `[clip_frames][n_mels]` row-major (the frontend
-    /// time is left at zero).
+    /// Captions and tags one window of log-mel frames, `[clip_frames][n_mels]` row-major (the
+    /// frontend time is left at zero).
     pub fn caption_mel(&mut self, mel: &[f32]) -> Result<WindowCaption, CaptionError> {
         let t1 = Instant::now();
         let memory = self.engine.encode(mel)?;
@@ -135,16 +149,23 @@ impl Captioner {
         let hyp = decode(&model, &self.decoding, &self.bundle.manifest().tokens)?;
         let text = self.text.decode(&hyp.tokens)?;
         let t3 = Instant::now();
+        let tags = match &self.tagger {
+            Some(tagger) => tagger.tags(mel)?,
+            None => Vec::new(),
+        };
+        let t4 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         let timings = Timings {
             frontend: 0.0,
             encoder: ms(t1, t2),
             decoder: ms(t2, t3),
-            total: ms(t1, t3),
+            tagger: ms(t3, t4),
+            total: ms(t1, t4),
         };
         Ok(WindowCaption {
             text,
             score: hyp.mean_logprob(),
+            tags,
             timings,
         })
     }
@@ -178,6 +199,7 @@ impl Captioner {
                 end: e.end,
                 caption: e.caption.clone(),
                 score: e.score,
+                tags: e.tags.clone(),
                 timings: e.timings.clone(),
             })
         });

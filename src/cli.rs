@@ -8,10 +8,10 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use earsight::audio::pcm::PcmFormat;
-use earsight::bundle::{Bundle, DECODER_FILE, ENCODER_FILE, TOKENIZER_FILE};
+use earsight::bundle::{Bundle, MODEL_CARD_FILE};
 use earsight::stream::{
-    self, FileSource, GateConfig, JsonLines, ListenConfig, PcmSource, Sink, Source, Summary,
-    TextLines,
+    self, with_tags, FileSource, GateConfig, JsonLines, ListenConfig, PcmSource, Sink, Source,
+    Summary, TextLines,
 };
 use earsight::Captioner;
 
@@ -266,10 +266,10 @@ fn caption(
                     c.file.display(),
                     c.start,
                     c.end,
-                    c.caption
+                    with_tags(&c.caption, &c.tags)
                 );
             } else {
-                println!("{}", c.caption);
+                println!("{}", with_tags(&c.caption, &c.tags));
             }
         });
         match result {
@@ -460,8 +460,9 @@ fn print_summary(s: &Summary, json: bool) {
         s.latency_ms_mean, s.latency_ms_p95
     );
     eprintln!(
-        "  per window       frontend {:.1} ms, wait {:.1} ms, encoder {:.1} ms, decoder {:.1} ms",
-        s.frontend_ms_mean, s.wait_ms_mean, s.encoder_ms_mean, s.decoder_ms_mean
+        "  per window       frontend {:.1} ms, wait {:.1} ms, encoder {:.1} ms, decoder {:.1} ms, \
+         tagger {:.1} ms",
+        s.frontend_ms_mean, s.wait_ms_mean, s.encoder_ms_mean, s.decoder_ms_mean, s.tagger_ms_mean
     );
     let cpu = s
         .cpu_percent
@@ -577,7 +578,31 @@ fn info(dir: &Path) -> Result<()> {
         m.decoding.max_tokens,
         m.decoding.no_repeat_ngram
     );
-    for file in [ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE] {
+    match &m.tagger {
+        Some(t) => {
+            let reported: Vec<&str> = t
+                .tags
+                .iter()
+                .filter(|tag| tag.threshold.is_some())
+                .map(|tag| tag.label.as_str())
+                .collect();
+            println!(
+                "tagger      {} tags, {} with thresholds; {} frames = {:.2} s per piece, {}",
+                t.tags.len(),
+                reported.len(),
+                t.frames,
+                t.frames as f64 * f.hop_length as f64 / f.sample_rate as f64,
+                t.quantization
+            );
+            println!("reported    {}", reported.join(", "));
+            println!("tagger from {}", t.training);
+        }
+        None => println!("tagger      none (events carry no tags)"),
+    }
+    for file in m.files() {
+        if file == MODEL_CARD_FILE {
+            continue;
+        }
         println!(
             "{:<11} {:.2} MB",
             file,

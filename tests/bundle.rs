@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use earsight::bundle::{
-    sha256_file, Bundle, Manifest, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
+    sha256_file, Bundle, Manifest, TaggerManifest, ENCODER_FILE, MANIFEST_FILE, TAGGER_FILE,
+    TOKENIZER_FILE,
 };
 use earsight::Captioner;
 
@@ -84,17 +85,148 @@ fn corrupt_manifest_is_reported_as_json_error() {
 }
 
 #[test]
-fn unknown_format_version_says_expected_and_found() {
+fn a_newer_format_version_says_this_earsight_is_too_old() {
     let dir = copy();
     let mut value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap())
             .unwrap();
-    value["format_version"] = 2.into();
+    value["format_version"] = 3.into();
     value["a_field_from_the_future"] = true.into();
     std::fs::write(dir.path().join(MANIFEST_FILE), value.to_string()).unwrap();
     let err = open_err(dir.path());
     assert!(
-        err.contains("`format_version`: expected 1, found 2"),
+        err.contains("bundle format version 3 is newer than this earsight reads (1 to 2)")
+            && err.contains("update earsight"),
+        "{err}"
+    );
+    let err = refusal_after(|m| m.format_version = 0);
+    assert!(
+        err.contains("`format_version`: expected 1 to 2, found 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_version_1_bundle_without_tags_still_loads_and_its_captions_carry_none() {
+    let dir = copy();
+    let mut m = manifest(dir.path());
+    m.format_version = 1;
+    write_manifest(dir.path(), &m);
+    let mut captioner = Captioner::open(dir.path()).unwrap();
+    assert!(captioner.tagger().is_none());
+    let caption = captioner.caption_samples(&vec![0.1; 16_000]).unwrap();
+    assert!(caption.tags.is_empty());
+}
+
+/// A private copy of the shipped bundle, which has a tagger.
+fn tagged_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mini");
+    for entry in std::fs::read_dir(shipped).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+/// Opens a copy of the shipped bundle whose manifest's tagger `edit` changed.
+fn tagged_refusal_after(edit: impl FnOnce(&mut TaggerManifest)) -> String {
+    let dir = tagged_copy();
+    let mut m = manifest(dir.path());
+    edit(m.tagger.as_mut().expect("the shipped bundle has a tagger"));
+    write_manifest(dir.path(), &m);
+    open_err(dir.path())
+}
+
+#[test]
+fn a_tagger_that_is_not_what_the_manifest_says_is_refused_by_name() {
+    let err = tagged_refusal_after(|t| t.tags[1].threshold = Some(1.5));
+    assert!(
+        err.contains("`tagger.tags[1].threshold`") && err.contains("found 1.5"),
+        "{err}"
+    );
+    let err = tagged_refusal_after(|t| t.tags[0].threshold = Some(0.0));
+    assert!(err.contains("`tagger.tags[0].threshold`"), "{err}");
+    let err = tagged_refusal_after(|t| t.tags[2].label = t.tags[0].label.clone());
+    assert!(
+        err.contains("`tagger.tags[2].label`") && err.contains("a name no other tag has"),
+        "{err}"
+    );
+    let err = tagged_refusal_after(|t| {
+        t.tags.pop();
+    });
+    assert!(err.contains("`tagger.graph.outputs[0]`"), "{err}");
+    let err = tagged_refusal_after(|t| t.frames = 5000);
+    assert!(
+        err.contains("`tagger.frames`") && err.contains("found 5000"),
+        "{err}"
+    );
+    // A version-1 manifest cannot have a tagger.
+    let dir = tagged_copy();
+    let mut m = manifest(dir.path());
+    m.format_version = 1;
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("`tagger`: expected no tagger in format version 1"),
+        "{err}"
+    );
+    // Its graph is checksummed like the others.
+    let dir = tagged_copy();
+    std::fs::remove_file(dir.path().join(TAGGER_FILE)).unwrap();
+    let err = open_err(dir.path());
+    assert!(
+        err.contains("tagger.onnx") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_tagger_scores_every_tag_in_0_1_and_reports_only_those_at_their_thresholds() {
+    let dir = tagged_copy();
+    let mut captioner = Captioner::open(dir.path()).unwrap();
+    let f = captioner.bundle().manifest().model.frontend.clone();
+    let tagger = captioner.tagger().unwrap();
+    let n_tags = tagger.tag_specs().len();
+    // A window of noise at a few levels, tagged in pieces.
+    let mut seed = 1u32;
+    let noise: Vec<f32> = (0..f.window_samples())
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        })
+        .collect();
+    let mel = earsight::frontend::LogMel::new(&f).window(&noise);
+    let scores = tagger.scores(&mel).unwrap();
+    assert_eq!(scores.len(), n_tags);
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{scores:?}");
+    // The whole window's scores are each tag's best over its pieces: never below the first
+    // piece's alone.
+    let frames = captioner
+        .bundle()
+        .manifest()
+        .tagger
+        .as_ref()
+        .unwrap()
+        .frames;
+    let first = tagger.scores(&mel[..frames * f.n_mels]).unwrap();
+    assert!(scores.iter().zip(&first).all(|(w, p)| w >= p));
+    let caption = captioner.caption_samples(&noise).unwrap();
+    let specs = captioner.tagger().unwrap().tag_specs();
+    for tag in &caption.tags {
+        let spec = specs.iter().find(|s| s.label == tag.label).unwrap();
+        assert!(spec.threshold.is_some_and(|at| tag.score >= at), "{tag:?}");
+    }
+    assert_eq!(
+        caption.tags,
+        earsight::engine::fired(specs, &scores),
+        "the caption's tags are the window's fired tags"
+    );
+    // A bad window is an error that says what the tagger takes, not a panic.
+    let err = captioner.tagger().unwrap().scores(&[0.0; 10]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the tagger's mel has 10 values, not whole frames of 64 bands"),
         "{err}"
     );
 }

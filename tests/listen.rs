@@ -234,9 +234,13 @@ fn a_slow_model_on_a_live_source_skips_windows_with_bounded_queues() {
 }
 
 fn earsight(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    earsight_with(&bundle(), args, stdin)
+}
+
+fn earsight_with(model: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = earsight_command()
         .args(args)
-        .env("EARSIGHT_MODEL", bundle())
+        .env("EARSIGHT_MODEL", model)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -332,16 +336,7 @@ fn the_gate_keeps_silence_and_low_noise_quiet_but_not_a_recording() {
     let dir = tempfile::tempdir().unwrap();
     let silence = dir.path().join("silence.wav");
     write_f32_wav(&silence, &vec![0.0; 12 * RATE as usize]);
-    // White noise at about -70 dBFS: a quiet room through a decent microphone.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<f32> = (0..12 * RATE as usize)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.0011
-        })
-        .collect();
+    let noise = quiet_noise(12);
     let quiet = dir.path().join("quiet.wav");
     write_f32_wav(&quiet, &noise);
     for path in [&silence, &quiet] {
@@ -364,6 +359,86 @@ fn the_gate_keeps_silence_and_low_noise_quiet_but_not_a_recording() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!json_lines(&out).is_empty(), "a dog bark passes the gate");
     assert_eq!(json_summary(&out)["gated"], 0);
+}
+
+/// White noise at about -70 dBFS: a quiet room through a decent microphone.
+fn quiet_noise(seconds: usize) -> Vec<f32> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..seconds * RATE as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.0011
+        })
+        .collect()
+}
+
+#[test]
+fn with_the_shipped_bundle_every_event_carries_its_tags_and_quiet_windows_none() {
+    let shipped = repo().join("models/mini");
+    let tags: Vec<String> = earsight::Bundle::open(&shipped)
+        .unwrap()
+        .manifest()
+        .tagger
+        .as_ref()
+        .expect("the shipped bundle has a tagger")
+        .tags
+        .iter()
+        .filter(|t| t.threshold.is_some())
+        .map(|t| t.label.clone())
+        .collect();
+    let dog = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let out = earsight_with(
+        &shipped,
+        &["listen", "--json", "--input", dog.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    assert!(!events.is_empty());
+    for e in &events {
+        for t in e["tags"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tags in {e}"))
+        {
+            let label = t["label"].as_str().unwrap();
+            assert!(
+                tags.iter().any(|l| l == label),
+                "{label} is not a reported tag"
+            );
+            assert!((0.0..=1.0).contains(&t["score"].as_f64().unwrap()), "{t}");
+        }
+    }
+    assert!(json_summary(&out)["tagger_ms_mean"].as_f64().unwrap() > 0.0);
+    // With the gate open, silence and -70 dBFS noise are captioned but tagged with nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let (silence, quiet) = (dir.path().join("silence.wav"), dir.path().join("quiet.wav"));
+    write_f32_wav(&silence, &vec![0.0; 12 * RATE as usize]);
+    write_f32_wav(&quiet, &quiet_noise(12));
+    for path in [&silence, &quiet] {
+        let args = [
+            "listen",
+            "--json",
+            "--gate-db",
+            "-200",
+            "--gate-active",
+            "0",
+        ];
+        let mut args = args.to_vec();
+        args.extend(["--input", path.to_str().unwrap()]);
+        let out = earsight_with(&shipped, &args, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let events = json_lines(&out);
+        assert!(
+            !events.is_empty(),
+            "the open gate lets {} through",
+            path.display()
+        );
+        for e in &events {
+            assert_eq!(e["tags"], serde_json::json!([]), "{}: {e}", path.display());
+        }
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
-//! The two graphs of a bundle, run by tract: the encoder (mel window -> audio tokens and the
-//! decoder's cross-attention keys/values) and the one-step decoder with its self-attention cache.
+//! The graphs of a bundle, run by tract: the encoder (mel window -> audio tokens and the
+//! decoder's cross-attention keys/values), the one-step decoder with its self-attention cache,
+//! and, in bundles that have one, the tagger (mel window -> a score per tag).
 
 mod search;
+mod tagger;
 mod weights;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use crate::config::ModelConfig;
 use tract_onnx::tract_hir::infer::GenericFactoid;
 
 pub use search::{decode, Hypothesis, StepModel};
+pub use tagger::{fired, Tag, Tagger};
 
 /// Why a graph could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub enum EngineError {
         frames: usize,
         mels: usize,
     },
+    #[error("the tagger's mel has {found} values, not whole frames of {mels} bands")]
+    TaggerShape { found: usize, mels: usize },
     #[error("position {position} is past the decoder's position table ({max})")]
     Position { position: usize, max: usize },
     #[error("token id {id} is outside the vocabulary (size {vocab})")]

@@ -1,16 +1,18 @@
-//! Caption events: window captions become events, consecutive identical captions merge into one
-//! event with a longer span, and sinks write them as text or JSON lines.
+//! Caption events: window captions become events, consecutive windows with the same caption and
+//! the same tags merge into one event with a longer span, and sinks write them as text or JSON
+//! lines.
 //!
 //! An event is announced as soon as its first window is captioned (`final: false`), so that a
 //! doorbell is reported one window after it rings, not when it stops; when the sound ends (a
-//! different caption, a silent window, the end of the input) the merged event is reported
-//! again with its whole span (`final: true`).
+//! different caption or tags, a silent window, the end of the input) the merged event is
+//! reported again with its whole span (`final: true`).
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use crate::caption::Timings;
+use crate::engine::Tag;
 
 /// Something heard, over a span of the input.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,6 +23,9 @@ pub struct Event {
     pub caption: String,
     /// Mean log-probability per token, averaged over the merged windows.
     pub score: f32,
+    /// The tags heard, best first: each one's best score over the merged windows. None for a
+    /// bundle without a tagger, or when no tag reaches its threshold.
+    pub tags: Vec<Tag>,
     /// From the end of the event's first window to its caption.
     pub latency_ms: f64,
     /// Windows merged into this event.
@@ -33,7 +38,7 @@ pub struct Event {
     pub timings: Timings,
 }
 
-/// Merges consecutive windows with the same caption.
+/// Merges consecutive windows with the same caption and the same tags.
 #[derive(Default)]
 pub struct EventMerger {
     open: Option<Event>,
@@ -44,10 +49,17 @@ impl EventMerger {
     /// Takes the next captioned window (a one-window event) and returns what to report.
     pub fn captioned(&mut self, window: Event) -> Vec<Event> {
         if let Some(open) = &mut self.open {
-            if open.caption == window.caption && window.start <= open.end {
+            if open.caption == window.caption
+                && same_labels(&open.tags, &window.tags)
+                && window.start <= open.end
+            {
                 open.end = open.end.max(window.end);
                 open.windows += 1;
                 self.score_sum += window.score;
+                for tag in &mut open.tags {
+                    let score = window.tags.iter().find(|t| t.label == tag.label);
+                    tag.score = tag.score.max(score.map_or(0.0, |t| t.score));
+                }
                 return Vec::new();
             }
         }
@@ -74,11 +86,17 @@ impl EventMerger {
 
     fn close(&mut self) -> Option<Event> {
         let mut event = self.open.take()?;
+        event.tags.sort_by(|a, b| b.score.total_cmp(&a.score));
         event.score = self.score_sum / event.windows as f32;
         event.is_final = true;
         event.windows = event.windows.max(1);
         Some(event)
     }
+}
+
+/// Whether two windows heard the same tags, whatever their scores and order.
+fn same_labels(a: &[Tag], b: &[Tag]) -> bool {
+    a.len() == b.len() && a.iter().all(|t| b.iter().any(|u| u.label == t.label))
 }
 
 /// Where events go.
@@ -97,23 +115,33 @@ impl<W: Write> Sink for JsonLines<W> {
     }
 }
 
+/// A caption as a person reads it: the caption, then its tags with their scores, as in
+/// `a dog barks [dog barking 0.91, rain 0.62]`.
+pub fn with_tags(caption: &str, tags: &[Tag]) -> String {
+    if tags.is_empty() {
+        return caption.to_string();
+    }
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|t| format!("{} {:.2}", t.label, t.score))
+        .collect();
+    format!("{caption} [{}]", tags.join(", "))
+}
+
 /// Human-readable lines: each event when it is announced, and again with its whole span when
 /// it lasted more than one window.
 pub struct TextLines<W: Write>(pub W);
 
 impl<W: Write> Sink for TextLines<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
+        let text = with_tags(&event.caption, &event.tags);
         if !event.is_final {
-            writeln!(
-                self.0,
-                "[{:8.2} - {:8.2} s] {}",
-                event.start, event.end, event.caption
-            )?;
+            writeln!(self.0, "[{:8.2} - {:8.2} s] {text}", event.start, event.end)?;
         } else if event.windows > 1 {
             writeln!(
                 self.0,
-                "[{:8.2} - {:8.2} s] {} (lasted {} windows)",
-                event.start, event.end, event.caption, event.windows
+                "[{:8.2} - {:8.2} s] {text} (lasted {} windows)",
+                event.start, event.end, event.windows
             )?;
         }
         self.0.flush()
@@ -130,6 +158,7 @@ mod tests {
             end: start + 10.0,
             caption: caption.into(),
             score,
+            tags: Vec::new(),
             latency_ms: 5.0,
             windows: 1,
             is_final: false,
@@ -178,6 +207,59 @@ mod tests {
         let later = m.captioned(window(30.0, "a dog barks", -1.0));
         assert_eq!(later.len(), 2);
         assert_eq!(later[0].end, 10.0);
+    }
+
+    fn tagged(start: f64, tags: &[(&str, f32)]) -> Event {
+        Event {
+            tags: tags
+                .iter()
+                .map(|&(label, score)| Tag {
+                    label: label.into(),
+                    score,
+                })
+                .collect(),
+            ..window(start, "a dog barks", -1.0)
+        }
+    }
+
+    #[test]
+    fn windows_merge_only_with_the_same_tags_keeping_each_tags_best_score() {
+        let mut m = EventMerger::default();
+        m.captioned(tagged(0.0, &[("dog barking", 0.6), ("speech", 0.9)]));
+        assert!(m
+            .captioned(tagged(2.0, &[("speech", 0.7), ("dog barking", 0.95)]))
+            .is_empty());
+        let next = m.captioned(tagged(4.0, &[("dog barking", 0.8)]));
+        assert_eq!(next.len(), 2, "a tag that stops ends the event");
+        let closed = &next[0];
+        assert_eq!(closed.windows, 2);
+        assert_eq!(
+            closed.tags,
+            vec![
+                Tag {
+                    label: "dog barking".into(),
+                    score: 0.95
+                },
+                Tag {
+                    label: "speech".into(),
+                    score: 0.9
+                },
+            ],
+            "best score of each, best first"
+        );
+        assert_eq!(next[1].tags.len(), 1);
+    }
+
+    #[test]
+    fn text_lines_show_tags_after_the_caption() {
+        let mut out = Vec::new();
+        TextLines(&mut out)
+            .event(&tagged(0.0, &[("dog barking", 0.913), ("rain", 0.5)]))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[    0.00 -    10.00 s] a dog barks [dog barking 0.91, rain 0.50]\n"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::caption::{CaptionError, Captioner, Timings, WindowCaption};
 use crate::config::FrontendConfig;
 use crate::frontend::StreamingLogMel;
 
-pub use events::{Event, EventMerger, JsonLines, Sink, TextLines};
+pub use events::{with_tags, Event, EventMerger, JsonLines, Sink, TextLines};
 pub use gate::GateConfig;
 #[cfg(feature = "mic")]
 pub use source::MicSource;
@@ -154,13 +154,14 @@ pub struct Summary {
     pub latency_ms_mean: f64,
     pub latency_ms_p95: f64,
     /// Mean per captioned window: frontend (frames computed since the previous window),
-    /// waiting for the worker, encoder, decoder.
+    /// waiting for the worker, encoder, decoder, tagger.
     pub frontend_ms_mean: f64,
     pub wait_ms_mean: f64,
     pub encoder_ms_mean: f64,
     pub decoder_ms_mean: f64,
-    /// Processing time (frontend on every frame, encoder and decoder on captioned windows) over
-    /// audio time.
+    pub tagger_ms_mean: f64,
+    /// Processing time (frontend on every frame, encoder, decoder and tagger on captioned
+    /// windows) over audio time.
     pub real_time_factor: f64,
     /// Process CPU time over wall time, in percent of one core.
     pub cpu_percent: Option<f64>,
@@ -358,7 +359,7 @@ struct Reporter<'a> {
     rate: f64,
     latency: LatencyHistogram,
     summary: Summary,
-    stage_ms: [f64; 4],
+    stage_ms: [f64; 5],
 }
 
 impl Reporter<'_> {
@@ -407,11 +408,13 @@ impl Reporter<'_> {
         let t = &done.caption.timings;
         self.latency.add(latency);
         self.summary.captioned += 1;
-        for (acc, ms) in
-            self.stage_ms
-                .iter_mut()
-                .zip([done.job.frontend_ms, wait, t.encoder, t.decoder])
-        {
+        for (acc, ms) in self.stage_ms.iter_mut().zip([
+            done.job.frontend_ms,
+            wait,
+            t.encoder,
+            t.decoder,
+            t.tagger,
+        ]) {
             *acc += ms;
         }
         let event = Event {
@@ -419,12 +422,13 @@ impl Reporter<'_> {
             end: done.job.end_sample as f64 / self.rate,
             caption: done.caption.text,
             score: done.caption.score,
+            tags: done.caption.tags,
             latency_ms: latency,
             windows: 1,
             is_final: false,
             timings: Timings {
                 frontend: done.job.frontend_ms,
-                total: done.job.frontend_ms + t.encoder + t.decoder,
+                total: done.job.frontend_ms + t.encoder + t.decoder + t.tagger,
                 ..t.clone()
             },
         };
@@ -459,6 +463,7 @@ impl Reporter<'_> {
         s.wait_ms_mean = self.stage_ms[1] / n;
         s.encoder_ms_mean = self.stage_ms[2] / n;
         s.decoder_ms_mean = self.stage_ms[3] / n;
+        s.tagger_ms_mean = self.stage_ms[4] / n;
         Ok(self.summary)
     }
 }
@@ -487,7 +492,7 @@ pub fn listen(
         rate: rate as f64,
         latency: LatencyHistogram::new(),
         summary: Summary::default(),
-        stage_ms: [0.0; 4],
+        stage_ms: [0.0; 5],
     };
 
     let mut frontend_total_ms = 0.0;
@@ -603,7 +608,7 @@ pub fn listen(
     reporter.summary.cpu_percent = crate::usage::cpu_seconds()
         .zip(cpu_start)
         .map(|(end, start)| 100.0 * (end - start) / wall.max(1e-9));
-    let model_ms = reporter.stage_ms[2] + reporter.stage_ms[3];
+    let model_ms = reporter.stage_ms[2..].iter().sum::<f64>();
     let mut summary = reporter.finish()?;
     summary.real_time_factor = (frontend_total_ms + model_ms) / 1e3 / summary.audio_s.max(1e-9);
     Ok(summary)

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use earsight::bundle::{
     sha256_file, DecodingConfig, Manifest, Provenance, Quantization, SpecialTokens, DECODER_FILE,
-    ENCODER_FILE, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, MODEL_CARD_FILE, TOKENIZER_FILE,
+    ENCODER_FILE, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, MODEL_CARD_FILE, TAGGER_FILE,
+    TOKENIZER_FILE,
 };
 
 use crate::vocab::SPECIAL_TOKENS;
@@ -70,19 +71,13 @@ pub fn special_tokens(tokenizer: &Path, vocab_size: usize) -> Result<SpecialToke
     })
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes the bundle into `out` (created if needed; an existing bundle is replaced only with
-/// `force`, and a directory holding anything else is never touched).
-pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> Result<Manifest> {
-    let config = &weights.config;
-    let tokens = special_tokens(&options.tokenizer, config.decoder.vocab_size)?;
-    // Refused before anything is written, as the runtime would refuse the manifest.
-    if let Err((field, expected, found)) = options.decoding.check(config) {
-        bail!("{field}: expected {expected}, found {found}");
-    }
+/// Makes `out` ready for a bundle: created if needed; an existing bundle is replaced only with
+/// `force`, and a directory holding anything else is never touched.
+pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         ensure!(
             out.is_dir(),
@@ -95,6 +90,7 @@ pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> 
             DECODER_FILE,
             TOKENIZER_FILE,
             MODEL_CARD_FILE,
+            TAGGER_FILE,
         ];
         let entries: Vec<String> = std::fs::read_dir(out)
             .with_context(|| format!("reading {}", out.display()))?
@@ -107,14 +103,31 @@ pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> 
                 out.display()
             );
         }
-        if !entries.is_empty() && !options.force {
+        if !entries.is_empty() && !force {
             bail!(
                 "{}: already holds a bundle; pass --force to replace it",
                 out.display()
             );
         }
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+}
+
+/// Writes the bundle into `out` (created if needed; an existing bundle is replaced only with
+/// `force`, and a directory holding anything else is never touched).
+pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> Result<Manifest> {
+    let config = &weights.config;
+    let tokens = special_tokens(&options.tokenizer, config.decoder.vocab_size)?;
+    // Refused before anything is written, as the runtime would refuse the manifest.
+    if let Err((field, expected, found)) = options.decoding.check(config) {
+        bail!("{field}: expected {expected}, found {found}");
+    }
+    prepare_out_dir(out, options.force)?;
+    let stale_tagger = out.join(TAGGER_FILE);
+    if stale_tagger.exists() {
+        std::fs::remove_file(&stale_tagger)
+            .with_context(|| format!("removing {}", stale_tagger.display()))?;
+    }
 
     let encoder = crate::onnx::encoder(weights, options.encoder_quantization);
     let decoder = crate::onnx::decoder(weights, options.decoder_quantization);
@@ -149,6 +162,7 @@ pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> 
         tokens,
         decoding: options.decoding.clone(),
         sha256,
+        tagger: None,
         provenance: Provenance {
             tool: format!("earsight-tools {}", env!("CARGO_PKG_VERSION")),
             seed: options.seed,

@@ -133,7 +133,7 @@ impl Graph {
         self.initializer(name, dims, DataType::Int8, raw)
     }
 
-    fn i64s(&mut self, name: &str, data: &[i64]) -> String {
+    pub(crate) fn i64s(&mut self, name: &str, data: &[i64]) -> String {
         let raw = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializer(name, &[data.len()], DataType::Int64, raw)
     }

@@ -1,13 +1,13 @@
 //! The bundle the project ships as the CLI's default model (`models/mini`) and the samples
 //! beside it (`models/samples`): it opens, its files are the ones its manifest hashes, it was
-//! trained, the samples' README says what it says about each sample (right or wrong), and
-//! silence gets no caption.
+//! trained, it tags, the samples' README says what it says and tags about each sample (right or
+//! wrong), and silence gets no caption.
 
 use std::path::{Path, PathBuf};
 
 use earsight::bundle::sha256_file;
 use earsight::stream::GateConfig;
-use earsight::{Bundle, Captioner};
+use earsight::{Bundle, Caption, Captioner};
 use earsight_tools::eval::names_source;
 use earsight_tools::metrics::tokenize;
 
@@ -39,10 +39,10 @@ fn samples() -> Vec<(PathBuf, String)> {
     rows
 }
 
-fn captions_of(captioner: &mut Captioner, file: &Path) -> Vec<String> {
+fn captions_of(captioner: &mut Captioner, file: &Path) -> Vec<Caption> {
     let mut captions = Vec::new();
     captioner
-        .caption_file(file, &GateConfig::default(), |c| captions.push(c.caption))
+        .caption_file(file, &GateConfig::default(), |c| captions.push(c))
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     captions
 }
@@ -61,8 +61,13 @@ fn the_default_bundle_is_trained_small_and_its_files_match_their_hashes() {
     }
     assert_eq!(
         manifest.sha256.len(),
-        4,
-        "encoder, decoder, tokenizer, card"
+        5,
+        "encoder, decoder, tokenizer, card, tagger"
+    );
+    let tagger = manifest.tagger.as_ref().expect("the shipped bundle tags");
+    assert!(
+        tagger.tags.iter().any(|t| t.threshold.is_some()),
+        "some tag is reported"
     );
     assert!(total < 10 << 20, "the bundle is {total} bytes, over 10 MiB");
 }
@@ -84,19 +89,44 @@ fn the_samples_readme_says_what_the_default_model_says_about_each() {
     for (file, label) in samples() {
         let name = file.file_name().unwrap().to_str().unwrap();
         let captions = captions_of(&mut captioner, &file);
-        let said: Vec<String> = captions.iter().map(|c| format!("\"{c}\"")).collect();
-        let names_it = captions.iter().any(|c| names_source(&tokenize(c), &label));
+        let said: Vec<String> = captions
+            .iter()
+            .map(|c| format!("\"{}\"", c.caption))
+            .collect();
+        let tagged: Vec<String> = captions
+            .iter()
+            .map(|c| {
+                let tags: Vec<String> = c
+                    .tags
+                    .iter()
+                    .map(|t| format!("{} {:.2}", t.label, t.score))
+                    .collect();
+                if tags.is_empty() {
+                    "none".into()
+                } else {
+                    tags.join(", ")
+                }
+            })
+            .collect();
+        let names_it = captions
+            .iter()
+            .any(|c| names_source(&tokenize(&c.caption), &label));
         let row = readme_row(&readme, name);
-        let (caption_cell, verdict_cell) = (row[row.len() - 2], row[row.len() - 1]);
+        let n = row.len();
         assert_eq!(
-            caption_cell,
+            row[n - 3],
             said.join(" / "),
             "{name}: the README's caption is not what the default model says today"
         );
         assert_eq!(
-            verdict_cell,
+            row[n - 2],
             if names_it { "yes" } else { "no" },
             "{name}: does the caption name {label}?"
+        );
+        assert_eq!(
+            row[n - 1],
+            tagged.join(" / "),
+            "{name}: the README's tags are not what the default model tags today"
         );
     }
 }
@@ -107,5 +137,5 @@ fn silence_gets_no_caption() {
     let silence = dir.path().join("silence.wav");
     write_silence(&silence, 5);
     let mut captioner = Captioner::open(&bundle_dir()).unwrap();
-    assert_eq!(captions_of(&mut captioner, &silence), Vec::<String>::new());
+    assert!(captions_of(&mut captioner, &silence).is_empty());
 }

@@ -503,6 +503,7 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
             "{report}"
         );
     }
+    a_bundle_tagged_by_the_student_reports_its_tags(&s, &best, &thresholds);
     // Thresholds of another tag set are refused.
     let esc10 = repo().join("tools/configs/esc10-audioset.json");
     let out = tools(&[
@@ -521,6 +522,103 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
     assert!(
         !out.status.success() && stderr.contains("not for this tag set"),
         "{stderr}"
+    );
+}
+
+/// `teacher bundle` puts the student into a copy of the test bundle: the runtime scores each tag
+/// as the best of its classes in the student's own graph, and every caption carries the tags
+/// that reach their thresholds.
+fn a_bundle_tagged_by_the_student_reports_its_tags(s: &Setup, best: &Path, thresholds: &Path) {
+    let out = tempfile::tempdir().unwrap();
+    let tagged = out.path().join("tagged");
+    let args = |bundle: &Path, tags: &Path| -> Vec<String> {
+        [
+            "teacher",
+            "bundle",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--student",
+            best.to_str().unwrap(),
+            "--thresholds",
+            thresholds.to_str().unwrap(),
+            "--tags",
+            tags.to_str().unwrap(),
+            "--out",
+            tagged.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let fixture = repo().join("tests/fixtures/tiny-bundle");
+    let run = |bundle: &Path, tags: &Path| {
+        let a = args(bundle, tags);
+        tools(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let first = run(&fixture, &s.map_path);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let captioner = earsight::Captioner::open(&tagged).unwrap();
+    let manifest = captioner.bundle().manifest().clone();
+    let tagger = manifest.tagger.as_ref().unwrap();
+    let labels: Vec<&str> = tagger.tags.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["dog", "rain", "rooster"]);
+    assert_eq!(tagger.frames, 32);
+    // The runtime's scores are the student's, each tag's the best of its classes.
+    let student = StudentTagger::load(best, Quantization::F32).unwrap();
+    let samples: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.07).sin() * 0.3).collect();
+    let classes = student.scores(&samples).unwrap();
+    let frontend = ConvCheckpoint::load(best).unwrap().student.frontend;
+    let window = earsight::frontend::LogMel::new(&frontend).window(&samples);
+    let runtime = captioner.tagger().unwrap().scores(&window).unwrap();
+    for (tag, score) in s.map.labels.iter().zip(&runtime) {
+        let best_class = tag.classes.iter().map(|&c| classes[c]).fold(0.0, f32::max);
+        assert!(
+            (score - best_class).abs() < 1e-5,
+            "{}: {score} against {best_class}",
+            tag.label
+        );
+    }
+    // Every caption of a file carries the tags at or above their thresholds, best first.
+    let mut captioner = captioner;
+    let mut captions = Vec::new();
+    let dog = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    captioner
+        .caption_file(&dog, &earsight::stream::GateConfig::open(), |c| {
+            captions.push(c)
+        })
+        .unwrap();
+    assert!(!captions.is_empty());
+    for c in &captions {
+        for pair in c.tags.windows(2) {
+            assert!(pair[0].score >= pair[1].score, "{:?}", c.tags);
+        }
+        for t in &c.tags {
+            let spec = tagger.tags.iter().find(|s| s.label == t.label).unwrap();
+            assert!(
+                spec.threshold.is_some_and(|at| t.score >= at),
+                "{t:?} {spec:?}"
+            );
+        }
+    }
+    // Tagged again, the bundle is replaced only with --force; the bundle read is never the
+    // one written; thresholds of another tag set are refused.
+    let again = run(&fixture, &s.map_path);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let onto_itself = run(&tagged, &s.map_path);
+    assert!(
+        String::from_utf8_lossy(&onto_itself.stderr).contains("--out is the bundle read"),
+        "{}",
+        String::from_utf8_lossy(&onto_itself.stderr)
+    );
+    let esc10 = repo().join("tools/configs/esc10-audioset.json");
+    let other = run(&fixture, &esc10);
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("not for this tag set"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
     );
 }
 

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use earsight::bundle::Quantization;
 use earsight_tools::conv_net::tagger::StudentTagger;
 use earsight_tools::conv_net::ConvCheckpoint;
+use earsight_tools::train::read_json;
 
 use crate::{in_checkout, ESC10_MAP};
 
@@ -116,6 +117,31 @@ pub enum TeacherCommand {
         metadata: PathBuf,
         #[arg(long, default_value_t = 4)]
         fold: u32,
+    },
+    /// A copy of a bundle with a convolutional student as its tagger: every event it captions
+    /// carries the tags that reach their thresholds.
+    Bundle {
+        /// The bundle to copy (its captioner's files are copied unchanged).
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        student: PathBuf,
+        /// What `teacher thresholds` wrote for the student and --tags.
+        #[arg(long)]
+        thresholds: PathBuf,
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
+        /// int8 kernels, one scale per output channel.
+        #[arg(long)]
+        int8: bool,
+        /// Markdown for the model card after the table of tags: credits and measurements.
+        #[arg(long)]
+        card: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace a bundle already in --out.
+        #[arg(long)]
+        force: bool,
     },
     /// The ONNX graph of a convolutional student (`train teach` with `student`): mel window ->
     /// backbone tokens and tag scores.
@@ -289,10 +315,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             fold,
         } => {
             use earsight_tools::train::thresholds::{evaluate, Thresholds};
-            let text = std::fs::read_to_string(&thresholds)
-                .with_context(|| format!("reading {}", thresholds.display()))?;
-            let thresholds: Thresholds = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not thresholds", thresholds.display()))?;
+            let thresholds: Thresholds = read_json(&thresholds, "thresholds file")?;
             let tags = zero_shot::LabelMap::read(&tags)?;
             let labels = zero_shot::LabelMap::read(&map)?;
             let student = StudentTagger::load(&student, Quantization::F32)?;
@@ -305,6 +328,43 @@ pub fn run(command: TeacherCommand) -> Result<()> {
                 fold,
             )?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        TeacherCommand::Bundle {
+            bundle,
+            student,
+            thresholds,
+            tags,
+            int8,
+            card,
+            out,
+            force,
+        } => {
+            use earsight_tools::conv_net::bundle::{attach, TaggerSource};
+            let card = match card {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => String::new(),
+            };
+            let source = TaggerSource {
+                checkpoint: &student,
+                tags: &zero_shot::LabelMap::read(&tags)?,
+                thresholds: &read_json(&thresholds, "thresholds file")?,
+                scheme: if int8 {
+                    Quantization::Int8Weights
+                } else {
+                    Quantization::F32
+                },
+                card: &card,
+            };
+            let manifest = attach(&bundle, &source, &out, force)?;
+            let tagger = manifest.tagger.expect("attach writes a tagger");
+            eprintln!(
+                "wrote {} with {} tags ({} with thresholds)",
+                out.display(),
+                tagger.tags.len(),
+                tagger.tags.iter().filter(|t| t.threshold.is_some()).count()
+            );
             Ok(())
         }
         TeacherCommand::StudentGraph {

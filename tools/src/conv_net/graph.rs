@@ -1,6 +1,8 @@
 //! The convolutional student as one ONNX graph, written with the project's own graph builder:
 //! `mel [1, clip_frames, n_mels]` -> `tokens [1, n, dim]` (the backbone's, for a captioner) and
-//! `tag_scores [1, classes]` (the tag head's sigmoid). Each batch norm is folded into the
+//! `tag_scores [1, classes]` (the tag head's sigmoid over the teacher's classes) for measuring
+//! it against its teacher ([`tagger`]), or `tag_scores [1, tags]` over the project's tags for a
+//! bundle ([`bundle_tagger`]). Each batch norm is folded into the
 //! convolution before it; under an int8 scheme each kernel is stored int8 with one scale per
 //! output channel (`Cast` then `Mul`, which tract folds into f32 kernels at load).
 
@@ -22,7 +24,7 @@ use crate::weights::Array;
 /// The graph's output of backbone tokens.
 pub const TOKENS: &str = "tokens";
 /// The graph's output of tag scores (sigmoid of the tag head's logits).
-pub const TAG_SCORES: &str = "tag_scores";
+pub const TAG_SCORES: &str = names::TAG_SCORES;
 /// The batch norm's epsilon (burn's default, which the backbone trains with).
 const NORM_EPS: f32 = 1e-5;
 
@@ -133,13 +135,40 @@ fn block(
 }
 
 /// The student's graph from its backbone's tensors ([`super::ConvBackbone::to_arrays`]) and
-/// its tag head's (`tag_head.weight [dim, classes]`, `tag_head.bias [classes]`).
+/// its tag head's (`tag_head.weight [dim, classes]`, `tag_head.bias [classes]`): tokens and
+/// the score of every class of the head.
 pub fn tagger(
     config: &ConvConfig,
     n_mels: usize,
     backbone: &BTreeMap<String, Array>,
     head: &BTreeMap<String, Array>,
     scheme: Quantization,
+) -> Result<pb::ModelProto> {
+    student_graph(config, n_mels, backbone, head, scheme, None)
+}
+
+/// The student's graph as a bundle's tagger ([`earsight::bundle::TaggerManifest`]): mel ->
+/// one score per tag, each the best of its classes of the head (`tags[i]`, indices into the
+/// head's classes).
+pub fn bundle_tagger(
+    config: &ConvConfig,
+    n_mels: usize,
+    backbone: &BTreeMap<String, Array>,
+    head: &BTreeMap<String, Array>,
+    scheme: Quantization,
+    tags: &[Vec<usize>],
+) -> Result<pb::ModelProto> {
+    ensure!(!tags.is_empty(), "a tagger needs at least one tag");
+    student_graph(config, n_mels, backbone, head, scheme, Some(tags))
+}
+
+fn student_graph(
+    config: &ConvConfig,
+    n_mels: usize,
+    backbone: &BTreeMap<String, Array>,
+    head: &BTreeMap<String, Array>,
+    scheme: Quantization,
+    tags: Option<&[Vec<usize>]>,
 ) -> Result<pb::ModelProto> {
     config.validate(n_mels)?;
     let head_w = get(head, "tag_head.weight")?;
@@ -150,13 +179,24 @@ pub fn tagger(
         "tag_head.weight is {:?}, not [{dim}, {classes}] for the backbone's width",
         head_w.shape
     );
+    if let Some(tags) = tags {
+        for (i, t) in tags.iter().enumerate() {
+            ensure!(
+                !t.is_empty() && t.iter().all(|&c| c < classes),
+                "tag {i}: its classes {t:?} are not among the head's {classes} (0..{classes})"
+            );
+        }
+    }
     let (frames, tokens) = (config.clip_frames, config.clip_frames / config.shrink());
-    let interface = GraphSpec {
-        inputs: vec![spec(names::MEL, &[1, frames, n_mels])],
-        outputs: vec![
-            spec(TOKENS, &[1, tokens, dim]),
-            spec(TAG_SCORES, &[1, classes]),
-        ],
+    let interface = match tags {
+        None => GraphSpec {
+            inputs: vec![spec(names::MEL, &[1, frames, n_mels])],
+            outputs: vec![
+                spec(TOKENS, &[1, tokens, dim]),
+                spec(TAG_SCORES, &[1, classes]),
+            ],
+        },
+        Some(tags) => earsight::bundle::TaggerManifest::graph_spec(frames, n_mels, tags.len()),
     };
     let mut g = Graph::new(scheme, &interface);
     let mut x = g.reshape(names::MEL, &[1, 1, frames as i64, n_mels as i64]);
@@ -192,9 +232,29 @@ pub fn tagger(
     let logits = g.node("MatMul", &[&pooled, &w], vec![]);
     let logits = g.node("Add", &[&logits, &b], vec![]);
     let scores = g.node("Sigmoid", &[&logits], vec![]);
-    g.output(&tokens_value, TOKENS);
-    g.output(&scores, TAG_SCORES);
-    Ok(g.finish("earsight-conv-tagger"))
+    let Some(tags) = tags else {
+        g.output(&tokens_value, TOKENS);
+        g.output(&scores, TAG_SCORES);
+        return Ok(g.finish("earsight-conv-tagger"));
+    };
+    let per_tag: Vec<String> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, classes)| {
+            let indices: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
+            let indices = g.i64s(&format!("tag.{i}.classes"), &indices);
+            let picked = g.node("Gather", &[&scores, &indices], vec![("axis", Attr::Int(1))]);
+            g.node(
+                "ReduceMax",
+                &[&picked],
+                vec![("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(1))],
+            )
+        })
+        .collect();
+    let inputs: Vec<&str> = per_tag.iter().map(String::as_str).collect();
+    let tag_scores = g.node("Concat", &inputs, vec![("axis", Attr::Int(1))]);
+    g.output(&tag_scores, TAG_SCORES);
+    Ok(g.finish("earsight-tagger"))
 }
 
 /// What [`time_in_tract`] measured.

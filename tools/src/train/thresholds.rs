@@ -46,6 +46,20 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// Refuses thresholds tuned for another tag set than `tags` (other labels or order).
+    pub fn check_tags(&self, tags: &LabelMap) -> Result<()> {
+        ensure!(
+            self.tags.len() == tags.labels.len()
+                && self
+                    .tags
+                    .iter()
+                    .zip(&tags.labels)
+                    .all(|(t, l)| t.label == l.label),
+            "the thresholds are not for this tag set"
+        );
+        Ok(())
+    }
+
     /// The tags (index into `tags`, score) of `scores` that reach their thresholds, best first.
     pub fn fired(&self, tag_scores: &[f32]) -> Vec<(usize, f32)> {
         let mut fired: Vec<(usize, f32)> = self
@@ -206,15 +220,7 @@ pub fn evaluate(
     metadata: &Path,
     fold: u32,
 ) -> Result<TagReport> {
-    ensure!(
-        thresholds.tags.len() == tags.labels.len()
-            && thresholds
-                .tags
-                .iter()
-                .zip(&tags.labels)
-                .all(|(t, l)| t.label == l.label),
-        "the thresholds are not for this tag set"
-    );
+    thresholds.check_tags(tags)?;
     let own = tags_of(labels, tags);
     let judged: Vec<usize> = {
         let mut all: Vec<usize> = own.iter().flatten().copied().collect();
