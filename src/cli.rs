@@ -621,6 +621,8 @@ struct BenchReport {
     frontend_ms: f64,
     encoder_ms: f64,
     decoder_token_ms: f64,
+    /// None for a bundle without a tagger.
+    tagger_ms: Option<f64>,
     tokens: usize,
     caption_ms: f64,
     real_time_factor: f64,
@@ -661,7 +663,7 @@ fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> 
     }
     let bos = captioner.bundle().manifest().tokens.bos;
     let samples = bench_signal(f.sample_rate, f.window_samples());
-    let (mut fe, mut enc, mut dec) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fe, mut enc, mut dec, mut tag) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let t = Instant::now();
         let mel = captioner.frontend_mut().window(&samples);
@@ -684,9 +686,16 @@ fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> 
                 .unwrap_or(bos);
         }
         dec.push(t.elapsed().as_secs_f64() * 1e3 / tokens as f64);
+        if let Some(tagger) = captioner.tagger() {
+            let t = Instant::now();
+            tagger.scores(&mel)?;
+            tag.push(t.elapsed().as_secs_f64() * 1e3);
+        }
     }
     let (frontend_ms, encoder_ms, decoder_token_ms) = (median(fe), median(enc), median(dec));
-    let caption_ms = frontend_ms + encoder_ms + decoder_token_ms * tokens as f64;
+    let tagger_ms = (!tag.is_empty()).then(|| median(tag));
+    let caption_ms =
+        frontend_ms + encoder_ms + decoder_token_ms * tokens as f64 + tagger_ms.unwrap_or(0.0);
     let window_seconds = f.window_samples() as f64 / f.sample_rate as f64;
     let report = BenchReport {
         model: dir.into(),
@@ -696,6 +705,7 @@ fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> 
         frontend_ms,
         encoder_ms,
         decoder_token_ms,
+        tagger_ms,
         tokens,
         caption_ms,
         real_time_factor: caption_ms / 1e3 / window_seconds,
@@ -716,6 +726,10 @@ fn bench(dir: &Path, threads: usize, tokens: usize, runs: usize, json: bool) -> 
             "decoder            {:9.3} ms per token",
             report.decoder_token_ms
         );
+        match report.tagger_ms {
+            Some(ms) => println!("tagger             {ms:9.2} ms per window"),
+            None => println!("tagger             none"),
+        }
         println!(
             "caption            {:9.2} ms ({} tokens)",
             report.caption_ms, report.tokens

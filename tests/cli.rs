@@ -256,7 +256,16 @@ fn info_describes_the_bundle() {
         "f32",
         "encoder.onnx",
         "256 audio tokens + 2 prefix",
+        "tagger      none",
     ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // The shipped bundle tags: its tags with thresholds are listed, and so is its graph.
+    let shipped = repo().join("models/mini");
+    let out = earsight(&["info", shipped.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in ["tags, ", "with thresholds", "reported    ", "tagger.onnx"] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
 }
@@ -276,6 +285,10 @@ fn bench_reports_every_stage_as_json() {
         assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
     }
     assert_eq!(v["tokens"], 5);
+    assert!(
+        v["tagger_ms"].is_null(),
+        "the test bundle has no tagger: {v}"
+    );
 }
 
 #[test]

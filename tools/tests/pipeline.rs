@@ -10,6 +10,7 @@ use earsight_tools::train::captioner::CaptionerConfig;
 use earsight_tools::train::distill::DistillConfig;
 use earsight_tools::train::prefix::PrefixConfig;
 use earsight_tools::train::pretrain::PretrainConfig;
+use earsight_tools::train::teach::TeachConfig;
 use earsight_tools::train::Recipe;
 
 mod common;
@@ -230,6 +231,14 @@ fn the_shipped_recipes_are_valid() {
     }
     for name in ["mini", "tiny"] {
         RecipeConfig::read(&configs.join(name).join("recipe.json")).unwrap();
+    }
+    for name in [
+        "teach.json",
+        "teach-conv.json",
+        "teach-conv-strided.json",
+        "teach-conv-long.json",
+    ] {
+        TeachConfig::read(&configs.join(name)).unwrap();
     }
 }
 

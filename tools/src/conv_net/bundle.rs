@@ -14,7 +14,7 @@ use earsight::bundle::{
 };
 
 use super::graph::bundle_tagger;
-use super::ConvCheckpoint;
+use super::{ConvCheckpoint, Downsample};
 use crate::export::{prepare_out_dir, write};
 use crate::teacher::zero_shot::LabelMap;
 use crate::train::thresholds::Thresholds;
@@ -148,13 +148,16 @@ fn training(source: &TaggerSource, c: &ConvCheckpoint) -> Result<String> {
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
         .and_then(|v| v["step"].as_u64());
     Ok(format!(
-        "a convolutional student ({} frames, stem {} and blocks {:?}, {:?} downsampling) \
+        "a convolutional student ({} frames, stem {} and blocks {:?}, downsampling by {}) \
          distilled by `earsight-tools train teach`{}; thresholds tuned by `teacher thresholds` \
          for precision {} against the teacher's score {} on {} validation mixtures",
         b.clip_frames,
         b.stem,
         b.channels,
-        b.downsample,
+        match b.downsample {
+            Downsample::Pool => "max-pooling",
+            Downsample::Stride => "strided convolutions",
+        },
         steps.map_or(String::new(), |s| format!(" for {s} steps")),
         t.precision,
         t.teacher_at,
