@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use earsight_tools::board::{self, PackageInputs, Profile};
 
-use crate::{in_checkout, CHECKOUT};
+use super::common::{in_checkout, CHECKOUT};
 
 const BOARDS_DIR: &str = "boards";
 const DEFAULT_BUNDLE: &str = "models/mini";

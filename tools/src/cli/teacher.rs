@@ -10,7 +10,7 @@ use earsight_tools::conv_net::tagger::StudentTagger;
 use earsight_tools::conv_net::ConvCheckpoint;
 use earsight_tools::train::read_json;
 
-use crate::{in_checkout, ESC10_MAP};
+use super::common::{in_checkout, ESC10_MAP};
 
 /// The project's tag set, mapped to the AudioSet teacher's classes.
 const TAGS: &str = "tools/configs/tags.json";
