@@ -16,21 +16,22 @@ use serde::Serialize;
 use crate::data::{Manifest, Split};
 use crate::metrics::tokenize;
 use crate::score::{score, ItemScores, Report, ScoreSet};
-use crate::world;
+use crate::world::classes::{class_named, class_of_esc_label, CLASSES};
+use crate::world::phrases::sound_words;
 
 /// The label of clips in which nothing should be heard.
-pub const SILENCE: &str = "silence";
+pub use crate::world::classes::SILENCE;
 
 /// Whether `caption` (PTB-tokenized) names `label`: by the names and sound words of the
 /// world's class for it (ESC spellings included), or else by the label's own words.
 pub fn names_source(caption: &str, label: &str) -> bool {
     let key = label.to_lowercase().replace([' ', '-'], "_");
-    let words: Vec<String> = match world::class_of_esc_label(&key).and_then(world::class_named) {
+    let words: Vec<String> = match class_of_esc_label(&key).and_then(class_named) {
         Some(class) => class
             .names
             .iter()
             .copied()
-            .chain(world::phrases::sound_words(class))
+            .chain(sound_words(class))
             .map(String::from)
             .collect(),
         None => key
@@ -46,7 +47,7 @@ pub fn names_source(caption: &str, label: &str) -> bool {
 /// The world class a label stands for (an ESC spelling or a class name), else the label.
 fn class_of_label(label: &str) -> String {
     let key = label.to_lowercase().replace([' ', '-'], "_");
-    world::class_of_esc_label(&key).map_or(key, String::from)
+    class_of_esc_label(&key).map_or(key, String::from)
 }
 
 /// How many world classes `caption` (PTB-tokenized) names, and how many of those one of
@@ -54,7 +55,7 @@ fn class_of_label(label: &str) -> String {
 /// lacks when the first is larger.
 pub fn named_classes(caption: &str, labels: &[String]) -> (usize, usize) {
     let heard: Vec<String> = labels.iter().map(|l| class_of_label(l)).collect();
-    world::CLASSES
+    CLASSES
         .iter()
         .filter(|c| names_source(caption, c.name))
         .fold((0, 0), |(named, present), c| {

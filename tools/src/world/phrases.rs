@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{SourceClass, CLASSES};
+use super::classes::{SourceClass, CLASSES};
 use crate::metrics::tokenize;
 
 /// Words that end a clause rather than describe the sound.

@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Scene, CLASSES};
+use super::classes::CLASSES;
+use super::scene::Scene;
 
 /// Side of the square pictures, in pixels.
 pub const SIZE: usize = 64;
@@ -109,13 +110,13 @@ pub fn render(scene: &Scene, seed: u64) -> Vec<u8> {
 /// a scene shows are what keeps the captioner from learning its training pictures by heart.
 pub fn render_variant(scene: &Scene, seed: u64, variant: u64) -> Vec<u8> {
     let mut rng = ChaCha8Rng::seed_from_u64(
-        seed ^ super::hash_id(&scene.id)
+        seed ^ super::sources::hash_id(&scene.id)
             ^ 0x0914_70e5
             ^ variant.wrapping_mul(0x9e37_79b9_7f4a_7c15),
     );
     // The setting: a sky over ground, both coloured by the background recording, so that the
     // same place looks alike across scenes.
-    let place = super::hash_id(&scene.background);
+    let place = super::sources::hash_id(&scene.background);
     let sky_hue = 0.5 + (place % 100) as f32 / 600.0;
     let ground_hue = 0.2 + ((place / 100) % 100) as f32 / 800.0;
     let horizon = rng.random_range(0.45..0.65) * SIZE as f32;
