@@ -1,9 +1,8 @@
-//! Captions from audio: [`Captioner`] holds a loaded bundle and captions a window of samples
-//! or of log-mel frames; a whole file goes through the streaming pipeline ([`crate::stream`])
-//! in whole model windows, so memory stays bounded by a window whatever the file's length.
+//! Captions from audio: [`Captioner`] holds a loaded bundle and captions and tags a window of
+//! samples or of log-mel frames. Files and live sources go through the streaming pipeline
+//! ([`crate::stream`]), which runs it window by window.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -11,7 +10,6 @@ use serde::Serialize;
 use crate::bundle::{Bundle, BundleError, DecodingConfig, TOKENIZER_FILE};
 use crate::engine::{decode, Engine, EngineError, Tag, Tagger, WindowDecoder};
 use crate::frontend::LogMel;
-use crate::stream::{self, Event, FileSource, GateConfig, ListenConfig, Sink, StreamError};
 use crate::text::{TextDecoder, TextError};
 
 /// Anything that can stop a bundle from loading or a window from being captioned.
@@ -36,23 +34,6 @@ pub struct Timings {
     pub total: f64,
 }
 
-/// The caption of one window of a file.
-#[derive(Clone, Debug, Serialize)]
-pub struct Caption {
-    pub file: PathBuf,
-    /// Window start, seconds from the beginning of the file.
-    pub start: f64,
-    /// Window end (the end of the audio for the last window).
-    pub end: f64,
-    pub caption: String,
-    /// Mean log-probability per generated token.
-    pub score: f32,
-    /// The tags heard in the window, best first (none from a bundle without a tagger).
-    pub tags: Vec<Tag>,
-    #[serde(rename = "timings_ms")]
-    pub timings: Timings,
-}
-
 /// The caption of one window of samples.
 #[derive(Clone, Debug)]
 pub struct WindowCaption {
@@ -74,10 +55,6 @@ pub struct Captioner {
     /// Decoding settings; start as the bundle's defaults.
     pub decoding: DecodingConfig,
 }
-
-/// The trailing part of a file is captioned only when it holds at least this much audio (or is
-/// the only window): a fraction of a second looped to fill a window says little.
-const MIN_TAIL_SECONDS: f64 = 1.0;
 
 impl Captioner {
     /// Opens and checks a bundle, loads its graphs and tokenizer.
@@ -168,52 +145,5 @@ impl Captioner {
             tags,
             timings,
         })
-    }
-
-    /// Captions a file window by window (whole model windows, none skipped), handing each
-    /// caption to `sink` as soon as it is ready; windows `gate` finds silent get none
-    /// ([`GateConfig::open`] captions every window). This is the streaming path of
-    /// [`crate::stream`], fed as fast as the file decodes. Returns the number of captions.
-    pub fn caption_file(
-        &mut self,
-        path: &Path,
-        gate: &GateConfig,
-        mut sink: impl FnMut(Caption),
-    ) -> Result<usize, StreamError> {
-        let f = self.frontend.config().clone();
-        let window_s = f.window_samples() as f64 / f.sample_rate as f64;
-        let config = ListenConfig {
-            window_s: None,
-            hop_s: Some(f.clip_frames as f64 * f.hop_length as f64 / f.sample_rate as f64),
-            gate: gate.clone(),
-            min_tail_s: MIN_TAIL_SECONDS.min(window_s),
-            merge: false,
-        };
-        let mut source = FileSource::open(path, f.sample_rate, false)?;
-        let mut count = 0;
-        let mut to_caption = EventsToCaptions(|e: &Event| {
-            count += 1;
-            sink(Caption {
-                file: path.into(),
-                start: e.start,
-                end: e.end,
-                caption: e.caption.clone(),
-                score: e.score,
-                tags: e.tags.clone(),
-                timings: e.timings.clone(),
-            })
-        });
-        let never = AtomicBool::new(false);
-        stream::listen(&mut source, self, &f, &config, &never, &mut to_caption)?;
-        Ok(count)
-    }
-}
-
-struct EventsToCaptions<F>(F);
-
-impl<F: FnMut(&Event)> Sink for EventsToCaptions<F> {
-    fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        (self.0)(event);
-        Ok(())
     }
 }

@@ -257,7 +257,7 @@ fn caption(
     }
     let mut failures = 0;
     for file in files {
-        let result = captioner.caption_file(file, &gate, |c| {
+        let result = stream::caption_file(&mut captioner, file, &gate, |c| {
             if json {
                 println!("{}", serde_json::to_string(&c).expect("captions serialise"));
             } else if files.len() > 1 || c.start > 0.0 {

@@ -2,9 +2,11 @@
 //!
 //! The data flow, one module per stage: [`audio`] (files in, mono at the model's rate) ->
 //! [`frontend`] (log-mel) -> [`engine`] (encoder and decoder graphs in tract, greedy or beam
-//! search) -> [`text`] (token ids to words). [`bundle`] checks the model bundle that ties them
-//! together, [`config`] is the model family shared with the tools, [`caption`] runs the whole
-//! chain over a file, and [`stream`] runs it live, from a microphone or any stream of audio.
+//! search; the tagger) -> [`text`] (token ids to words). [`bundle`] checks the model bundle
+//! that ties them together, [`config`] is the model family shared with the tools, [`caption`]
+//! runs the whole chain over one window, and [`stream`] runs it over a file or live, from a
+//! microphone or any stream of audio. Imports run one way: `stream` uses `caption`, never the
+//! reverse.
 
 pub mod audio;
 pub mod bundle;
@@ -17,5 +19,6 @@ pub mod text;
 pub mod usage;
 
 pub use bundle::Bundle;
-pub use caption::{Caption, Captioner};
+pub use caption::Captioner;
 pub use config::ModelConfig;
+pub use stream::Caption;

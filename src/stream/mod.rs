@@ -11,6 +11,7 @@
 //! every window is captioned.
 
 pub mod events;
+pub mod file;
 pub mod gate;
 pub mod source;
 
@@ -27,6 +28,7 @@ use crate::config::FrontendConfig;
 use crate::frontend::StreamingLogMel;
 
 pub use events::{with_tags, Event, EventMerger, JsonLines, Sink, TextLines};
+pub use file::{caption_file, file_windows, Caption};
 pub use gate::GateConfig;
 #[cfg(feature = "mic")]
 pub use source::MicSource;

@@ -6,10 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
-use earsight::stream::{self, Event, FileSource, GateConfig, ListenConfig, Sink};
+use earsight::stream::{self, Event, GateConfig, Sink};
 use earsight::Captioner;
 use serde::Serialize;
 
@@ -129,31 +128,19 @@ pub fn evaluate(
     let mut captioner =
         Captioner::open(model).with_context(|| format!("loading bundle {}", model.display()))?;
     let frontend = captioner.bundle().manifest().model.frontend.clone();
-    let window_s =
-        frontend.clip_frames as f64 * frontend.hop_length as f64 / frontend.sample_rate as f64;
-    let config = ListenConfig {
-        window_s: None,
-        hop_s: Some(window_s),
-        gate: GateConfig::default(),
-        min_tail_s: f64::INFINITY,
-        merge: false,
-    };
-    let never = AtomicBool::new(false);
     let mut results = Vec::new();
     for clip in manifest
         .clips
         .iter()
         .filter(|c| split.is_none_or(|s| c.split == s))
     {
-        let mut source = FileSource::open(&clip.audio, frontend.sample_rate, false)
-            .with_context(|| format!("clip {:?}", clip.id))?;
         let mut first = FirstEvent(None);
-        stream::listen(
-            &mut source,
+        stream::file_windows(
             &mut captioner,
             &frontend,
-            &config,
-            &never,
+            &clip.audio,
+            &GateConfig::default(),
+            f64::INFINITY,
             &mut first,
         )
         .with_context(|| format!("clip {:?}", clip.id))?;

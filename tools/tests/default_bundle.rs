@@ -41,9 +41,10 @@ fn samples() -> Vec<(PathBuf, String)> {
 
 fn captions_of(captioner: &mut Captioner, file: &Path) -> Vec<Caption> {
     let mut captions = Vec::new();
-    captioner
-        .caption_file(file, &GateConfig::default(), |c| captions.push(c))
-        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    earsight::stream::caption_file(captioner, file, &GateConfig::default(), |c| {
+        captions.push(c)
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     captions
 }
 

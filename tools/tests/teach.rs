@@ -585,11 +585,8 @@ fn a_bundle_tagged_by_the_student_reports_its_tags(s: &Setup, best: &Path, thres
     let mut captioner = captioner;
     let mut captions = Vec::new();
     let dog = repo().join("tests/fixtures/audio/dog_bark.ogg");
-    captioner
-        .caption_file(&dog, &earsight::stream::GateConfig::open(), |c| {
-            captions.push(c)
-        })
-        .unwrap();
+    let gate = earsight::stream::GateConfig::open();
+    earsight::stream::caption_file(&mut captioner, &dog, &gate, |c| captions.push(c)).unwrap();
     assert!(!captions.is_empty());
     for c in &captions {
         for pair in c.tags.windows(2) {
