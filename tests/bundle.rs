@@ -231,6 +231,39 @@ fn the_tagger_scores_every_tag_in_0_1_and_reports_only_those_at_their_thresholds
     );
 }
 
+/// A bundle whose tokenizer names its special tokens as BLIP's does (`[DEC]` to start a
+/// caption, `[SEP]` to end it) opens and captions: the contract (`earsight::text`) accepts
+/// both namings, so a bundle exported with BLIP's tokenizer runs.
+#[test]
+fn a_tokenizer_with_blips_names_for_start_and_end_opens_and_captions() {
+    let dir = copy();
+    let path = dir.path().join(TOKENIZER_FILE);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"[BOS]\"", "\"[DEC]\"")
+        .replace("\"[EOS]\"", "\"[SEP]\"");
+    std::fs::write(&path, text).unwrap();
+    let mut m = manifest(dir.path());
+    m.sha256
+        .insert(TOKENIZER_FILE.into(), sha256_file(&path).unwrap());
+    write_manifest(dir.path(), &m);
+    let (_, read) = earsight::text::read_special_tokens(&path, 4000).unwrap();
+    assert_eq!(read, m.tokens, "the same ids under BLIP's names");
+    let mut captioner = Captioner::open(dir.path()).unwrap();
+    captioner.caption_samples(&vec![0.1; 16_000]).unwrap();
+    // A tokenizer with neither name for the end token is refused by name.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"[SEP]\"", "\"[END]\"");
+    std::fs::write(&path, text).unwrap();
+    let mut m = manifest(dir.path());
+    m.sha256
+        .insert(TOKENIZER_FILE.into(), sha256_file(&path).unwrap());
+    write_manifest(dir.path(), &m);
+    let err = open_err(dir.path());
+    assert!(err.contains("has no special token [EOS] or [SEP]"), "{err}");
+}
+
 #[test]
 fn sha256_mismatch_names_the_file() {
     let dir = copy();

@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use earsight::bundle::{
-    sha256_file, DecodingConfig, Manifest, Provenance, Quantization, SpecialTokens, DECODER_FILE,
-    ENCODER_FILE, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, MODEL_CARD_FILE, TAGGER_FILE,
-    TOKENIZER_FILE,
+    sha256_file, DecodingConfig, Manifest, Provenance, Quantization, DECODER_FILE, ENCODER_FILE,
+    FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, MODEL_CARD_FILE, TAGGER_FILE, TOKENIZER_FILE,
 };
 
-use crate::vocab::SPECIAL_TOKENS;
 use crate::weights::Weights;
+use earsight::text::read_special_tokens;
 
 /// Weight scheme per graph under `--int8`, chosen by timing every pair side by side
 /// (`tools/bench/quantization.sh`: mini, one thread pinned to one x86 core, interleaved rounds,
@@ -42,33 +41,6 @@ pub struct ExportOptions {
     pub card: String,
     /// Replace the files of an existing bundle directory.
     pub force: bool,
-}
-
-/// Reads the special-token ids from a tokenizer and checks its vocabulary against the model.
-pub fn special_tokens(tokenizer: &Path, vocab_size: usize) -> Result<SpecialTokens> {
-    let t = tokenizers::Tokenizer::from_file(tokenizer)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
-    let found = t.get_vocab_size(true);
-    ensure!(
-        found == vocab_size,
-        "{}: tokenizer has {found} tokens but the model config says decoder.vocab_size = {vocab_size}",
-        tokenizer.display()
-    );
-    // BLIP's tokenizer (BERT's, with `[DEC]` added) starts a caption with `[DEC]` and ends it
-    // with `[SEP]`; it has no `[BOS]` or `[EOS]`.
-    let id = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|name| t.token_to_id(name))
-            .with_context(|| format!("{}: no special token {}", tokenizer.display(), names[0]))
-    };
-    let [pad, unk, bos, eos] = SPECIAL_TOKENS;
-    Ok(SpecialTokens {
-        pad: id(&[pad])?,
-        unk: id(&[unk])?,
-        bos: id(&[bos, "[DEC]"])?,
-        eos: id(&[eos, "[SEP]"])?,
-    })
 }
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -117,7 +89,7 @@ pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
 /// `force`, and a directory holding anything else is never touched).
 pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> Result<Manifest> {
     let config = &weights.config;
-    let tokens = special_tokens(&options.tokenizer, config.decoder.vocab_size)?;
+    let (_, tokens) = read_special_tokens(&options.tokenizer, config.decoder.vocab_size)?;
     // Refused before anything is written, as the runtime would refuse the manifest.
     if let Err((field, expected, found)) = options.decoding.check(config) {
         bail!("{field}: expected {expected}, found {found}");

@@ -4,15 +4,13 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use earsight::text::SPECIAL_TOKENS;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainerBuilder};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, Tokenizer};
-
-/// Special tokens, in id order: they take ids 0..4.
-pub const SPECIAL_TOKENS: [&str; 4] = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"];
 
 /// Reads every caption from CSV files with a header: every column whose name starts with
 /// `caption` is taken (AudioCaps has `caption`, Clotho `caption_1`..`caption_5`).
@@ -67,10 +65,11 @@ pub fn train(captions: &[String], vocab_size: usize) -> Result<Tokenizer> {
         .vocab_size(vocab_size)
         .min_frequency(2)
         .show_progress(false)
+        // The special tokens by earsight's own names, in id order: they take ids 0..4.
         .special_tokens(
             SPECIAL_TOKENS
                 .iter()
-                .map(|t| AddedToken::from(*t, true))
+                .map(|names| AddedToken::from(names[0], true))
                 .collect(),
         )
         .build();

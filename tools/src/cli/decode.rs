@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use earsight::frontend::LogMel;
-use earsight_tools::export::special_tokens;
+use earsight::text::{read_special_tokens, TextDecoder};
 use earsight_tools::reference::Reference;
 
 use super::common::{in_checkout, ModelSource, DEFAULT_TOKENIZER};
@@ -36,9 +36,8 @@ pub fn run(args: DecodeArgs) -> Result<()> {
     } = args;
     let (weights, _, _) = source.load()?;
     let c = &weights.config;
-    let special = special_tokens(&tokenizer, c.decoder.vocab_size)?;
-    let text = tokenizers::Tokenizer::from_file(&tokenizer)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
+    let (_, special) = read_special_tokens(&tokenizer, c.decoder.vocab_size)?;
+    let text = TextDecoder::open(&tokenizer, c.decoder.vocab_size, &special)?;
     let reference = Reference::new(&weights);
     let mut frontend = LogMel::new(&c.frontend);
     for file in files {
@@ -46,15 +45,7 @@ pub fn run(args: DecodeArgs) -> Result<()> {
             .with_context(|| format!("reading {}", file.display()))?;
         let mel = frontend.window(&samples);
         let out = reference.greedy(&mel, special.bos, special.eos, max_tokens);
-        let words: Vec<u32> = out
-            .tokens
-            .iter()
-            .copied()
-            .filter(|&t| t != special.eos)
-            .collect();
-        let caption = text
-            .decode(&words, true)
-            .map_err(|e| anyhow::anyhow!("decoding tokens: {e}"))?;
+        let caption = text.decode(&out.tokens)?;
         if json {
             let value = serde_json::json!({
                 "file": file, "caption": caption, "tokens": out.tokens, "logits": out.logits,
