@@ -343,16 +343,14 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        (self.captioner.encoder, self.encoder_opt) = checkpoint.load_trainable(
+        checkpoint.load_trainable(
             "encoder",
-            self.captioner.encoder.clone(),
-            self.encoder_opt.clone(),
+            &mut self.captioner.encoder,
+            &mut self.encoder_opt,
             &self.device,
         )?;
-        if let Some(s) = self.scorers.take() {
-            let (s, opt) =
-                checkpoint.load_trainable("scorers", s, self.scorer_opt.clone(), &self.device)?;
-            (self.scorers, self.scorer_opt) = (Some(s), opt);
+        if let Some(s) = &mut self.scorers {
+            checkpoint.load_trainable("scorers", s, &mut self.scorer_opt, &self.device)?;
         }
         Ok(())
     }

@@ -213,13 +213,7 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        (self.model, self.opt) = checkpoint.load_trainable(
-            "captioner",
-            self.model.clone(),
-            self.opt.clone(),
-            &self.device,
-        )?;
-        Ok(())
+        checkpoint.load_trainable("captioner", &mut self.model, &mut self.opt, &self.device)
     }
 }
 

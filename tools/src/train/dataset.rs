@@ -17,7 +17,6 @@ use super::align::{Pair, Pairs};
 use super::captioner::{CaptionedImage, CaptionedImages};
 use super::distill::MelWindows;
 use crate::data::{read_json_lines, Clip, Manifest, Split};
-use crate::export::special_tokens;
 use crate::image::ImageWeights;
 use crate::model::{values, ImageEncoder};
 use crate::world::{self, picture, Scene};
@@ -47,9 +46,8 @@ impl Dataset {
                 scenes.insert(scene.id.clone(), scene);
             }
         }
-        let special = special_tokens(tokenizer, model.decoder.vocab_size)?;
-        let tokenizer = tokenizers::Tokenizer::from_file(tokenizer)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
+        let (tokenizer, special) =
+            earsight::text::read_special_tokens(tokenizer, model.decoder.vocab_size)?;
         Ok(Dataset {
             clips,
             scenes,

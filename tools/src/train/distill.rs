@@ -297,17 +297,12 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        (self.encoder, self.opt) = checkpoint.load_trainable(
-            "encoder",
-            self.encoder.clone(),
-            self.opt.clone(),
-            &self.device,
-        )?;
+        checkpoint.load_trainable("encoder", &mut self.encoder, &mut self.opt, &self.device)?;
         if self.config.decoder {
-            (self.decoder, self.decoder_opt) = checkpoint.load_trainable(
+            checkpoint.load_trainable(
                 "decoder",
-                self.decoder.clone(),
-                self.decoder_opt.clone(),
+                &mut self.decoder,
+                &mut self.decoder_opt,
                 &self.device,
             )?;
         }

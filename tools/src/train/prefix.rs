@@ -156,13 +156,7 @@ impl<B: AutodiffBackend> Stage for PrefixStage<'_, B> {
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        (self.prefix, self.opt) = checkpoint.load_trainable(
-            "prefix",
-            self.prefix.clone(),
-            self.opt.clone(),
-            &self.device,
-        )?;
-        Ok(())
+        checkpoint.load_trainable("prefix", &mut self.prefix, &mut self.opt, &self.device)
     }
 }
 

@@ -236,16 +236,16 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        (self.captioner.encoder, self.encoder_opt) = checkpoint.load_trainable(
+        checkpoint.load_trainable(
             "encoder",
-            self.captioner.encoder.clone(),
-            self.encoder_opt.clone(),
+            &mut self.captioner.encoder,
+            &mut self.encoder_opt,
             &self.device,
         )?;
-        (self.reconstructor, self.reconstructor_opt) = checkpoint.load_trainable(
+        checkpoint.load_trainable(
             "reconstructor",
-            self.reconstructor.clone(),
-            self.reconstructor_opt.clone(),
+            &mut self.reconstructor,
+            &mut self.reconstructor_opt,
             &self.device,
         )?;
         Ok(())

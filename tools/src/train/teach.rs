@@ -489,13 +489,7 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        (self.student, self.opt) = checkpoint.load_trainable(
-            "student",
-            self.student.clone(),
-            self.opt.clone(),
-            &self.device,
-        )?;
-        Ok(())
+        checkpoint.load_trainable("student", &mut self.student, &mut self.opt, &self.device)
     }
 }
 
