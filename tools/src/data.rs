@@ -32,6 +32,14 @@ pub fn read_numbered_json_lines<T: DeserializeOwned>(
         .collect()
 }
 
+/// Reads a JSON file (a recipe, a label map, thresholds); a malformed file or an unknown field
+/// is an error naming the file.
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))
+}
+
 /// [`read_numbered_json_lines`] without the line numbers.
 pub fn read_json_lines<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
     Ok(read_numbered_json_lines(path, what)?

@@ -4,15 +4,19 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
 use earsight::ModelConfig;
 
 use crate::image::{ImageConfig, ImageWeights};
 use crate::weights::{Array, Weights};
+
+/// The CPU backend the tools test and run the reference with (burn's ndarray).
+pub type Cpu = burn::backend::NdArray<f32>;
 
 /// `x @ w + b` with `w` stored `[in, out]` (the ONNX MatMul layout).
 #[derive(Module, Debug)]
@@ -404,6 +408,43 @@ pub(crate) fn redrawn<B: Backend, const D: usize>(
     Param::from_mapped_value(id, fresh, mapper)
 }
 
+/// The dotted names of the parameters of `module` that `grads` gives no gradient, or an
+/// all-zero one: a parameter meant to train that nothing reaches.
+pub fn params_without_grad<B: AutodiffBackend, M: Module<B>>(
+    module: &M,
+    grads: &B::Gradients,
+) -> Vec<String> {
+    struct Check<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        path: Vec<String>,
+        missing: Vec<String>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Check<'_, B> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let reached = param
+                .val()
+                .grad(self.grads)
+                .is_some_and(|g| g.abs().sum().into_scalar().elem::<f64>() > 0.0);
+            if !reached {
+                self.missing.push(self.path.join("."));
+            }
+        }
+    }
+    let mut check = Check::<B> {
+        grads,
+        path: Vec::new(),
+        missing: Vec::new(),
+    };
+    module.visit(&mut check);
+    check.missing
+}
+
 /// The values of a tensor as f32, row-major.
 pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data()
@@ -625,7 +666,6 @@ impl<B: Backend> TextDecoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::Cpu;
 
     #[test]
     fn every_decoder_parameter_gets_a_gradient_in_both_styles() {
@@ -645,7 +685,7 @@ mod tests {
             let ids = Tensor::<Train, 2, Int>::from_data(TensorData::new(ids, [2, 4]), &device);
             let logits = model.decoder.forward(ids, memory, &c);
             let grads = logits.powi_scalar(2).mean().backward();
-            let missing = crate::train::params_without_grad(&model.decoder, &grads);
+            let missing = params_without_grad(&model.decoder, &grads);
             assert!(
                 missing.is_empty(),
                 "{style:?}: no gradient reaches {missing:?}"

@@ -1,15 +1,12 @@
 //! The reference forward pass on the CPU (burn's ndarray backend): what the runtime's graphs
 //! must reproduce. Decoding here recomputes the whole sequence at every step, with no cache.
 
-use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
+pub use crate::model::Cpu;
 use crate::model::{values, Captioner};
 use crate::weights::Weights;
-
-/// The CPU backend the tools test with.
-pub type Cpu = NdArray<f32>;
 
 /// A model loaded for reference inference.
 pub struct Reference {

@@ -340,7 +340,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             out,
             force,
         } => {
-            use earsight_tools::conv_net::bundle::{attach, TaggerSource};
+            use earsight_tools::export::tagger::{attach, TaggerSource};
             let card = match card {
                 Some(path) => std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?,

@@ -21,7 +21,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-pub mod bundle;
 pub mod graph;
 pub mod tagger;
 

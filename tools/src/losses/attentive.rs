@@ -256,7 +256,7 @@ mod tests {
         let loss = attentive_ot(t(&fa, [2, 5, 8]), t(&fv, [2, 3, 8]), &marginals, &solver).mean()
             - marginals.entropy().mean();
         let grads = loss.backward();
-        let missing = crate::train::params_without_grad(&scorers, &grads);
+        let missing = crate::model::params_without_grad(&scorers, &grads);
         assert!(missing.is_empty(), "no gradient reaches {missing:?}");
     }
 }

@@ -60,7 +60,7 @@ impl LabelMap {
     /// Reads a map and checks it: labels are distinct, each has classes, every index is one of
     /// the teacher's.
     pub fn read(path: &Path) -> Result<LabelMap> {
-        let map: LabelMap = crate::train::read_json(path, "label map")?;
+        let map: LabelMap = crate::data::read_json(path, "label map")?;
         let mut seen = HashSet::new();
         if map.labels.is_empty() {
             bail!("{}: maps no labels", path.display());

@@ -402,8 +402,8 @@ pub fn align<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::params_without_grad;
     use crate::reference::Cpu;
-    use crate::train::params_without_grad;
     use burn::backend::Autodiff;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;

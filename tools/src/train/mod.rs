@@ -13,7 +13,7 @@
 //!
 //! - `run`: the [`Stage`] trait, [`run_stage`] that drives one, [`Run`] and [`Report`];
 //! - `checkpoint`: [`Checkpoint`] and [`State`], and the writers of weights and records;
-//! - `optim`: [`Optim`] (Adam and its learning-rate schedule) and [`params_without_grad`];
+//! - `optim`: [`Optim`] (Adam and its learning-rate schedule);
 //! - `recipe_file`: the [`Recipe`] trait, [`read_json`] and [`fingerprint`];
 //! - `metrics`: [`MetricsLog`] and [`Progress`].
 //!
@@ -43,6 +43,6 @@ mod run;
 pub(crate) use checkpoint::clear;
 pub use checkpoint::{recover_checkpoints, save_trainable, save_with_image, Checkpoint, State};
 pub use metrics::{MetricsLog, Progress};
-pub use optim::{params_without_grad, AdamOf, Optim};
+pub use optim::{AdamOf, Optim};
 pub use recipe_file::{fingerprint, read_json, Recipe};
 pub use run::{mean_loss, run_stage, Report, Run, Stage};

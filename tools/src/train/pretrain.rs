@@ -290,8 +290,8 @@ pub fn pretrain<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::params_without_grad;
     use crate::reference::Cpu;
-    use crate::train::params_without_grad;
     use burn::backend::Autodiff;
 
     type Grad = Autodiff<Cpu>;

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+
+pub use crate::data::read_json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -23,13 +25,6 @@ pub trait Recipe: DeserializeOwned {
             .with_context(|| format!("{}: invalid {}", path.display(), Self::WHAT))?;
         Ok(recipe)
     }
-}
-
-/// Reads a JSON recipe; a malformed file or an unknown field is an error naming the file.
-pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))
 }
 
 /// A short hash of everything that must not change across a resume (the recipe, the model

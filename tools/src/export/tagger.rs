@@ -13,9 +13,9 @@ use earsight::bundle::{
     MANIFEST_FILE, MODEL_CARD_FILE, TAGGER_FILE,
 };
 
-use super::graph::bundle_tagger;
-use super::{ConvCheckpoint, Downsample};
-use crate::export::{prepare_out_dir, write};
+use super::{prepare_out_dir, write};
+use crate::conv_net::graph::bundle_tagger;
+use crate::conv_net::{ConvCheckpoint, Downsample};
 use crate::teacher::zero_shot::LabelMap;
 use crate::train::thresholds::Thresholds;
 

@@ -1,5 +1,8 @@
-//! Writes a model bundle (DESIGN §4, `models/README.md`): both ONNX graphs, the tokenizer, the
-//! model card and the manifest with every file's SHA-256.
+//! Writes a model bundle (`models/README.md`): both ONNX graphs, the tokenizer, the model card
+//! and the manifest with every file's SHA-256; [`tagger`] adds a convolutional student's tags to
+//! a bundle.
+
+pub mod tagger;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
