@@ -1,13 +1,16 @@
 //! The model family in burn: the reference forward pass (what the exported graphs must
 //! reproduce) and the trainable form used by the training stages.
 
+mod grads;
+
+pub use grads::params_without_grad;
+
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
 use earsight::ModelConfig;
@@ -406,43 +409,6 @@ pub(crate) fn redrawn<B: Backend, const D: usize>(
         fresh = fresh.require_grad();
     }
     Param::from_mapped_value(id, fresh, mapper)
-}
-
-/// The dotted names of the parameters of `module` that `grads` gives no gradient, or an
-/// all-zero one: a parameter meant to train that nothing reaches.
-pub fn params_without_grad<B: AutodiffBackend, M: Module<B>>(
-    module: &M,
-    grads: &B::Gradients,
-) -> Vec<String> {
-    struct Check<'a, B: AutodiffBackend> {
-        grads: &'a B::Gradients,
-        path: Vec<String>,
-        missing: Vec<String>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Check<'_, B> {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let reached = param
-                .val()
-                .grad(self.grads)
-                .is_some_and(|g| g.abs().sum().into_scalar().elem::<f64>() > 0.0);
-            if !reached {
-                self.missing.push(self.path.join("."));
-            }
-        }
-    }
-    let mut check = Check::<B> {
-        grads,
-        path: Vec::new(),
-        missing: Vec::new(),
-    };
-    module.visit(&mut check);
-    check.missing
 }
 
 /// The values of a tensor as f32, row-major.
