@@ -260,7 +260,8 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The `mini` size of DESIGN §5: small enough to train on two CPU cores and ship in the repo.
+    /// The `mini` size (`tools/configs/mini.json`): small enough to train on two CPU cores and
+    /// ship in the repo.
     pub fn mini(vocab_size: usize) -> ModelConfig {
         ModelConfig {
             frontend: FrontendConfig {

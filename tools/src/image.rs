@@ -1,4 +1,4 @@
-//! The captioner's image side (DESIGN §1): its configuration, its weights on disk and their
+//! The captioner's image side: its configuration, its weights on disk and their
 //! layout. It never ships to a board; it gives the image tokens the audio encoder is aligned
 //! to, and captions pictures for the stages that need the captioner's eyes.
 

@@ -1,4 +1,4 @@
-//! The alignment losses of DALI (DESIGN §1, reference/dali.md §2): each compares the SET of a
+//! The alignment losses of DALI: each compares the SET of a
 //! clip's projected audio tokens `a [b, n, d]` with the set of its frame's image tokens
 //! `v [b, m, d]`, per pair over tokens, and gives one value per pair (`[b]`); the trainer
 //! averages over the batch.

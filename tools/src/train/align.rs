@@ -1,4 +1,4 @@
-//! Stage 1b, distribution alignment (DESIGN §1): the audio encoder and projector learn to
+//! Stage 1b, distribution alignment: the audio encoder and projector learn to
 //! put out, for each clip, a set of tokens distributed like the image tokens of the clip's
 //! frame. No captions are used, and the captioner (its image encoder and text decoder) does
 //! not change: only the audio side is in the optimiser.

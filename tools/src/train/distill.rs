@@ -1,4 +1,4 @@
-//! Stage 2, audio-visual distillation (DESIGN §1): the captioner, given a clip's image tokens,
+//! Stage 2, audio-visual distillation: the captioner, given a clip's image tokens,
 //! its aligned audio tokens and the prefix, writes pseudo-captions for unlabelled clips; then
 //! the audio projector is fine-tuned to make the captioner write them from audio only, without
 //! the prefix, as the board will run it. The paper trains the projector alone, over a backbone

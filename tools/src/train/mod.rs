@@ -1,4 +1,4 @@
-//! The DALI training stages (DESIGN §1) and what they share: run directories with `last/` and
+//! The DALI training stages and what they share: run directories with `last/` and
 //! `best/` checkpoints that resume exactly, a JSON-lines metrics log, a progress bar.
 //!
 //! A checkpoint holds the weights as the rest of the tools read them (`weights.safetensors`,

@@ -1,4 +1,4 @@
-//! Stage 1a, prefix tuning (DESIGN §1): K learned vectors appended to the captioner's memory
+//! Stage 1a, prefix tuning: K learned vectors appended to the captioner's memory
 //! make the frozen captioner describe what is heard rather than what is seen. They learn from
 //! a handful of (video frame, audio caption) pairs; no audio is used and nothing of the
 //! captioner changes.

@@ -1,4 +1,4 @@
-//! The miniature audio-visual world (DESIGN §6): scenes of 1-3 sound sources, some seen and
+//! The miniature audio-visual world: scenes of 1-3 sound sources, some seen and
 //! heard, some seen but silent, some heard but off-screen, mixed over real background
 //! recordings, each with what is heard (audio captions) and what is seen (visual captions).
 //!
