@@ -8,7 +8,9 @@ use clap::Subcommand;
 use earsight::bundle::Quantization;
 use earsight_tools::conv_net::tagger::StudentTagger;
 use earsight_tools::conv_net::ConvCheckpoint;
+use earsight_tools::teacher::zero_shot;
 use earsight_tools::train::read_json;
+use earsight_tools::train::thresholds::Thresholds;
 
 use super::common::{in_checkout, ESC10_MAP};
 
@@ -16,6 +18,28 @@ use super::common::{in_checkout, ESC10_MAP};
 const TAGS: &str = "tools/configs/tags.json";
 /// The recipe of the convolutional student.
 const TEACH_CONV: &str = "tools/configs/teach-conv.json";
+
+/// A convolutional student with the thresholds `teacher thresholds` tuned for it on a tag set.
+#[derive(clap::Args)]
+pub struct TunedStudent {
+    #[arg(long)]
+    student: PathBuf,
+    /// What `teacher thresholds` wrote for the student and --tags.
+    #[arg(long)]
+    thresholds: PathBuf,
+    #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+    tags: PathBuf,
+}
+
+impl TunedStudent {
+    /// The tag set and its thresholds, checked to belong together.
+    fn read(&self) -> Result<(zero_shot::LabelMap, Thresholds)> {
+        let tags = zero_shot::LabelMap::read(&self.tags)?;
+        let thresholds: Thresholds = read_json(&self.thresholds, "thresholds file")?;
+        thresholds.check_tags(&tags)?;
+        Ok((tags, thresholds))
+    }
+}
 
 #[derive(Subcommand)]
 pub enum TeacherCommand {
@@ -101,13 +125,8 @@ pub enum TeacherCommand {
     /// A convolutional student's tags at its thresholds on a labelled fold held out of
     /// training, and on silence and -70 dBFS noise (JSON).
     TagEval {
-        #[arg(long)]
-        student: PathBuf,
-        /// What `teacher thresholds` wrote.
-        #[arg(long)]
-        thresholds: PathBuf,
-        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
-        tags: PathBuf,
+        #[command(flatten)]
+        tuned: TunedStudent,
         /// The fold's labels mapped to teacher classes.
         #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
         map: PathBuf,
@@ -124,13 +143,8 @@ pub enum TeacherCommand {
         /// The bundle to copy (its captioner's files are copied unchanged).
         #[arg(long)]
         bundle: PathBuf,
-        #[arg(long)]
-        student: PathBuf,
-        /// What `teacher thresholds` wrote for the student and --tags.
-        #[arg(long)]
-        thresholds: PathBuf,
-        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
-        tags: PathBuf,
+        #[command(flatten)]
+        tuned: TunedStudent,
         /// int8 kernels, one scale per output channel.
         #[arg(long)]
         int8: bool,
@@ -163,7 +177,7 @@ pub enum TeacherCommand {
 
 /// Runs one `teacher` subcommand.
 pub fn run(command: TeacherCommand) -> Result<()> {
-    use earsight_tools::teacher::{zero_shot, Teacher};
+    use earsight_tools::teacher::Teacher;
     match command {
         TeacherCommand::Tag {
             teacher,
@@ -306,19 +320,16 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             Ok(())
         }
         TeacherCommand::TagEval {
-            student,
-            thresholds,
-            tags,
+            tuned,
             map,
             data,
             metadata,
             fold,
         } => {
-            use earsight_tools::train::thresholds::{evaluate, Thresholds};
-            let thresholds: Thresholds = read_json(&thresholds, "thresholds file")?;
-            let tags = zero_shot::LabelMap::read(&tags)?;
+            use earsight_tools::train::thresholds::evaluate;
+            let (tags, thresholds) = tuned.read()?;
             let labels = zero_shot::LabelMap::read(&map)?;
-            let student = StudentTagger::load(&student, Quantization::F32)?;
+            let student = StudentTagger::load(&tuned.student, Quantization::F32)?;
             let report = evaluate(
                 &student,
                 &tags,
@@ -332,9 +343,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
         }
         TeacherCommand::Bundle {
             bundle,
-            student,
-            thresholds,
-            tags,
+            tuned,
             int8,
             card,
             out,
@@ -346,10 +355,11 @@ pub fn run(command: TeacherCommand) -> Result<()> {
                     .with_context(|| format!("reading {}", path.display()))?,
                 None => String::new(),
             };
+            let (tags, thresholds) = tuned.read()?;
             let source = TaggerSource {
-                checkpoint: &student,
-                tags: &zero_shot::LabelMap::read(&tags)?,
-                thresholds: &read_json(&thresholds, "thresholds file")?,
+                checkpoint: &tuned.student,
+                tags: &tags,
+                thresholds: &thresholds,
                 scheme: if int8 {
                     Quantization::Int8Weights
                 } else {
