@@ -7,7 +7,6 @@ use std::path::Path;
 
 use anyhow::{bail, ensure, Result};
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -15,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::augment::Augment;
 use super::{
-    mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
-    Report, Run, Stage,
+    adam_step_with, mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint,
+    Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::image::ImageWeights;
@@ -304,15 +303,16 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
             batch_loss(self.config, self.scorers.as_ref(), a, image, entropy_weight);
         let value = scalar(loss.clone().detach());
         let mut grads = loss.backward();
-        let encoder_grads = GradientsParams::from_module(&mut grads, &self.captioner.encoder);
-        self.captioner.encoder =
-            self.encoder_opt
-                .step(lr, self.captioner.encoder.clone(), encoder_grads);
-        if let (Some(scorers), Some(att)) = (&self.scorers, &self.config.attentive) {
+        adam_step_with(
+            &mut self.encoder_opt,
+            &mut self.captioner.encoder,
+            &mut grads,
+            lr,
+        );
+        if let (Some(scorers), Some(att)) = (&mut self.scorers, &self.config.attentive) {
             // A zero entropy weight freezes the scorers, as the paper's first epoch.
             if entropy_weight > 0.0 {
-                let scorer_grads = GradientsParams::from_module(&mut grads, scorers);
-                self.scorers = Some(self.scorer_opt.step(att.lr, scorers.clone(), scorer_grads));
+                adam_step_with(&mut self.scorer_opt, scorers, &mut grads, att.lr);
             }
         }
         Ok((value, parts))
@@ -405,6 +405,7 @@ mod tests {
     use crate::model::params_without_grad;
     use crate::reference::Cpu;
     use burn::backend::Autodiff;
+    use burn::optim::{GradientsParams, Optimizer};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, Normal};

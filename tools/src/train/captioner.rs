@@ -6,16 +6,16 @@ use std::path::Path;
 
 use anyhow::{ensure, Result};
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use earsight::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-use super::captions::{greedy, Teacher};
+use super::captions::{caption_loss, greedy};
 use super::{
-    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    adam_step, mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report,
+    Run, Stage,
 };
 use crate::data::Split;
 use crate::image::{ImageConfig, ImageWeights};
@@ -164,9 +164,8 @@ impl<B: AutodiffBackend> CaptionerStage<'_, B> {
         let c = &self.start.config;
         let (pixels, captions) =
             picture_batch(self.data, split, indices, &self.image_config, device)?;
-        let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
         let memory = model.image.forward(pixels, &self.image_config);
-        Ok(Teacher::new(&refs, self.special, c, device)?.loss(&model.decoder, memory, c))
+        caption_loss(&captions, self.special, &model.decoder, memory, c, device)
     }
 }
 
@@ -182,9 +181,7 @@ impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
         indices: &[usize],
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
         let (loss, _) = self.loss(&self.model, Split::Train, indices, &self.device)?;
-        let value = loss.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self.opt.step(lr, self.model.clone(), grads);
+        let value = adam_step(&mut self.opt, &mut self.model, loss, lr);
         Ok((value, serde_json::Map::new()))
     }
 

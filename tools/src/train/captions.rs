@@ -71,6 +71,21 @@ impl<B: Backend> Teacher<B> {
     }
 }
 
+/// Mean cross-entropy per caption token of `captions` (token ids without the start and end
+/// tokens) given `memory [b, tokens, D]`, and the token count: the teacher-forced loss every
+/// captioning stage trains on.
+pub fn caption_loss<B: Backend>(
+    captions: &[Vec<u32>],
+    special: &SpecialTokens,
+    decoder: &TextDecoder<B>,
+    memory: Tensor<B, 3>,
+    model: &ModelConfig,
+    device: &B::Device,
+) -> Result<(Tensor<B, 1>, f64)> {
+    let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
+    Ok(Teacher::new(&refs, special, model, device)?.loss(decoder, memory, model))
+}
+
 /// Greedy captions from `memory [b, tokens, D]`, recomputing the sequence at each step: token
 /// ids without the start and end tokens.
 pub fn greedy<B: Backend>(

@@ -10,7 +10,6 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -19,9 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::align::{batch_tensors, Pairs};
 use super::augment::Augment;
-use super::captions::{greedy, Teacher};
+use super::captions::{caption_loss, greedy};
 use super::{
-    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    adam_step_with, mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe,
+    Report, Run, Stage,
 };
 use crate::data::Split;
 use crate::model::{AudioEncoder, Captioner, TextDecoder};
@@ -220,8 +220,7 @@ impl<B: AutodiffBackend> DistillStage<'_, B> {
     ) -> Result<(Tensor<C, 1>, f64)> {
         let c = &self.start.config;
         let memory = encoder.project(features);
-        let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
-        Ok(Teacher::new(&refs, self.special, c, device)?.loss(decoder, memory, c))
+        caption_loss(captions, self.special, decoder, memory, c, device)
     }
 }
 
@@ -255,13 +254,9 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
         let value = loss.clone().into_scalar().elem::<f64>();
         let mut grads = loss.backward();
         if self.config.decoder {
-            let decoder_grads = GradientsParams::from_module(&mut grads, &self.decoder);
-            self.decoder = self
-                .decoder_opt
-                .step(lr, self.decoder.clone(), decoder_grads);
+            adam_step_with(&mut self.decoder_opt, &mut self.decoder, &mut grads, lr);
         }
-        let grads = GradientsParams::from_grads(grads, &self.encoder);
-        self.encoder = self.opt.step(lr, self.encoder.clone(), grads);
+        adam_step_with(&mut self.opt, &mut self.encoder, &mut grads, lr);
         Ok((value, serde_json::Map::new()))
     }
 

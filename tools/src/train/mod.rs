@@ -43,6 +43,6 @@ mod run;
 pub(crate) use checkpoint::clear;
 pub use checkpoint::{recover_checkpoints, save_trainable, save_with_image, Checkpoint, State};
 pub use metrics::{MetricsLog, Progress};
-pub use optim::{AdamOf, Optim};
+pub use optim::{adam_step, adam_step_with, AdamOf, Optim};
 pub use recipe_file::{fingerprint, read_json, Recipe};
 pub use run::{mean_loss, run_stage, Report, Run, Stage};

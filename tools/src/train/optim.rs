@@ -1,10 +1,13 @@
-//! What a stage optimises with: Adam and its learning-rate schedule, and the shuffled order of
-//! each epoch.
+//! What a stage optimises with: Adam and its learning-rate schedule, the shuffled order of
+//! each epoch, and the Adam steps the stages take.
 
 use anyhow::{ensure, Result};
+use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{Adam, AdamConfig};
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 /// The optimiser and schedule of a stage: Adam with decoupled settings, the learning rate
@@ -66,3 +69,28 @@ impl Optim {
 
 /// Adam over the parameters of module `M`.
 pub type AdamOf<M, B> = OptimizerAdaptor<Adam, M, B>;
+
+/// One step of `opt` on `module` down the gradient of `loss` at learning rate `lr`; returns
+/// the loss's value.
+pub fn adam_step<B: AutodiffBackend, M: AutodiffModule<B>>(
+    opt: &mut AdamOf<M, B>,
+    module: &mut M,
+    loss: Tensor<B, 1>,
+    lr: f64,
+) -> f64 {
+    let value = loss.clone().into_scalar().elem::<f64>();
+    adam_step_with(opt, module, &mut loss.backward(), lr);
+    value
+}
+
+/// One step of `opt` on `module` with its share of `grads` (taken out of them) at learning
+/// rate `lr`: for a loss that trains several modules, each under its own optimiser.
+pub fn adam_step_with<B: AutodiffBackend, M: AutodiffModule<B>>(
+    opt: &mut AdamOf<M, B>,
+    module: &mut M,
+    grads: &mut B::Gradients,
+    lr: f64,
+) {
+    let grads = GradientsParams::from_module(grads, module);
+    *module = opt.step(lr, module.clone(), grads);
+}

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use burn::module::{AutodiffModule, Module, Param};
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -18,9 +17,10 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use super::captioner::{picture_batch, CaptionedImages, ImageCaptioner};
-use super::captions::Teacher;
+use super::captions::caption_loss;
 use super::{
-    mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report, Run, Stage,
+    adam_step, mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report,
+    Run, Stage,
 };
 use crate::data::Split;
 use crate::image::ImageWeights;
@@ -103,9 +103,15 @@ impl<B: AutodiffBackend> PrefixStage<'_, B> {
         let c = &self.start.config;
         let (pixels, captions) =
             picture_batch(self.data, split, indices, &self.image.config, device)?;
-        let refs: Vec<&[u32]> = captions.iter().map(Vec::as_slice).collect();
         let memory = prefix.append(captioner.image.forward(pixels, &self.image.config));
-        Ok(Teacher::new(&refs, self.special, c, device)?.loss(&captioner.decoder, memory, c))
+        caption_loss(
+            &captions,
+            self.special,
+            &captioner.decoder,
+            memory,
+            c,
+            device,
+        )
     }
 }
 
@@ -127,9 +133,7 @@ impl<B: AutodiffBackend> Stage for PrefixStage<'_, B> {
             indices,
             &self.device,
         )?;
-        let value = loss.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.prefix);
-        self.prefix = self.opt.step(lr, self.prefix.clone(), grads);
+        let value = adam_step(&mut self.opt, &mut self.prefix, loss, lr);
         Ok((value, serde_json::Map::new()))
     }
 

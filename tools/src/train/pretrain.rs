@@ -12,7 +12,6 @@ use std::path::Path;
 use anyhow::{ensure, Result};
 use burn::module::{AutodiffModule, Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -26,8 +25,8 @@ use super::augment::Augment;
 use super::dataset::Dataset;
 use super::Stage;
 use super::{
-    mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
-    Report, Run,
+    adam_step_with, mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint,
+    Optim, Recipe, Report, Run,
 };
 use crate::data::Split;
 use crate::image::ImageWeights;
@@ -186,14 +185,18 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
         let loss = masked_loss(&self.captioner.encoder, &self.reconstructor, mel, hidden, c);
         let value = loss.clone().into_scalar().elem::<f64>();
         let mut grads = loss.backward();
-        let encoder_grads = GradientsParams::from_module(&mut grads, &self.captioner.encoder);
-        let reconstructor_grads = GradientsParams::from_module(&mut grads, &self.reconstructor);
-        self.captioner.encoder =
-            self.encoder_opt
-                .step(lr, self.captioner.encoder.clone(), encoder_grads);
-        self.reconstructor =
-            self.reconstructor_opt
-                .step(lr, self.reconstructor.clone(), reconstructor_grads);
+        adam_step_with(
+            &mut self.encoder_opt,
+            &mut self.captioner.encoder,
+            &mut grads,
+            lr,
+        );
+        adam_step_with(
+            &mut self.reconstructor_opt,
+            &mut self.reconstructor,
+            &mut grads,
+            lr,
+        );
         Ok((value, serde_json::Map::new()))
     }
 
@@ -293,6 +296,7 @@ mod tests {
     use crate::model::params_without_grad;
     use crate::reference::Cpu;
     use burn::backend::Autodiff;
+    use burn::optim::{GradientsParams, Optimizer};
 
     type Grad = Autodiff<Cpu>;
 

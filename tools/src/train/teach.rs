@@ -17,7 +17,6 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -32,8 +31,8 @@ use serde_json::{Map, Value};
 use super::augment::Augment;
 use super::mixtures::{esc_metadata, Clips, MixtureConfig, Pool, Sources};
 use super::{
-    run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe, Report, Run,
-    Stage,
+    adam_step, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
+    Report, Run, Stage,
 };
 pub use crate::conv_net::TAG_HEAD_FILE;
 use crate::conv_net::{
@@ -405,9 +404,7 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
         );
         let mel = self.mel_batch::<B>(&batch.mels, &self.device);
         let loss = bce_with_logits(self.student.forward(mel, &self.start.config), targets);
-        let value = loss.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.student);
-        self.student = self.opt.step(lr, self.student.clone(), grads);
+        let value = adam_step(&mut self.opt, &mut self.student, loss, lr);
         let mut parts = Map::new();
         parts.insert("teacher_ms".into(), batch.teacher_ms.into());
         parts.insert("label_ms".into(), (1e3 * labelled_s).into());
