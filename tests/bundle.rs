@@ -13,14 +13,19 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bundle")
 }
 
-/// A private copy of the test bundle that a test may damage.
-fn copy() -> tempfile::TempDir {
+/// A private copy of a bundle that a test may damage.
+fn copy_of(bundle: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture()).unwrap() {
+    for entry in std::fs::read_dir(bundle).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
     dir
+}
+
+/// A private copy of the test bundle.
+fn copy() -> tempfile::TempDir {
+    copy_of(&fixture())
 }
 
 fn manifest(dir: &Path) -> Manifest {
@@ -120,13 +125,7 @@ fn a_version_1_bundle_without_tags_still_loads_and_its_captions_carry_none() {
 
 /// A private copy of the shipped bundle, which has a tagger.
 fn tagged_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mini");
-    for entry in std::fs::read_dir(shipped).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    dir
+    copy_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mini"))
 }
 
 /// Opens a copy of the shipped bundle whose manifest's tagger `edit` changed.
