@@ -17,7 +17,7 @@ use crate::config::ModelConfig;
 use tract_onnx::tract_hir::infer::GenericFactoid;
 
 pub use search::{decode, Hypothesis, StepModel};
-pub use tagger::{fired, Tag, Tagger};
+pub use tagger::{fired, fired_indices, Tag, Tagger};
 
 /// Why a graph could not be loaded or run.
 #[derive(Debug, thiserror::Error)]

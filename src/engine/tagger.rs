@@ -57,15 +57,20 @@ impl Tagger {
             });
         }
         let mut best = vec![0.0f32; self.tags.len()];
-        for start in piece_starts(available, frames) {
-            let piece: Vec<f32> = (0..frames)
-                .flat_map(|i| {
-                    let row = (start + i) % available;
-                    mel[row * n_mels..(row + 1) * n_mels].iter().copied()
-                })
+        // A window shorter than a piece is repeated to fill it; a longer one is cut in place.
+        let repeated: Vec<f32>;
+        let window = if available < frames {
+            repeated = (0..frames)
+                .flat_map(|i| mel[(i % available) * n_mels..][..n_mels].iter().copied())
                 .collect();
+            &repeated[..]
+        } else {
+            mel
+        };
+        for start in piece_starts(available, frames) {
+            let piece = &window[start * n_mels..(start + frames) * n_mels];
             let input =
-                Tensor::from_shape(&[1, frames, n_mels], &piece).map_err(run_err("tagger"))?;
+                Tensor::from_shape(&[1, frames, n_mels], piece).map_err(run_err("tagger"))?;
             let outputs = run(&self.graph, tvec![input.into()]).map_err(run_err("tagger"))?;
             for (b, s) in best.iter_mut().zip(plain_f32("tagger", &outputs[0])?) {
                 *b = b.max(*s);
@@ -82,16 +87,30 @@ impl Tagger {
 
 /// The tags among `scores` that reach their thresholds, best first (ties in tag order).
 pub fn fired(tags: &[TagSpec], scores: &[f32]) -> Vec<Tag> {
-    let mut fired: Vec<Tag> = tags
-        .iter()
-        .zip(scores)
-        .filter(|(t, &s)| t.threshold.is_some_and(|at| s >= at))
-        .map(|(t, &s)| Tag {
-            label: t.label.clone(),
-            score: s,
+    fired_indices(tags.iter().map(|t| t.threshold), scores)
+        .into_iter()
+        .map(|(i, score)| Tag {
+            label: tags[i].label.clone(),
+            score,
         })
+        .collect()
+}
+
+/// Which of `scores` reach their `thresholds` (`None`: never), as (index, score), best first
+/// and ties in index order: the one rule by which the runtime reports tags and the tools
+/// measure them.
+pub fn fired_indices(
+    thresholds: impl IntoIterator<Item = Option<f32>>,
+    scores: &[f32],
+) -> Vec<(usize, f32)> {
+    let mut fired: Vec<(usize, f32)> = thresholds
+        .into_iter()
+        .zip(scores)
+        .enumerate()
+        .filter(|(_, (at, &s))| at.is_some_and(|at| s >= at))
+        .map(|(i, (_, &s))| (i, s))
         .collect();
-    fired.sort_by(|a, b| b.score.total_cmp(&a.score));
+    fired.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     fired
 }
 

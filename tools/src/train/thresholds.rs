@@ -61,17 +61,9 @@ impl Thresholds {
     }
 
     /// The tags (index into `tags`, score) of `scores` that reach their thresholds, best first.
+    /// The runtime's rule ([`earsight::engine::fired_indices`]).
     pub fn fired(&self, tag_scores: &[f32]) -> Vec<(usize, f32)> {
-        let mut fired: Vec<(usize, f32)> = self
-            .tags
-            .iter()
-            .zip(tag_scores)
-            .enumerate()
-            .filter(|(_, (t, &s))| t.threshold.is_some_and(|at| s >= at))
-            .map(|(i, (_, &s))| (i, s))
-            .collect();
-        fired.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        fired
+        earsight::engine::fired_indices(self.tags.iter().map(|t| t.threshold), tag_scores)
     }
 }
 
