@@ -1,37 +1,25 @@
-//! earsight-tools: the host side of earsight.
+//! earsight-tools: the host side of earsight, one folder per job. Each group uses only the
+//! groups below it in this list (`tools/README.md` draws it):
 //!
-//! - Data: the clip manifest and importers from public layouts ([`data`]), the miniature
-//!   audio-visual world ([`world`]).
-//! - Models: the family in burn ([`model`]: audio encoder, text decoder, the captioner's image
-//!   encoder), weights on disk ([`weights`], [`image`]), the caption tokenizer ([`vocab`]).
-//! - Training: the DALI losses ([`losses`]) and stages ([`train`]).
-//! - Shipping: the ONNX graphs ([`onnx`]), the bundle writer ([`export`]), a reference forward
-//!   pass to check the runtime against ([`reference`]).
-//! - Teachers: a pretrained tagger with its own frontend, loaded from `--teacher DIR`, and
-//!   zero-shot accuracy through it ([`teacher`]).
-//! - Boards: the profiles in `boards/` and the package for one board ([`board`]).
-//! - Scoring: the captioning metrics ([`metrics`], [`meteor`]) on PTB tokens ([`ptb`]), the
-//!   report that scores any captioner's output ([`score`]), the evaluation of a bundle on a
-//!   manifest ([`eval`]).
+//! - [`recipe`]: every stage from recordings to a bundle, run as resumable steps.
+//! - [`ship`]: bundles ([`ship::export`]) and board packages ([`ship::board`]).
+//! - [`score`]: captioning metrics, the score report, the evaluation of a bundle.
+//! - [`train`]: DALI's stages, their losses ([`train::losses`]), checkpoints and runs.
+//! - [`teacher`]: a pretrained tagger loaded from `--teacher DIR`, zero-shot accuracy through
+//!   it, and the convolutional student distilled from it ([`teacher::conv_net`]).
+//! - [`model`]: the model family in burn, its weights, image side, BLIP mapping, reference
+//!   forward pass and ONNX graphs.
+//! - [`world`]: the miniature audio-visual world (classes, sources, scenes, captions, pictures,
+//!   speech).
+//! - [`data`]: the clip manifest and the importers from public layouts.
+//! - [`text`]: caption text (the PTB tokenizer and the caption vocabulary).
 
-pub mod blip;
-pub mod board;
-pub mod conv_net;
 pub mod data;
-pub mod eval;
-pub mod export;
-pub mod image;
-pub mod losses;
-pub mod meteor;
-pub mod metrics;
 pub mod model;
-pub mod onnx;
-pub mod ptb;
 pub mod recipe;
-pub mod reference;
 pub mod score;
+pub mod ship;
 pub mod teacher;
+pub mod text;
 pub mod train;
-pub mod vocab;
-pub mod weights;
 pub mod world;

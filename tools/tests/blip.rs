@@ -11,9 +11,9 @@ mod common;
 
 use common::{repo, tools_ok};
 use earsight::config::DecoderStyle;
-use earsight_tools::blip;
+use earsight_tools::model::blip;
+use earsight_tools::model::weights::read_config;
 use earsight_tools::model::{Captioner, ImageEncoder};
-use earsight_tools::weights::read_config;
 
 type Cpu = NdArray<f32>;
 
@@ -112,10 +112,14 @@ fn a_checkpoint_missing_a_tensor_is_refused_by_name() {
     )
     .unwrap();
     let mut tensors =
-        earsight_tools::weights::read_safetensors(&fixture().join("model.safetensors")).unwrap();
+        earsight_tools::model::weights::read_safetensors(&fixture().join("model.safetensors"))
+            .unwrap();
     tensors.remove("text_decoder.bert.encoder.layer.1.crossattention.self.key.weight");
-    earsight_tools::weights::write_safetensors(&dir.path().join("model.safetensors"), &tensors)
-        .unwrap();
+    earsight_tools::model::weights::write_safetensors(
+        &dir.path().join("model.safetensors"),
+        &tensors,
+    )
+    .unwrap();
     let err = match blip::load(dir.path()) {
         Ok(_) => panic!("loaded a checkpoint without a tensor"),
         Err(e) => format!("{e:#}"),
@@ -175,8 +179,8 @@ fn a_blip_checkpoint_becomes_a_bundle_the_runtime_runs() {
         &path(&ckpt),
     ]);
     assert!(said.contains("post-norm"), "{said}");
-    let weights = earsight_tools::weights::Weights::load(&ckpt).unwrap();
-    let image = earsight_tools::image::ImageWeights::load(&ckpt).unwrap();
+    let weights = earsight_tools::model::weights::Weights::load(&ckpt).unwrap();
+    let image = earsight_tools::model::image::ImageWeights::load(&ckpt).unwrap();
     assert_eq!(image.config, blip::load(&fixture()).unwrap().image.config);
     tools_ok(&[
         "export",
@@ -199,7 +203,7 @@ fn a_blip_checkpoint_becomes_a_bundle_the_runtime_runs() {
     let memory = engine.encode(&mel).unwrap();
     let mut cache = engine.empty_cache();
     let logits = engine.step(&memory, &mut cache, special.bos).unwrap();
-    let reference = earsight_tools::reference::Reference::new(&weights);
+    let reference = earsight_tools::model::reference::Reference::new(&weights);
     let want = &reference.greedy(&mel, special.bos, special.eos, 1).logits[0];
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let diff = logits

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use earsight::bundle::sha256_file;
 use earsight::stream::GateConfig;
 use earsight::{Bundle, Caption, Captioner};
-use earsight_tools::eval::names_source;
-use earsight_tools::metrics::tokenize;
+use earsight_tools::score::eval::names_source;
+use earsight_tools::text::tokenize;
 
 mod common;
 

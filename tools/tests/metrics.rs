@@ -3,8 +3,9 @@
 //! jar) over captions the project wrote (`tools/tests/oracle/captions.txt` and a seeded
 //! generator).
 
-use earsight_tools::meteor::{meteor, meteor_with, normalize, Params};
-use earsight_tools::metrics::{bleu, cider_d, rouge_l, tokenize};
+use earsight_tools::score::meteor::{meteor, meteor_with, normalize, Params};
+use earsight_tools::score::metrics::{bleu, cider_d, rouge_l};
+use earsight_tools::text::tokenize;
 use serde_json::Value;
 
 fn fixture() -> Value {

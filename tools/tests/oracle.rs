@@ -8,7 +8,7 @@ use earsight::bundle::{Bundle, Quantization};
 use earsight::config::FrontendConfig;
 use earsight::engine::Engine;
 use earsight::frontend::LogMel;
-use earsight_tools::reference::argmax;
+use earsight_tools::model::reference::argmax;
 
 const INPUTS: usize = 5;
 const STEPS: usize = 8;

@@ -9,7 +9,7 @@ use earsight::bundle::{Bundle, DecodingConfig, Quantization};
 use earsight::engine::{decode, Engine, WindowDecoder};
 use earsight::frontend::LogMel;
 use earsight::ModelConfig;
-use earsight_tools::reference::{argmax, Reference};
+use earsight_tools::model::reference::{argmax, Reference};
 
 /// Relative tolerance of f32 logits (max abs difference over max abs logit).
 const TOLERANCE: f32 = 1e-4;

@@ -16,11 +16,12 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use common::{repo, shared, tools, tools_ok, weights};
 use earsight::bundle::Quantization;
-use earsight_tools::conv_net::graph::{tagger, TAG_SCORES, TOKENS};
-use earsight_tools::conv_net::tagger::StudentTagger;
-use earsight_tools::conv_net::{ConvBackbone, ConvCheckpoint, ConvConfig, Downsample};
+use earsight_tools::model::reference::Cpu;
+use earsight_tools::model::weights::Weights;
 use earsight_tools::model::Captioner;
-use earsight_tools::reference::Cpu;
+use earsight_tools::teacher::conv_net::graph::{tagger, TAG_SCORES, TOKENS};
+use earsight_tools::teacher::conv_net::tagger::StudentTagger;
+use earsight_tools::teacher::conv_net::{ConvBackbone, ConvCheckpoint, ConvConfig, Downsample};
 use earsight_tools::teacher::tiny::{self, TinyShape};
 use earsight_tools::teacher::zero_shot::LabelMap;
 use earsight_tools::teacher::Teacher;
@@ -28,7 +29,6 @@ use earsight_tools::train::teach::{
     bce_with_logits, teach, Backbone, Student, TagHead, TeachConfig, TeachInputs, TAG_HEAD_FILE,
 };
 use earsight_tools::train::{Optim, Recipe, Report, Run};
-use earsight_tools::weights::Weights;
 use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable};
 
 type Train = Autodiff<Cpu>;
@@ -178,7 +178,8 @@ fn the_stage_runs_and_logs_the_test_fold_after_every_epoch() {
     for dir in ["best", "last"] {
         let dir = out.path().join(dir);
         Weights::load(&dir).unwrap();
-        let head = earsight_tools::weights::read_safetensors(&dir.join(TAG_HEAD_FILE)).unwrap();
+        let head =
+            earsight_tools::model::weights::read_safetensors(&dir.join(TAG_HEAD_FILE)).unwrap();
         assert_eq!(head["tag_head.weight"].shape, vec![32, 12]);
         assert_eq!(head["tag_head.bias"].shape, vec![12]);
     }
@@ -243,7 +244,7 @@ fn run_graph(
     frames: usize,
     mels: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let bytes = earsight_tools::onnx::to_bytes(graph);
+    let bytes = earsight_tools::model::onnx::to_bytes(graph);
     let model = tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .unwrap()

@@ -15,7 +15,8 @@ use burn::tensor::TensorData;
 use earsight::bundle::SpecialTokens;
 use earsight::ModelConfig;
 use earsight_tools::data::Split;
-use earsight_tools::image::{ImageConfig, ImageWeights};
+use earsight_tools::model::image::{ImageConfig, ImageWeights};
+use earsight_tools::model::weights::{read_config, Weights};
 use earsight_tools::train::align::{
     align, validate, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, SolverConfig,
 };
@@ -28,7 +29,6 @@ use earsight_tools::train::distill::{
 };
 use earsight_tools::train::prefix::{train_prefix, PrefixConfig};
 use earsight_tools::train::{Optim, Recipe, Report, Run};
-use earsight_tools::weights::{read_config, Weights};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};

@@ -41,7 +41,7 @@ fn shape(scenes: usize) -> world::WorldShape {
 }
 
 fn named_classes(caption: &str) -> BTreeSet<&'static str> {
-    let tokens = format!(" {} ", earsight_tools::metrics::tokenize(caption));
+    let tokens = format!(" {} ", earsight_tools::text::tokenize(caption));
     CLASSES
         .iter()
         .filter(|c| c.names.iter().any(|n| tokens.contains(&format!(" {n} "))))

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 #[cfg(not(feature = "cuda"))]
 use anyhow::bail;
 use anyhow::Result;
-use earsight_tools::image::ImageConfig;
+use earsight_tools::model::image::ImageConfig;
+use earsight_tools::model::weights::read_config;
 use earsight_tools::train::align::AlignLoss;
 use earsight_tools::train::bench::bench;
-use earsight_tools::weights::read_config;
 
 #[cfg(not(feature = "cuda"))]
 use super::common::NO_CUDA;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use earsight_tools::board::{self, PackageInputs, Profile};
+use earsight_tools::ship::board::{self, PackageInputs, Profile};
 
 use super::common::{in_checkout, CHECKOUT};
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::ValueEnum;
+use earsight_tools::model::weights::{read_config, Weights};
 use earsight_tools::train::align::AlignLoss;
 use earsight_tools::train::pipeline::Training;
-use earsight_tools::weights::{read_config, Weights};
 
 /// The earsight checkout these tools were built from, where the defaults below are.
 pub const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use earsight::frontend::LogMel;
 use earsight::text::{read_special_tokens, TextDecoder};
-use earsight_tools::reference::Reference;
+use earsight_tools::model::reference::Reference;
 
 use super::common::{in_checkout, ModelSource, DEFAULT_TOKENIZER};
 

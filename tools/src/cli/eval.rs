@@ -35,10 +35,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     } = args;
     let manifest = earsight_tools::data::Manifest::read(&data, None)?;
     let (report, clips, items) =
-        earsight_tools::eval::evaluate(&model, &manifest, split.map(Into::into))?;
+        earsight_tools::score::eval::evaluate(&model, &manifest, split.map(Into::into))?;
     if let Some(dir) = out {
-        earsight_tools::eval::write(&dir, &report, &clips, &items, force)?;
+        earsight_tools::score::eval::write(&dir, &report, &clips, &items, force)?;
     }
-    print!("{}", earsight_tools::eval::markdown(&report));
+    print!("{}", earsight_tools::score::eval::markdown(&report));
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::ValueEnum;
 use earsight::bundle::{DecodingConfig, Quantization};
-use earsight_tools::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
+use earsight_tools::ship::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
 
 use super::common::{in_checkout, in_checkout_path, ModelSource, DEFAULT_TOKENIZER};
 

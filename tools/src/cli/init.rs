@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use earsight_tools::weights::{read_config, Weights};
+use earsight_tools::model::weights::{read_config, Weights};
 
 #[derive(clap::Args)]
 pub struct InitArgs {
@@ -30,7 +30,10 @@ pub fn run(args: InitArgs) -> Result<()> {
         blip,
         out,
     } = args;
-    if out.join(earsight_tools::weights::WEIGHTS_FILE).exists() {
+    if out
+        .join(earsight_tools::model::weights::WEIGHTS_FILE)
+        .exists()
+    {
         bail!(
             "{}: already holds a checkpoint; choose a new directory",
             out.display()
@@ -43,7 +46,7 @@ pub fn run(args: InitArgs) -> Result<()> {
             println!("wrote seeded checkpoint {} (seed {seed})", out.display());
         }
         Some(dir) => {
-            let blip = earsight_tools::blip::load(&dir)?;
+            let blip = earsight_tools::model::blip::load(&dir)?;
             blip.captioner(&config, seed)?.save(&out)?;
             blip.image.save(&out)?;
             let d = &blip.decoder;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use earsight::bundle::Quantization;
-use earsight_tools::conv_net::tagger::StudentTagger;
-use earsight_tools::conv_net::ConvCheckpoint;
+use earsight_tools::teacher::conv_net::tagger::StudentTagger;
+use earsight_tools::teacher::conv_net::ConvCheckpoint;
 use earsight_tools::teacher::zero_shot;
 use earsight_tools::train::read_json;
 use earsight_tools::train::thresholds::Thresholds;
@@ -349,7 +349,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             out,
             force,
         } => {
-            use earsight_tools::export::tagger::{attach, TaggerSource};
+            use earsight_tools::ship::export::tagger::{attach, TaggerSource};
             let card = match card {
                 Some(path) => std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?,
@@ -383,7 +383,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             int8,
             time,
         } => {
-            use earsight_tools::conv_net::graph;
+            use earsight_tools::teacher::conv_net::graph;
             let ConvCheckpoint {
                 student,
                 backbone,
@@ -396,7 +396,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             };
             let n_mels = student.frontend.n_mels;
             let model = graph::tagger(&student.backbone, n_mels, &backbone, &head, scheme)?;
-            std::fs::write(&out, earsight_tools::onnx::to_bytes(&model))
+            std::fs::write(&out, earsight_tools::model::onnx::to_bytes(&model))
                 .with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
             if let Some(runs) = time {

@@ -24,8 +24,8 @@ pub fn run(args: TokenizerArgs) -> Result<()> {
     if out.exists() {
         bail!("{}: exists; choose a new path", out.display());
     }
-    let texts = earsight_tools::vocab::read_captions(&captions)?;
-    let tokenizer = earsight_tools::vocab::train(&texts, vocab_size)?;
+    let texts = earsight_tools::text::vocab::read_captions(&captions)?;
+    let tokenizer = earsight_tools::text::vocab::train(&texts, vocab_size)?;
     tokenizer
         .save(&out, true)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;

@@ -1,5 +1,16 @@
 //! The model family in burn: the reference forward pass (what the exported graphs must
 //! reproduce) and the trainable form used by the training stages.
+//!
+//! The model group: this family, its weights on disk ([`weights`], the one list of names and
+//! shapes), the captioner's image side ([`image`]), BLIP's weights mapped onto it ([`blip`]),
+//! the reference forward pass ([`reference`]) and the ONNX graphs the runtime runs ([`onnx`]).
+//! It uses nothing else of the crate.
+
+pub mod blip;
+pub mod image;
+pub mod onnx;
+pub mod reference;
+pub mod weights;
 
 mod grads;
 
@@ -15,8 +26,8 @@ use burn::tensor::TensorData;
 use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
 use earsight::ModelConfig;
 
-use crate::image::{ImageConfig, ImageWeights};
-use crate::weights::{Array, Weights};
+use crate::model::image::{ImageConfig, ImageWeights};
+use crate::model::weights::{Array, Weights};
 
 /// The CPU backend the tools test and run the reference with (burn's ndarray).
 pub type Cpu = burn::backend::NdArray<f32>;
@@ -637,7 +648,7 @@ mod tests {
     fn every_decoder_parameter_gets_a_gradient_in_both_styles() {
         type Train = burn::backend::Autodiff<Cpu>;
         for style in [DecoderStyle::PreNorm, DecoderStyle::PostNorm] {
-            let mut c = crate::weights::test_config();
+            let mut c = crate::model::weights::test_config();
             c.decoder.style = style;
             let w = Weights::init(&c, 5).unwrap();
             let device = Default::default();
@@ -662,7 +673,7 @@ mod tests {
     #[test]
     fn weights_survive_the_trip_through_burn_modules() {
         for style in [DecoderStyle::PreNorm, DecoderStyle::PostNorm] {
-            let mut c = crate::weights::test_config();
+            let mut c = crate::model::weights::test_config();
             c.decoder.style = style;
             let w = Weights::init(&c, 11).unwrap();
             let model = Captioner::<Cpu>::from_weights(&w, &Default::default());

@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{read_json_lines, Manifest, Split};
-use crate::eval::{self, names_source, SILENCE};
-use crate::metrics::tokenize;
+use crate::score::eval::{self, names_source, SILENCE};
 use crate::score::{score, ScoreSet};
+use crate::text::tokenize;
 use crate::train::align::AlignLoss;
 use crate::train::pipeline;
 use crate::train::{clear, read_json};

@@ -14,7 +14,7 @@
 //!
 //! The module owns the recipe command from its file to the shipped bundle; it uses the
 //! training stages ([`crate::train`]), the world ([`crate::world`]), the bundle writer
-//! ([`crate::export`]) and the evaluation ([`crate::eval`], [`crate::score`]); the command line
+//! ([`crate::ship::export`]) and the evaluation ([`crate::score::eval`], [`crate::score`]); the command line
 //! runs it. Its parts, each using only those before it:
 //!
 //! - `plan`: the recipe file, where a run reads and writes, and the checks of every stage's

@@ -9,13 +9,13 @@ use earsight::bundle::DecodingConfig;
 use earsight::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::model::weights::read_config;
 use crate::train::align::{AlignConfig, AlignLoss};
 use crate::train::captioner::CaptionerConfig;
 use crate::train::distill::DistillConfig;
 use crate::train::prefix::PrefixConfig;
 use crate::train::pretrain::PretrainConfig;
 use crate::train::{read_json, Recipe};
-use crate::weights::read_config;
 use crate::world;
 
 /// What `recipe` runs. Paths are relative to the recipe file.

@@ -19,12 +19,12 @@ use super::measure::{
 };
 use super::plan::{loss_name, Plan, RecipeRun};
 use crate::data::{Manifest, Split};
-use crate::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
+use crate::model::weights::{Weights, WEIGHTS_FILE};
+use crate::ship::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
 use crate::train::align::AlignLoss;
 use crate::train::distill::Inputs;
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
 use crate::train::{clear, read_json};
-use crate::weights::{Weights, WEIGHTS_FILE};
 use crate::world::{self, HELD_OUT_FILE};
 
 /// Wall time of each step, kept in the work directory across runs; shared by the chains that

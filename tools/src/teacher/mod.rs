@@ -9,8 +9,12 @@
 //!
 //! Audio is decoded, downmixed and resampled by the runtime's reader ([`earsight::audio`]),
 //! the log-mel is computed here, the graph runs in tract. [`tiny`] writes a small random
-//! teacher of the same shape, for tests on a machine without the real ones.
+//! teacher of the same shape, for tests on a machine without the real ones. [`conv_net`] is the
+//! convolutional student distilled from a teacher, and its tagger graph.
+//!
+//! The group uses the model group ([`crate::model`]) and clips ([`crate::data`]).
 
+pub mod conv_net;
 pub mod frontend;
 pub mod tiny;
 pub mod zero_shot;

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::frontend::N_MELS;
 use super::{EMBEDDING, LOGITS, MEL_INPUT, SCORES};
-use crate::onnx::{to_bytes, Attr, Graph};
+use crate::model::onnx::{to_bytes, Attr, Graph};
 
 /// The graph's file name in the directory [`write`] makes.
 pub const GRAPH_FILE: &str = "tiny-teacher.onnx";

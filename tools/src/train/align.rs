@@ -18,10 +18,10 @@ use super::{
     Optim, Recipe, Report, Run, Stage,
 };
 use crate::data::Split;
-use crate::image::ImageWeights;
-use crate::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
+use crate::model::image::ImageWeights;
+use crate::model::weights::Weights;
 use crate::model::{AudioEncoder, Captioner};
-use crate::weights::Weights;
+use crate::train::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
 
 /// The alignment objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,7 +403,7 @@ pub fn align<B: AutodiffBackend>(
 mod tests {
     use super::*;
     use crate::model::params_without_grad;
-    use crate::reference::Cpu;
+    use crate::model::reference::Cpu;
     use burn::backend::Autodiff;
     use burn::optim::{GradientsParams, Optimizer};
     use rand::SeedableRng;
@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn every_loss_reaches_every_trainable_parameter() {
-        let mut c = crate::weights::test_config();
+        let mut c = crate::model::weights::test_config();
         c.encoder.n_prefix = 0;
         let weights = Weights::init(&c, 1).unwrap();
         let device = Default::default();

@@ -98,7 +98,7 @@ mod tests {
     use super::*;
 
     fn frontend() -> FrontendConfig {
-        let mut f = crate::weights::test_config().frontend;
+        let mut f = crate::model::weights::test_config().frontend;
         (f.clip_frames, f.n_mels) = (20, 6);
         f
     }

@@ -22,8 +22,8 @@ use super::distill::{distill, DistillConfig, Labelled, MelWindows};
 use super::prefix::{train_prefix, PrefixConfig};
 use super::{Optim, Report, Run};
 use crate::data::Split;
-use crate::image::{ImageConfig, ImageWeights};
-use crate::weights::Weights;
+use crate::model::image::{ImageConfig, ImageWeights};
+use crate::model::weights::Weights;
 
 /// One stage's measurement.
 #[derive(Clone, Debug, Serialize)]

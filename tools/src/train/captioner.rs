@@ -18,9 +18,9 @@ use super::{
     Run, Stage,
 };
 use crate::data::Split;
-use crate::image::{ImageConfig, ImageWeights};
+use crate::model::image::{ImageConfig, ImageWeights};
+use crate::model::weights::Weights;
 use crate::model::{Captioner, ImageEncoder, TextDecoder};
-use crate::weights::Weights;
 use earsight::bundle::SpecialTokens;
 
 /// A stage-0 recipe.

@@ -13,8 +13,8 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::AdamOf;
-use crate::image::ImageWeights;
-use crate::weights::Weights;
+use crate::model::image::ImageWeights;
+use crate::model::weights::Weights;
 
 /// Where a run is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

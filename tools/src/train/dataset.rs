@@ -17,7 +17,7 @@ use super::align::{Pair, Pairs};
 use super::captioner::{CaptionedImage, CaptionedImages};
 use super::distill::MelWindows;
 use crate::data::{read_json_lines, Clip, Manifest, Split};
-use crate::image::ImageWeights;
+use crate::model::image::ImageWeights;
 use crate::model::{values, ImageEncoder};
 use crate::world::{self, picture, Scene};
 

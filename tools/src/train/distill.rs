@@ -24,8 +24,8 @@ use super::{
     Report, Run, Stage,
 };
 use crate::data::Split;
+use crate::model::weights::Weights;
 use crate::model::{AudioEncoder, Captioner, TextDecoder};
-use crate::weights::Weights;
 
 /// A stage-2 recipe (the paper: one epoch, AdamW lr 2e-4, only the projector trains).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

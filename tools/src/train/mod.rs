@@ -17,8 +17,11 @@
 //! - `recipe_file`: the [`Recipe`] trait, [`read_json`] and [`fingerprint`];
 //! - `metrics`: [`MetricsLog`] and [`Progress`].
 //!
-//! The shared modules use the model, image and weights modules of the crate and never the
-//! stages; the stages use the shared modules through these re-exports.
+//! The alignment losses the stages train with are [`losses`].
+//!
+//! The shared modules use the model group of the crate and never the stages; the stages use the
+//! shared modules through these re-exports. The group uses clips ([`crate::data`]), the world
+//! ([`crate::world`]), the model group and the teacher group, never shipping or scoring.
 
 pub mod align;
 pub mod augment;
@@ -27,6 +30,7 @@ pub mod captioner;
 pub mod captions;
 pub mod dataset;
 pub mod distill;
+pub mod losses;
 pub mod mixtures;
 pub mod pipeline;
 pub mod prefix;

@@ -21,10 +21,10 @@ use super::pretrain::{pretrain, PretrainConfig};
 use super::teach::{teach, TeachConfig, TeachInputs};
 use super::{read_json, Recipe, Report, Run};
 use crate::data::{read_json_lines, Split};
-use crate::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
+use crate::model::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
+use crate::model::weights::Weights;
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
-use crate::weights::Weights;
 
 /// The provenance file of a checkpoint.
 pub const TRAINING_FILE: &str = "training.json";

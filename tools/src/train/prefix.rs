@@ -23,9 +23,9 @@ use super::{
     Run, Stage,
 };
 use crate::data::Split;
-use crate::image::ImageWeights;
+use crate::model::image::ImageWeights;
 use crate::model::to_array;
-use crate::weights::Weights;
+use crate::model::weights::Weights;
 
 /// A stage-1a recipe (the paper: 16 vectors, initialised N(0, 1e-4), AdamW lr 1e-3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -29,10 +29,10 @@ use super::{
     Optim, Recipe, Report, Run,
 };
 use crate::data::Split;
-use crate::image::ImageWeights;
-use crate::losses::SeededInit;
+use crate::model::image::ImageWeights;
+use crate::model::weights::Weights;
 use crate::model::{patches, AudioEncoder, Captioner};
-use crate::weights::Weights;
+use crate::train::losses::SeededInit;
 
 /// A pretraining recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -294,7 +294,7 @@ pub fn pretrain<B: AutodiffBackend>(
 mod tests {
     use super::*;
     use crate::model::params_without_grad;
-    use crate::reference::Cpu;
+    use crate::model::reference::Cpu;
     use burn::backend::Autodiff;
     use burn::optim::{GradientsParams, Optimizer};
 
@@ -317,7 +317,7 @@ mod tests {
 
     /// A seeded tiny model without prefix and a fresh reconstructor.
     fn start() -> (ModelConfig, AudioEncoder<Grad>, Reconstructor<Grad>) {
-        let mut c = crate::weights::test_config();
+        let mut c = crate::model::weights::test_config();
         c.encoder.n_prefix = 0;
         let weights = Weights::init(&c, 1).unwrap();
         let device = Default::default();

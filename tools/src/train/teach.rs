@@ -34,17 +34,17 @@ use super::{
     adam_step, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
     Report, Run, Stage,
 };
-pub use crate::conv_net::TAG_HEAD_FILE;
-use crate::conv_net::{
+use crate::data::esc_fold;
+use crate::model::image::ImageWeights;
+use crate::model::weights::{write_safetensors, Array, Weights};
+use crate::model::{to_array, AudioEncoder, Captioner, TextDecoder};
+pub use crate::teacher::conv_net::TAG_HEAD_FILE;
+use crate::teacher::conv_net::{
     ConvBackbone, ConvConfig, ConvStudent, CONV_BACKBONE_FILE, CONV_CONFIG_FILE,
 };
-use crate::data::esc_fold;
-use crate::image::ImageWeights;
-use crate::losses::SeededInit;
-use crate::model::{to_array, AudioEncoder, Captioner, TextDecoder};
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
-use crate::weights::{write_safetensors, Array, Weights};
+use crate::train::losses::SeededInit;
 
 /// A distillation recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -589,7 +589,7 @@ mod tests {
         let targets = [0.9f32, 0.1, 0.5, 0.0];
         let device = Default::default();
         let graph = bce_with_logits(
-            Tensor::<crate::reference::Cpu, 2>::from_data(
+            Tensor::<crate::model::reference::Cpu, 2>::from_data(
                 TensorData::new(logits.to_vec(), [2, 2]),
                 &device,
             ),

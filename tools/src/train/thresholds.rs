@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::mixtures::{MixtureConfig, Pool, Sources};
-use crate::conv_net::tagger::StudentTagger;
+use crate::teacher::conv_net::tagger::StudentTagger;
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
 

@@ -232,7 +232,7 @@ mod tests {
     fn class_names_are_unique_to_their_class() {
         for c in CLASSES {
             for phrase in c.heard.iter().chain(c.seen) {
-                let tokens = format!(" {} ", crate::metrics::tokenize(phrase));
+                let tokens = format!(" {} ", crate::text::tokenize(phrase));
                 assert!(
                     c.names.iter().any(|n| tokens.contains(&format!(" {n} "))),
                     "{}: {phrase:?} does not name it",

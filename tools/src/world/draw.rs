@@ -146,7 +146,7 @@ mod tests {
             assert!(scene.audio_captions.is_empty());
             assert!(!scene.visual_captions.is_empty());
             for caption in &scene.visual_captions {
-                let tokens = format!(" {} ", crate::metrics::tokenize(caption));
+                let tokens = format!(" {} ", crate::text::tokenize(caption));
                 for placed in &scene.sources {
                     let class = class_named(placed.class).unwrap();
                     assert!(

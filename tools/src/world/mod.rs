@@ -17,8 +17,8 @@
 //! (`sources`), what a scene is (`scene`), drawing scenes (`draw`) and writing their captions
 //! (`captions`), mixing their audio (`audio`), and opening a world and writing it out
 //! (`write`). The world uses the clip manifest ([`crate::data`]), caption tokens and corpora
-//! ([`crate::metrics`], [`crate::vocab`]) and the runtime's audio; it never uses evaluation
-//! ([`crate::eval`]), which reads the class catalogue from [`classes`].
+//! ([`crate::score::metrics`], [`crate::text::vocab`]) and the runtime's audio; it never uses evaluation
+//! ([`crate::score::eval`]), which reads the class catalogue from [`classes`].
 
 pub mod classes;
 pub mod phrases;

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::classes::{SourceClass, CLASSES};
-use crate::metrics::tokenize;
+use crate::text::tokenize;
 
 /// Words that end a clause rather than describe the sound.
 const NOT_A_SOUND: &[&str] = &[

@@ -65,7 +65,7 @@ impl World {
         let book = if corpora.is_empty() {
             phrases::Phrasebook::builtin()
         } else {
-            phrases::Phrasebook::mine(&crate::vocab::read_captions(&corpora)?, 6, 3)
+            phrases::Phrasebook::mine(&crate::text::vocab::read_captions(&corpora)?, 6, 3)
         };
         Ok(World {
             sources: sources.into(),
@@ -218,7 +218,7 @@ pub fn generate(sources: &Path, seed: u64, shape: &WorldShape, out: &Path) -> Re
         .iter()
         .flat_map(|s| s.audio_captions.iter().chain(&s.visual_captions))
         .flat_map(|c| {
-            crate::metrics::tokenize(c)
+            crate::text::tokenize(c)
                 .split(' ')
                 .map(String::from)
                 .collect::<Vec<_>>()

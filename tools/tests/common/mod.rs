@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use earsight::bundle::{DecodingConfig, Quantization};
-use earsight_tools::export::{export_bundle, ExportOptions};
-use earsight_tools::weights::{read_config, Weights};
+use earsight_tools::model::weights::{read_config, Weights};
+use earsight_tools::ship::export::{export_bundle, ExportOptions};
 
 /// Runs the earsight-tools binary of this build.
 pub fn tools(args: &[&str]) -> std::process::Output {

@@ -13,8 +13,8 @@ use earsight::Captioner;
 use serde::Serialize;
 
 use crate::data::{Manifest, Split};
-use crate::metrics::tokenize;
 use crate::score::{score, ItemScores, Report, ScoreSet};
+use crate::text::tokenize;
 use crate::world::classes::{class_named, class_of_esc_label, CLASSES};
 use crate::world::phrases::sound_words;
 

@@ -7,7 +7,7 @@ use burn::tensor::TensorData;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::reference::Cpu;
+use crate::model::reference::Cpu;
 
 /// The CPU backend with autodiff, for the tests that check gradients.
 pub(super) type Grad = Autodiff<Cpu>;

@@ -137,9 +137,9 @@ pub fn attentive_ot<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::exact::emd;
-    use crate::losses::test_support::{random, sq, weights, Grad};
-    use crate::losses::transport::Sinkhorn;
+    use crate::train::losses::exact::emd;
+    use crate::train::losses::test_support::{random, sq, weights, Grad};
+    use crate::train::losses::transport::Sinkhorn;
     use burn::tensor::TensorData;
 
     #[test]

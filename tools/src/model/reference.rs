@@ -4,9 +4,9 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
+use crate::model::weights::Weights;
 pub use crate::model::Cpu;
 use crate::model::{values, Captioner};
-use crate::weights::Weights;
 
 /// A model loaded for reference inference.
 pub struct Reference {

@@ -13,7 +13,7 @@ use earsight::bundle::{
     FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, MODEL_CARD_FILE, TAGGER_FILE, TOKENIZER_FILE,
 };
 
-use crate::weights::Weights;
+use crate::model::weights::Weights;
 use earsight::text::read_special_tokens;
 
 /// Weight scheme per graph under `--int8`, chosen by timing every pair side by side
@@ -104,10 +104,16 @@ pub fn export_bundle(weights: &Weights, options: &ExportOptions, out: &Path) -> 
             .with_context(|| format!("removing {}", stale_tagger.display()))?;
     }
 
-    let encoder = crate::onnx::encoder(weights, options.encoder_quantization);
-    let decoder = crate::onnx::decoder(weights, options.decoder_quantization);
-    write(&out.join(ENCODER_FILE), &crate::onnx::to_bytes(&encoder))?;
-    write(&out.join(DECODER_FILE), &crate::onnx::to_bytes(&decoder))?;
+    let encoder = crate::model::onnx::encoder(weights, options.encoder_quantization);
+    let decoder = crate::model::onnx::decoder(weights, options.decoder_quantization);
+    write(
+        &out.join(ENCODER_FILE),
+        &crate::model::onnx::to_bytes(&encoder),
+    )?;
+    write(
+        &out.join(DECODER_FILE),
+        &crate::model::onnx::to_bytes(&decoder),
+    )?;
     std::fs::copy(&options.tokenizer, out.join(TOKENIZER_FILE)).with_context(|| {
         format!(
             "copying {} into {}",

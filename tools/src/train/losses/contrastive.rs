@@ -25,7 +25,7 @@ pub fn info_nce<B: Backend>(a: Tensor<B, 3>, v: Tensor<B, 3>, temperature: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::test_support::{random, tokens, values};
+    use crate::train::losses::test_support::{random, tokens, values};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::weights::{
+use crate::model::weights::{
     check_slots, dense, init_slots, norm, read_safetensors, write_safetensors, Array, Init, Slot,
 };
 

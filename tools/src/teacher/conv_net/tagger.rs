@@ -17,7 +17,7 @@ use tract_onnx::prelude::{
 
 use super::graph::tagger;
 use super::ConvCheckpoint;
-use crate::onnx::to_bytes;
+use crate::model::onnx::to_bytes;
 use crate::teacher::zero_shot::Tagger;
 
 /// A student's graph, loaded.

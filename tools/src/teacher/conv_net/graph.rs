@@ -18,8 +18,8 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable, Tensor};
 
 use super::{ConvConfig, Downsample};
-use crate::onnx::{quantize_per_channel, Attr, Graph};
-use crate::weights::Array;
+use crate::model::onnx::{quantize_per_channel, Attr, Graph};
+use crate::model::weights::Array;
 
 /// The graph's output of backbone tokens.
 pub const TOKENS: &str = "tokens";

@@ -29,8 +29,8 @@ use std::path::Path;
 use anyhow::Context;
 use earsight::config::FrontendConfig;
 
+use crate::model::weights::{read_safetensors, Array};
 use crate::model::{redrawn, to_array, values};
-use crate::weights::{read_safetensors, Array};
 
 /// Bounds on a [`ConvConfig`], so that a mistyped recipe is refused rather than allocated.
 const MAX_BLOCKS: usize = 8;
@@ -294,7 +294,7 @@ impl ConvCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::Cpu;
+    use crate::model::reference::Cpu;
 
     fn config() -> ConvConfig {
         ConvConfig {

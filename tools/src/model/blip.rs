@@ -14,8 +14,8 @@ use earsight::config::{DecoderConfig, DecoderStyle};
 use earsight::ModelConfig;
 use serde::Deserialize;
 
-use crate::image::{ImageConfig, ImageWeights};
-use crate::weights::{init_slots, layout, read_safetensors, Array, Weights};
+use crate::model::image::{ImageConfig, ImageWeights};
+use crate::model::weights::{init_slots, layout, read_safetensors, Array, Weights};
 
 /// The parts of BLIP's `vision_config` the mapping needs (defaults: transformers' for BLIP).
 #[derive(Clone, Debug, Deserialize)]

@@ -123,7 +123,7 @@ fn shortest_paths(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::test_support::weights;
+    use crate::train::losses::test_support::weights;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

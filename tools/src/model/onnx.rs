@@ -12,7 +12,7 @@ use earsight::ModelConfig;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use crate::weights::{Array, Weights};
+use crate::model::weights::{Array, Weights};
 
 /// ONNX opset the graphs use (LayerNormalization is opset 17).
 pub const OPSET: i64 = 17;

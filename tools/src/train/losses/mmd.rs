@@ -32,7 +32,7 @@ pub fn mmd<B: Backend>(a: Tensor<B, 3>, v: Tensor<B, 3>) -> Tensor<B, 1> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::test_support::{random, sq, tokens, values};
+    use crate::train::losses::test_support::{random, sq, tokens, values};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 

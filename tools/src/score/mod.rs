@@ -2,6 +2,15 @@
 //! `{id, references: [...]}` as JSON lines in; a report (JSON, a Markdown table, per-item
 //! scores) out. The same report the evaluation of a bundle writes, so that earsight and other
 //! captioners are compared on equal terms.
+//!
+//! The scoring group: the captioning metrics ([`metrics`], [`meteor`]), this report, and the
+//! evaluation of a bundle on a manifest ([`eval`]). It uses caption text ([`crate::text`]),
+//! clips ([`crate::data`]) and the world's class names ([`crate::world`]), and no model or
+//! training code.
+
+pub mod eval;
+pub mod meteor;
+pub mod metrics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -12,8 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::read_numbered_json_lines;
 
-use crate::meteor::meteor;
-use crate::metrics::{bleu, cider_d, rouge_l, tokenize};
+use crate::score::meteor::meteor;
+use crate::score::metrics::{bleu, cider_d, rouge_l};
+use crate::text::tokenize;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,8 +14,8 @@ use earsight::bundle::{
 };
 
 use super::{prepare_out_dir, write};
-use crate::conv_net::graph::bundle_tagger;
-use crate::conv_net::{ConvCheckpoint, Downsample};
+use crate::teacher::conv_net::graph::bundle_tagger;
+use crate::teacher::conv_net::{ConvCheckpoint, Downsample};
 use crate::teacher::zero_shot::LabelMap;
 use crate::train::thresholds::Thresholds;
 
@@ -107,7 +107,10 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
                 .with_context(|| format!("copying {file} into {}", out.display()))?;
         }
     }
-    write(&out.join(TAGGER_FILE), &crate::onnx::to_bytes(&graph))?;
+    write(
+        &out.join(TAGGER_FILE),
+        &crate::model::onnx::to_bytes(&graph),
+    )?;
     let card = std::fs::read_to_string(bundle.path(MODEL_CARD_FILE))
         .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
     write(

@@ -161,8 +161,8 @@ pub fn ot<B: Backend>(a: Tensor<B, 3>, v: Tensor<B, 3>, solver: &Solver) -> Tens
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::test_support::{random, values};
-    use crate::reference::Cpu;
+    use crate::model::reference::Cpu;
+    use crate::train::losses::test_support::{random, values};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
