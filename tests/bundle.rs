@@ -1,7 +1,7 @@
 //! A bundle that is not exactly what the manifest promises is refused, with a message that
 //! names the file and the field.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use earsight::bundle::{
     sha256_file, Bundle, Manifest, TaggerManifest, ENCODER_FILE, MANIFEST_FILE, TAGGER_FILE,
@@ -9,9 +9,8 @@ use earsight::bundle::{
 };
 use earsight::Captioner;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bundle")
-}
+mod common;
+use common::{assert_contains, bundle as fixture, repo};
 
 /// A private copy of a bundle that a test may damage.
 fn copy_of(bundle: &Path) -> tempfile::TempDir {
@@ -40,12 +39,37 @@ fn write_manifest(dir: &Path, m: &Manifest) {
     .unwrap();
 }
 
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Manifest)) {
+    let mut m = manifest(dir);
+    edit(&mut m);
+    write_manifest(dir, &m);
+}
+
+/// Rewrites the text file `file` of the bundle in `dir` as `edit` makes it.
+fn edit_text(dir: &Path, file: &str, edit: impl FnOnce(String) -> String) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(text)).unwrap();
+}
+
+/// Records `file`'s checksum in the manifest of the bundle in `dir`, as if it had shipped so.
+fn resign(dir: &Path, file: &str) {
+    edit_manifest(dir, |m| {
+        m.sha256
+            .insert(file.into(), sha256_file(&dir.join(file)).unwrap());
+    });
+}
+
 /// Opens a copy of the test bundle whose manifest `edit` changed; returns the refusal.
 fn refusal_after(edit: impl FnOnce(&mut Manifest)) -> String {
     let dir = copy();
-    let mut m = manifest(dir.path());
-    edit(&mut m);
-    write_manifest(dir.path(), &m);
+    edit_manifest(dir.path(), edit);
+    open_err(dir.path())
+}
+
+/// Opens the copy of a bundle in `dir` without its `file`; returns the refusal.
+fn refusal_without(dir: tempfile::TempDir, file: &str) -> String {
+    std::fs::remove_file(dir.path().join(file)).unwrap();
     open_err(dir.path())
 }
 
@@ -65,13 +89,8 @@ fn the_fixture_bundle_opens_and_is_marked_untrained() {
 
 #[test]
 fn missing_manifest_is_named() {
-    let dir = copy();
-    std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
-    let err = open_err(dir.path());
-    assert!(
-        err.contains("manifest.json") && err.contains("No such file"),
-        "{err}"
-    );
+    let err = refusal_without(copy(), MANIFEST_FILE);
+    assert_contains(&err, &["manifest.json", "No such file"]);
 }
 
 #[test]
@@ -83,10 +102,7 @@ fn corrupt_manifest_is_reported_as_json_error() {
     )
     .unwrap();
     let err = open_err(dir.path());
-    assert!(
-        err.contains("manifest.json") && err.contains("not valid JSON"),
-        "{err}"
-    );
+    assert_contains(&err, &["manifest.json", "not valid JSON"]);
 }
 
 #[test]
@@ -99,24 +115,19 @@ fn a_newer_format_version_says_this_earsight_is_too_old() {
     value["a_field_from_the_future"] = true.into();
     std::fs::write(dir.path().join(MANIFEST_FILE), value.to_string()).unwrap();
     let err = open_err(dir.path());
-    assert!(
-        err.contains("bundle format version 3 is newer than this earsight reads (1 to 2)")
-            && err.contains("update earsight"),
-        "{err}"
-    );
+    let wanted = [
+        "bundle format version 3 is newer than this earsight reads (1 to 2)",
+        "update earsight",
+    ];
+    assert_contains(&err, &wanted);
     let err = refusal_after(|m| m.format_version = 0);
-    assert!(
-        err.contains("`format_version`: expected 1 to 2, found 0"),
-        "{err}"
-    );
+    assert_contains(&err, &["`format_version`: expected 1 to 2, found 0"]);
 }
 
 #[test]
 fn a_version_1_bundle_without_tags_still_loads_and_its_captions_carry_none() {
     let dir = copy();
-    let mut m = manifest(dir.path());
-    m.format_version = 1;
-    write_manifest(dir.path(), &m);
+    edit_manifest(dir.path(), |m| m.format_version = 1);
     let mut captioner = Captioner::open(dir.path()).unwrap();
     assert!(captioner.tagger().is_none());
     let caption = captioner.caption_samples(&vec![0.1; 16_000]).unwrap();
@@ -125,59 +136,40 @@ fn a_version_1_bundle_without_tags_still_loads_and_its_captions_carry_none() {
 
 /// A private copy of the shipped bundle, which has a tagger.
 fn tagged_copy() -> tempfile::TempDir {
-    copy_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mini"))
+    copy_of(&repo().join("models/mini"))
 }
 
 /// Opens a copy of the shipped bundle whose manifest's tagger `edit` changed.
 fn tagged_refusal_after(edit: impl FnOnce(&mut TaggerManifest)) -> String {
     let dir = tagged_copy();
-    let mut m = manifest(dir.path());
-    edit(m.tagger.as_mut().expect("the shipped bundle has a tagger"));
-    write_manifest(dir.path(), &m);
+    edit_manifest(dir.path(), |m| {
+        edit(m.tagger.as_mut().expect("the shipped bundle has a tagger"))
+    });
     open_err(dir.path())
 }
 
 #[test]
 fn a_tagger_that_is_not_what_the_manifest_says_is_refused_by_name() {
     let err = tagged_refusal_after(|t| t.tags[1].threshold = Some(1.5));
-    assert!(
-        err.contains("`tagger.tags[1].threshold`") && err.contains("found 1.5"),
-        "{err}"
-    );
+    assert_contains(&err, &["`tagger.tags[1].threshold`", "found 1.5"]);
     let err = tagged_refusal_after(|t| t.tags[0].threshold = Some(0.0));
-    assert!(err.contains("`tagger.tags[0].threshold`"), "{err}");
+    assert_contains(&err, &["`tagger.tags[0].threshold`"]);
     let err = tagged_refusal_after(|t| t.tags[2].label = t.tags[0].label.clone());
-    assert!(
-        err.contains("`tagger.tags[2].label`") && err.contains("a name no other tag has"),
-        "{err}"
-    );
+    assert_contains(&err, &["`tagger.tags[2].label`", "a name no other tag has"]);
     let err = tagged_refusal_after(|t| {
         t.tags.pop();
     });
-    assert!(err.contains("`tagger.graph.outputs[0]`"), "{err}");
+    assert_contains(&err, &["`tagger.graph.outputs[0]`"]);
     let err = tagged_refusal_after(|t| t.frames = 5000);
-    assert!(
-        err.contains("`tagger.frames`") && err.contains("found 5000"),
-        "{err}"
-    );
+    assert_contains(&err, &["`tagger.frames`", "found 5000"]);
     // A version-1 manifest cannot have a tagger.
     let dir = tagged_copy();
-    let mut m = manifest(dir.path());
-    m.format_version = 1;
-    write_manifest(dir.path(), &m);
+    edit_manifest(dir.path(), |m| m.format_version = 1);
     let err = open_err(dir.path());
-    assert!(
-        err.contains("`tagger`: expected no tagger in format version 1"),
-        "{err}"
-    );
+    assert_contains(&err, &["`tagger`: expected no tagger in format version 1"]);
     // Its graph is checksummed like the others.
-    let dir = tagged_copy();
-    std::fs::remove_file(dir.path().join(TAGGER_FILE)).unwrap();
-    let err = open_err(dir.path());
-    assert!(
-        err.contains("tagger.onnx") && err.contains("No such file"),
-        "{err}"
-    );
+    let err = refusal_without(tagged_copy(), TAGGER_FILE);
+    assert_contains(&err, &["tagger.onnx", "No such file"]);
 }
 
 #[test]
@@ -236,42 +228,35 @@ fn the_tagger_scores_every_tag_in_0_1_and_reports_only_those_at_their_thresholds
 #[test]
 fn a_tokenizer_with_blips_names_for_start_and_end_opens_and_captions() {
     let dir = copy();
+    edit_text(dir.path(), TOKENIZER_FILE, |t| {
+        t.replace("\"[BOS]\"", "\"[DEC]\"")
+            .replace("\"[EOS]\"", "\"[SEP]\"")
+    });
+    resign(dir.path(), TOKENIZER_FILE);
     let path = dir.path().join(TOKENIZER_FILE);
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("\"[BOS]\"", "\"[DEC]\"")
-        .replace("\"[EOS]\"", "\"[SEP]\"");
-    std::fs::write(&path, text).unwrap();
-    let mut m = manifest(dir.path());
-    m.sha256
-        .insert(TOKENIZER_FILE.into(), sha256_file(&path).unwrap());
-    write_manifest(dir.path(), &m);
     let (_, read) = earsight::text::read_special_tokens(&path, 4000).unwrap();
-    assert_eq!(read, m.tokens, "the same ids under BLIP's names");
+    assert_eq!(
+        read,
+        manifest(dir.path()).tokens,
+        "the same ids under BLIP's names"
+    );
     let mut captioner = Captioner::open(dir.path()).unwrap();
     captioner.caption_samples(&vec![0.1; 16_000]).unwrap();
     // A tokenizer with neither name for the end token is refused by name.
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("\"[SEP]\"", "\"[END]\"");
-    std::fs::write(&path, text).unwrap();
-    let mut m = manifest(dir.path());
-    m.sha256
-        .insert(TOKENIZER_FILE.into(), sha256_file(&path).unwrap());
-    write_manifest(dir.path(), &m);
+    edit_text(dir.path(), TOKENIZER_FILE, |t| {
+        t.replace("\"[SEP]\"", "\"[END]\"")
+    });
+    resign(dir.path(), TOKENIZER_FILE);
     let err = open_err(dir.path());
-    assert!(err.contains("has no special token [EOS] or [SEP]"), "{err}");
+    assert_contains(&err, &["has no special token [EOS] or [SEP]"]);
 }
 
 #[test]
 fn sha256_mismatch_names_the_file() {
     let dir = copy();
-    let path = dir.path().join(TOKENIZER_FILE);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push('\n');
-    std::fs::write(&path, text).unwrap();
+    edit_text(dir.path(), TOKENIZER_FILE, |t| t + "\n");
     let err = open_err(dir.path());
-    assert!(err.contains("SHA-256 mismatch for tokenizer.json"), "{err}");
+    assert_contains(&err, &["SHA-256 mismatch for tokenizer.json"]);
 }
 
 #[test]
@@ -281,15 +266,9 @@ fn truncated_onnx_is_a_load_error_naming_the_graph() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     // Re-sign it, so that the graph loader (not the checksum) has to catch it.
-    let mut m = manifest(dir.path());
-    m.sha256
-        .insert(ENCODER_FILE.into(), sha256_file(&path).unwrap());
-    write_manifest(dir.path(), &m);
+    resign(dir.path(), ENCODER_FILE);
     let err = open_err(dir.path());
-    assert!(
-        err.contains("encoder.onnx: cannot load ONNX graph"),
-        "{err}"
-    );
+    assert_contains(&err, &["encoder.onnx: cannot load ONNX graph"]);
 }
 
 #[test]
@@ -297,24 +276,20 @@ fn special_token_ids_out_of_range_are_refused() {
     let err = refusal_after(|m| {
         m.tokens.eos = m.model.decoder.vocab_size as u32;
     });
-    assert!(
-        err.contains("`tokens.eos`") && err.contains("4000"),
-        "{err}"
-    );
+    assert_contains(&err, &["`tokens.eos`", "4000"]);
 }
 
 #[test]
 fn decoding_the_decoder_cannot_do_is_refused() {
     let positions = manifest(copy().path()).model.decoder.max_positions;
     let err = refusal_after(|m| m.decoding.max_tokens = positions);
-    assert!(
-        err.contains("`decoding.max_tokens`")
-            && err.contains(&format!("1..={}", positions - 1))
-            && err.contains(&format!("found {positions}")),
-        "{err}"
+    let (most, found) = (
+        format!("1..={}", positions - 1),
+        format!("found {positions}"),
     );
+    assert_contains(&err, &["`decoding.max_tokens`", &most, &found]);
     let err = refusal_after(|m| m.decoding.beam_width = 0);
-    assert!(err.contains("`decoding.beam_width`"), "{err}");
+    assert_contains(&err, &["`decoding.beam_width`"]);
 }
 
 #[test]
@@ -328,10 +303,7 @@ fn generated_ids_out_of_range_are_an_error_not_garbage() {
     )
     .unwrap();
     let err = text.decode(&[10, 4000]).unwrap_err().to_string();
-    assert!(
-        err.contains("token id 4000 is outside the vocabulary"),
-        "{err}"
-    );
+    assert_contains(&err, &["token id 4000 is outside the vocabulary"]);
     assert!(!text.decode(&[10, 11, m.tokens.eos, 4]).unwrap().is_empty());
 }
 
@@ -340,10 +312,7 @@ fn graph_interface_that_disagrees_with_the_config_is_refused() {
     let err = refusal_after(|m| {
         m.decoder.inputs.swap(0, 1);
     });
-    assert!(
-        err.contains("`decoder.inputs[0]`: expected input_ids"),
-        "{err}"
-    );
+    assert_contains(&err, &["`decoder.inputs[0]`: expected input_ids"]);
 }
 
 #[test]
@@ -354,9 +323,9 @@ fn graphs_whose_shapes_disagree_with_the_manifest_are_refused() {
         m.encoder = m.model.encoder_spec();
         m.decoder = m.model.decoder_spec();
     });
-    assert!(
-        err.contains("encoder.onnx: graph output shape 0") && err.contains("[1, 258, 32]"),
-        "{err}"
+    assert_contains(
+        &err,
+        &["encoder.onnx: graph output shape 0", "[1, 258, 32]"],
     );
 }
 
@@ -365,14 +334,14 @@ fn tokenizer_that_disagrees_with_the_vocabulary_is_refused() {
     let err = refusal_after(|m| {
         m.tokens.bos = 5;
     });
-    assert!(
-        err.contains("special token `[BOS]` is id 5 in the manifest but 2"),
-        "{err}"
+    assert_contains(
+        &err,
+        &["special token `[BOS]` is id 5 in the manifest but 2"],
     );
 }
 
 #[test]
 fn a_file_instead_of_a_bundle_directory_is_refused() {
     let err = open_err(&fixture().join(MANIFEST_FILE));
-    assert!(err.contains("not a bundle directory"), "{err}");
+    assert_contains(&err, &["not a bundle directory"]);
 }

@@ -1,19 +1,12 @@
 //! The `earsight` command as a user runs it, on the seeded test bundle (its captions are
 //! random words: these tests check the plumbing, not the descriptions).
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod common;
-use common::earsight_command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bundle() -> PathBuf {
-    repo().join("tests/fixtures/tiny-bundle")
-}
+use common::{
+    assert_contains, assert_failed, bundle, earsight_command, repo, stderr, stdout, write_wav, Pcm,
+};
 
 fn earsight(args: &[&str]) -> Output {
     earsight_command()
@@ -21,29 +14,6 @@ fn earsight(args: &[&str]) -> Output {
         .env("EARSIGHT_MODEL", bundle())
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write_wav(path: &Path, rate: u32, channels: u16, samples: impl Iterator<Item = f32>) {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
 }
 
 fn tone(rate: u32, seconds: f32) -> impl Iterator<Item = f32> {
@@ -75,11 +45,7 @@ fn captions_every_fixture_recording_as_json_and_warns_about_random_weights() {
     args.extend(files.iter().map(String::as_str));
     let out = earsight(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("untrained bundle"),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), &["untrained bundle"]);
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -102,8 +68,14 @@ fn stereo_at_44k1_is_downmixed_and_resampled_like_mono() {
     let dir = tempfile::tempdir().unwrap();
     let mono = dir.path().join("mono.wav");
     let stereo = dir.path().join("stereo.wav");
-    write_wav(&mono, 44_100, 1, tone(44_100, 3.0));
-    write_wav(&stereo, 44_100, 2, tone(44_100, 3.0).flat_map(|s| [s, s]));
+    write_wav(&mono, 44_100, 1, Pcm::I16, tone(44_100, 3.0));
+    write_wav(
+        &stereo,
+        44_100,
+        2,
+        Pcm::I16,
+        tone(44_100, 3.0).flat_map(|s| [s, s]),
+    );
     let a = earsight(&["caption", mono.to_str().unwrap()]);
     let b = earsight(&["caption", stereo.to_str().unwrap()]);
     assert!(a.status.success() && b.status.success());
@@ -114,7 +86,7 @@ fn stereo_at_44k1_is_downmixed_and_resampled_like_mono() {
 fn a_long_clip_is_captioned_window_by_window() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.wav");
-    write_wav(&path, 16_000, 1, tone(16_000, 25.0));
+    write_wav(&path, 16_000, 1, Pcm::I16, tone(16_000, 25.0));
     let out = earsight(&["caption", "--json", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let spans: Vec<(f64, f64)> = stdout(&out)
@@ -140,6 +112,7 @@ fn an_hour_long_file_is_processed_with_bounded_memory() {
         &path,
         8_000,
         1,
+        Pcm::I16,
         (0..8_000 * 3600).map(|i| if (i / 4000) % 2 == 0 { 0.2 } else { -0.1 }),
     );
     let out = earsight(&["caption", "--json", path.to_str().unwrap()]);
@@ -164,7 +137,7 @@ fn an_hour_long_file_is_processed_with_bounded_memory() {
 fn bad_audio_inputs_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.wav");
-    write_wav(&empty, 16_000, 1, std::iter::empty());
+    write_wav(&empty, 16_000, 1, Pcm::I16, std::iter::empty());
     let text = dir.path().join("notes.wav");
     std::fs::write(
         &text,
@@ -202,20 +175,13 @@ fn bad_audio_inputs_get_clear_errors() {
     ];
     for (path, expected) in cases {
         let out = earsight(&["caption", path.to_str().unwrap()]);
-        assert!(!out.status.success());
-        let err = stderr(&out);
-        assert!(
-            err.contains(path.to_str().unwrap()) && err.contains(expected),
-            "{}: {err}",
-            path.display()
-        );
+        assert_failed(&out, &[path.to_str().unwrap(), expected]);
     }
     // One bad file does not stop the others.
     let good = repo().join("tests/fixtures/audio/dog_bark.ogg");
     let out = earsight(&["caption", text.to_str().unwrap(), good.to_str().unwrap()]);
-    assert!(!out.status.success());
+    assert_failed(&out, &["1 of 2 files could not be captioned"]);
     assert_eq!(stdout(&out).lines().count(), 1);
-    assert!(stderr(&out).contains("1 of 2 files could not be captioned"));
 }
 
 #[test]
@@ -228,8 +194,7 @@ fn beam_search_is_deterministic_and_may_differ_from_greedy() {
     assert_eq!(stdout(&beam), stdout(&again));
     assert!(!stdout(&beam).trim().is_empty());
     let zero = earsight(&["caption", "--beam", "0", clip]);
-    assert!(!zero.status.success());
-    assert!(stderr(&zero).contains("--beam must be at least 1"));
+    assert_failed(&zero, &["--beam must be at least 1"]);
 }
 
 #[test]
@@ -241,33 +206,28 @@ fn more_threads_give_the_same_captions() {
     assert!(two.status.success(), "{}", stderr(&two));
     assert_eq!(stdout(&one), stdout(&two));
     let zero = earsight(&["caption", "--threads", "0", clip]);
-    assert!(!zero.status.success());
-    assert!(stderr(&zero).contains("--threads must be at least 1"));
+    assert_failed(&zero, &["--threads must be at least 1"]);
 }
 
 #[test]
 fn info_describes_the_bundle() {
     let out = earsight(&["info", bundle().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    for expected in [
+    let expected = [
         "NO (random weights",
         "vocab 4000",
         "f32",
         "encoder.onnx",
         "256 audio tokens + 2 prefix",
         "tagger      none",
-    ] {
-        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
-    }
+    ];
+    assert_contains(&stdout(&out), &expected);
     // The shipped bundle tags: its tags with thresholds are listed, and so is its graph.
     let shipped = repo().join("models/mini");
     let out = earsight(&["info", shipped.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    for expected in ["tags, ", "with thresholds", "reported    ", "tagger.onnx"] {
-        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
-    }
+    let expected = ["tags, ", "with thresholds", "reported    ", "tagger.onnx"];
+    assert_contains(&stdout(&out), &expected);
 }
 
 #[test]
@@ -299,11 +259,9 @@ fn a_model_variable_that_holds_no_bundle_is_named() {
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("EARSIGHT_MODEL is /nonexistent/earsight-model") && err.contains("no bundle"),
-        "{err}"
+    assert_failed(
+        &out,
+        &["EARSIGHT_MODEL is /nonexistent/earsight-model", "no bundle"],
     );
 }
 

@@ -2,7 +2,7 @@
 //! bundle (its captions are random words: these tests check the pipeline, not descriptions).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -15,15 +15,9 @@ use earsight::stream::{
 use earsight::Captioner;
 
 mod common;
-use common::earsight_command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bundle() -> PathBuf {
-    repo().join("tests/fixtures/tiny-bundle")
-}
+use common::{
+    assert_contains, assert_failed, bundle, earsight_command, repo, stderr, stdout, write_wav, Pcm,
+};
 
 const RATE: u32 = 16_000;
 
@@ -45,17 +39,7 @@ fn scene() -> Vec<f32> {
 }
 
 fn write_f32_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for &s in samples {
-        w.write_sample(s).unwrap();
-    }
-    w.finalize().unwrap();
+    write_wav(path, RATE, 1, Pcm::F32, samples.iter().copied());
 }
 
 /// Samples handed over in uneven chunks, as fast as they are asked for.
@@ -167,16 +151,21 @@ fn finals(events: &[Event]) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
+/// Windows of `window_s` every `hop_s` with the gate open, and the default tail and merging (a
+/// tail of at least 1 s, identical captions merged).
+fn open_gate(window_s: f64, hop_s: f64) -> ListenConfig {
+    ListenConfig {
+        window_s: Some(window_s),
+        hop_s: Some(hop_s),
+        gate: GateConfig::open(),
+        ..ListenConfig::default()
+    }
+}
+
 #[test]
 fn streamed_windows_equal_offline_windows_bitwise_and_get_the_same_captions() {
     let samples = scene();
-    let config = ListenConfig {
-        window_s: Some(4.0),
-        hop_s: Some(1.5),
-        gate: GateConfig::open(),
-        min_tail_s: 1.0,
-        merge: true,
-    };
+    let config = open_gate(4.0, 1.5);
     let mut model = recording(Duration::ZERO);
     let mut source = Samples::new(samples.clone(), false);
     let (summary, events) = run(&mut source, &mut model, &config);
@@ -211,13 +200,7 @@ fn streamed_windows_equal_offline_windows_bitwise_and_get_the_same_captions() {
 
 #[test]
 fn a_slow_model_on_a_live_source_skips_windows_with_bounded_queues() {
-    let config = ListenConfig {
-        window_s: Some(2.0),
-        hop_s: Some(0.25),
-        gate: GateConfig::open(),
-        min_tail_s: 1.0,
-        merge: true,
-    };
+    let config = open_gate(2.0, 0.25);
     let mut model = recording(Duration::from_millis(40));
     let mut source = Samples::new(scene(), true);
     let (summary, _) = run(&mut source, &mut model, &config);
@@ -253,14 +236,6 @@ fn earsight_with(model: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     }
     drop(pipe);
     child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn json_lines(o: &Output) -> Vec<serde_json::Value> {
@@ -449,45 +424,25 @@ fn stdin_pcm_in_the_wrong_format_or_cut_short_is_reported() {
         .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
         .collect();
     let f32le: Vec<u8> = samples.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let raw = ["listen", "--input", "-", "--rate", "16000", "--format"];
-
-    let out = earsight(&[&raw[..], &["f32le"]].concat(), Some(&s16));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("is the stream s16le?"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = earsight(&[&raw[..], &["s16le"]].concat(), Some(&f32le));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("is the stream f32le?"),
-        "{}",
-        stderr(&out)
-    );
-
     let mut cut = s16.clone();
     cut.push(0x7f);
-    let out = earsight(&[&raw[..], &["s16le"]].concat(), Some(&cut));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("stdin: the stream ends in the middle of a frame: 1 trailing bytes"),
-        "{}",
-        stderr(&out)
-    );
-
+    for (format, bytes, wanted) in [
+        ("f32le", &s16, "is the stream s16le?"),
+        ("s16le", &f32le, "is the stream f32le?"),
+        (
+            "s16le",
+            &cut,
+            "stdin: the stream ends in the middle of a frame: 1 trailing bytes",
+        ),
+        ("s24le", &s16, "expected s16le or f32le"),
+    ] {
+        let args = [
+            "listen", "--input", "-", "--rate", "16000", "--format", format,
+        ];
+        assert_failed(&earsight(&args, Some(bytes)), &[wanted]);
+    }
     let out = earsight(&["listen", "--input", "-"], Some(&s16));
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("--rate"), "{}", stderr(&out));
-
-    let out = earsight(&[&raw[..], &["s24le"]].concat(), Some(&s16));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("expected s16le or f32le"),
-        "{}",
-        stderr(&out)
-    );
+    assert_failed(&out, &["--rate"]);
 }
 
 #[test]
@@ -510,11 +465,9 @@ fn stdin_pcm_at_another_rate_is_resampled_and_captioned() {
 #[test]
 fn a_device_that_does_not_exist_gets_the_list_of_those_that_do() {
     let out = earsight(&["listen", "--device", "no-such-microphone-42"], None);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("no input device \"no-such-microphone-42\"; available input devices:"),
-        "{err}"
+    assert_failed(
+        &out,
+        &["no input device \"no-such-microphone-42\"; available input devices:"],
     );
 }
 
@@ -549,9 +502,10 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
     let out = child.wait_with_output().unwrap();
     // The status says how it ended (a signal, or exit 130 on a second Ctrl-C).
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("earsight listen: stopped after"), "{err}");
-    assert!(err.contains("latency"), "{err}");
+    assert_contains(
+        &stderr(&out),
+        &["earsight listen: stopped after", "latency"],
+    );
 }
 
 #[cfg(not(feature = "mic"))]

@@ -492,9 +492,13 @@ pub fn import_folder(dir: &Path, split: Split) -> Result<Vec<Clip>> {
 mod tests {
     use super::*;
 
-    fn touch(path: &Path) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, b"RIFF").unwrap();
+    /// Writes a stub file at each of `files` under `dir`, making its folders.
+    fn touch(dir: &Path, files: &[&str]) {
+        for file in files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"RIFF").unwrap();
+        }
     }
 
     fn err(r: Result<impl Sized>) -> String {
@@ -505,8 +509,7 @@ mod tests {
     fn a_manifest_round_trips_and_bad_lines_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        touch(&d.join("audio/a.wav"));
-        touch(&d.join("audio/b.wav"));
+        touch(d, &["audio/a.wav", "audio/b.wav"]);
         let clips = import_folder(&d.join("audio"), Split::Train).unwrap();
         assert_eq!(clips.len(), 2);
         let path = d.join("m.jsonl");
@@ -559,8 +562,7 @@ mod tests {
     fn importers_read_the_public_layouts() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        touch(&d.join("wav/abc.wav"));
-        touch(&d.join("wav/Yxyz.wav"));
+        touch(d, &["wav/abc.wav", "wav/Yxyz.wav"]);
         let csv = d.join("val.csv");
         std::fs::write(
             &csv,
@@ -593,44 +595,37 @@ mod tests {
         let e = err(import_clotho(&clotho, &d.join("wav"), Split::Test));
         assert!(e.contains("clotho.csv:1: no column \"file_name\""), "{e}");
 
-        touch(&d.join("esc/audio/1-1-A.ogg"));
-        touch(&d.join("esc/audio/5-1-A.ogg"));
+        touch(d, &["esc/audio/1-1-A.ogg", "esc/audio/5-1-A.ogg"]);
         let meta = d.join("esc/metadata.csv");
-        std::fs::write(
-            &meta,
+        // `text` as the metadata, imported with fold 5 as the test split.
+        let esc = |text: &str| {
+            std::fs::write(&meta, text).unwrap();
+            import_esc(&meta, 5)
+        };
+        let clips = esc(
             "filename,fold,target,category,esc10,src_file,take\n1-1-A.ogg,1,0,dog,True,1,A\n5-1-A.ogg,5,0,dog,True,1,A\n",
         )
         .unwrap();
-        let clips = import_esc(&meta, 5).unwrap();
         assert_eq!(
             (clips[0].split, clips[1].split),
             (Split::Train, Split::Test)
         );
         assert_eq!(clips[1].labels, ["dog"]);
-        std::fs::write(
-            &meta,
-            "filename,fold,target,category\n1-1-A.ogg,one,0,dog\n",
-        )
-        .unwrap();
-        let e = err(import_esc(&meta, 5));
+        let e = err(esc("filename,fold,target,category\n1-1-A.ogg,one,0,dog\n"));
         assert!(
             e.contains("metadata.csv:2: fold \"one\" is not a number"),
             "{e}"
         );
         // UrbanSound8K names its folds `foldN`.
-        std::fs::write(
-            &meta,
-            "path,label,fold\naudio/1-1-A.ogg,siren,fold1\naudio/5-1-A.ogg,siren,fold5\n",
-        )
-        .unwrap();
-        let clips = import_esc(&meta, 5).unwrap();
+        let clips =
+            esc("path,label,fold\naudio/1-1-A.ogg,siren,fold1\naudio/5-1-A.ogg,siren,fold5\n")
+                .unwrap();
         assert_eq!(
             (clips[0].split, clips[1].split),
             (Split::Train, Split::Test)
         );
 
-        touch(&d.join("frames/v1/0001.jpg"));
-        touch(&d.join("frames/v1/0000.jpg"));
+        touch(d, &["frames/v1/0001.jpg", "frames/v1/0000.jpg"]);
         let labels = d.join("labels.csv");
         std::fs::write(&labels, "index,mid,display_name\n0,/m/0bt9lr,Dog\n").unwrap();
         let json = d.join("data.json");

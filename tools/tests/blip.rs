@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 mod common;
 
-use common::{repo, tools_ok};
+use common::{argv, repo, tools_ok};
 use earsight::config::DecoderStyle;
 use earsight_tools::model::blip;
 use earsight_tools::model::weights::read_config;
@@ -166,31 +166,18 @@ fn a_blip_checkpoint_becomes_a_bundle_the_runtime_runs() {
     );
     fixture_tokenizer(&tokenizer);
     let config = repo().join("tools/configs/tiny.json");
-    let path = |p: &Path| p.to_str().unwrap().to_string();
-    let said = tools_ok(&[
-        "init",
-        "--config",
-        &path(&config),
-        "--blip",
-        &path(&fixture()),
-        "--seed",
-        "3",
-        "--out",
-        &path(&ckpt),
-    ]);
+    let said = tools_ok(&argv(
+        "init --config {} --blip {} --seed 3 --out {}",
+        &[&config, &fixture(), &ckpt],
+    ));
     assert!(said.contains("post-norm"), "{said}");
     let weights = earsight_tools::model::weights::Weights::load(&ckpt).unwrap();
     let image = earsight_tools::model::image::ImageWeights::load(&ckpt).unwrap();
     assert_eq!(image.config, blip::load(&fixture()).unwrap().image.config);
-    tools_ok(&[
-        "export",
-        "--weights",
-        &path(&ckpt),
-        "--tokenizer",
-        &path(&tokenizer),
-        "--out",
-        &path(&bundle),
-    ]);
+    tools_ok(&argv(
+        "export --weights {} --tokenizer {} --out {}",
+        &[&ckpt, &tokenizer, &bundle],
+    ));
 
     let bundle = earsight::Bundle::open(&bundle).unwrap();
     let special = bundle.manifest().tokens.clone();

@@ -4,25 +4,19 @@
 //! header (the tool checks the header, and cross-compiling takes minutes per board; CI
 //! cross-builds and tests the real runtime under emulation).
 
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use earsight_tools::ship::board::{self, Profile, Target};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+
+use common::{argv, assert_failed, repo, tools};
 
 fn boards() -> PathBuf {
     repo().join("boards")
-}
-
-fn tools(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -42,20 +36,18 @@ fn stand_in_binary(dir: &Path, target: Target) -> PathBuf {
     path
 }
 
+/// `board build` of the test bundle.
 fn build(name: &str, binary: &Path, out: &Path, extra: &[&str]) -> Output {
     let bundle = repo().join("tests/fixtures/tiny-bundle");
-    let mut args = vec![
-        "board",
-        "build",
-        name,
-        "--binary",
-        binary.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+    build_from(&bundle, name, binary, out, extra)
+}
+
+fn build_from(bundle: &Path, name: &str, binary: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = argv(
+        "board build {} --binary {} --bundle {} --out {}",
+        &[&name, &binary, &bundle, &out],
+    );
+    args.extend(extra.iter().map(OsString::from));
     tools(&args)
 }
 
@@ -270,40 +262,21 @@ fn bad_builds_are_refused_with_the_reason() {
     let armhf = stand_in_binary(scratch.path(), Target::Armv7);
 
     let unknown = build("rpi9", &arm64, &out, &[]);
-    assert!(!unknown.status.success());
-    assert!(text(&unknown.stderr).contains("no board \"rpi9\""));
-    assert!(text(&unknown.stderr).contains("zero2w"));
+    assert_failed(&unknown, &["no board \"rpi9\"", "zero2w"]);
 
     let wrong = build("rpi-armv7", &arm64, &out, &[]);
-    assert!(!wrong.status.success());
-    let message = text(&wrong.stderr);
-    assert!(
-        message.contains("armv7-unknown-linux-gnueabihf"),
-        "{message}"
-    );
-    assert!(message.contains("ELF class 2, machine 183"), "{message}");
+    let wanted = ["armv7-unknown-linux-gnueabihf", "ELF class 2, machine 183"];
+    assert_failed(&wrong, &wanted);
 
-    let no_bundle = tools(&[
-        "board",
-        "build",
-        "rpi-armv7",
-        "--binary",
-        armhf.to_str().unwrap(),
-        "--bundle",
-        scratch.path().join("nowhere").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!no_bundle.status.success());
-    assert!(text(&no_bundle.stderr).contains("nowhere"));
+    let nowhere = scratch.path().join("nowhere");
+    let no_bundle = build_from(&nowhere, "rpi-armv7", &armhf, &out, &[]);
+    assert_failed(&no_bundle, &["nowhere"]);
     assert!(!out.join("earsight-rpi-armv7.tar.gz").exists());
 
     assert!(build("rpi-armv7", &armhf, &out, &[]).status.success());
     let tarball = out.join("earsight-rpi-armv7.tar.gz");
     let first = fs::read(&tarball).unwrap();
-    let again = build("rpi-armv7", &armhf, &out, &[]);
-    assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("--force"));
+    assert_failed(&build("rpi-armv7", &armhf, &out, &[]), &["--force"]);
     assert_eq!(fs::read(&tarball).unwrap(), first);
     assert!(build("rpi-armv7", &armhf, &out, &["--force"])
         .status

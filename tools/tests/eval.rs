@@ -5,7 +5,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{repo, tools, tools_ok, write_silence};
+use common::{argv, repo, tools_fails, tools_ok, write_silence};
 
 #[test]
 fn a_bundle_is_evaluated_on_a_manifest() {
@@ -37,15 +37,10 @@ fn a_bundle_is_evaluated_on_a_manifest() {
     std::fs::write(&manifest, lines.join("\n")).unwrap();
     let bundle = repo().join("tests/fixtures/tiny-bundle");
     let out = d.join("eval");
-    let args = [
-        "eval",
-        "--model",
-        bundle.to_str().unwrap(),
-        "--data",
-        manifest.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = argv(
+        "eval --model {} --data {} --out {}",
+        &[&bundle, &manifest, &out],
+    );
     tools_ok(&args);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
@@ -76,9 +71,7 @@ fn a_bundle_is_evaluated_on_a_manifest() {
         Some(precision) => assert_eq!(precision, present as f64 / named as f64),
         None => assert_eq!(named, 0, "{report}"),
     }
-    let again = tools(&args);
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; pass --force"));
+    tools_fails(&args, &["exists; pass --force"]);
 }
 
 #[test]
@@ -86,17 +79,7 @@ fn import_writes_a_checked_manifest_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fixtures.jsonl");
     let audio = repo().join("tests/fixtures/audio");
-    let args = [
-        "import",
-        "folder",
-        audio.to_str().unwrap(),
-        "--split",
-        "test",
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = argv("import folder {} --split test --out {}", &[&audio, &out]);
     assert!(tools_ok(&args).contains("5 clips (5 test)"));
-    let again = tools(&args);
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; choose a new path"));
+    tools_fails(&args, &["exists; choose a new path"]);
 }

@@ -2,6 +2,7 @@
 //! fixture recordings: captioner, prefix, alignment, pseudo-labels, distillation, export. Each
 //! stage's checkpoint must feed the next, and the bundle must say how it was made.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use earsight_tools::recipe::RecipeConfig;
@@ -15,11 +16,7 @@ use earsight_tools::train::Recipe;
 
 mod common;
 
-use common::{tools, tools_ok};
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{argv, assert_contains, assert_failed, tools, tools_fails, tools_ok};
 
 fn optim(batch: usize) -> serde_json::Value {
     serde_json::json!({
@@ -40,17 +37,10 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     let t = tmp.path();
     let world = t.join("world");
     let sources = common::world_sources(t);
-    tools_ok(&[
-        "world",
-        "--sources",
-        path(&sources),
-        "--seed",
-        "1",
-        "--scenes",
-        "24",
-        "--out",
-        path(&world),
-    ]);
+    tools_ok(&argv(
+        "world --sources {} --seed 1 --scenes 24 --out {}",
+        &[&sources, &world],
+    ));
     // The tiny model, with room for the world's longest captions.
     let mut tiny: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json"))
@@ -60,37 +50,23 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     tiny["decoder"]["max_positions"] = 64.into();
     let config = write(t, "tiny.json", tiny);
     let init = t.join("init");
-    tools_ok(&[
-        "init",
-        "--config",
-        path(&config),
-        "--seed",
-        "1",
-        "--out",
-        path(&init),
-    ]);
+    tools_ok(&argv(
+        "init --config {} --seed 1 --out {}",
+        &[&config, &init],
+    ));
     let image = write(
         t,
         "image.json",
         serde_json::json!({"image_size": 64, "patch": 16, "dim": 32, "depth": 1, "heads": 2,
                            "mlp_ratio": 2, "out_dim": 32}),
     );
-    let stage = |name: &str, recipe: &Path, model: &Path, extra: &[&str]| -> PathBuf {
+    let stage = |name: &str, recipe: &Path, model: &Path, extra: Vec<OsString>| -> PathBuf {
         let out = t.join(name);
-        let mut args = vec![
-            "train",
-            name,
-            "--config",
-            path(recipe),
-            "--data",
-            path(&world),
-            "--model",
-            path(model),
-            "--out",
-            path(&out),
-            "--quiet",
-        ];
-        args.extend_from_slice(extra);
+        let mut args = argv(
+            "train {} --config {} --data {} --model {} --out {} --quiet",
+            &[&name, &recipe, &world, &model, &out],
+        );
+        args.extend(extra);
         let report: serde_json::Value = serde_json::from_str(&tools_ok(&args)).unwrap();
         assert!(report["steps"].as_u64().unwrap() > 0, "{name}: {report}");
         out.join("best")
@@ -101,12 +77,8 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
         "captioner.json",
         serde_json::json!({"optim": optim(4), "picture_variants": 3, "picture_scenes": 5}),
     );
-    let captioner = stage(
-        "captioner",
-        &recipe,
-        &init,
-        &["--image-config", path(&image)],
-    );
+    let image_config = argv("--image-config {}", &[&image]);
+    let captioner = stage("captioner", &recipe, &init, image_config);
     // Every train (scene, visual caption) is shown in three pictures, and so is every caption
     // of the five picture-only scenes, drawn over the train scenes' settings.
     let train: Vec<serde_json::Value> = std::fs::read_to_string(world.join("scenes.jsonl"))
@@ -142,7 +114,7 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
         "prefix.json",
         serde_json::json!({"optim": optim(2), "n_prefix": 2, "init_std": 0.01}),
     );
-    let prefix = stage("prefix", &recipe, &captioner, &["--pairs", "2"]);
+    let prefix = stage("prefix", &recipe, &captioner, argv("--pairs 2", &[]));
     let recipe = write(
         t,
         "align.json",
@@ -152,36 +124,25 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
             "attentive": {"heads": 2, "temperature": 1.0, "lr": 0.001, "entropy_weights": [0.0]}
         }),
     );
-    let aligned = stage("align", &recipe, &captioner, &["--loss", "mmd"]);
+    let aligned = stage("align", &recipe, &captioner, argv("--loss mmd", &[]));
 
     let labels = t.join("labels.jsonl");
-    tools_ok(&[
-        "pseudo-label",
-        "--model",
-        path(&aligned),
-        "--prefix",
-        path(&prefix),
-        "--data",
-        path(&world),
-        "--max-tokens",
-        "6",
-        "--out",
-        path(&labels),
-    ]);
+    tools_ok(&argv(
+        "pseudo-label --model {} --prefix {} --data {} --max-tokens 6 --out {}",
+        &[&aligned, &prefix, &world, &labels],
+    ));
     let lines = std::fs::read_to_string(&labels).unwrap();
     assert_eq!(lines.lines().count(), 24, "one pseudo-label per clip");
 
     let recipe = write(t, "distill.json", serde_json::json!({"optim": optim(4)}));
-    let distilled = stage("distill", &recipe, &aligned, &["--labels", path(&labels)]);
+    let with_labels = argv("--labels {}", &[&labels]);
+    let distilled = stage("distill", &recipe, &aligned, with_labels);
 
     let bundle = t.join("bundle");
-    tools_ok(&[
-        "export",
-        "--weights",
-        path(&distilled),
-        "--out",
-        path(&bundle),
-    ]);
+    tools_ok(&argv(
+        "export --weights {} --out {}",
+        &[&distilled, &bundle],
+    ));
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();
@@ -196,25 +157,11 @@ fn the_recipe_runs_end_to_end_and_the_bundle_records_it() {
     );
 
     // A data directory without a manifest is named.
-    let err = tools(&[
-        "train",
-        "distill",
-        "--config",
-        path(&recipe),
-        "--data",
-        path(t),
-        "--model",
-        path(&aligned),
-        "--out",
-        path(&t.join("nowhere")),
-        "--labels",
-        path(&labels),
-    ]);
-    let stderr = String::from_utf8_lossy(&err.stderr);
-    assert!(
-        !err.status.success() && stderr.contains("manifest.jsonl"),
-        "{stderr}"
+    let args = argv(
+        "train distill --config {} --data {} --model {} --out {} --labels {}",
+        &[&recipe, &t, &aligned, &t.join("nowhere"), &labels],
     );
+    tools_fails(&args, &["manifest.jsonl"]);
 }
 
 #[test]
@@ -252,20 +199,10 @@ fn bench_train_measures_every_stage() {
                            "mlp_ratio": 2, "out_dim": 32}),
     );
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.json");
-    let out = tools_ok(&[
-        "bench-train",
-        "--config",
-        path(&config),
-        "--image-config",
-        path(&image),
-        "--batch-size",
-        "2",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--json",
-    ]);
+    let out = tools_ok(&argv(
+        "bench-train --config {} --image-config {} --batch-size 2 --steps 2 --warmup 1 --json",
+        &[&config, &image],
+    ));
     let results: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let stages: Vec<&str> = results
         .iter()
@@ -303,9 +240,12 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     assert_eq!(sources, t.join("sources"));
     // Paths relative to the working directory, as a user types them.
     let run_in = |work: &str, out: &Path, extra: &[&str]| {
+        let out = out.strip_prefix(t).unwrap();
         std::process::Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
-            .args(["recipe", path(&recipe), "--data", "sources", "--work", work])
-            .args(["--out", path(out.strip_prefix(t).unwrap()), "--quiet"])
+            .args(argv(
+                "recipe {} --data sources --work {} --out {} --quiet",
+                &[&recipe, &work, &out],
+            ))
             .args(extra)
             .current_dir(t)
             .output()
@@ -443,12 +383,7 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
     assert_eq!(steps("work"), steps("work-side"));
 
     // A bundle already there is kept unless --force.
-    let refused = run(&bundle, &[]);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && stderr.contains("--force"),
-        "{stderr}"
-    );
+    assert_failed(&run(&bundle, &[]), &["--force"]);
 
     // A stage recipe or the world changed after it was made: the old result is refused, not
     // kept. Each file is put back after, so that each refusal is its own.
@@ -461,16 +396,13 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let stderr = refused_after_edit(&configs.join("distill.json"), "0.001", "0.002");
-    assert!(
-        stderr.contains("distill-mmd") && stderr.contains("another recipe"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, &["distill-mmd", "another recipe"]);
     let stderr = refused_after_edit(&recipe, "\"scenes\": 24", "\"scenes\": 25");
-    assert!(
-        stderr.contains("work/world was made with another seed or world")
-            && stderr.contains(r#""scenes":25"#),
-        "{stderr}"
-    );
+    let wanted = [
+        "work/world was made with another seed or world",
+        r#""scenes":25"#,
+    ];
+    assert_contains(&stderr, &wanted);
 
     // A recipe naming a loss that does not exist is refused with the file and the loss.
     let bad = configs.join("bad.json");
@@ -478,19 +410,11 @@ fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
         .unwrap()
         .replace("\"contrastive\"", "\"cosine\"");
     std::fs::write(&bad, text).unwrap();
-    let out = tools(&[
-        "recipe",
-        path(&bad),
-        "--data",
-        path(&sources),
-        "--out",
-        path(&t.join("never")),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("bad.json") && stderr.contains("cosine"),
-        "{stderr}"
+    let args = argv(
+        "recipe {} --data {} --out {}",
+        &[&bad, &sources, &t.join("never")],
     );
+    tools_fails(&args, &["bad.json", "cosine"]);
 }
 
 #[test]
@@ -525,20 +449,17 @@ fn a_late_stage_recipe_mistake_stops_the_recipe_before_its_first_stage() {
         config[field] = value;
         std::fs::write(&changed, config.to_string()).unwrap();
         let work = t.join("work");
-        let out = tools(&[
-            "recipe",
-            path(&t.join("recipe.json")),
-            "--data",
-            path(&t.join("no-sources")),
-            "--work",
-            path(&work),
-            "--out",
-            path(&t.join("bundle")),
-            "--quiet",
-        ]);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = tools(&argv(
+            "recipe {} --data {} --work {} --out {} --quiet",
+            &[
+                &t.join("recipe.json"),
+                &t.join("no-sources"),
+                &work,
+                &t.join("bundle"),
+            ],
+        ));
         assert!(!out.status.success(), "{file}: {field}");
-        assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+        assert_contains(&String::from_utf8_lossy(&out.stderr), &expected);
         assert!(!work.join("world").exists(), "a stage ran before the check");
     }
 }

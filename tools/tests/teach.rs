@@ -14,7 +14,9 @@ use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use common::{repo, shared, tools, tools_ok, weights};
+use common::{
+    argv, assert_contains, repo, shared, tools_fails, tools_ok, weights, write_label_map,
+};
 use earsight::bundle::Quantization;
 use earsight_tools::model::reference::Cpu;
 use earsight_tools::model::weights::Weights;
@@ -86,19 +88,10 @@ fn setup() -> Setup {
     .unwrap();
     let teacher_dir = tiny::write(&dir.path().join("teacher"), TinyShape::default(), 5).unwrap();
     let map_path = dir.path().join("map.json");
-    std::fs::write(
+    write_label_map(
         &map_path,
-        serde_json::json!({
-            "teacher_classes": 12,
-            "labels": [
-                {"label": "dog", "classes": [0, 1, 2, 3]},
-                {"label": "rain", "classes": [4, 5, 6, 7]},
-                {"label": "rooster", "classes": [8, 9, 10, 11]},
-            ],
-        })
-        .to_string(),
-    )
-    .unwrap();
+        &[("dog", 0..4), ("rain", 4..8), ("rooster", 8..12)],
+    );
     Setup {
         data,
         teacher: Teacher::load(&teacher_dir).unwrap(),
@@ -400,20 +393,11 @@ fn a_convolutional_student_trains_and_its_checkpoint_makes_its_graph() {
     assert_eq!(tagger.scores(&samples).unwrap(), from_graph);
     // And the teacher's zero-shot measure takes it in the teacher's place.
     let best = out.path().join("best");
-    let text = tools_ok(&[
-        "teacher",
-        "zero-shot",
-        "--teacher",
-        s.teacher.graph_path().parent().unwrap().to_str().unwrap(),
-        "--data",
-        s.data.to_str().unwrap(),
-        "--map",
-        s.map_path.to_str().unwrap(),
-        "--student",
-        best.to_str().unwrap(),
-        "--int8",
-        "--json",
-    ]);
+    let teacher = s.teacher.graph_path().parent().unwrap();
+    let text = tools_ok(&argv(
+        "teacher zero-shot --teacher {} --data {} --map {} --student {} --int8 --json",
+        &[&teacher, &s.data, &s.map_path, &best],
+    ));
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["clips"], 2, "{report}");
     assert!(
@@ -440,29 +424,18 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
     let thresholds = out.path().join("thresholds.json");
     let best = out.path().join("best");
     let teacher = s.teacher.graph_path().parent().unwrap();
-    let (student, map) = (best.to_str().unwrap(), s.map_path.to_str().unwrap());
-    let text = tools_ok(&[
-        "teacher",
-        "thresholds",
-        "--student",
-        student,
-        "--teacher",
-        teacher.to_str().unwrap(),
-        "--config",
-        recipe_path.to_str().unwrap(),
-        "--data",
-        s.data.to_str().unwrap(),
-        "--tags",
-        map,
-        "--mixtures",
-        "20",
-        "--teacher-at",
-        "0.3",
-        "--min-hits",
-        "1",
-        "--out",
-        thresholds.to_str().unwrap(),
-    ]);
+    let text = tools_ok(&argv(
+        "teacher thresholds --student {} --teacher {} --config {} --data {} --tags {} \
+         --mixtures 20 --teacher-at 0.3 --min-hits 1 --out {}",
+        &[
+            &best,
+            &teacher,
+            &recipe_path,
+            &s.data,
+            &s.map_path,
+            &thresholds,
+        ],
+    ));
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&thresholds).unwrap()).unwrap();
     assert_eq!(
@@ -477,20 +450,14 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
             assert!((0.0..=1.0).contains(&at), "{tag}");
         }
     }
-    let text = tools_ok(&[
-        "teacher",
-        "tag-eval",
-        "--student",
-        student,
-        "--thresholds",
-        thresholds.to_str().unwrap(),
-        "--tags",
-        map,
-        "--map",
-        map,
-        "--data",
-        s.data.to_str().unwrap(),
-    ]);
+    let tag_eval = |tags: &Path| {
+        argv(
+            "teacher tag-eval --student {} --thresholds {} --tags {} --data {}",
+            &[&best, &thresholds, &tags, &s.data],
+        )
+    };
+    let map = argv("--map {}", &[&s.map_path]);
+    let text = tools_ok(&[tag_eval(&s.map_path), map].concat());
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["clips"], 2, "{report}");
     let (fired, right) = (
@@ -507,23 +474,7 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
     a_bundle_tagged_by_the_student_reports_its_tags(&s, &best, &thresholds);
     // Thresholds of another tag set are refused.
     let esc10 = repo().join("tools/configs/esc10-audioset.json");
-    let out = tools(&[
-        "teacher",
-        "tag-eval",
-        "--student",
-        student,
-        "--thresholds",
-        thresholds.to_str().unwrap(),
-        "--tags",
-        esc10.to_str().unwrap(),
-        "--data",
-        s.data.to_str().unwrap(),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("not for this tag set"),
-        "{stderr}"
-    );
+    tools_fails(&tag_eval(&esc10), &["not for this tag set"]);
 }
 
 /// `teacher bundle` puts the student into a copy of the test bundle: the runtime scores each tag
@@ -532,35 +483,14 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
 fn a_bundle_tagged_by_the_student_reports_its_tags(s: &Setup, best: &Path, thresholds: &Path) {
     let out = tempfile::tempdir().unwrap();
     let tagged = out.path().join("tagged");
-    let args = |bundle: &Path, tags: &Path| -> Vec<String> {
-        [
-            "teacher",
-            "bundle",
-            "--bundle",
-            bundle.to_str().unwrap(),
-            "--student",
-            best.to_str().unwrap(),
-            "--thresholds",
-            thresholds.to_str().unwrap(),
-            "--tags",
-            tags.to_str().unwrap(),
-            "--out",
-            tagged.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
     let fixture = repo().join("tests/fixtures/tiny-bundle");
-    let run = |bundle: &Path, tags: &Path| {
-        let a = args(bundle, tags);
-        tools(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    let args = |bundle: &Path, tags: &Path| {
+        argv(
+            "teacher bundle --bundle {} --student {} --thresholds {} --tags {} --out {}",
+            &[&bundle, &best, &thresholds, &tags, &tagged],
+        )
     };
-    let first = run(&fixture, &s.map_path);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    tools_ok(&args(&fixture, &s.map_path));
     let captioner = earsight::Captioner::open(&tagged).unwrap();
     let manifest = captioner.bundle().manifest().clone();
     let tagger = manifest.tagger.as_ref().unwrap();
@@ -603,21 +533,10 @@ fn a_bundle_tagged_by_the_student_reports_its_tags(s: &Setup, best: &Path, thres
     }
     // Tagged again, the bundle is replaced only with --force; the bundle read is never the
     // one written; thresholds of another tag set are refused.
-    let again = run(&fixture, &s.map_path);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
-    let onto_itself = run(&tagged, &s.map_path);
-    assert!(
-        String::from_utf8_lossy(&onto_itself.stderr).contains("--out is the bundle read"),
-        "{}",
-        String::from_utf8_lossy(&onto_itself.stderr)
-    );
+    tools_fails(&args(&fixture, &s.map_path), &["--force"]);
+    tools_fails(&args(&tagged, &s.map_path), &["--out is the bundle read"]);
     let esc10 = repo().join("tools/configs/esc10-audioset.json");
-    let other = run(&fixture, &esc10);
-    assert!(
-        String::from_utf8_lossy(&other.stderr).contains("not for this tag set"),
-        "{}",
-        String::from_utf8_lossy(&other.stderr)
-    );
+    tools_fails(&args(&fixture, &esc10), &["not for this tag set"]);
 }
 
 #[test]
@@ -694,10 +613,7 @@ fn bad_inputs_are_refused_with_what_was_wrong() {
     let mut missing = recipe();
     missing.sources.foreground.push("no-such-folder".into());
     let err = fails(&missing, &s.map);
-    assert!(
-        err.contains("no-such-folder") && err.contains("sources.foreground"),
-        "{err}"
-    );
+    assert_contains(&err, &["no-such-folder", "sources.foreground"]);
 
     let mut empty = recipe();
     empty.sources.test_fold = 9;
@@ -718,10 +634,7 @@ fn bad_inputs_are_refused_with_what_was_wrong() {
     value["mixture"]["gain_db"] = serde_json::json!([0.0, -6.0]);
     std::fs::write(&path, value.to_string()).unwrap();
     let err = format!("{:#}", TeachConfig::read(&path).unwrap_err());
-    assert!(
-        err.contains("teach.json") && err.contains("mixture.gain_db"),
-        "{err}"
-    );
+    assert_contains(&err, &["teach.json", "mixture.gain_db"]);
     assert!(TeachConfig::read(&repo().join("tools/configs/teach.json")).is_ok());
 
     // The command names a teacher directory that is not there.
@@ -729,29 +642,12 @@ fn bad_inputs_are_refused_with_what_was_wrong() {
     start().save(&model).unwrap();
     let run_dir = out.path().join("run");
     let shipped = repo().join("tools/configs/teach.json");
-    let args = [
-        "train",
-        "teach",
-        "--config",
-        shipped.to_str().unwrap(),
-        "--data",
-        s.data.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        run_dir.to_str().unwrap(),
-        "--teacher",
-        "no-such-teacher",
-        "--map",
-        s.map_path.to_str().unwrap(),
-        "--quiet",
-    ];
-    let failed = tools(&args);
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(
-        !failed.status.success() && stderr.contains("no-such-teacher"),
-        "{stderr}"
+    let args = argv(
+        "train teach --config {} --data {} --model {} --out {} --teacher no-such-teacher \
+         --map {} --quiet",
+        &[&shipped, &s.data, &model, &run_dir, &s.map_path],
     );
+    tools_fails(&args, &["no-such-teacher"]);
 }
 
 // ---- CI: the real teacher on ../shared ----

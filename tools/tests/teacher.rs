@@ -10,7 +10,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{repo, shared, tools, tools_ok, write_npy};
+use common::{
+    argv, assert_contains, assert_failed, repo, run_python, shared, tools, tools_fails, tools_ok,
+    write_label_map, write_npy, write_wav, Pcm,
+};
 use earsight_tools::teacher::frontend::{EfficientAtMel, N_MELS, SAMPLE_RATE};
 use earsight_tools::teacher::tiny::{self, TinyShape};
 use earsight_tools::teacher::zero_shot::{self, LabelMap};
@@ -34,24 +37,17 @@ fn tone(hz: f32, rate: u32, seconds: f32) -> Vec<f32> {
         .collect()
 }
 
-fn write_wav(path: &Path, samples: &[f32], rate: u32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for &s in samples {
-        w.write_sample((s * 32767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
+/// A 16-bit WAV of [`tone`].
+fn write_tone(path: &Path, hz: f32, rate: u32, seconds: f32) {
+    write_wav(path, rate, 1, Pcm::I16, tone(hz, rate, seconds));
 }
 
-fn error_of(result: anyhow::Result<Teacher>) -> String {
-    match result {
-        Ok(_) => panic!("the teacher loaded"),
-        Err(e) => format!("{e:#}"),
+/// Loading the teacher in `dir` fails with an error that says each of `wanted`.
+#[track_caller]
+fn assert_refused(dir: &Path, wanted: &[&str]) {
+    match Teacher::load(dir) {
+        Ok(_) => panic!("the teacher in {} loaded", dir.display()),
+        Err(e) => assert_contains(&format!("{e:#}"), wanted),
     }
 }
 
@@ -112,7 +108,7 @@ fn a_tone_read_from_a_file_lands_in_its_mel_band_at_the_teachers_rate() {
     for (band, rate) in [(30, 44_100), (70, 16_000), (110, 48_000)] {
         let hz = EfficientAtMel::band_centre_hz(band) as f32;
         let path = tmp.path().join(format!("tone-{band}.wav"));
-        write_wav(&path, &tone(hz, rate, 1.5), rate);
+        write_tone(&path, hz, rate, 1.5);
         let samples = teacher.read_audio(&path).unwrap();
         let expected = (1.5 * SAMPLE_RATE as f32) as usize;
         assert!(
@@ -140,31 +136,21 @@ fn a_tone_read_from_a_file_lands_in_its_mel_band_at_the_teachers_rate() {
 fn bad_teacher_directories_are_named_in_the_error() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("nowhere");
-    let e = error_of(Teacher::load(&missing));
-    assert!(
-        e.contains("nowhere") && e.contains("no such teacher directory"),
-        "{e}"
-    );
+    assert_refused(&missing, &["nowhere", "no such teacher directory"]);
 
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let e = error_of(Teacher::load(&empty));
-    assert!(e.contains("empty") && e.contains("no graph"), "{e}");
+    assert_refused(&empty, &["empty", "no graph"]);
 
     let dir = tiny_teacher(tmp.path(), 1);
     std::fs::copy(dir.join(tiny::GRAPH_FILE), dir.join("second.onnx")).unwrap();
-    let e = error_of(Teacher::load(&dir));
-    assert!(
-        e.contains("several graphs") && e.contains("second.onnx"),
-        "{e}"
-    );
+    assert_refused(&dir, &["several graphs", "second.onnx"]);
 
     let garbage = tmp.path().join("garbage");
     std::fs::create_dir(&garbage).unwrap();
     std::fs::copy(dir.join(tiny::CLASSES_FILE), garbage.join("classes.csv")).unwrap();
     std::fs::write(garbage.join("model.onnx"), b"not a graph").unwrap();
-    let e = error_of(Teacher::load(&garbage));
-    assert!(e.contains("model.onnx") && e.contains("cannot load"), "{e}");
+    assert_refused(&garbage, &["model.onnx", "cannot load"]);
 
     // A class list that does not fit the graph.
     let short = tiny_teacher(tmp.path(), 3);
@@ -173,14 +159,9 @@ fn bad_teacher_directories_are_named_in_the_error() {
         "index,mid,display_name\n0,/a,A\n",
     )
     .unwrap();
-    let e = error_of(Teacher::load(&short));
-    assert!(e.contains("12 scores") && e.contains("1 classes"), "{e}");
+    assert_refused(&short, &["12 scores", "1 classes"]);
     std::fs::write(short.join(tiny::CLASSES_FILE), "name\nA\n").unwrap();
-    let e = error_of(Teacher::load(&short));
-    assert!(
-        e.contains(tiny::CLASSES_FILE) && e.contains("index,mid,display_name"),
-        "{e}"
-    );
+    assert_refused(&short, &[tiny::CLASSES_FILE, "index,mid,display_name"]);
 }
 
 #[test]
@@ -197,38 +178,34 @@ fn a_graph_without_a_teachers_interface_is_refused_with_what_it_takes() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(bundle.join("encoder.onnx"), dir.join("encoder.onnx")).unwrap();
     std::fs::write(dir.join("classes.csv"), "index,mid,display_name\n0,/a,A\n").unwrap();
-    let e = error_of(Teacher::load(&dir));
-    assert!(
-        e.contains("encoder.onnx") && e.contains("`mel` [1, 1, 128, T]"),
-        "{e}"
-    );
+    assert_refused(&dir, &["encoder.onnx", "`mel` [1, 1, 128, T]"]);
+}
+
+/// The seed-1 tiny teacher and `tone.wav`, a second of 440 Hz at 44.1 kHz, in `tmp`.
+fn teacher_and_tone(tmp: &Path) -> (PathBuf, PathBuf) {
+    let tone = tmp.join("tone.wav");
+    write_tone(&tone, 440.0, 44_100, 1.0);
+    (tiny_teacher(tmp, 1), tone)
 }
 
 #[test]
 fn teacher_tag_prints_top_classes_and_a_bad_file_does_not_end_the_batch() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tiny_teacher(tmp.path(), 1);
-    let good = tmp.path().join("tone.wav");
-    write_wav(&good, &tone(440.0, 44_100, 1.0), 44_100);
+    let (dir, good) = teacher_and_tone(tmp.path());
     let bad = tmp.path().join("bad.wav");
     std::fs::write(&bad, b"not audio").unwrap();
-    let (d, g, b) = (
-        dir.to_str().unwrap(),
-        good.to_str().unwrap(),
-        bad.to_str().unwrap(),
-    );
 
-    let text = tools_ok(&["teacher", "tag", "--teacher", d, "--top", "3", g]);
-    assert!(text.starts_with(&format!("{g}: tiny class ")), "{text}");
+    let text = tools_ok(&argv("teacher tag --teacher {} --top 3 {}", &[&dir, &good]));
+    let first = format!("{}: tiny class ", good.display());
+    assert!(text.starts_with(&first), "{text}");
     assert_eq!(text.matches("tiny class").count(), 3, "{text}");
 
-    let out = tools(&["teacher", "tag", "--teacher", d, "--json", b, g]);
-    assert!(!out.status.success(), "a bad file makes the run fail");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("bad.wav") && stderr.contains("1 of 2 files"),
-        "{stderr}"
-    );
+    // A bad file makes the run fail.
+    let out = tools(&argv(
+        "teacher tag --teacher {} --json {} {}",
+        &[&dir, &bad, &good],
+    ));
+    assert_failed(&out, &["bad.wav", "1 of 2 files"]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -241,32 +218,18 @@ fn teacher_tag_prints_top_classes_and_a_bad_file_does_not_end_the_batch() {
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     assert!(top[0]["name"].as_str().unwrap().starts_with("tiny class"));
 
-    let out = tools(&["teacher", "tag", "--teacher", "no-such-teacher", g]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-teacher"));
+    let args = argv("teacher tag --teacher no-such-teacher {}", &[&good]);
+    tools_fails(&args, &["no-such-teacher"]);
 }
 
 #[test]
 fn teacher_tag_with_tags_names_the_projects_labels_by_their_best_class() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tiny_teacher(tmp.path(), 1);
-    let good = tmp.path().join("tone.wav");
-    write_wav(&good, &tone(440.0, 44_100, 1.0), 44_100);
+    let (dir, good) = teacher_and_tone(tmp.path());
     let map = tmp.path().join("tags.json");
-    std::fs::write(
-        &map,
-        r#"{"teacher_classes": 12, "labels": [
-            {"label": "low", "classes": [0, 1, 2, 3]},
-            {"label": "mid", "classes": [4, 5, 6, 7]},
-            {"label": "high", "classes": [8, 9, 10, 11]}]}"#,
-    )
-    .unwrap();
-    let (d, g, m) = (
-        dir.to_str().unwrap(),
-        good.to_str().unwrap(),
-        map.to_str().unwrap(),
-    );
-    let text = tools_ok(&["teacher", "tag", "--teacher", d, "--tags", m, "--json", g]);
+    write_label_map(&map, &[("low", 0..4), ("mid", 4..8), ("high", 8..12)]);
+    let tag = "teacher tag --teacher {} --tags {} --json {}";
+    let text = tools_ok(&argv(tag, &[&dir, &map, &good]));
     let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     let tags = line["tags"].as_array().unwrap();
     assert_eq!(tags.len(), 3, "{text}");
@@ -292,20 +255,7 @@ fn teacher_tag_with_tags_names_the_projects_labels_by_their_best_class() {
 
     // The project's own tag set is for a teacher of 527 classes, not this one.
     let shipped = repo().join("tools/configs/tags.json");
-    let out = tools(&[
-        "teacher",
-        "tag",
-        "--teacher",
-        d,
-        "--tags",
-        shipped.to_str().unwrap(),
-        g,
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("--tags") && stderr.contains("527"),
-        "{stderr}"
-    );
+    tools_fails(&argv(tag, &[&dir, &shipped, &good]), &["--tags", "527"]);
 }
 
 #[test]
@@ -365,24 +315,12 @@ fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(data.join("esc10/audio")).unwrap();
     let map_path = tmp.path().join("map.json");
-    std::fs::write(
-        &map_path,
-        serde_json::json!({
-            "teacher_classes": 12,
-            "labels": [
-                {"label": "A", "classes": [0, 1, 2, 3, 4, 5]},
-                {"label": "B", "classes": [6, 7, 8, 9, 10, 11]},
-            ],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    write_label_map(&map_path, &[("A", 0..6), ("B", 6..12)]);
     let map = LabelMap::read(&map_path).unwrap();
     let mut metadata = String::from("path,label,fold\n");
     for (i, hz) in [200.0, 900.0, 3000.0, 9000.0].into_iter().enumerate() {
         let rel = format!("audio/tone{i}.wav");
-        let clip = tone(hz, 44_100, 1.0);
-        write_wav(&data.join("esc10").join(&rel), &clip, 44_100);
+        write_tone(&data.join("esc10").join(&rel), hz, 44_100, 1.0);
         let heard = teacher.file(&data.join("esc10").join(&rel)).unwrap();
         let label = &map.labels[map.predict(&heard.scores)].label;
         metadata.push_str(&format!("{rel},{label},1\n"));
@@ -405,27 +343,16 @@ fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     assert!(report.failures[0].error.contains("broken.wav"));
     assert!((report.accuracy - 0.8).abs() < 1e-12);
 
-    let args = [
-        "teacher",
-        "zero-shot",
-        "--teacher",
-        dir.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--fold",
-        "1",
-        "--map",
-        map_path.to_str().unwrap(),
-    ];
+    let args = argv(
+        "teacher zero-shot --teacher {} --data {} --fold 1 --map {}",
+        &[&dir, &data, &map_path],
+    );
     let text = tools_ok(&args);
     assert!(text.contains("4/5 = 0.8000"), "{text}");
     assert!(text.contains("tiny class 0; tiny class 1"), "{text}");
-    assert!(
-        text.contains("failed: ") && text.contains("broken.wav"),
-        "{text}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&tools_ok(&[&args[..], &["--json"][..]].concat())).unwrap();
+    assert_contains(&text, &["failed: ", "broken.wav"]);
+    let json = [&args[..], &["--json".into()]].concat();
+    let json: serde_json::Value = serde_json::from_str(&tools_ok(&json)).unwrap();
     assert_eq!(json["predictions"].as_array().unwrap().len(), 5);
 
     // A map for another teacher is refused before anything runs.
@@ -531,13 +458,10 @@ fn mn04_names_esc10_fold_4_zero_shot() {
 
 /// Runs tools/tests/oracle/teacher.py and returns its JSON report.
 fn run_teacher_oracle(teacher: &Path, case: &Path) -> serde_json::Value {
-    let python = std::env::var("EARSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .arg(repo().join("tools/tests/oracle/teacher.py"))
-        .arg(teacher)
-        .arg(case)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let out = run_python(
+        "tools/tests/oracle/teacher.py",
+        &[teacher.as_ref(), case.as_ref()],
+    );
     assert!(
         out.status.success(),
         "the teacher oracle failed (needs numpy and onnxruntime: `pip install -r \

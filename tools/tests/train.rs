@@ -33,6 +33,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+mod common;
+
+use common::assert_contains;
+
 type Train = Autodiff<NdArray<f32>>;
 
 const CLASSES: usize = 4;
@@ -223,52 +227,68 @@ fn ot_alignment_pulls_held_out_audio_tokens_to_their_image_tokens() {
     aligns_with(AlignLoss::Ot, 8.0);
 }
 
-/// The uninterrupted run of `config` from `start`, in a new directory.
-fn whole_run(config: &AlignConfig, start: &Weights, data: &Clusters) -> tempfile::TempDir {
-    let whole = tempfile::tempdir().unwrap();
-    let run = Run::new(whole.path());
-    align::<Train>(config, start, data, &run, &Default::default()).unwrap();
-    whole
+/// A recipe from the seed-4 start on 32 training pairs, and its uninterrupted run: what a stopped
+/// and resumed run must end as.
+struct Resumable {
+    config: AlignConfig,
+    start: Weights,
+    data: Clusters,
+    whole: tempfile::TempDir,
 }
 
-/// Resumes the stopped run in `parts` to its end, which must be the `whole` run's, bitwise.
-fn resume_to_the_end(
-    config: &AlignConfig,
-    start: &Weights,
-    data: &Clusters,
-    parts: &Path,
-    whole: &Path,
-) {
-    let resume = Run {
-        resume: true,
-        ..Run::new(parts)
-    };
-    let report = align::<Train>(config, start, data, &resume, &Default::default()).unwrap();
-    assert_eq!(report.steps, 12);
-    let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
-    assert!(
-        read(whole) == read(parts),
-        "stopping and resuming changed the final weights"
-    );
+impl Resumable {
+    fn new(config: AlignConfig) -> Resumable {
+        let c = model_config();
+        let start = Weights::init(&c, 4).unwrap();
+        let data = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
+        let whole = tempfile::tempdir().unwrap();
+        let run = Run::new(whole.path());
+        align::<Train>(&config, &start, &data, &run, &Default::default()).unwrap();
+        Resumable {
+            config,
+            start,
+            data,
+            whole,
+        }
+    }
+
+    /// Resumes the stopped run in `parts` to its end, which must be the whole run's, bitwise.
+    fn resume_to_the_end(&self, parts: &Path) {
+        let resume = Run {
+            resume: true,
+            ..Run::new(parts)
+        };
+        let report = align::<Train>(
+            &self.config,
+            &self.start,
+            &self.data,
+            &resume,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(report.steps, 12);
+        let read = |d: &Path| std::fs::read(d.join("last/weights.safetensors")).unwrap();
+        assert!(
+            read(self.whole.path()) == read(parts),
+            "stopping and resuming changed the final weights"
+        );
+    }
 }
 
 #[test]
 fn a_resumed_run_ends_with_the_same_weights_bitwise() {
-    let c = model_config();
-    let start = Weights::init(&c, 4).unwrap();
-    let data = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
     let mut config = recipe(AlignLoss::OtAtt, 3);
     config.solver = SolverConfig::Sinkhorn {
         epsilon: 0.05,
         iterations: 50,
     };
-    let whole = whole_run(&config, &start, &data);
+    let r = Resumable::new(config);
 
     let parts = tempfile::tempdir().unwrap();
     let first = align::<Train>(
-        &config,
-        &start,
-        &data,
+        &r.config,
+        &r.start,
+        &r.data,
         &Run {
             stop_after: Some(6),
             ..Run::new(parts.path())
@@ -277,7 +297,7 @@ fn a_resumed_run_ends_with_the_same_weights_bitwise() {
     )
     .unwrap();
     assert!(first.stopped && first.steps == 6, "{first:?}");
-    resume_to_the_end(&config, &start, &data, parts.path(), whole.path());
+    r.resume_to_the_end(parts.path());
 }
 
 /// Clusters whose training pairs give out after `left` of them: a run killed mid-epoch.
@@ -306,25 +326,28 @@ impl Pairs for Killed<'_> {
 
 #[test]
 fn a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_with_the_same_weights_and_log() {
-    let c = model_config();
-    let start = Weights::init(&c, 4).unwrap();
-    let data = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
     let mut config = recipe(AlignLoss::Mmd, 3);
     config.optim.halve_lr_at = vec![];
-    let whole = whole_run(&config, &start, &data);
+    let r = Resumable::new(config);
 
     // 4 steps of 8 pairs an epoch: the 7th step (the 3rd of epoch 2) dies, after a checkpoint
     // at every step since none is older than zero seconds.
     let parts = tempfile::tempdir().unwrap();
     let killed = Killed {
-        data: &data,
+        data: &r.data,
         left: (6 * 8).into(),
     };
     let every_step = Run {
         checkpoint_every: Some(std::time::Duration::ZERO),
         ..Run::new(parts.path())
     };
-    let err = align::<Train>(&config, &start, &killed, &every_step, &Default::default());
+    let err = align::<Train>(
+        &r.config,
+        &r.start,
+        &killed,
+        &every_step,
+        &Default::default(),
+    );
     assert!(format!("{:#}", err.unwrap_err()).contains("killed"));
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(parts.path().join("last/state.json")).unwrap(),
@@ -335,7 +358,7 @@ fn a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_with_the_same_weight
         (Some(6), Some(1))
     );
 
-    resume_to_the_end(&config, &start, &data, parts.path(), whole.path());
+    r.resume_to_the_end(parts.path());
     // The same lines in the same order; only the measured speeds differ.
     let lines = |d: &Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(d.join("metrics.jsonl"))
@@ -348,7 +371,7 @@ fn a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_with_the_same_weight
             })
             .collect()
     };
-    assert_eq!(lines(whole.path()), lines(parts.path()));
+    assert_eq!(lines(r.whole.path()), lines(parts.path()));
 }
 
 #[test]
@@ -359,10 +382,7 @@ fn bad_recipes_and_mismatched_runs_are_refused_by_name() {
     json["loss"] = "wasserstein".into();
     std::fs::write(&path, json.to_string()).unwrap();
     let err = format!("{:#}", AlignConfig::read(&path).unwrap_err());
-    assert!(
-        err.contains("align.json") && err.contains("wasserstein") && err.contains("ot-att"),
-        "{err}"
-    );
+    assert_contains(&err, &["align.json", "wasserstein", "ot-att"]);
 
     let c = model_config();
     let start = Weights::init(&c, 3).unwrap();
@@ -492,32 +512,57 @@ fn captioner_recipe(epochs: usize) -> CaptionerConfig {
     }
 }
 
-#[test]
-fn the_captioner_learns_to_say_what_is_in_the_picture() {
-    let c = model_config();
-    let start = Weights::init(&c, 1).unwrap();
-    let image = ImageWeights::init(&image_config(c.decoder.dim), 2).unwrap();
-    let data = Quadrants {
-        counts: [64, 16, 16],
-        heard: false,
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let report = train_captioner::<Train>(
-        &captioner_recipe(15),
-        &start,
-        &image,
-        &data,
+/// Stage 0 with [`captioner_recipe`] for `epochs`, from `start` and `image` on `data`, into `dir`.
+fn captioner_stage(
+    epochs: usize,
+    start: &Weights,
+    image: &ImageWeights,
+    data: &Quadrants,
+    dir: &Path,
+) -> anyhow::Result<Report> {
+    train_captioner::<Train>(
+        &captioner_recipe(epochs),
+        start,
+        image,
+        data,
         &SPECIAL,
-        &Run::new(dir.path()),
+        &Run::new(dir),
         &Default::default(),
     )
-    .unwrap();
-    eprintln!("{report:?}");
+}
+
+/// The best validation loss of `report`, the `what` of a stage, is below its first by `factor`.
+#[track_caller]
+fn assert_val_loss_drops(report: &Report, factor: f64, what: &str) {
+    eprintln!("{what}: {report:?}");
     let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
     assert!(
-        best * 10.0 < first,
-        "validation cross-entropy {first} -> {best}, expected a 10x drop"
+        best * factor < first,
+        "{what} {first} -> {best}, expected a {factor}x drop"
     );
+}
+
+/// Stage 0's start: the seed-1 captioner, and a seed-2 image encoder whose tokens have `wider`
+/// values more than the decoder's.
+fn stage0_start(wider: usize) -> (Weights, ImageWeights) {
+    let c = model_config();
+    let image = ImageWeights::init(&image_config(c.decoder.dim + wider), 2).unwrap();
+    (Weights::init(&c, 1).unwrap(), image)
+}
+
+/// 64 training, 16 validation and 16 test pictures, captioned with what is seen.
+const SEEN: Quadrants = Quadrants {
+    counts: [64, 16, 16],
+    heard: false,
+};
+
+#[test]
+fn the_captioner_learns_to_say_what_is_in_the_picture() {
+    let (start, image) = stage0_start(0);
+    let data = SEEN;
+    let dir = tempfile::tempdir().unwrap();
+    let report = captioner_stage(15, &start, &image, &data, dir.path()).unwrap();
+    assert_val_loss_drops(&report, 10.0, "validation cross-entropy");
 
     let best_dir = dir.path().join("best");
     let weights = Weights::load(&best_dir).unwrap();
@@ -534,7 +579,7 @@ fn the_captioner_learns_to_say_what_is_in_the_picture() {
     let n = data.len(Split::Test);
     let pixels: Vec<f32> = (0..n).flat_map(|i| picture(Split::Test, i)).collect();
     let pixels = Tensor::from_data(TensorData::new(pixels, [n, SIZE, SIZE, 3]), &device);
-    let captions = model.caption(pixels, &trained_image.config, &c, &SPECIAL, 8);
+    let captions = model.caption(pixels, &trained_image.config, &start.config, &SPECIAL, 8);
     let right = captions
         .iter()
         .enumerate()
@@ -548,49 +593,20 @@ fn the_captioner_learns_to_say_what_is_in_the_picture() {
 
 #[test]
 fn mismatched_token_spaces_are_refused_by_name() {
-    let c = model_config();
-    let start = Weights::init(&c, 1).unwrap();
-    let image = ImageWeights::init(&image_config(c.decoder.dim + 8), 2).unwrap();
+    let (start, image) = stage0_start(8);
     let dir = tempfile::tempdir().unwrap();
-    let err = train_captioner::<Train>(
-        &captioner_recipe(1),
-        &start,
-        &image,
-        &Quadrants {
-            counts: [8, 4, 4],
-            heard: false,
-        },
-        &SPECIAL,
-        &Run::new(dir.path()),
-        &Default::default(),
-    )
-    .unwrap_err();
-    let err = format!("{err:#}");
-    assert!(
-        err.contains("image.out_dim") && err.contains("decoder.dim"),
-        "{err}"
-    );
+    let data = Quadrants {
+        counts: [8, 4, 4],
+        heard: false,
+    };
+    let err = captioner_stage(1, &start, &image, &data, dir.path()).unwrap_err();
+    assert_contains(&format!("{err:#}"), &["image.out_dim", "decoder.dim"]);
 }
 
 /// A captioner trained briefly on what is seen, in `dir/best`.
 fn seeing_captioner(dir: &Path) -> (Weights, ImageWeights) {
-    let c = model_config();
-    let start = Weights::init(&c, 1).unwrap();
-    let image = ImageWeights::init(&image_config(c.decoder.dim), 2).unwrap();
-    let data = Quadrants {
-        counts: [64, 16, 16],
-        heard: false,
-    };
-    train_captioner::<Train>(
-        &captioner_recipe(6),
-        &start,
-        &image,
-        &data,
-        &SPECIAL,
-        &Run::new(dir),
-        &Default::default(),
-    )
-    .unwrap();
+    let (start, image) = stage0_start(0);
+    captioner_stage(6, &start, &image, &SEEN, dir).unwrap();
     let best = dir.join("best");
     (
         Weights::load(&best).unwrap(),
@@ -632,12 +648,7 @@ fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
         &Default::default(),
     )
     .unwrap();
-    eprintln!("prefix: {report:?}");
-    let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
-    assert!(
-        best * 2.0 < first,
-        "held-out caption loss {first} -> {best}, expected a 2x drop"
-    );
+    assert_val_loss_drops(&report, 2.0, "held-out caption loss");
     let tuned = Weights::load(&out.join("best")).unwrap();
     assert_eq!(tuned.config.encoder.n_prefix, 4);
     for (name, array) in captioner.tensors() {
@@ -677,19 +688,7 @@ fn captions_of_the_picture_alone_ignore_the_audio_side() {
     let swapped = Weights::from_tensors(&c, tensors).unwrap();
     assert!(start.tensors().keys().any(|n| n.starts_with("enc.")));
     let pairs = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
-    let caption = |weights: &Weights, inputs| {
-        pseudo_label::<NdArray<f32>>(
-            weights,
-            &pairs,
-            Split::Val,
-            &SPECIAL,
-            6,
-            4,
-            inputs,
-            &Default::default(),
-        )
-        .unwrap()
-    };
+    let caption = |weights: &Weights, inputs| val_pseudo_labels(weights, &pairs, 6, inputs);
     let pictured = caption(&start, Inputs::Picture);
     assert_eq!(pictured.len(), 8);
     assert_eq!(pictured, caption(&swapped, Inputs::Picture));
@@ -698,6 +697,26 @@ fn captions_of_the_picture_alone_ignore_the_audio_side() {
         caption(&start, Inputs::PictureAndAudio),
         caption(&swapped, Inputs::PictureAndAudio)
     );
+}
+
+/// The pseudo-labels of the validation clips of `pairs`, of at most `max_tokens`, in batches of 4.
+fn val_pseudo_labels(
+    weights: &Weights,
+    pairs: &Clusters,
+    max_tokens: usize,
+    inputs: Inputs,
+) -> Vec<Vec<u32>> {
+    pseudo_label::<NdArray<f32>>(
+        weights,
+        pairs,
+        Split::Val,
+        &SPECIAL,
+        max_tokens,
+        4,
+        inputs,
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 /// Distils `start` on captions that say each clip's class, from audio alone, with `train` and
@@ -735,30 +754,10 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
     let start = Weights::init(&c, 6).unwrap();
     let pairs = Clusters::new(&c, c.decoder.dim, [32, 8, 8]);
     // Pseudo-labels are what the captioner says; they are reproducible and bounded.
-    let pseudo = pseudo_label::<NdArray<f32>>(
-        &start,
-        &pairs,
-        Split::Val,
-        &SPECIAL,
-        5,
-        4,
-        Inputs::PictureAndAudio,
-        &Default::default(),
-    )
-    .unwrap();
+    let pseudo = val_pseudo_labels(&start, &pairs, 5, Inputs::PictureAndAudio);
     assert_eq!(pseudo.len(), 8);
     assert!(pseudo.iter().all(|p| p.len() <= 5), "{pseudo:?}");
-    let again = pseudo_label::<NdArray<f32>>(
-        &start,
-        &pairs,
-        Split::Val,
-        &SPECIAL,
-        5,
-        4,
-        Inputs::PictureAndAudio,
-        &Default::default(),
-    )
-    .unwrap();
+    let again = val_pseudo_labels(&start, &pairs, 5, Inputs::PictureAndAudio);
     assert_eq!(pseudo, again);
 
     let config = DistillConfig {
@@ -768,12 +767,7 @@ fn distillation_trains_the_projector_alone_to_caption_from_audio() {
         augment: Default::default(),
     };
     let (report, trained) = distil_on_class_captions(&start, &pairs, (32, 8), &config);
-    eprintln!("distill: {report:?}");
-    let (first, best) = (report.val_losses[0], report.val_losses[report.best_epoch]);
-    assert!(
-        best * 2.0 < first,
-        "audio-only caption loss {first} -> {best}, expected a 2x drop"
-    );
+    assert_val_loss_drops(&report, 2.0, "audio-only caption loss");
     assert_only_these_changed(&start, &trained, &["proj."]);
 }
 

@@ -9,7 +9,8 @@ use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::weights::{
-    check_slots, dense, init_slots, norm, read_safetensors, write_safetensors, Array, Init, Slot,
+    blocks, check_slots, dense, init_slots, norm, read_safetensors, write_safetensors, Array, Init,
+    Slot, ENCODER_BLOCK,
 };
 
 /// Weights file and config file of the image encoder inside a checkpoint directory.
@@ -99,16 +100,7 @@ pub fn image_layout(c: &ImageConfig) -> Vec<Slot> {
         shape: vec![c.n_tokens(), c.dim],
         init: Init::Normal(0.1),
     });
-    for i in 0..c.depth {
-        let b = format!("img.blocks.{i}");
-        norm(&mut s, &format!("{b}.ln1"), c.dim);
-        for p in ["q", "k", "v", "o"] {
-            dense(&mut s, &format!("{b}.attn.{p}"), c.dim, c.dim);
-        }
-        norm(&mut s, &format!("{b}.ln2"), c.dim);
-        dense(&mut s, &format!("{b}.mlp.fc1"), c.dim, c.dim * c.mlp_ratio);
-        dense(&mut s, &format!("{b}.mlp.fc2"), c.dim * c.mlp_ratio, c.dim);
-    }
+    blocks(&mut s, "img", c.depth, c.dim, c.mlp_ratio, ENCODER_BLOCK);
     norm(&mut s, "img.ln", c.dim);
     if c.project {
         dense(&mut s, "img.out", c.dim, c.out_dim);

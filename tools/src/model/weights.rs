@@ -95,6 +95,39 @@ pub(crate) fn norm(slots: &mut Vec<Slot>, name: &str, d: usize) {
     });
 }
 
+/// The attentions of an encoder block (the audio encoder's and the image encoder's): one
+/// self-attention.
+pub(crate) const ENCODER_BLOCK: &[&str] = &["attn"];
+/// The attentions of a decoder block: self-attention, then cross-attention to the memory.
+const DECODER_BLOCK: &[&str] = &["self", "cross"];
+
+/// The tensors of `depth` transformer blocks, `{prefix}.blocks.{i}`, each `dim` wide: before
+/// each of `attentions` its norm (`ln1`, `ln2`, ...) and then its `q`, `k`, `v` and `o`, and
+/// after them a last norm and the MLP (`mlp.fc1`, `mlp.fc2`, `mlp_ratio` times wider inside).
+/// The one place that writes a block's layout, for the audio encoder, the image encoder and the
+/// decoder alike.
+pub(crate) fn blocks(
+    slots: &mut Vec<Slot>,
+    prefix: &str,
+    depth: usize,
+    dim: usize,
+    mlp_ratio: usize,
+    attentions: &[&str],
+) {
+    for i in 0..depth {
+        let name = format!("{prefix}.blocks.{i}");
+        for (k, attention) in attentions.iter().enumerate() {
+            norm(slots, &format!("{name}.ln{}", k + 1), dim);
+            for p in ["q", "k", "v", "o"] {
+                dense(slots, &format!("{name}.{attention}.{p}"), dim, dim);
+            }
+        }
+        norm(slots, &format!("{name}.ln{}", attentions.len() + 1), dim);
+        dense(slots, &format!("{name}.mlp.fc1"), dim, dim * mlp_ratio);
+        dense(slots, &format!("{name}.mlp.fc2"), dim * mlp_ratio, dim);
+    }
+}
+
 /// Every tensor of the model, in a fixed order (the order seeded initialisation follows).
 pub fn layout(c: &ModelConfig) -> Vec<Slot> {
     let (e, d) = (&c.encoder, &c.decoder);
@@ -108,16 +141,7 @@ pub fn layout(c: &ModelConfig) -> Vec<Slot> {
             cols: c.frontend.n_mels / e.patch_freq,
         },
     });
-    for i in 0..e.depth {
-        let b = format!("enc.blocks.{i}");
-        norm(&mut s, &format!("{b}.ln1"), e.dim);
-        for p in ["q", "k", "v", "o"] {
-            dense(&mut s, &format!("{b}.attn.{p}"), e.dim, e.dim);
-        }
-        norm(&mut s, &format!("{b}.ln2"), e.dim);
-        dense(&mut s, &format!("{b}.mlp.fc1"), e.dim, e.dim * e.mlp_ratio);
-        dense(&mut s, &format!("{b}.mlp.fc2"), e.dim * e.mlp_ratio, e.dim);
-    }
+    blocks(&mut s, "enc", e.depth, e.dim, e.mlp_ratio, ENCODER_BLOCK);
     norm(&mut s, "enc.ln", e.dim);
     dense(&mut s, "proj.fc1", e.dim, d.dim);
     dense(&mut s, "proj.fc2", d.dim, d.dim);
@@ -142,20 +166,7 @@ pub fn layout(c: &ModelConfig) -> Vec<Slot> {
     if post_norm {
         norm(&mut s, "dec.emb_ln", d.dim);
     }
-    for i in 0..d.depth {
-        let b = format!("dec.blocks.{i}");
-        norm(&mut s, &format!("{b}.ln1"), d.dim);
-        for p in ["q", "k", "v", "o"] {
-            dense(&mut s, &format!("{b}.self.{p}"), d.dim, d.dim);
-        }
-        norm(&mut s, &format!("{b}.ln2"), d.dim);
-        for p in ["q", "k", "v", "o"] {
-            dense(&mut s, &format!("{b}.cross.{p}"), d.dim, d.dim);
-        }
-        norm(&mut s, &format!("{b}.ln3"), d.dim);
-        dense(&mut s, &format!("{b}.mlp.fc1"), d.dim, d.dim * d.mlp_ratio);
-        dense(&mut s, &format!("{b}.mlp.fc2"), d.dim * d.mlp_ratio, d.dim);
-    }
+    blocks(&mut s, "dec", d.depth, d.dim, d.mlp_ratio, DECODER_BLOCK);
     if post_norm {
         dense(&mut s, "dec.head", d.dim, d.dim);
     }

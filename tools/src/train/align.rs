@@ -10,17 +10,16 @@ use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
+use earsight::config::FrontendConfig;
 use serde::{Deserialize, Serialize};
 
 use super::augment::Augment;
-use super::{
-    adam_step_with, mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint,
-    Optim, Recipe, Report, Run, Stage,
-};
+use super::stage_parts::{save_captioner, LossParts, Trainable};
+use super::{mean_loss, run_stage, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::Split;
 use crate::model::image::ImageWeights;
 use crate::model::weights::Weights;
-use crate::model::{AudioEncoder, Captioner};
+use crate::model::{AudioEncoder, Captioner, TextDecoder};
 use crate::train::losses::{self, Marginals, Scorers, Sinkhorn, Solver};
 
 /// The alignment objective.
@@ -157,16 +156,17 @@ pub trait Pairs {
     }
 }
 
-/// The mel windows and image tokens of the pairs `indices`, each window passed through
-/// `change` with its pair's index first.
-pub(crate) fn batch_tensors<B: Backend>(
+/// The mel windows (of `frontend`'s size) and image tokens of the pairs `indices`, each window
+/// passed through `change` with its pair's index first.
+fn changed_batch<B: Backend>(
     data: &dyn Pairs,
     split: Split,
     indices: &[usize],
-    (frames, mels): (usize, usize),
+    frontend: &FrontendConfig,
     change: &dyn Fn(usize, &mut [f32]),
     device: &B::Device,
 ) -> Result<(Tensor<B, 3>, Tensor<B, 3>)> {
+    let (frames, mels) = (frontend.clip_frames, frontend.n_mels);
     let (n, d) = data.image_shape();
     let (mut mel, mut image) = (Vec::new(), Vec::new());
     for &i in indices {
@@ -187,6 +187,17 @@ pub(crate) fn batch_tensors<B: Backend>(
         Tensor::from_data(TensorData::new(mel, vec![b, frames, mels]), device),
         Tensor::from_data(TensorData::new(image, vec![b, n, d]), device),
     ))
+}
+
+/// The mel windows (of `frontend`'s size) and image tokens of the pairs `indices`, unchanged.
+pub(crate) fn batch_tensors<B: Backend>(
+    data: &dyn Pairs,
+    split: Split,
+    indices: &[usize],
+    frontend: &FrontendConfig,
+    device: &B::Device,
+) -> Result<(Tensor<B, 3>, Tensor<B, 3>)> {
+    changed_batch(data, split, indices, frontend, &|_, _| {}, device)
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
@@ -210,14 +221,7 @@ pub fn validate<B: Backend>(
         config.optim.batch_size,
         &format!("{split:?} pairs"),
         |chunk| {
-            let (mel, image) = batch_tensors::<B>(
-                data,
-                split,
-                chunk,
-                (c.frontend.clip_frames, c.frontend.n_mels),
-                &|_, _| {},
-                device,
-            )?;
+            let (mel, image) = batch_tensors::<B>(data, split, chunk, &c.frontend, device)?;
             let a = encoder.tokens(mel, c);
             let loss = match config.loss {
                 AlignLoss::Mmd => losses::mmd(a, image).mean(),
@@ -239,9 +243,9 @@ fn batch_loss<B: AutodiffBackend>(
     a: Tensor<B, 3>,
     image: Tensor<B, 3>,
     entropy_weight: f64,
-) -> (Tensor<B, 1>, serde_json::Map<String, serde_json::Value>) {
+) -> (Tensor<B, 1>, LossParts) {
     let solver = config.solver.solver();
-    let mut parts = serde_json::Map::new();
+    let mut parts = LossParts::new();
     let loss = match (config.loss, scorers, &config.attentive) {
         (AlignLoss::OtAtt, Some(scorers), Some(att)) => {
             // The scorers see detached audio tokens: the backbone learns from the transport
@@ -268,10 +272,10 @@ struct AlignStage<'a, B: AutodiffBackend> {
     start: &'a Weights,
     data: &'a dyn Pairs,
     device: B::Device,
-    captioner: Captioner<B>,
-    scorers: Option<Scorers<B>>,
-    encoder_opt: AdamOf<AudioEncoder<B>, B>,
-    scorer_opt: AdamOf<Scorers<B>, B>,
+    encoder: Trainable<AudioEncoder<B>, B>,
+    /// Rides along unchanged, so that the checkpoints hold the whole captioner.
+    decoder: TextDecoder<B>,
+    scorers: Option<Trainable<Scorers<B>, B>>,
 }
 
 impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
@@ -279,40 +283,30 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
         self.data.len(Split::Train)
     }
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        lr: f64,
-        indices: &[usize],
-    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+    fn step(&mut self, epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
         let c = &self.start.config;
         let (augment, seed) = (&self.config.augment, self.config.optim.seed);
-        let (mel, image) = batch_tensors::<B>(
+        let (mel, image) = changed_batch::<B>(
             self.data,
             Split::Train,
             indices,
-            (c.frontend.clip_frames, c.frontend.n_mels),
+            &c.frontend,
             &|clip, mel| augment.apply(mel, &c.frontend, seed, epoch, clip),
             &self.device,
         )?;
         let entropy_weight = self.config.attentive.as_ref().map_or(0.0, |att| {
             att.entropy_weights[(epoch - 1).min(att.entropy_weights.len() - 1)]
         });
-        let a = self.captioner.encoder.tokens(mel, c);
-        let (loss, parts) =
-            batch_loss(self.config, self.scorers.as_ref(), a, image, entropy_weight);
+        let a = self.encoder.module.tokens(mel, c);
+        let scorers = self.scorers.as_ref().map(|s| &s.module);
+        let (loss, parts) = batch_loss(self.config, scorers, a, image, entropy_weight);
         let value = scalar(loss.clone().detach());
         let mut grads = loss.backward();
-        adam_step_with(
-            &mut self.encoder_opt,
-            &mut self.captioner.encoder,
-            &mut grads,
-            lr,
-        );
+        self.encoder.step_with(&mut grads, lr);
         if let (Some(scorers), Some(att)) = (&mut self.scorers, &self.config.attentive) {
             // A zero entropy weight freezes the scorers, as the paper's first epoch.
             if entropy_weight > 0.0 {
-                adam_step_with(&mut self.scorer_opt, scorers, &mut grads, att.lr);
+                scorers.step_with(&mut grads, att.lr);
             }
         }
         Ok((value, parts))
@@ -320,7 +314,7 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
 
     fn validate(&self) -> Result<f64> {
         validate(
-            &self.captioner.encoder.valid(),
+            &self.encoder.module.valid(),
             self.start,
             self.config,
             self.data,
@@ -330,27 +324,23 @@ impl<B: AutodiffBackend> Stage for AlignStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        let weights = self.captioner.to_weights(&self.start.config)?;
-        save_with_image(dir, &weights, self.data.image_encoder())
+        let (encoder, decoder) = (&self.encoder.module, &self.decoder);
+        let c = &self.start.config;
+        save_captioner(dir, encoder, decoder, c, self.data.image_encoder())
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "encoder", &self.captioner.encoder, &self.encoder_opt)?;
-        if let Some(s) = &self.scorers {
-            save_trainable(dir, "scorers", s, &self.scorer_opt)?;
+        self.encoder.save(dir)?;
+        if let Some(scorers) = &self.scorers {
+            scorers.save(dir)?;
         }
         Ok(())
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        checkpoint.load_trainable(
-            "encoder",
-            &mut self.captioner.encoder,
-            &mut self.encoder_opt,
-            &self.device,
-        )?;
-        if let Some(s) = &mut self.scorers {
-            checkpoint.load_trainable("scorers", s, &mut self.scorer_opt, &self.device)?;
+        self.encoder.load(checkpoint, &self.device)?;
+        if let Some(scorers) = &mut self.scorers {
+            scorers.load(checkpoint, &self.device)?;
         }
         Ok(())
     }
@@ -377,23 +367,21 @@ pub fn align<B: AutodiffBackend>(
     );
     ensure!(n_image > 0, "the image tokens are empty");
     let scorers = match (&config.attentive, config.loss) {
-        (Some(att), AlignLoss::OtAtt) => Some(Scorers::<B>::new(
-            d_image,
-            att.heads,
-            config.optim.seed,
-            device,
-        )),
+        (Some(att), AlignLoss::OtAtt) => {
+            let scorers = Scorers::<B>::new(d_image, att.heads, config.optim.seed, device);
+            Some(Trainable::new("scorers", scorers, &config.optim))
+        }
         _ => None,
     };
+    let captioner = Captioner::<B>::from_weights(start, device);
     let mut stage = AlignStage {
         config,
         start,
         data,
         device: device.clone(),
-        captioner: Captioner::<B>::from_weights(start, device),
+        encoder: Trainable::new("encoder", captioner.encoder, &config.optim),
+        decoder: captioner.decoder,
         scorers,
-        encoder_opt: config.optim.adam().init(),
-        scorer_opt: config.optim.adam().init(),
     };
     let fingerprint = super::fingerprint(&("align", config, c))?;
     run_stage(&mut stage, "align", &config.optim, &fingerprint, run)
@@ -403,22 +391,16 @@ pub fn align<B: AutodiffBackend>(
 mod tests {
     use super::*;
     use crate::model::params_without_grad;
-    use crate::model::reference::Cpu;
-    use burn::backend::Autodiff;
+    use crate::train::stage_parts::{tiny_captioner, Grad};
+    use crate::train::AdamOf;
     use burn::optim::{GradientsParams, Optimizer};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, Normal};
 
-    type Grad = Autodiff<Cpu>;
-
     #[test]
     fn every_loss_reaches_every_trainable_parameter() {
-        let mut c = crate::model::weights::test_config();
-        c.encoder.n_prefix = 0;
-        let weights = Weights::init(&c, 1).unwrap();
         let device = Default::default();
-        let (frames, mels, dim) = (c.frontend.clip_frames, c.frontend.n_mels, c.decoder.dim);
         for loss in [
             AlignLoss::Mmd,
             AlignLoss::Ot,
@@ -448,7 +430,8 @@ mod tests {
                 }),
                 augment: Default::default(),
             };
-            let captioner = Captioner::<Grad>::from_weights(&weights, &device);
+            let (c, captioner) = tiny_captioner();
+            let (frames, mels, dim) = (c.frontend.clip_frames, c.frontend.n_mels, c.decoder.dim);
             let scorers = Scorers::<Grad>::new(dim, 2, 2, &device);
             let mel = Tensor::<Grad, 3>::random(
                 [3, frames, mels],

@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::align::{align, AlignConfig, AlignLoss, AttentiveConfig, Pair, Pairs, SolverConfig};
 use super::captioner::{train_captioner, CaptionedImage, CaptionedImages, CaptionerConfig};
 use super::distill::{distill, DistillConfig, Labelled, MelWindows};
+use super::pipeline::Pictures;
 use super::prefix::{train_prefix, PrefixConfig};
 use super::{Optim, Report, Run};
 use crate::data::Split;
@@ -177,14 +178,17 @@ pub fn bench<B: AutodiffBackend>(
     let scratch = tempfile::tempdir()?;
     let tmp = scratch.path();
     let mut out = Vec::new();
-    let mut record = |stage: &str, report: Report| -> Result<()> {
+    // Runs one stage in its own directory under `tmp` and reads its step times back from there.
+    let mut bench_stage = |stage: &str, train: &dyn Fn(&Run) -> Result<Report>| -> Result<()> {
+        let dir = tmp.join(stage);
+        let report = train(&Run::new(&dir))?;
         anyhow::ensure!(
             report.steps == warmup + steps,
             "bench {stage}: ran {} steps, not {}",
             report.steps,
             warmup + steps
         );
-        let (first_loss, seconds) = first_loss_and_step_time(&tmp.join(stage), warmup, batch_size)?;
+        let (first_loss, seconds) = first_loss_and_step_time(&dir, warmup, batch_size)?;
         out.push(StageBench {
             stage: stage.into(),
             steps,
@@ -201,31 +205,11 @@ pub fn bench<B: AutodiffBackend>(
         picture_variants: 1,
         picture_scenes: 0,
     };
-    let r = train_captioner::<B>(
-        &captioner,
-        &weights,
-        &image_weights,
-        &data,
-        &special,
-        &Run::new(&tmp.join("captioner")),
-        device,
-    )?;
-    record("captioner", r)?;
     let prefix = PrefixConfig {
         optim: optim(batch_size),
         n_prefix: 16,
         init_std: 1e-4,
     };
-    let r = train_prefix::<B>(
-        &prefix,
-        &weights,
-        &image_weights,
-        &data,
-        &special,
-        &Run::new(&tmp.join("prefix")),
-        device,
-    )?;
-    record("prefix", r)?;
     let recipe = AlignConfig {
         loss,
         optim: optim(batch_size),
@@ -241,14 +225,6 @@ pub fn bench<B: AutodiffBackend>(
         }),
         augment: Default::default(),
     };
-    let r = align::<B>(
-        &recipe,
-        &weights,
-        &data,
-        &Run::new(&tmp.join("align")),
-        device,
-    )?;
-    record("align", r)?;
     let captions = [Split::Train, Split::Val]
         .into_iter()
         .map(|split| {
@@ -268,15 +244,19 @@ pub fn bench<B: AutodiffBackend>(
         decoder: false,
         augment: Default::default(),
     };
-    let r = distill::<B>(
-        &distill_recipe,
-        &weights,
-        &labelled,
-        &special,
-        &Run::new(&tmp.join("distill")),
-        device,
-    )?;
-    record("distill", r)?;
+    let pictures = Pictures::new(&weights, &image_weights, &data, &special);
+    bench_stage("captioner", &|run| {
+        pictures.train(train_captioner::<B>, &captioner, run, device)
+    })?;
+    bench_stage("prefix", &|run| {
+        pictures.train(train_prefix::<B>, &prefix, run, device)
+    })?;
+    bench_stage("align", &|run| {
+        align::<B>(&recipe, &weights, &data, run, device)
+    })?;
+    bench_stage("distill", &|run| {
+        distill::<B>(&distill_recipe, &weights, &labelled, &special, run, device)
+    })?;
     Ok(out)
 }
 

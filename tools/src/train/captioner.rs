@@ -13,10 +13,8 @@ use earsight::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use super::captions::{caption_loss, greedy};
-use super::{
-    adam_step, mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report,
-    Run, Stage,
-};
+use super::stage_parts::{mean_val_loss, LossParts, Trainable};
+use super::{run_stage, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::Split;
 use crate::model::image::{ImageConfig, ImageWeights};
 use crate::model::weights::Weights;
@@ -140,77 +138,130 @@ pub fn picture_batch<B: Backend>(
     ))
 }
 
-/// Stage 0's state between steps.
-struct CaptionerStage<'a, B: AutodiffBackend> {
-    start: &'a Weights,
-    image_config: ImageConfig,
+/// The captioned pictures a stage learns from, and how a captioner's loss on them is measured.
+pub(crate) struct PictureCaptions<'a> {
+    model: &'a ModelConfig,
+    image: &'a ImageConfig,
     data: &'a dyn CaptionedImages,
     special: &'a SpecialTokens,
     batch_size: usize,
-    device: B::Device,
-    model: ImageCaptioner<B>,
-    opt: AdamOf<ImageCaptioner<B>, B>,
 }
 
-impl<B: AutodiffBackend> CaptionerStage<'_, B> {
-    /// Mean cross-entropy per caption token of a batch, and its token count.
-    fn loss<C: Backend>(
+impl<'a> PictureCaptions<'a> {
+    /// The pictures of `data` for the decoder of `model` and the image encoder of `image`,
+    /// refusing an image encoder whose tokens the decoder cannot read.
+    pub(crate) fn new(
+        model: &'a ModelConfig,
+        image: &'a ImageConfig,
+        data: &'a dyn CaptionedImages,
+        special: &'a SpecialTokens,
+        batch_size: usize,
+    ) -> Result<PictureCaptions<'a>> {
+        ensure!(
+            image.out_dim == model.decoder.dim,
+            "the image encoder puts out tokens of {} values (image.out_dim) but the decoder reads \
+             {} (decoder.dim)",
+            image.out_dim,
+            model.decoder.dim
+        );
+        Ok(PictureCaptions {
+            model,
+            image,
+            data,
+            special,
+            batch_size,
+        })
+    }
+
+    /// Training pictures per epoch.
+    pub(crate) fn train_len(&self) -> usize {
+        self.data.len(Split::Train)
+    }
+
+    /// Mean cross-entropy per caption token of the pictures `indices` of `split`, captioned by
+    /// `captioner` from its image tokens passed through `memory`, and the token count.
+    pub(crate) fn loss<C: Backend>(
         &self,
-        model: &ImageCaptioner<C>,
+        captioner: &ImageCaptioner<C>,
+        memory: impl FnOnce(Tensor<C, 3>) -> Tensor<C, 3>,
         split: Split,
         indices: &[usize],
         device: &C::Device,
     ) -> Result<(Tensor<C, 1>, f64)> {
-        let c = &self.start.config;
-        let (pixels, captions) =
-            picture_batch(self.data, split, indices, &self.image_config, device)?;
-        let memory = model.image.forward(pixels, &self.image_config);
-        caption_loss(&captions, self.special, &model.decoder, memory, c, device)
+        let (pixels, captions) = picture_batch(self.data, split, indices, self.image, device)?;
+        let memory = memory(captioner.image.forward(pixels, self.image));
+        caption_loss(
+            &captions,
+            self.special,
+            &captioner.decoder,
+            memory,
+            self.model,
+            device,
+        )
     }
+
+    /// The mean [`PictureCaptions::loss`] over the validation pictures.
+    pub(crate) fn validate<C: Backend>(
+        &self,
+        captioner: &ImageCaptioner<C>,
+        memory: impl Fn(Tensor<C, 3>) -> Tensor<C, 3>,
+        device: &C::Device,
+    ) -> Result<f64> {
+        mean_val_loss(
+            self.data.len(Split::Val),
+            self.batch_size,
+            "Val pictures",
+            |chunk| self.loss(captioner, &memory, Split::Val, chunk, device),
+        )
+    }
+}
+
+/// Stage 0's state between steps.
+struct CaptionerStage<'a, B: AutodiffBackend> {
+    start: &'a Weights,
+    pictures: PictureCaptions<'a>,
+    device: B::Device,
+    captioner: Trainable<ImageCaptioner<B>, B>,
 }
 
 impl<B: AutodiffBackend> Stage for CaptionerStage<'_, B> {
     fn train_len(&self) -> usize {
-        self.data.len(Split::Train)
+        self.pictures.train_len()
     }
 
-    fn step(
-        &mut self,
-        _epoch: usize,
-        lr: f64,
-        indices: &[usize],
-    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
-        let (loss, _) = self.loss(&self.model, Split::Train, indices, &self.device)?;
-        let value = adam_step(&mut self.opt, &mut self.model, loss, lr);
-        Ok((value, serde_json::Map::new()))
+    fn step(&mut self, _epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
+        let (loss, _) = self.pictures.loss(
+            &self.captioner.module,
+            |memory| memory,
+            Split::Train,
+            indices,
+            &self.device,
+        )?;
+        Ok((self.captioner.step(loss, lr), LossParts::new()))
     }
 
     fn validate(&self) -> Result<f64> {
-        let model = self.model.valid();
-        mean_loss(
-            self.data.len(Split::Val),
-            self.batch_size,
-            "Val pictures",
-            |chunk| {
-                let (loss, n) = self.loss(&model, Split::Val, chunk, &self.device)?;
-                Ok((loss.into_scalar().elem::<f64>(), n))
-            },
+        self.pictures.validate(
+            &self.captioner.module.valid(),
+            |memory| memory,
+            &self.device,
         )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
+        let trained = &self.captioner.module;
         let mut whole = Captioner::<B>::from_weights(self.start, &self.device);
-        whole.decoder = self.model.decoder.clone();
+        whole.decoder = trained.decoder.clone();
         whole.to_weights(&self.start.config)?.save(dir)?;
-        self.model.image.to_weights(&self.image_config)?.save(dir)
+        trained.image.to_weights(self.pictures.image)?.save(dir)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "captioner", &self.model, &self.opt)
+        self.captioner.save(dir)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        checkpoint.load_trainable("captioner", &mut self.model, &mut self.opt, &self.device)
+        self.captioner.load(checkpoint, &self.device)
     }
 }
 
@@ -225,24 +276,14 @@ pub fn train_captioner<B: AutodiffBackend>(
     run: &Run,
     device: &B::Device,
 ) -> Result<Report> {
-    let c = &start.config;
-    let ic = &image_start.config;
-    ensure!(
-        ic.out_dim == c.decoder.dim,
-        "the image encoder puts out tokens of {} values (image.out_dim) but the decoder reads \
-         {} (decoder.dim)",
-        ic.out_dim,
-        c.decoder.dim
-    );
+    let (c, ic) = (&start.config, &image_start.config);
+    let pictures = PictureCaptions::new(c, ic, data, special, config.optim.batch_size)?;
+    let captioner = ImageCaptioner::<B>::new(image_start, start, device);
     let mut stage = CaptionerStage {
         start,
-        image_config: ic.clone(),
-        data,
-        special,
-        batch_size: config.optim.batch_size,
+        pictures,
         device: device.clone(),
-        model: ImageCaptioner::<B>::new(image_start, start, device),
-        opt: config.optim.adam().init(),
+        captioner: Trainable::new("captioner", captioner, &config.optim),
     };
     let fingerprint = super::fingerprint(&("captioner", config, c, ic))?;
     run_stage(&mut stage, "captioner", &config.optim, &fingerprint, run)

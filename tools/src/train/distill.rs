@@ -19,10 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::align::{batch_tensors, Pairs};
 use super::augment::Augment;
 use super::captions::{caption_loss, greedy};
-use super::{
-    adam_step_with, mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe,
-    Report, Run, Stage,
-};
+use super::stage_parts::{mean_val_loss, save_captioner, LossParts, Trainable};
+use super::{run_stage, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::Split;
 use crate::model::weights::Weights;
 use crate::model::{AudioEncoder, Captioner, TextDecoder};
@@ -99,14 +97,7 @@ pub fn pseudo_label<B: Backend>(
     let indices: Vec<usize> = (0..pairs.len(split)).collect();
     let mut captions = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(batch_size.max(1)) {
-        let (mel, image) = batch_tensors::<B>(
-            pairs,
-            split,
-            chunk,
-            (c.frontend.clip_frames, c.frontend.n_mels),
-            &|_, _| {},
-            device,
-        )?;
+        let (mel, image) = batch_tensors::<B>(pairs, split, chunk, &c.frontend, device)?;
         let memory = match inputs {
             // The encoder's memory is the audio tokens followed by the prefix.
             Inputs::PictureAndAudio => {
@@ -168,10 +159,9 @@ struct DistillStage<'a, B: AutodiffBackend> {
     special: &'a SpecialTokens,
     config: &'a DistillConfig,
     device: B::Device,
-    encoder: AudioEncoder<B>,
-    decoder: TextDecoder<B>,
-    opt: AdamOf<AudioEncoder<B>, B>,
-    decoder_opt: AdamOf<TextDecoder<B>, B>,
+    encoder: Trainable<AudioEncoder<B>, B>,
+    /// Trained, and in the records, only with `config.decoder`.
+    decoder: Trainable<TextDecoder<B>, B>,
 }
 
 impl<B: AutodiffBackend> DistillStage<'_, B> {
@@ -229,77 +219,59 @@ impl<B: AutodiffBackend> Stage for DistillStage<'_, B> {
         self.data.len(Split::Train)
     }
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        lr: f64,
-        indices: &[usize],
-    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+    fn step(&mut self, epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
         let (mel, captions) = self.batch(Split::Train, indices, epoch)?;
         let c = &self.start.config;
+        let encoder = &self.encoder.module;
         let features = if self.config.backbone {
-            self.encoder.features(Tensor::from_inner(mel), c)
+            encoder.features(Tensor::from_inner(mel), c)
         } else {
             // A frozen backbone runs outside autodiff: detaching its features afterwards left
             // every step's backbone graph behind, about a gigabyte a step at the mini size.
-            Tensor::from_inner(self.encoder.valid().features(mel, c))
+            Tensor::from_inner(encoder.valid().features(mel, c))
         };
-        let (loss, _) = self.loss(
-            &self.encoder,
-            &self.decoder,
-            features,
-            &captions,
-            &self.device,
-        )?;
+        let decoder = &self.decoder.module;
+        let (loss, _) = self.loss(encoder, decoder, features, &captions, &self.device)?;
         let value = loss.clone().into_scalar().elem::<f64>();
         let mut grads = loss.backward();
         if self.config.decoder {
-            adam_step_with(&mut self.decoder_opt, &mut self.decoder, &mut grads, lr);
+            self.decoder.step_with(&mut grads, lr);
         }
-        adam_step_with(&mut self.opt, &mut self.encoder, &mut grads, lr);
-        Ok((value, serde_json::Map::new()))
+        self.encoder.step_with(&mut grads, lr);
+        Ok((value, LossParts::new()))
     }
 
     fn validate(&self) -> Result<f64> {
-        let (encoder, decoder) = (self.encoder.valid(), self.decoder.valid());
-        mean_loss(
+        let (encoder, decoder) = (self.encoder.module.valid(), self.decoder.module.valid());
+        mean_val_loss(
             self.data.len(Split::Val),
             self.config.optim.batch_size,
             "Val clips",
             |chunk| {
                 let (mel, captions) = self.batch(Split::Val, chunk, 0)?;
                 let features = encoder.features(mel, &self.start.config);
-                let (loss, n) = self.loss(&encoder, &decoder, features, &captions, &self.device)?;
-                Ok((loss.into_scalar().elem::<f64>(), n))
+                self.loss(&encoder, &decoder, features, &captions, &self.device)
             },
         )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        let model = Captioner {
-            encoder: self.encoder.clone(),
-            decoder: self.decoder.clone(),
-        };
-        model.to_weights(&self.start.config)?.save(dir)
+        let (encoder, decoder) = (&self.encoder.module, &self.decoder.module);
+        save_captioner(dir, encoder, decoder, &self.start.config, None)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "encoder", &self.encoder, &self.opt)?;
+        self.encoder.save(dir)?;
         if self.config.decoder {
-            save_trainable(dir, "decoder", &self.decoder, &self.decoder_opt)?;
+            self.decoder.save(dir)?;
         }
         Ok(())
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        checkpoint.load_trainable("encoder", &mut self.encoder, &mut self.opt, &self.device)?;
+        self.encoder.load(checkpoint, &self.device)?;
         if self.config.decoder {
-            checkpoint.load_trainable(
-                "decoder",
-                &mut self.decoder,
-                &mut self.decoder_opt,
-                &self.device,
-            )?;
+            self.decoder.load(checkpoint, &self.device)?;
         }
         Ok(())
     }
@@ -319,20 +291,19 @@ pub fn distill<B: AutodiffBackend>(
     let audio_only = without_prefix(start)?;
     let model = Captioner::<B>::from_weights(&audio_only, device);
     let fingerprint = super::fingerprint(&("distill", config, &audio_only.config))?;
+    // Frozen unless trained: then no gradient is kept for it.
+    let decoder = if config.decoder {
+        model.decoder
+    } else {
+        model.decoder.no_grad()
+    };
     let mut stage = DistillStage {
         data,
         special,
         config,
         device: device.clone(),
-        encoder: model.encoder,
-        // Frozen unless trained: then no gradient is kept for it.
-        decoder: if config.decoder {
-            model.decoder
-        } else {
-            model.decoder.no_grad()
-        },
-        opt: config.optim.adam().init(),
-        decoder_opt: config.optim.adam().init(),
+        encoder: Trainable::new("encoder", model.encoder, &config.optim),
+        decoder: Trainable::new("decoder", decoder, &config.optim),
         start: audio_only,
     };
     run_stage(&mut stage, "distill", &config.optim, &fingerprint, run)

@@ -17,11 +17,17 @@
 //! - `recipe_file`: the [`Recipe`] trait, [`read_json`] and [`fingerprint`];
 //! - `metrics`: [`MetricsLog`] and [`Progress`].
 //!
+//! One more private module, `stage_parts`, holds the parts of the stages' own code that they
+//! share, and is used by them directly: a module trained with its optimiser state, filed under
+//! one name in the checkpoints; the name of a step's loss parts; the validation loss over loss
+//! tensors; the writing of a captioner whose audio encoder a stage trained.
+//!
 //! The alignment losses the stages train with are [`losses`].
 //!
 //! The shared modules use the model group of the crate and never the stages; the stages use the
-//! shared modules through these re-exports. The group uses clips ([`crate::data`]), the world
-//! ([`crate::world`]), the model group and the teacher group, never shipping or scoring.
+//! shared modules through these re-exports (`stage_parts` directly). The group uses clips
+//! ([`crate::data`]), the world ([`crate::world`]), the model group and the teacher group, never
+//! shipping or scoring.
 
 pub mod align;
 pub mod augment;
@@ -43,6 +49,7 @@ mod metrics;
 mod optim;
 mod recipe_file;
 mod run;
+mod stage_parts;
 
 pub(crate) use checkpoint::clear;
 pub use checkpoint::{recover_checkpoints, save_trainable, save_with_image, Checkpoint, State};

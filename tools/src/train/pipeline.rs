@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
+use earsight::bundle::SpecialTokens;
 use serde::{Deserialize, Serialize};
 
 use super::align::{align, AlignConfig, AlignLoss};
-use super::captioner::{train_captioner, CaptionerConfig};
+use super::captioner::{train_captioner, CaptionedImages, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
 use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
@@ -113,6 +114,15 @@ impl Common {
         Ok((start, dataset))
     }
 
+    /// The starting checkpoint's image encoder, when it has one.
+    fn image(&self) -> Result<Option<ImageWeights>> {
+        if self.model.join(IMAGE_CONFIG_FILE).exists() {
+            ImageWeights::load(&self.model).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Appends this stage to the start checkpoint's history in `best/` and `last/`.
     fn record<T: Serialize>(&self, stage: &str, recipe: &T, report: &Report) -> Result<()> {
         let mut training = Training::read(&self.model)?;
@@ -137,6 +147,63 @@ impl Common {
     }
 }
 
+/// What the picture-captioning stages ([`train_captioner`], [`train_prefix`]) train from
+/// besides their recipe and run: the start checkpoint, its image encoder, the captioned
+/// pictures and the special tokens. The two stages take these alike, so one call runs either.
+pub struct Pictures<'a> {
+    start: &'a Weights,
+    image: &'a ImageWeights,
+    data: &'a dyn CaptionedImages,
+    special: &'a SpecialTokens,
+}
+
+/// A picture-captioning stage with recipe `C` on a backend's device `D`: [`train_captioner`] or
+/// [`train_prefix`].
+pub type PictureStage<C, D> = fn(
+    &C,
+    &Weights,
+    &ImageWeights,
+    &dyn CaptionedImages,
+    &SpecialTokens,
+    &Run,
+    &D,
+) -> Result<Report>;
+
+impl<'a> Pictures<'a> {
+    pub fn new(
+        start: &'a Weights,
+        image: &'a ImageWeights,
+        data: &'a dyn CaptionedImages,
+        special: &'a SpecialTokens,
+    ) -> Pictures<'a> {
+        Pictures {
+            start,
+            image,
+            data,
+            special,
+        }
+    }
+
+    /// Trains `stage` with `recipe` on these pictures.
+    pub fn train<C, D>(
+        &self,
+        stage: PictureStage<C, D>,
+        recipe: &C,
+        run: &Run,
+        device: &D,
+    ) -> Result<Report> {
+        stage(
+            recipe,
+            self.start,
+            self.image,
+            self.data,
+            self.special,
+            run,
+            device,
+        )
+    }
+}
+
 /// Stage 0. The image encoder starts from the checkpoint's own (a run to continue) or, when it
 /// has none, from `image_config` seeded by the recipe.
 pub fn captioner<B: AutodiffBackend>(
@@ -146,18 +213,19 @@ pub fn captioner<B: AutodiffBackend>(
 ) -> Result<Report> {
     let recipe = CaptionerConfig::read(&common.recipe)?;
     let (start, dataset) = common.open()?;
-    let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
-        ImageWeights::load(&common.model)?
-    } else {
-        let Some(path) = image_config else {
-            bail!(
-                "{} has no image encoder ({IMAGE_CONFIG_FILE}): give --image-config to start one",
-                common.model.display()
-            );
-        };
-        let config: ImageConfig = read_json(path, "image encoder config")?;
-        ImageWeights::init(&config, recipe.optim.seed)
-            .with_context(|| format!("{}", path.display()))?
+    let image = match common.image()? {
+        Some(image) => image,
+        None => {
+            let Some(path) = image_config else {
+                bail!(
+                    "{} has no image encoder ({IMAGE_CONFIG_FILE}): give --image-config to start one",
+                    common.model.display()
+                );
+            };
+            let config: ImageConfig = read_json(path, "image encoder config")?;
+            ImageWeights::init(&config, recipe.optim.seed)
+                .with_context(|| format!("{}", path.display()))?
+        }
     };
     let data = Captioned::seen(
         &dataset,
@@ -166,15 +234,8 @@ pub fn captioner<B: AutodiffBackend>(
         recipe.picture_scenes,
         recipe.optim.seed,
     )?;
-    let report = train_captioner::<B>(
-        &recipe,
-        &start,
-        &image,
-        &data,
-        &dataset.special,
-        &common.run(),
-        device,
-    )?;
+    let pictures = Pictures::new(&start, &image, &data, &dataset.special);
+    let report = pictures.train(train_captioner::<B>, &recipe, &common.run(), device)?;
     common.record("captioner", &recipe, &report)?;
     Ok(report)
 }
@@ -190,15 +251,8 @@ pub fn prefix<B: AutodiffBackend>(
     let (start, dataset) = common.open()?;
     let image = ImageWeights::load(&common.model)?;
     let data = Captioned::heard(&dataset, image.config.image_size, pairs);
-    let report = train_prefix::<B>(
-        &recipe,
-        &start,
-        &image,
-        &data,
-        &dataset.special,
-        &common.run(),
-        device,
-    )?;
+    let pictures = Pictures::new(&start, &image, &data, &dataset.special);
+    let report = pictures.train(train_prefix::<B>, &recipe, &common.run(), device)?;
     common.record("prefix", &recipe, &report)?;
     Ok(report)
 }
@@ -208,11 +262,7 @@ pub fn prefix<B: AutodiffBackend>(
 pub fn pretrain_stage<B: AutodiffBackend>(common: &Common, device: &B::Device) -> Result<Report> {
     let recipe = PretrainConfig::read(&common.recipe)?;
     let (start, dataset) = common.open()?;
-    let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
-        Some(ImageWeights::load(&common.model)?)
-    } else {
-        None
-    };
+    let image = common.image()?;
     let report = pretrain::<B>(
         &recipe,
         &start,
@@ -237,11 +287,7 @@ pub fn teach_stage<B: AutodiffBackend>(
 ) -> Result<Report> {
     let recipe = TeachConfig::read(&common.recipe)?;
     let start = Weights::load(&common.model)?;
-    let image = if common.model.join(IMAGE_CONFIG_FILE).exists() {
-        Some(ImageWeights::load(&common.model)?)
-    } else {
-        None
-    };
+    let image = common.image()?;
     let teacher = Teacher::load(teacher)?;
     let map = LabelMap::read(map)?;
     let inputs = TeachInputs {

@@ -16,12 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use super::captioner::{picture_batch, CaptionedImages, ImageCaptioner};
-use super::captions::caption_loss;
-use super::{
-    adam_step, mean_loss, run_stage, save_trainable, AdamOf, Checkpoint, Optim, Recipe, Report,
-    Run, Stage,
-};
+use super::captioner::{CaptionedImages, ImageCaptioner, PictureCaptions};
+use super::stage_parts::{LossParts, Trainable};
+use super::{run_stage, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::Split;
 use crate::model::image::ImageWeights;
 use crate::model::to_array;
@@ -82,85 +79,49 @@ pub fn with_prefix<B: Backend>(weights: &Weights, prefix: &Prefix<B>) -> Result<
 struct PrefixStage<'a, B: AutodiffBackend> {
     start: &'a Weights,
     image: &'a ImageWeights,
-    data: &'a dyn CaptionedImages,
-    special: &'a SpecialTokens,
-    batch_size: usize,
+    pictures: PictureCaptions<'a>,
     device: B::Device,
     captioner: ImageCaptioner<B>,
-    prefix: Prefix<B>,
-    opt: AdamOf<Prefix<B>, B>,
-}
-
-impl<B: AutodiffBackend> PrefixStage<'_, B> {
-    fn loss<C: Backend>(
-        &self,
-        captioner: &ImageCaptioner<C>,
-        prefix: &Prefix<C>,
-        split: Split,
-        indices: &[usize],
-        device: &C::Device,
-    ) -> Result<(Tensor<C, 1>, f64)> {
-        let c = &self.start.config;
-        let (pixels, captions) =
-            picture_batch(self.data, split, indices, &self.image.config, device)?;
-        let memory = prefix.append(captioner.image.forward(pixels, &self.image.config));
-        caption_loss(
-            &captions,
-            self.special,
-            &captioner.decoder,
-            memory,
-            c,
-            device,
-        )
-    }
+    prefix: Trainable<Prefix<B>, B>,
 }
 
 impl<B: AutodiffBackend> Stage for PrefixStage<'_, B> {
     fn train_len(&self) -> usize {
-        self.data.len(Split::Train)
+        self.pictures.train_len()
     }
 
-    fn step(
-        &mut self,
-        _epoch: usize,
-        lr: f64,
-        indices: &[usize],
-    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
-        let (loss, _) = self.loss(
+    fn step(&mut self, _epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
+        let prefix = &self.prefix.module;
+        let (loss, _) = self.pictures.loss(
             &self.captioner,
-            &self.prefix,
+            |memory| prefix.append(memory),
             Split::Train,
             indices,
             &self.device,
         )?;
-        let value = adam_step(&mut self.opt, &mut self.prefix, loss, lr);
-        Ok((value, serde_json::Map::new()))
+        Ok((self.prefix.step(loss, lr), LossParts::new()))
     }
 
     fn validate(&self) -> Result<f64> {
-        let (captioner, prefix) = (self.captioner.valid(), self.prefix.valid());
-        mean_loss(
-            self.data.len(Split::Val),
-            self.batch_size,
-            "Val pictures",
-            |chunk| {
-                let (loss, n) = self.loss(&captioner, &prefix, Split::Val, chunk, &self.device)?;
-                Ok((loss.into_scalar().elem::<f64>(), n))
-            },
+        let prefix = self.prefix.module.valid();
+        self.pictures.validate(
+            &self.captioner.valid(),
+            |memory| prefix.append(memory),
+            &self.device,
         )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        with_prefix(self.start, &self.prefix)?.save(dir)?;
+        with_prefix(self.start, &self.prefix.module)?.save(dir)?;
         self.image.save(dir)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "prefix", &self.prefix, &self.opt)
+        self.prefix.save(dir)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        checkpoint.load_trainable("prefix", &mut self.prefix, &mut self.opt, &self.device)
+        self.prefix.load(checkpoint, &self.device)
     }
 }
 
@@ -177,13 +138,7 @@ pub fn train_prefix<B: AutodiffBackend>(
 ) -> Result<Report> {
     config.validate()?;
     let c = &start.config;
-    ensure!(
-        image.config.out_dim == c.decoder.dim,
-        "the image encoder puts out tokens of {} values (image.out_dim) but the decoder reads \
-         {} (decoder.dim)",
-        image.config.out_dim,
-        c.decoder.dim
-    );
+    let pictures = PictureCaptions::new(c, &image.config, data, special, config.optim.batch_size)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.optim.seed);
     let normal = Normal::new(0.0, config.init_std as f32).context("init_std")?;
     let values: Vec<f32> = (0..config.n_prefix * c.decoder.dim)
@@ -198,14 +153,11 @@ pub fn train_prefix<B: AutodiffBackend>(
     let mut stage = PrefixStage {
         start,
         image,
-        data,
-        special,
-        batch_size: config.optim.batch_size,
+        pictures,
         device: device.clone(),
         // Frozen: no gradient is kept for the captioner.
         captioner: ImageCaptioner::<B>::new(image, start, device).no_grad(),
-        prefix,
-        opt: config.optim.adam().init(),
+        prefix: Trainable::new("prefix", prefix, &config.optim),
     };
     let fingerprint = super::fingerprint(&("prefix", config, c, &image.config))?;
     run_stage(&mut stage, "prefix", &config.optim, &fingerprint, run)

@@ -23,15 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use super::augment::Augment;
 use super::dataset::Dataset;
-use super::Stage;
-use super::{
-    adam_step_with, mean_loss, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint,
-    Optim, Recipe, Report, Run,
-};
+use super::stage_parts::{mean_val_loss, save_captioner, LossParts, Trainable};
+use super::{run_stage, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::Split;
 use crate::model::image::ImageWeights;
 use crate::model::weights::Weights;
-use crate::model::{patches, AudioEncoder, Captioner};
+use crate::model::{patches, AudioEncoder, Captioner, TextDecoder};
 use crate::train::losses::SeededInit;
 
 /// A pretraining recipe.
@@ -155,10 +152,10 @@ struct PretrainStage<'a, B: AutodiffBackend> {
     image: Option<&'a ImageWeights>,
     data: &'a Dataset,
     device: B::Device,
-    captioner: Captioner<B>,
-    reconstructor: Reconstructor<B>,
-    encoder_opt: AdamOf<AudioEncoder<B>, B>,
-    reconstructor_opt: AdamOf<Reconstructor<B>, B>,
+    encoder: Trainable<AudioEncoder<B>, B>,
+    /// Rides along unchanged, so that the checkpoints hold the whole captioner.
+    decoder: TextDecoder<B>,
+    reconstructor: Trainable<Reconstructor<B>, B>,
 }
 
 impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
@@ -166,12 +163,7 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
         self.data.clips(Split::Train).len()
     }
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        lr: f64,
-        indices: &[usize],
-    ) -> Result<(f64, serde_json::Map<String, serde_json::Value>)> {
+    fn step(&mut self, epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
         let c = &self.start.config;
         let (mel, hidden) = batch::<B>(
             self.config,
@@ -182,28 +174,20 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
             indices,
             &self.device,
         )?;
-        let loss = masked_loss(&self.captioner.encoder, &self.reconstructor, mel, hidden, c);
+        let (encoder, reconstructor) = (&self.encoder.module, &self.reconstructor.module);
+        let loss = masked_loss(encoder, reconstructor, mel, hidden, c);
         let value = loss.clone().into_scalar().elem::<f64>();
         let mut grads = loss.backward();
-        adam_step_with(
-            &mut self.encoder_opt,
-            &mut self.captioner.encoder,
-            &mut grads,
-            lr,
-        );
-        adam_step_with(
-            &mut self.reconstructor_opt,
-            &mut self.reconstructor,
-            &mut grads,
-            lr,
-        );
-        Ok((value, serde_json::Map::new()))
+        self.encoder.step_with(&mut grads, lr);
+        self.reconstructor.step_with(&mut grads, lr);
+        Ok((value, LossParts::new()))
     }
 
     fn validate(&self) -> Result<f64> {
         let c = &self.start.config;
-        let (encoder, reconstructor) = (self.captioner.encoder.valid(), self.reconstructor.valid());
-        mean_loss(
+        let encoder = self.encoder.module.valid();
+        let reconstructor = self.reconstructor.module.valid();
+        mean_val_loss(
             self.data.clips(Split::Val).len(),
             self.config.optim.batch_size,
             "validation clips",
@@ -218,40 +202,24 @@ impl<B: AutodiffBackend> Stage for PretrainStage<'_, B> {
                     &self.device,
                 )?;
                 let loss = masked_loss(&encoder, &reconstructor, mel, hidden, c);
-                Ok((loss.into_scalar().elem::<f64>(), chunk.len() as f64))
+                Ok((loss, chunk.len() as f64))
             },
         )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        let weights = self.captioner.to_weights(&self.start.config)?;
-        save_with_image(dir, &weights, self.image)
+        let (encoder, decoder) = (&self.encoder.module, &self.decoder);
+        save_captioner(dir, encoder, decoder, &self.start.config, self.image)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "encoder", &self.captioner.encoder, &self.encoder_opt)?;
-        save_trainable(
-            dir,
-            "reconstructor",
-            &self.reconstructor,
-            &self.reconstructor_opt,
-        )
+        self.encoder.save(dir)?;
+        self.reconstructor.save(dir)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        checkpoint.load_trainable(
-            "encoder",
-            &mut self.captioner.encoder,
-            &mut self.encoder_opt,
-            &self.device,
-        )?;
-        checkpoint.load_trainable(
-            "reconstructor",
-            &mut self.reconstructor,
-            &mut self.reconstructor_opt,
-            &self.device,
-        )?;
-        Ok(())
+        self.encoder.load(checkpoint, &self.device)?;
+        self.reconstructor.load(checkpoint, &self.device)
     }
 }
 
@@ -275,16 +243,17 @@ pub fn pretrain<B: AutodiffBackend>(
          makes {} patch of a window",
         c.n_audio_tokens()
     );
+    let captioner = Captioner::<B>::from_weights(start, device);
+    let reconstructor = Reconstructor::new(c, config.optim.seed, device);
     let mut stage = PretrainStage {
         config,
         start,
         image,
         data,
         device: device.clone(),
-        captioner: Captioner::<B>::from_weights(start, device),
-        reconstructor: Reconstructor::new(c, config.optim.seed, device),
-        encoder_opt: config.optim.adam().init(),
-        reconstructor_opt: config.optim.adam().init(),
+        encoder: Trainable::new("encoder", captioner.encoder, &config.optim),
+        decoder: captioner.decoder,
+        reconstructor: Trainable::new("reconstructor", reconstructor, &config.optim),
     };
     let fingerprint = super::fingerprint(&("pretrain", config, c))?;
     run_stage(&mut stage, "pretrain", &config.optim, &fingerprint, run)
@@ -294,11 +263,8 @@ pub fn pretrain<B: AutodiffBackend>(
 mod tests {
     use super::*;
     use crate::model::params_without_grad;
-    use crate::model::reference::Cpu;
-    use burn::backend::Autodiff;
+    use crate::train::stage_parts::{tiny_captioner, Grad};
     use burn::optim::{GradientsParams, Optimizer};
-
-    type Grad = Autodiff<Cpu>;
 
     fn windows(c: &ModelConfig, b: usize) -> Tensor<Grad, 3> {
         // Each window a steady spectrum of its own: reconstructable from what is shown.
@@ -317,13 +283,9 @@ mod tests {
 
     /// A seeded tiny model without prefix and a fresh reconstructor.
     fn start() -> (ModelConfig, AudioEncoder<Grad>, Reconstructor<Grad>) {
-        let mut c = crate::model::weights::test_config();
-        c.encoder.n_prefix = 0;
-        let weights = Weights::init(&c, 1).unwrap();
-        let device = Default::default();
-        let encoder = Captioner::<Grad>::from_weights(&weights, &device).encoder;
-        let reconstructor = Reconstructor::new(&c, 1, &device);
-        (c, encoder, reconstructor)
+        let (c, captioner) = tiny_captioner();
+        let reconstructor = Reconstructor::new(&c, 1, &Default::default());
+        (c, captioner.encoder, reconstructor)
     }
 
     fn optim(lr: f64) -> Optim {

@@ -30,10 +30,8 @@ use serde_json::{Map, Value};
 
 use super::augment::Augment;
 use super::mixtures::{esc_metadata, Clips, MixtureConfig, Pool, Sources};
-use super::{
-    adam_step, run_stage, save_trainable, save_with_image, AdamOf, Checkpoint, Optim, Recipe,
-    Report, Run, Stage,
-};
+use super::stage_parts::{save_captioner, LossParts, Trainable};
+use super::{run_stage, save_with_image, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::esc_fold;
 use crate::model::image::ImageWeights;
 use crate::model::weights::{write_safetensors, Array, Weights};
@@ -333,10 +331,9 @@ struct TeachStage<'a, B: AutodiffBackend> {
     val: Labelled,
     test: TestFold,
     device: B::Device,
-    student: Student<B>,
+    student: Trainable<Student<B>, B>,
     /// Carried along unchanged, so that a ViT student's checkpoints hold the whole captioner.
     decoder: TextDecoder<B>,
-    opt: AdamOf<Student<B>, B>,
 }
 
 impl<B: AutodiffBackend> TeachStage<'_, B> {
@@ -351,7 +348,7 @@ impl<B: AutodiffBackend> TeachStage<'_, B> {
 
     /// The student's logits of `mels`, a batch at a time, without gradients.
     fn logits(&self, mels: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let student = self.student.valid();
+        let student = self.student.module.valid();
         let mut out = Vec::with_capacity(mels.len());
         for chunk in mels.chunks(self.config.optim.batch_size) {
             let logits = student.forward(
@@ -381,12 +378,7 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
         self.config.steps_per_epoch * self.config.optim.batch_size
     }
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        lr: f64,
-        indices: &[usize],
-    ) -> Result<(f64, Map<String, Value>)> {
+    fn step(&mut self, epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
         let began = Instant::now();
         let seeds: Vec<u64> = indices
             .iter()
@@ -403,9 +395,9 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
             &self.device,
         );
         let mel = self.mel_batch::<B>(&batch.mels, &self.device);
-        let loss = bce_with_logits(self.student.forward(mel, &self.start.config), targets);
-        let value = adam_step(&mut self.opt, &mut self.student, loss, lr);
-        let mut parts = Map::new();
+        let logits = self.student.module.forward(mel, &self.start.config);
+        let value = self.student.step(bce_with_logits(logits, targets), lr);
+        let mut parts = LossParts::new();
         parts.insert("teacher_ms".into(), batch.teacher_ms.into());
         parts.insert("label_ms".into(), (1e3 * labelled_s).into());
         parts.insert(
@@ -455,13 +447,9 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        match &self.student.backbone {
+        match &self.student.module.backbone {
             Backbone::Vit(encoder) => {
-                let captioner = Captioner {
-                    encoder: encoder.clone(),
-                    decoder: self.decoder.clone(),
-                };
-                save_with_image(dir, &captioner.to_weights(&self.start.config)?, self.image)?;
+                save_captioner(dir, encoder, &self.decoder, &self.start.config, self.image)?;
             }
             Backbone::Conv(net) => {
                 write_safetensors(&dir.join(CONV_BACKBONE_FILE), &net.to_arrays())?;
@@ -478,15 +466,15 @@ impl<B: AutodiffBackend> Stage for TeachStage<'_, B> {
                 save_with_image(dir, self.start, self.image)?;
             }
         }
-        self.student.head.save(dir)
+        self.student.module.head.save(dir)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
-        save_trainable(dir, "student", &self.student, &self.opt)
+        self.student.save(dir)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        checkpoint.load_trainable("student", &mut self.student, &mut self.opt, &self.device)
+        self.student.load(checkpoint, &self.device)
     }
 }
 
@@ -554,6 +542,10 @@ pub fn teach<B: AutodiffBackend>(
             student.dim(),
         ),
     };
+    let student = Student {
+        backbone,
+        head: TagHead::new(dim, classes, config.optim.seed, device),
+    };
     let mut stage = TeachStage {
         config,
         start,
@@ -563,12 +555,8 @@ pub fn teach<B: AutodiffBackend>(
         val,
         test,
         device: device.clone(),
-        student: Student {
-            backbone,
-            head: TagHead::new(dim, classes, config.optim.seed, device),
-        },
+        student: Trainable::new("student", student, &config.optim),
         decoder: captioner.decoder.no_grad(),
-        opt: config.optim.adam().init(),
     };
     let graph = inputs
         .teacher

@@ -1,15 +1,23 @@
-//! Shared helpers of the tools' integration tests: seeded bundles and test audio.
+//! Shared helpers of the tools' integration tests: the binary, seeded bundles and test audio.
 
 #![allow(dead_code)]
 
+use std::ffi::{OsStr, OsString};
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use earsight::bundle::{DecodingConfig, Quantization};
 use earsight_tools::model::weights::{read_config, Weights};
 use earsight_tools::ship::export::{export_bundle, ExportOptions};
 
+#[path = "../../../tests/common/kit.rs"]
+mod kit;
+// Each test uses some of these.
+#[allow(unused_imports)]
+pub use kit::{assert_contains, assert_failed, write_wav, Pcm};
+
 /// Runs the earsight-tools binary of this build.
-pub fn tools(args: &[&str]) -> std::process::Output {
+pub fn tools<S: AsRef<OsStr>>(args: &[S]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_earsight-tools"))
         .args(args)
         .output()
@@ -17,7 +25,7 @@ pub fn tools(args: &[&str]) -> std::process::Output {
 }
 
 /// Runs earsight-tools and returns what it printed, failing the test with its errors.
-pub fn tools_ok(args: &[&str]) -> String {
+pub fn tools_ok<S: AsRef<OsStr> + Debug>(args: &[S]) -> String {
     let out = tools(args);
     assert!(
         out.status.success(),
@@ -25,6 +33,36 @@ pub fn tools_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs earsight-tools, which must fail saying each of `wanted` on stderr; returns its stderr.
+#[track_caller]
+pub fn tools_fails<S: AsRef<OsStr> + Debug>(args: &[S], wanted: &[&str]) -> String {
+    let out = tools(args);
+    assert!(!out.status.success(), "earsight-tools {args:?} succeeded");
+    assert_failed(&out, wanted)
+}
+
+/// A command line: the words of `template`, each `{}` replaced by the next of `values` as one
+/// argument (a path with spaces in it stays whole).
+pub fn argv(template: &str, values: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
+    let mut values = values.iter();
+    let args = template
+        .split_whitespace()
+        .map(|word| match word {
+            "{}" => values
+                .next()
+                .unwrap_or_else(|| panic!("{template:?} has more {{}} than values"))
+                .as_ref()
+                .to_owned(),
+            word => word.into(),
+        })
+        .collect();
+    assert!(
+        values.next().is_none(),
+        "{template:?} has fewer {{}} than values"
+    );
+    args
 }
 
 pub fn repo() -> PathBuf {
@@ -182,16 +220,20 @@ impl NpyElement for i64 {
     }
 }
 
+/// Runs `script`, a path in the repository, with `args` in $EARSIGHT_PYTHON or python3.
+pub fn run_python(script: &str, args: &[&OsStr]) -> std::process::Output {
+    let python = std::env::var("EARSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
+    std::process::Command::new(&python)
+        .arg(repo().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
+}
+
 /// Runs tests/oracle/oracle.py; panics with its output when a check fails or Python lacks the
 /// oracle packages (`pip install -r tests/oracle/requirements.txt`).
 pub fn run_oracle(check: &str, case: &Path) -> String {
-    let python = std::env::var("EARSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .arg(repo().join("tests/oracle/oracle.py"))
-        .arg(check)
-        .arg(case)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let out = run_python("tests/oracle/oracle.py", &[check.as_ref(), case.as_ref()]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -206,6 +248,18 @@ pub fn run_oracle(check: &str, case: &Path) -> String {
 
 fn audio_fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/audio")
+}
+
+/// Writes a label map for the tiny teacher's 12 classes: each label stands for a range of them.
+pub fn write_label_map(path: &Path, labels: &[(&str, std::ops::Range<usize>)]) {
+    let labels: Vec<serde_json::Value> = labels
+        .iter()
+        .map(|(label, classes)| {
+            serde_json::json!({"label": label, "classes": classes.clone().collect::<Vec<_>>()})
+        })
+        .collect();
+    let map = serde_json::json!({"teacher_classes": 12, "labels": labels});
+    std::fs::write(path, map.to_string()).unwrap();
 }
 
 /// A sources directory in the layouts `world` reads, made of the fixture recordings.
@@ -253,15 +307,6 @@ pub fn world_sources(dir: &Path) -> PathBuf {
 
 /// A 16 kHz mono WAV of `seconds` of digital silence.
 pub fn write_silence(path: &Path, seconds: u32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for _ in 0..16_000 * seconds {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    let samples = std::iter::repeat_n(0.0, 16_000 * seconds as usize);
+    write_wav(path, 16_000, 1, Pcm::I16, samples);
 }

@@ -138,9 +138,8 @@ pub fn attentive_ot<B: Backend>(
 mod tests {
     use super::*;
     use crate::train::losses::exact::emd;
-    use crate::train::losses::test_support::{random, sq, weights, Grad};
+    use crate::train::losses::test_support::{random, sq, tensor, values, weights, Grad};
     use crate::train::losses::transport::Sinkhorn;
-    use burn::tensor::TensorData;
 
     #[test]
     fn transport_gradients_match_finite_differences_of_the_exact_value() {
@@ -150,42 +149,17 @@ mod tests {
         let (fv, _) = random(&mut rng, [1, m, d]);
         let mu_a = weights(&mut rng, n);
         let mu_b = weights(&mut rng, m);
-        let device = Default::default();
-        let tensor3 = |v: &[f64], shape: [usize; 3]| {
-            Tensor::<Grad, 3>::from_data(
-                TensorData::new(v.iter().map(|&x| x as f32).collect(), shape.to_vec()),
-                &device,
-            )
-        };
-        let tensor2 = |v: &[f64]| {
-            Tensor::<Grad, 2>::from_data(
-                TensorData::new(v.iter().map(|&x| x as f32).collect(), vec![1, v.len()]),
-                &device,
-            )
-        };
-        let a = tensor3(&fa, [1, n, d]).require_grad();
-        let ma = tensor2(&mu_a).require_grad();
-        let v = tensor3(&fv, [1, m, d]);
+        let a = tensor::<Grad, 3>(&fa, [1, n, d]).require_grad();
+        let ma = tensor::<Grad, 2>(&mu_a, [1, n]).require_grad();
+        let v = tensor::<Grad, 3>(&fv, [1, m, d]);
         let marginals = Marginals {
             audio: ma.clone(),
-            image: tensor2(&mu_b),
+            image: tensor::<Grad, 2>(&mu_b, [1, m]),
         };
         let loss = attentive_ot(a.clone(), v, &marginals, &Solver::Exact).sum();
         let grads = loss.backward();
-        let ga: Vec<f64> = a
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .convert::<f64>()
-            .into_vec()
-            .unwrap();
-        let gm: Vec<f64> = ma
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .convert::<f64>()
-            .into_vec()
-            .unwrap();
+        let ga = values(a.grad(&grads).unwrap());
+        let gm = values(ma.grad(&grads).unwrap());
 
         let value = |fa: &[f64], mu_a: &[f64]| {
             let cost: Vec<f64> = (0..n * m)
@@ -232,12 +206,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let (fa, _) = random(&mut rng, [2, 5, 8]);
         let (fv, _) = random(&mut rng, [2, 3, 8]);
-        let t = |v: &[f64], shape: [usize; 3]| {
-            Tensor::<Grad, 3>::from_data(
-                TensorData::new(v.iter().map(|&x| x as f32).collect(), shape.to_vec()),
-                &device,
-            )
-        };
+        let t = tensor::<Grad, 3>;
         let marginals = scorers.marginals(t(&fa, [2, 5, 8]), t(&fv, [2, 3, 8]), 1.0);
         for (mu, len) in [(&marginals.audio, 5), (&marginals.image, 3)] {
             let v: Vec<f64> = mu.clone().into_data().convert::<f64>().into_vec().unwrap();

@@ -17,8 +17,14 @@ pub(super) fn random(rng: &mut ChaCha8Rng, shape: [usize; 3]) -> (Vec<f64>, Tens
     let v: Vec<f64> = (0..shape.iter().product())
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
+    let t = tensor(&v, shape);
+    (v, t)
+}
+
+/// Host values as a tensor `shape` on backend `Bk`'s default device.
+pub(super) fn tensor<Bk: Backend, const D: usize>(v: &[f64], shape: [usize; D]) -> Tensor<Bk, D> {
     let data = TensorData::new(v.iter().map(|&x| x as f32).collect(), shape.to_vec());
-    (v, Tensor::from_data(data, &Default::default()))
+    Tensor::from_data(data, &Default::default())
 }
 
 /// A tensor's values on the host.
