@@ -2,5 +2,5 @@
 //! [`export::tagger`]) and board packages ([`board`]). The group uses the model, teacher and
 //! training groups, never the recipe or the command line.
 
-pub mod board;
+pub use earsight_tools_base::board;
 pub mod export;

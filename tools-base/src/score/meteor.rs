@@ -7,7 +7,7 @@
 //! METEOR's default parameters this is a proxy for METEOR 1.5, not METEOR 1.5.
 //!
 //! Measured against the METEOR 1.5 jar that pycocoevalcap 1.2 bundles, through the oracle fixture
-//! (`tools/tests/fixtures/metrics_oracle.json`: its 104 caption sets, and 197 METEOR-only cases,
+//! (`tools-base/tests/fixtures/metrics_oracle.json`: its 104 caption sets, and 197 METEOR-only cases,
 //! all captions the project wrote):
 //!
 //! - Restricted alike (`-m "exact stem" -w "1.0 0.6" -p "0.85 0.2 0.6 0.5"`; delta 0.5 weighs

@@ -1,11 +1,11 @@
 //! Caption metrics against pycocoevalcap 1.2, through the committed oracle fixture written by
-//! `tools/tests/oracle/metrics.py` (the Java PTB tokenizer, the Python scorers, the METEOR 1.5
-//! jar) over captions the project wrote (`tools/tests/oracle/captions.txt` and a seeded
+//! `tools-base/tests/oracle/metrics.py` (the Java PTB tokenizer, the Python scorers, the METEOR 1.5
+//! jar) over captions the project wrote (`tools-base/tests/oracle/captions.txt` and a seeded
 //! generator).
 
-use earsight_tools::score::meteor::{meteor, meteor_with, normalize, Params};
-use earsight_tools::score::metrics::{bleu, cider_d, rouge_l};
-use earsight_tools::text::tokenize;
+use earsight_tools_base::score::meteor::{meteor, meteor_with, normalize, Params};
+use earsight_tools_base::score::metrics::{bleu, cider_d, rouge_l};
+use earsight_tools_base::text::tokenize;
 use serde_json::Value;
 
 fn fixture() -> Value {

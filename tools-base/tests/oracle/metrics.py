@@ -1,12 +1,12 @@
-"""Writes the caption-metric oracle fixture, tools/tests/fixtures/metrics_oracle.json: captions
+"""Writes the caption-metric oracle fixture, tools-base/tests/fixtures/metrics_oracle.json: captions
 the earsight project wrote itself, tokenized and scored by pycocoevalcap 1.2 (the Java PTB
 tokenizer, BLEU-1..4, ROUGE-L, CIDEr-D; METEOR 1.5 when the jar runs).
 
     python3 -m pip install pycocoevalcap==1.2     # needs a Java runtime
-    python3 tools/tests/oracle/metrics.py tools/tests/fixtures/metrics_oracle.json
+    python3 tools-base/tests/oracle/metrics.py tools-base/tests/fixtures/metrics_oracle.json
 
 No data directory is needed. The captions come from two places, both the project's own:
-- tools/tests/oracle/captions.txt, written by hand: sound scenes each described five ways,
+- tools-base/tests/oracle/captions.txt, written by hand: sound scenes each described five ways,
   captions made to stress the PTB tokenizer, hand-made METEOR cases and normalizer lines;
 - a generator in this file: templates over sound sources, their verbs, places, adverbs and a
   second sound, drawn with seeded random generators, so the fixture is the same every run.

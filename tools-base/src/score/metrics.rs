@@ -3,7 +3,7 @@
 //! the way its Stanford PTB tokenizer (CoreNLP 3.4.1, `-lowerCase`, punctuation removed) does.
 //!
 //! Parity with pycocoevalcap is tested against a committed oracle fixture
-//! (`tools/tests/fixtures/metrics_oracle.json`, written by `tools/tests/oracle/metrics.py`).
+//! (`tools-base/tests/fixtures/metrics_oracle.json`, written by `tools-base/tests/oracle/metrics.py`).
 
 use std::collections::{HashMap, HashSet};
 

@@ -4,7 +4,7 @@
 //! Americanization, `can not`, `gon na` and the like split).
 //!
 //! Written here from the tokenizer's observed behaviour, checked against the Java tokenizer on
-//! every caption of the oracle fixture (`tools/tests/fixtures/metrics_oracle.json`). Like the
+//! every caption of the oracle fixture (`tools-base/tests/fixtures/metrics_oracle.json`). Like the
 //! Java lexer, it reads the text left to right and at each point takes the longest token any
 //! of its token classes matches, counting the text a class must see after the token (its
 //! trailing context); of equally long matches the class listed first wins. The classes, in
