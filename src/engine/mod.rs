@@ -293,9 +293,6 @@ fn load_graph(
     typed.into_runnable().map_err(load)
 }
 
-/// tract's declutter passes but its axis-moving one (ChangeAxes): on the mini bundle that pass
-/// was a quarter of the load (about 17 of 69 ms for both graphs) and the encoder ran no faster
-/// for it (10.4 ms either way).
 /// A graph's output names, in order: each output's label, else its node's name (what an ONNX
 /// graph's outputs are called once tract has read it).
 pub fn output_names<F, O>(model: &Graph<F, O>) -> TractResult<Vec<String>>
@@ -315,6 +312,9 @@ where
         .collect())
 }
 
+/// tract's declutter passes but ChangeAxes (it moves transposes through the graph): that pass
+/// cost load time and made the graphs no faster (`tools/bench/FINDINGS.md`, "The runtime's
+/// speed").
 fn declutter(model: &mut TypedModel) -> TractResult<()> {
     let mut declutter = Optimizer::declutter();
     declutter

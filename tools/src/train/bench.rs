@@ -2,8 +2,8 @@
 //! one device: what `earsight-tools bench-train` prints and `tools/bench/train-device.sh`
 //! compares between the CPU and a GPU. The first step's loss is reported too: the same data
 //! and weights must give the same loss on every device, up to float rounding. Step times leave
-//! out the first `warmup` steps, in which a GPU compiles and tunes its kernels: on an H200 the
-//! captioner's first steps took 8.8 s, 1.6 s and 1.8 s, the next ones 60 ms.
+//! out the first `warmup` steps, in which a GPU compiles and tunes its kernels (what the first
+//! steps cost on a GPU: `tools/README.md`).
 
 use std::collections::BTreeMap;
 

@@ -16,14 +16,10 @@ use earsight::bundle::{
 use crate::model::weights::Weights;
 use earsight::text::read_special_tokens;
 
-/// Weight scheme per graph under `--int8`, chosen by timing every pair side by side
-/// (`tools/bench/quantization.sh`: mini, one thread pinned to one x86 core, interleaved rounds,
-/// medians): int8-weights loads in 158 ms against int8-dynamic's 276 (tract's optimisation of
-/// the MatMulInteger graphs is the difference) and f32's 160, encodes in 26 against 38 ms and
-/// decodes a token in 1.9 against 2.0 ms, so one `earsight caption` of a window (load included)
-/// takes 223 against 356 ms. int8-dynamic keeps the weights int8 in memory, which saves 19 MB of
-/// peak RSS (46 against 65 MB) that no board in `boards/` needs; `--encoder-quant`/
-/// `--decoder-quant int8-dynamic` still give it.
+/// Weight scheme per graph under `--int8`: `int8-weights` for both, which loads and runs as fast
+/// as f32 at a quarter of its size, where `int8-dynamic` loads slower and saves memory no board
+/// in `boards/` needs (timed side by side by `tools/bench/quantization.sh`; the numbers are in
+/// models/README.md). `--encoder-quant`/`--decoder-quant int8-dynamic` still give it.
 pub const INT8_ENCODER: Quantization = Quantization::Int8Weights;
 pub const INT8_DECODER: Quantization = Quantization::Int8Weights;
 
