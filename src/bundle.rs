@@ -31,10 +31,10 @@ pub const TAGGER_FILE: &str = "tagger.onnx";
 /// Why a bundle was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: not a bundle directory (expected a directory holding {MANIFEST_FILE})")]
     NotADirectory { path: PathBuf },
@@ -172,6 +172,10 @@ impl Default for DecodingConfig {
     }
 }
 
+/// The widest beam earsight searches: each hypothesis costs a decoder step per token, and
+/// captions stop gaining from wider beams long before this.
+pub const MAX_BEAM_WIDTH: usize = 32;
+
 impl DecodingConfig {
     /// Whether `model` can decode this way: as (field, expected, found) where it cannot. The
     /// runtime refuses a manifest that fails it, and the exporter checks it before writing.
@@ -184,11 +188,11 @@ impl DecodingConfig {
                 self.max_tokens.to_string(),
             ));
         }
-        if self.beam_width == 0 {
+        if !(1..=MAX_BEAM_WIDTH).contains(&self.beam_width) {
             return Err((
                 "decoding.beam_width".into(),
-                "at least 1".into(),
-                "0".into(),
+                format!("1..={MAX_BEAM_WIDTH}"),
+                self.beam_width.to_string(),
             ));
         }
         Ok(())
@@ -424,7 +428,7 @@ impl Bundle {
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&manifest_path).map_err(|source| BundleError::Io {
             path: manifest_path.clone(),
-            source,
+            error: source,
         })?;
         let manifest = parse_manifest(&manifest_path, &text)?;
         check_manifest(&manifest_path, &manifest)?;
@@ -633,7 +637,7 @@ fn check_graph_spec(
 pub fn sha256_file(path: &Path) -> Result<String, BundleError> {
     let io = |source| BundleError::Io {
         path: path.into(),
-        source,
+        error: source,
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();

@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use earsight::audio::pcm::PcmFormat;
-use earsight::bundle::{Bundle, MODEL_CARD_FILE};
+use earsight::bundle::{Bundle, MAX_BEAM_WIDTH, MODEL_CARD_FILE};
 use earsight::stream::{
     self, with_tags, FileSource, GateConfig, JsonLines, ListenConfig, PcmSource, Sink, Source,
     Summary, TextLines,
@@ -101,10 +102,10 @@ struct ListenArgs {
     #[arg(long)]
     realtime: bool,
     /// Window length in seconds (default: the model's window).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     window: Option<f64>,
     /// Seconds between window starts (default: 2, or the window if shorter).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hop: Option<f64>,
     /// Print one JSON object per event, and the summary as JSON.
     #[arg(long)]
@@ -126,7 +127,7 @@ struct GateArgs {
     #[arg(long, default_value_t = GateConfig::default().threshold_db, allow_negative_numbers = true)]
     gate_db: f32,
     /// Seconds of frames above --gate-db a window needs to be captioned.
-    #[arg(long, default_value_t = GateConfig::default().min_active_s)]
+    #[arg(long, default_value_t = GateConfig::default().min_active_s, allow_negative_numbers = true)]
     gate_active: f64,
 }
 
@@ -175,13 +176,18 @@ pub fn run() -> Result<()> {
 /// runs the model on a worker thread of its own.
 fn use_threads(threads: usize) -> Result<()> {
     use tract_linalg::multithread::{set_default_executor, Executor};
-    match threads {
-        0 => bail!("--threads must be at least 1"),
-        1 => {}
-        n => set_default_executor(Executor::multithread(n)),
+    if !(1..=MAX_THREADS).contains(&threads) {
+        bail!("--threads {threads}: expected 1 to {MAX_THREADS}");
+    }
+    if threads > 1 {
+        set_default_executor(Executor::multithread(threads));
     }
     Ok(())
 }
+
+/// The most threads `--threads` gives tract: more than any board has cores, where each thread
+/// past the cores only adds start-up time and memory.
+const MAX_THREADS: usize = 64;
 
 /// Where the default bundle is looked for, in order: beside the binary as a board tarball or
 /// `make install` lays it out, then in the source tree it was built from (a checkout, or
@@ -201,7 +207,8 @@ fn model_dir(model: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = model {
         return Ok(dir);
     }
-    if let Some(dir) = std::env::var_os("EARSIGHT_MODEL") {
+    // An empty variable is an unset one, as the shell's `EARSIGHT_MODEL= earsight ...` means.
+    if let Some(dir) = std::env::var_os("EARSIGHT_MODEL").filter(|v| !v.is_empty()) {
         let dir = PathBuf::from(dir);
         if !dir.join("manifest.json").is_file() {
             bail!(
@@ -241,6 +248,17 @@ fn open_captioner(dir: &Path) -> Result<Captioner> {
     Ok(captioner)
 }
 
+/// Overrides the bundle's beam width with `--beam`, within what earsight searches.
+fn set_beam(captioner: &mut Captioner, beam: Option<usize>) -> Result<()> {
+    if let Some(width) = beam {
+        if !(1..=MAX_BEAM_WIDTH).contains(&width) {
+            bail!("--beam {width}: expected 1 (greedy) to {MAX_BEAM_WIDTH}");
+        }
+        captioner.decoding.beam_width = width;
+    }
+    Ok(())
+}
+
 fn caption(
     dir: &Path,
     json: bool,
@@ -249,29 +267,45 @@ fn caption(
     files: &[PathBuf],
 ) -> Result<()> {
     let mut captioner = open_captioner(dir)?;
-    if let Some(width) = beam {
-        if width == 0 {
-            bail!("--beam must be at least 1");
-        }
-        captioner.decoding.beam_width = width;
-    }
+    set_beam(&mut captioner, beam)?;
+    let frontend = &captioner.bundle().manifest().model.frontend;
+    let window_s =
+        frontend.clip_frames as f64 * frontend.hop_length as f64 / frontend.sample_rate as f64;
+    gate.check(window_s).map_err(anyhow::Error::msg)?;
     let mut failures = 0;
+    let mut out = std::io::stdout().lock();
     for file in files {
+        // The first failed write ends the batch: a closed pipe quietly (whoever read the
+        // captions has what it wanted), anything else (a full disk) as an error.
+        let mut written = Ok(());
         let result = stream::caption_file(&mut captioner, file, &gate, |c| {
-            if json {
-                println!("{}", serde_json::to_string(&c).expect("captions serialise"));
+            if written.is_err() {
+                return;
+            }
+            written = if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&c).expect("captions serialise")
+                )
             } else if files.len() > 1 || c.start > 0.0 {
-                println!(
+                writeln!(
+                    out,
                     "{} [{:.2}-{:.2}s] {}",
                     c.file.display(),
                     c.start,
                     c.end,
                     with_tags(&c.caption, &c.tags)
-                );
+                )
             } else {
-                println!("{}", with_tags(&c.caption, &c.tags));
-            }
+                writeln!(out, "{}", with_tags(&c.caption, &c.tags))
+            };
         });
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => bail!("cannot write captions to stdout: {e}"),
+            Ok(()) => {}
+        }
         match result {
             Ok(0) => eprintln!(
                 "{}: silence (no {} s above {} dBFS in any window), no caption",
@@ -332,12 +366,7 @@ impl Interrupts {
 
 fn listen(args: ListenArgs) -> Result<()> {
     let mut captioner = open_captioner(&model_dir(args.model.clone())?)?;
-    if let Some(width) = args.beam {
-        if width == 0 {
-            bail!("--beam must be at least 1");
-        }
-        captioner.decoding.beam_width = width;
-    }
+    set_beam(&mut captioner, args.beam)?;
     let frontend = captioner.bundle().manifest().model.frontend.clone();
     let mut source = open_source(&args, frontend.sample_rate)?;
     let mut interrupts = Interrupts::default();

@@ -288,8 +288,13 @@ fn decoding_the_decoder_cannot_do_is_refused() {
         format!("found {positions}"),
     );
     assert_contains(&err, &["`decoding.max_tokens`", &most, &found]);
-    let err = refusal_after(|m| m.decoding.beam_width = 0);
-    assert_contains(&err, &["`decoding.beam_width`"]);
+    for width in [0, 1_000_000] {
+        let err = refusal_after(|m| m.decoding.beam_width = width);
+        assert_contains(
+            &err,
+            &["`decoding.beam_width`", "1..=32", &format!("found {width}")],
+        );
+    }
 }
 
 #[test]

@@ -194,7 +194,7 @@ fn beam_search_is_deterministic_and_may_differ_from_greedy() {
     assert_eq!(stdout(&beam), stdout(&again));
     assert!(!stdout(&beam).trim().is_empty());
     let zero = earsight(&["caption", "--beam", "0", clip]);
-    assert_failed(&zero, &["--beam must be at least 1"]);
+    assert_failed(&zero, &["--beam 0: expected 1 (greedy) to 32"]);
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn more_threads_give_the_same_captions() {
     assert!(two.status.success(), "{}", stderr(&two));
     assert_eq!(stdout(&one), stdout(&two));
     let zero = earsight(&["caption", "--threads", "0", clip]);
-    assert_failed(&zero, &["--threads must be at least 1"]);
+    assert_failed(&zero, &["--threads 0: expected 1 to 64"]);
 }
 
 #[test]
@@ -278,5 +278,150 @@ fn the_shipped_model_is_found_without_being_named() {
     assert!(out.status.success(), "{}", stderr(&out));
     let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert!(!line["caption"].as_str().unwrap().is_empty(), "{line}");
+    assert!(!stderr(&out).contains("untrained"), "{}", stderr(&out));
+}
+
+#[test]
+fn flag_values_out_of_range_are_refused_naming_the_flag_the_value_and_the_range() {
+    let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let clip = clip.to_str().unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["caption", "--beam", "1000000"],
+            "--beam 1000000: expected 1 (greedy) to 32",
+        ),
+        (
+            &["caption", "--threads", "1000"],
+            "--threads 1000: expected 1 to 64",
+        ),
+        (
+            &["caption", "--gate-db", "NaN"],
+            "--gate-db NaN: expected a level from -200 to 0",
+        ),
+        (
+            &["caption", "--gate-db", "inf"],
+            "--gate-db inf: expected a level from -200 to 0",
+        ),
+        (
+            &["caption", "--gate-active", "1e9"],
+            "--gate-active 1000000000 s: expected from 0 s",
+        ),
+        (
+            &["caption", "--gate-active", "-5"],
+            "--gate-active -5 s: expected from 0 s",
+        ),
+        (
+            &["listen", "--window", "-1", "--input"],
+            "--window -1 s: expected from 1 s",
+        ),
+        (
+            &["listen", "--window", "0.001", "--input"],
+            "--window 0.001 s: expected from 1 s",
+        ),
+        (
+            &["listen", "--hop", "-1", "--input"],
+            "--hop -1 s: expected a step above 0",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut args = args.to_vec();
+        args.push(clip);
+        let out = earsight(&args);
+        assert_failed(&out, &[expected]);
+        assert!(stdout(&out).is_empty(), "{args:?} captioned");
+    }
+    for (raw, expected) in [
+        (
+            ["--rate", "1", "--channels", "1"],
+            "--rate 1: expected 8000 to 384000 Hz",
+        ),
+        (
+            ["--rate", "16000", "--channels", "1000"],
+            "--channels 1000: expected 1 to 32",
+        ),
+    ] {
+        let mut args = vec!["listen", "--input", "-"];
+        args.extend(raw);
+        assert_failed(&earsight(&args), &[expected]);
+    }
+}
+
+#[test]
+fn damaged_files_are_refused_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = |rate: u32, seconds: f32| tone(rate, seconds).collect::<Vec<f32>>();
+    // A float WAV at 44.1 kHz with a burst of NaN, one with every sample infinite, and one whose
+    // header says 1 Hz: each names itself and what is wrong, and the next file is captioned.
+    let nan = dir.path().join("nan.wav");
+    let mut samples = clip(44_100, 3.0);
+    samples[1000..1100].fill(f32::NAN);
+    write_wav(&nan, 44_100, 1, Pcm::F32, samples);
+    let inf = dir.path().join("inf.wav");
+    write_wav(&inf, 16_000, 1, Pcm::F32, vec![f32::INFINITY; 16_000]);
+    let one_hz = dir.path().join("one-hz.wav");
+    write_wav(&one_hz, 1, 1, Pcm::I16, clip(1, 200.0));
+    let good = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let cases = [
+        (&nan, "sample 1000 reads as NaN"),
+        (&inf, "sample 0 reads as inf"),
+        (
+            &one_hz,
+            "the header says 1 Hz, but earsight reads 8000 to 384000 Hz",
+        ),
+    ];
+    for (path, expected) in cases {
+        let out = earsight(&["caption", path.to_str().unwrap(), good.to_str().unwrap()]);
+        let err = assert_failed(&out, &[path.to_str().unwrap(), expected]);
+        assert_contains(&err, &["1 of 2 files could not be captioned"]);
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            stdout(&out).lines().count(),
+            1,
+            "the good file is captioned"
+        );
+    }
+}
+
+#[test]
+fn captions_stop_quietly_at_a_closed_pipe_and_loudly_at_a_full_disk() {
+    let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let clip = clip.to_str().unwrap();
+    // A reader that went away before the first caption (`| head -0`); `| head -1` is the same
+    // once its line is read.
+    let mut child = earsight_command()
+        .args(["caption", clip, clip, clip])
+        .env("EARSIGHT_MODEL", bundle())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = earsight_command()
+        .args(["caption", clip])
+        .env("EARSIGHT_MODEL", bundle())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_failed(
+        &out,
+        &["cannot write captions to stdout", "No space left on device"],
+    );
+}
+
+#[test]
+fn an_empty_model_variable_counts_as_unset() {
+    let out = earsight_command()
+        .args(["caption", "tests/fixtures/audio/dog_bark.ogg"])
+        .current_dir(repo())
+        .env("EARSIGHT_MODEL", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).trim().is_empty());
     assert!(!stderr(&out).contains("untrained"), "{}", stderr(&out));
 }

@@ -20,13 +20,18 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+/// The sample rates earsight reads, from files and raw PCM alike: telephone audio up to studio
+/// interfaces. A rate outside is a damaged header or a wrong flag, and resampling from it would
+/// take unbounded time or memory.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=384_000;
+
 /// Why a file could not be read as audio.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: is a directory, expected an audio file")]
     IsDirectory { path: PathBuf },
@@ -162,7 +167,7 @@ impl AudioFile {
         }
         let file = File::open(path).map_err(|source| AudioError::Io {
             path: path.into(),
-            source,
+            error: source,
         })?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
@@ -182,7 +187,7 @@ impl AudioFile {
                 {
                     AudioError::Io {
                         path: path.into(),
-                        source,
+                        error: source,
                     }
                 }
                 // A container that was recognised but holds a codec we do not decode.
@@ -207,6 +212,17 @@ impl AudioFile {
                 path: path.into(),
                 reason: "the audio track does not state its sample rate".into(),
             })?;
+        if !SAMPLE_RATES.contains(&source_rate) {
+            return Err(AudioError::Malformed {
+                path: path.into(),
+                reason: format!(
+                    "the header says {source_rate} Hz, but earsight reads {} to {} Hz: the \
+                     header is damaged",
+                    SAMPLE_RATES.start(),
+                    SAMPLE_RATES.end()
+                ),
+            });
+        }
         let decoder = symphonia::default::get_codecs()
             .make(&track.codec_params, &DecoderOptions::default())
             .map_err(|e| AudioError::UnsupportedCodec {
@@ -264,6 +280,17 @@ impl AudioFile {
                 slot => slot.insert(SampleBuffer::new(capacity, spec)),
             };
             buffer.copy_interleaved_ref(decoded);
+            if let Some(i) = buffer.samples().iter().position(|x| !x.is_finite()) {
+                return Err(AudioError::Malformed {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "sample {} reads as {}, but audio samples are finite numbers: the file \
+                         is damaged",
+                        self.samples_read + (i / channels) as u64,
+                        buffer.samples()[i]
+                    ),
+                });
+            }
             self.mono.clear();
             self.mono.extend(
                 buffer

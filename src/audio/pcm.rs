@@ -7,6 +7,10 @@ use std::io::{ErrorKind, Read};
 
 use super::AudioError;
 
+/// The most interleaved channels a raw stream may carry (a 32-channel array is the largest
+/// capture device in common use); more is a wrong flag.
+pub const MAX_CHANNELS: usize = 32;
+
 /// The sample encodings accepted on a raw stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PcmFormat {
@@ -103,7 +107,7 @@ impl<R: Read> PcmReader<R> {
                 Err(source) => {
                     return Err(AudioError::Io {
                         path: self.name.clone().into(),
-                        source,
+                        error: source,
                     })
                 }
             }

@@ -3,6 +3,10 @@
 
 use serde::Serialize;
 
+/// The gate levels accepted: from far below any recording's noise floor (-200 dBFS lets every
+/// window through) to full scale.
+pub const LEVELS_DB: std::ops::RangeInclusive<f32> = -200.0..=0.0;
+
 /// When a window counts as silent.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GateConfig {
@@ -30,6 +34,28 @@ impl GateConfig {
             threshold_db: f32::NEG_INFINITY,
             min_active_s: 0.0,
         }
+    }
+
+    /// Whether this gate can be used on windows of `window_s` seconds: a level within
+    /// [`LEVELS_DB`] (or -inf, the [`GateConfig::open`] gate) and at most the whole window to be
+    /// active; the refusal names the flag.
+    pub fn check(&self, window_s: f64) -> Result<(), String> {
+        let level = self.threshold_db;
+        if !(LEVELS_DB.contains(&level) || level == f32::NEG_INFINITY) {
+            return Err(format!(
+                "--gate-db {}: expected a level from {} to {} dBFS, or -inf (no gate)",
+                self.threshold_db,
+                LEVELS_DB.start(),
+                LEVELS_DB.end()
+            ));
+        }
+        if !(0.0..=window_s).contains(&self.min_active_s) {
+            return Err(format!(
+                "--gate-active {} s: expected from 0 s to the window ({window_s:.2} s)",
+                self.min_active_s
+            ));
+        }
+        Ok(())
     }
 
     /// Decides on a window from its frames' levels (dBFS); `frame_s` is the frame hop in

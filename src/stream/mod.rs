@@ -90,6 +90,9 @@ impl Default for ListenConfig {
     }
 }
 
+/// The shortest window: less holds too few frames to be told from silence or described.
+const MIN_WINDOW_S: f64 = 1.0;
+
 /// The default hop: a new sound is reported within about this long.
 const DEFAULT_HOP_S: f64 = 2.0;
 
@@ -108,10 +111,11 @@ impl ListenConfig {
         let model_s = f.clip_frames as f64 * frame_s;
         let window_s = self.window_s.unwrap_or(model_s);
         let hop_s = self.hop_s.unwrap_or(DEFAULT_HOP_S.min(window_s));
-        if !(window_s.is_finite() && window_s > 0.0) || window_s > model_s + frame_s / 2.0 {
+        let shortest = MIN_WINDOW_S.min(model_s);
+        if !(window_s.is_finite() && window_s >= shortest) || window_s > model_s + frame_s / 2.0 {
             return Err(StreamError::Config(format!(
-                "--window {window_s} s: expected a length above 0 and at most the model's \
-                 window of {model_s:.2} s"
+                "--window {window_s} s: expected from {shortest} s to the model's window of \
+                 {model_s:.2} s"
             )));
         }
         if !(hop_s.is_finite() && hop_s > 0.0) || hop_s > window_s + frame_s / 2.0 {
@@ -120,6 +124,7 @@ impl ListenConfig {
                  a longer step would leave audio between windows unheard"
             )));
         }
+        self.gate.check(window_s).map_err(StreamError::Config)?;
         Ok(Plan {
             window_frames: ((window_s / frame_s).round() as usize).clamp(1, f.clip_frames),
             hop_frames: ((hop_s / frame_s).round() as usize).max(1),
@@ -636,7 +641,13 @@ mod tests {
             ..Default::default()
         };
         let e = too_long.plan(&f).unwrap_err().to_string();
-        assert!(e.contains("at most the model's window of 10.24 s"), "{e}");
+        assert!(e.contains("to the model's window of 10.24 s"), "{e}");
+        let too_short = ListenConfig {
+            window_s: Some(0.001),
+            ..Default::default()
+        };
+        let e = too_short.plan(&f).unwrap_err().to_string();
+        assert!(e.contains("--window 0.001 s: expected from 1 s"), "{e}");
         let gap = ListenConfig {
             window_s: Some(2.0),
             hop_s: Some(3.0),

@@ -5,8 +5,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::audio::pcm::{PcmFormat, PcmReader};
-use crate::audio::AudioFile;
+use crate::audio::pcm::{PcmFormat, PcmReader, MAX_CHANNELS};
+use crate::audio::{AudioFile, SAMPLE_RATES};
 
 use super::StreamError;
 
@@ -100,10 +100,16 @@ impl<R: Read> PcmSource<R> {
         channels: usize,
         live: bool,
     ) -> Result<PcmSource<R>, StreamError> {
-        if rate == 0 || channels == 0 {
+        if !SAMPLE_RATES.contains(&rate) {
             return Err(StreamError::Config(format!(
-                "{name}: raw PCM needs a rate and a channel count above zero (got --rate {rate}, \
-                 --channels {channels})"
+                "{name}: --rate {rate}: expected {} to {} Hz",
+                SAMPLE_RATES.start(),
+                SAMPLE_RATES.end()
+            )));
+        }
+        if !(1..=MAX_CHANNELS).contains(&channels) {
+            return Err(StreamError::Config(format!(
+                "{name}: --channels {channels}: expected 1 to {MAX_CHANNELS}"
             )));
         }
         Ok(PcmSource {
