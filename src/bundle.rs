@@ -28,6 +28,19 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// The tagger graph, in bundles that have one (format version 2 on).
 pub const TAGGER_FILE: &str = "tagger.onnx";
 
+/// The largest file of each kind a bundle may hold, in bytes. The runtime reads the manifest
+/// and the tokenizer whole and hashes every file before loading it; a limit (and plain files
+/// only, checked before reading) keeps a damaged bundle, or one whose file is a link to
+/// `/dev/zero` or a FIFO, from taking gigabytes or never finishing.
+pub fn file_limit(file: &str) -> u64 {
+    const MIB: u64 = 1 << 20;
+    match file {
+        MANIFEST_FILE | MODEL_CARD_FILE => MIB,
+        TOKENIZER_FILE => 64 * MIB,
+        _ => 1024 * MIB,
+    }
+}
+
 /// Why a bundle was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -36,6 +49,8 @@ pub enum BundleError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
     #[error("{path}: not a bundle directory (expected a directory holding {MANIFEST_FILE})")]
     NotADirectory { path: PathBuf },
     #[error(
@@ -426,10 +441,13 @@ impl Bundle {
             return Err(BundleError::NotADirectory { path: dir });
         }
         let manifest_path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&manifest_path).map_err(|source| BundleError::Io {
-            path: manifest_path.clone(),
-            error: source,
-        })?;
+        let mut text = String::new();
+        open_plain_file(&manifest_path)?
+            .read_to_string(&mut text)
+            .map_err(|error| BundleError::Io {
+                path: manifest_path.clone(),
+                error,
+            })?;
         let manifest = parse_manifest(&manifest_path, &text)?;
         check_manifest(&manifest_path, &manifest)?;
         for file in manifest.files() {
@@ -633,13 +651,57 @@ fn check_graph_spec(
     Ok(())
 }
 
-/// Lowercase hex SHA-256 of a file, streamed.
+/// Opens a bundle file for reading, after checking that it is a plain file (a link
+/// to one counts) no larger than [`file_limit`]. The reader stops at the limit should the file
+/// grow after the check. The limit is that of the file's name.
+fn open_plain_file(path: &Path) -> Result<std::io::Take<std::fs::File>, BundleError> {
+    let file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let io = |error| BundleError::Io {
+        path: path.into(),
+        error,
+    };
+    let refuse = |problem: String| BundleError::File {
+        path: path.into(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "not a plain file"
+        };
+        return Err(refuse(format!(
+            "is {what}, but a bundle holds plain files only"
+        )));
+    }
+    let limit = file_limit(file);
+    if meta.len() > limit {
+        return Err(refuse(format!(
+            "is {} bytes, but a bundle's {file} is at most {limit} bytes",
+            meta.len()
+        )));
+    }
+    Ok(std::fs::File::open(path).map_err(io)?.take(limit))
+}
+
+/// Lowercase hex SHA-256 of a bundle file, streamed; refused unless it is a plain file within
+/// the [`file_limit`] of its name.
 pub fn sha256_file(path: &Path) -> Result<String, BundleError> {
     let io = |source| BundleError::Io {
         path: path.into(),
         error: source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = open_plain_file(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

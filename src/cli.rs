@@ -141,7 +141,14 @@ impl From<&GateArgs> for GateConfig {
 }
 
 pub fn run() -> Result<()> {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    if matches!(command, Command::Caption { .. } | Command::Listen(_)) && stdout_was_closed() {
+        bail!(
+            "standard output is closed (`>&-`), so every caption would be lost: send it to a \
+             file, a pipe, or /dev/null to drop the captions on purpose"
+        );
+    }
+    match command {
         Command::Caption {
             model,
             json,
@@ -170,6 +177,21 @@ pub fn run() -> Result<()> {
             bench(&model_dir(model)?, threads, tokens, runs, json)
         }
     }
+}
+
+/// Whether earsight started with its standard output closed. Rust's runtime opens `/dev/null`
+/// read-write in place of a closed standard stream before `main`, so writes succeed and vanish;
+/// a shell's `>/dev/null` opens it write-only. Linux tells the two apart through `/proc`; other
+/// systems answer no.
+fn stdout_was_closed() -> bool {
+    let is_null = std::fs::read_link("/proc/self/fd/1").is_ok_and(|p| p == Path::new("/dev/null"));
+    let read_write = std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|flags| flags & 0o3 == 0o2)
+    });
+    is_null && read_write
 }
 
 /// Makes tract's matrix products use `threads` threads, in every thread of the process: `listen`

@@ -189,29 +189,53 @@ impl ModelConfig {
         let f = &self.frontend;
         let e = &self.encoder;
         let d = &self.decoder;
-        let positive = [
-            ("frontend.sample_rate", f.sample_rate as usize),
-            ("frontend.win_length", f.win_length),
-            ("frontend.hop_length", f.hop_length),
-            ("frontend.n_mels", f.n_mels),
-            ("frontend.clip_frames", f.clip_frames),
-            ("encoder.dim", e.dim),
-            ("encoder.depth", e.depth),
-            ("encoder.heads", e.heads),
-            ("encoder.mlp_ratio", e.mlp_ratio),
-            ("encoder.patch_time", e.patch_time),
-            ("encoder.patch_freq", e.patch_freq),
-            ("decoder.dim", d.dim),
-            ("decoder.depth", d.depth),
-            ("decoder.heads", d.heads),
-            ("decoder.mlp_ratio", d.mlp_ratio),
-            ("decoder.vocab_size", d.vocab_size),
-            ("decoder.max_positions", d.max_positions),
+        // Upper bounds keep a damaged or hostile manifest from asking for gigabytes: each is far
+        // above any model this family trains, BLIP-sized captioners included.
+        let bounded = [
+            (
+                "frontend.sample_rate",
+                f.sample_rate as usize,
+                1_000,
+                192_000,
+            ),
+            ("frontend.win_length", f.win_length, 1, 1 << 16),
+            ("frontend.n_fft", f.n_fft, 1, 1 << 16),
+            ("frontend.n_mels", f.n_mels, 1, 1 << 10),
+            ("frontend.clip_frames", f.clip_frames, 1, 1 << 16),
+            ("encoder.dim", e.dim, 1, 1 << 13),
+            ("encoder.depth", e.depth, 1, 128),
+            ("encoder.heads", e.heads, 1, 256),
+            ("encoder.mlp_ratio", e.mlp_ratio, 1, 32),
+            ("encoder.patch_time", e.patch_time, 1, 1 << 16),
+            ("encoder.patch_freq", e.patch_freq, 1, 1 << 10),
+            ("encoder.n_prefix", e.n_prefix, 0, 1 << 12),
+            ("decoder.dim", d.dim, 1, 1 << 13),
+            ("decoder.depth", d.depth, 1, 128),
+            ("decoder.heads", d.heads, 1, 256),
+            ("decoder.mlp_ratio", d.mlp_ratio, 1, 32),
+            ("decoder.vocab_size", d.vocab_size, 1, 1 << 20),
+            ("decoder.max_positions", d.max_positions, 2, 1 << 13),
+            ("frontend.hop_length", f.hop_length, 1, f.win_length),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return Err(format!("{name} must be positive"));
+        for (name, value, min, max) in bounded {
+            if !(min..=max).contains(&value) {
+                return Err(format!("{name} ({value}) must be from {min} to {max}"));
             }
+        }
+        let window_values = f.clip_frames * f.n_mels;
+        if window_values > 1 << 22 {
+            return Err(format!(
+                "frontend.clip_frames x frontend.n_mels ({window_values}) must be at most {} \
+                 values per window",
+                1 << 22
+            ));
+        }
+        if f.n_mels > f.n_bins() {
+            return Err(format!(
+                "frontend.n_mels ({}) must be at most the FFT's {} bins (frontend.n_fft / 2 + 1)",
+                f.n_mels,
+                f.n_bins()
+            ));
         }
         if f.n_fft < f.win_length {
             return Err(format!(
@@ -227,14 +251,21 @@ impl ModelConfig {
             ));
         }
         // Written so that NaN fails too.
-        if d.norm_eps.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        if !(d.norm_eps > 0.0 && d.norm_eps < 1.0) {
             return Err(format!(
-                "decoder.norm_eps ({}) must be positive",
+                "decoder.norm_eps ({}) must be above 0 and below 1",
                 d.norm_eps
             ));
         }
-        if !(f.log_floor > 0.0 && f.norm_std > 0.0) {
-            return Err("frontend.log_floor and frontend.norm_std must be positive".into());
+        let finite = [f.log_floor, f.norm_std, f.norm_mean]
+            .iter()
+            .all(|x| x.is_finite());
+        if !(finite && f.log_floor > 0.0 && f.norm_std > 0.0) {
+            return Err(
+                "frontend.log_floor and frontend.norm_std must be positive and finite, and \
+                 frontend.norm_mean finite"
+                    .into(),
+            );
         }
         let divides = [
             (
@@ -327,6 +358,37 @@ mod tests {
         let text = serde_json::to_string(&post).unwrap();
         assert!(text.contains(r#""style":"post-norm""#), "{text}");
         assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), post);
+    }
+
+    #[test]
+    fn sizes_that_would_take_gigabytes_are_refused_by_name() {
+        type Damage = fn(&mut ModelConfig);
+        let cases: [(&str, Damage); 6] = [
+            ("frontend.n_fft (1099511627776)", |c| {
+                c.frontend.n_fft = 1 << 40
+            }),
+            ("frontend.win_length (1000000000)", |c| {
+                c.frontend.win_length = 1_000_000_000
+            }),
+            ("frontend.sample_rate (4000000000)", |c| {
+                c.frontend.sample_rate = 4_000_000_000
+            }),
+            (
+                "frontend.hop_length (1000000000) must be from 1 to 400",
+                |c| c.frontend.hop_length = 1_000_000_000,
+            ),
+            ("decoder.vocab_size", |c| c.decoder.vocab_size = usize::MAX),
+            (
+                "frontend.n_mels (300) must be at most the FFT's 257 bins",
+                |c| c.frontend.n_mels = 300,
+            ),
+        ];
+        for (expected, damage) in cases {
+            let mut c = ModelConfig::mini(4000);
+            damage(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use earsight::bundle::{
-    sha256_file, Bundle, Manifest, TaggerManifest, ENCODER_FILE, MANIFEST_FILE, TAGGER_FILE,
-    TOKENIZER_FILE,
+    file_limit, sha256_file, Bundle, Manifest, TaggerManifest, ENCODER_FILE, MANIFEST_FILE,
+    MODEL_CARD_FILE, TAGGER_FILE, TOKENIZER_FILE,
 };
 use earsight::Captioner;
 
@@ -349,4 +349,64 @@ fn tokenizer_that_disagrees_with_the_vocabulary_is_refused() {
 fn a_file_instead_of_a_bundle_directory_is_refused() {
     let err = open_err(&fixture().join(MANIFEST_FILE));
     assert_contains(&err, &["not a bundle directory"]);
+}
+
+#[test]
+fn manifest_sizes_that_would_take_gigabytes_are_refused_by_name() {
+    type Edit = fn(&mut Manifest);
+    let cases: [(&str, Edit); 4] = [
+        (
+            "frontend.n_fft (1099511627776) must be from 1 to 65536",
+            |m| m.model.frontend.n_fft = 1 << 40,
+        ),
+        ("frontend.win_length (1000000000)", |m| {
+            m.model.frontend.win_length = 1_000_000_000
+        }),
+        ("frontend.sample_rate (4000000000)", |m| {
+            m.model.frontend.sample_rate = 4_000_000_000
+        }),
+        ("frontend.hop_length (1000000000) must be from 1 to", |m| {
+            m.model.frontend.hop_length = 1_000_000_000
+        }),
+    ];
+    for (expected, edit) in cases {
+        let err = refusal_after(edit);
+        assert_contains(&err, &["manifest.json", "field `model`", expected]);
+    }
+}
+
+#[test]
+fn bundle_files_must_be_plain_files_within_their_size_limits() {
+    // A manifest or model card that is a link to /dev/zero or a FIFO would be read forever.
+    for file in [MANIFEST_FILE, MODEL_CARD_FILE] {
+        let dir = copy();
+        let path = dir.path().join(file);
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert_contains(
+            &open_err(dir.path()),
+            &[file, "is a device, but a bundle holds plain files only"],
+        );
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_contains(&open_err(dir.path()), &[file, "is a FIFO"]);
+    }
+    let dir = copy();
+    let card = dir.path().join(MODEL_CARD_FILE);
+    std::fs::write(
+        &card,
+        vec![b'#'; (file_limit(MODEL_CARD_FILE) + 1) as usize],
+    )
+    .unwrap();
+    assert_contains(
+        &open_err(dir.path()),
+        &[
+            MODEL_CARD_FILE,
+            "is 1048577 bytes, but a bundle's MODEL_CARD.md is at most 1048576 bytes",
+        ],
+    );
 }

@@ -360,8 +360,33 @@ fn damaged_files_are_refused_and_the_batch_goes_on() {
     write_wav(&inf, 16_000, 1, Pcm::F32, vec![f32::INFINITY; 16_000]);
     let one_hz = dir.path().join("one-hz.wav");
     write_wav(&one_hz, 1, 1, Pcm::I16, clip(1, 200.0));
+    // WAV files with one damaged field: no channels, 7-bit samples, and a data chunk whose size
+    // hides nearly all of the audio after it.
+    let sound = dir.path().join("sound.wav");
+    write_wav(&sound, 16_000, 1, Pcm::I16, clip(16_000, 2.0));
+    let sound = std::fs::read(&sound).unwrap();
+    let data = sound.windows(4).position(|w| w == b"data").unwrap();
+    let damaged = |name: &str, at: usize, bytes: &[u8]| {
+        let mut copy = sound.clone();
+        copy[at..at + bytes.len()].copy_from_slice(bytes);
+        let path = dir.path().join(name);
+        std::fs::write(&path, copy).unwrap();
+        path
+    };
+    let no_channels = damaged("no-channels.wav", 22, &0u16.to_le_bytes());
+    let seven_bits = damaged("seven-bits.wav", 34, &7u16.to_le_bytes());
+    let lying = damaged("lying-size.wav", data + 4, &100u32.to_le_bytes());
     let good = repo().join("tests/fixtures/audio/dog_bark.ogg");
     let cases = [
+        (
+            &no_channels,
+            "the header says 0 channels, but earsight reads 1 to 32",
+        ),
+        (&seven_bits, "the header says 7 bits per sample"),
+        (
+            &lying,
+            "the data chunk says it holds 100 bytes, but 64000 bytes follow its header",
+        ),
         (&nan, "sample 1000 reads as NaN"),
         (&inf, "sample 0 reads as inf"),
         (
@@ -411,6 +436,52 @@ fn captions_stop_quietly_at_a_closed_pipe_and_loudly_at_a_full_disk() {
         &out,
         &["cannot write captions to stdout", "No space left on device"],
     );
+}
+
+#[test]
+fn captions_are_refused_to_a_closed_stdout_rather_than_lost() {
+    // `>&-` through a shell, as a user would write it; `>/dev/null` still drops them on purpose.
+    let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let run = |redirect: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec \"$0\" caption \"$1\" {redirect}"))
+            .arg(env!("CARGO_BIN_EXE_earsight"))
+            .arg(&clip)
+            .env("EARSIGHT_MODEL", bundle())
+            .output()
+            .unwrap()
+    };
+    assert_failed(&run(">&-"), &["standard output is closed"]);
+    let dropped = run(">/dev/null");
+    assert!(dropped.status.success(), "{}", stderr(&dropped));
+}
+
+#[test]
+fn errors_start_with_earsights_sentence_and_library_logs_stay_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let noise = dir.path().join("noise.ogg");
+    // Bytes that no reader recognises, which symphonia's probe logs about as it searches.
+    let bytes: Vec<u8> = (0u32..100_000)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&noise, bytes).unwrap();
+    let out = earsight(&["caption", noise.to_str().unwrap()]);
+    let err = assert_failed(&out, &["not a recognised audio file"]);
+    // The test bundle's own warning (random weights), then earsight's sentences only.
+    for line in err.lines() {
+        assert!(
+            line.starts_with("earsight: ") || line.starts_with("warning: "),
+            "{err}"
+        );
+    }
+    let asked = earsight_command()
+        .args(["caption", noise.to_str().unwrap()])
+        .env("EARSIGHT_MODEL", bundle())
+        .env("RUST_LOG", "symphonia_core=info")
+        .output()
+        .unwrap();
+    assert!(stderr(&asked).contains("symphonia"), "{}", stderr(&asked));
 }
 
 #[test]

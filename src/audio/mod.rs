@@ -7,8 +7,10 @@
 pub mod mic;
 pub mod pcm;
 pub mod ring;
+mod wav;
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use rubato::{FftFixedIn, Resampler};
@@ -165,10 +167,22 @@ impl AudioFile {
         if path.is_dir() {
             return Err(AudioError::IsDirectory { path: path.into() });
         }
-        let file = File::open(path).map_err(|source| AudioError::Io {
+        let io = |error| AudioError::Io {
             path: path.into(),
-            error: source,
-        })?;
+            error,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        // A pipe (`<(...)`, /dev/stdin) cannot be read twice: symphonia alone reads it.
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_file() {
+            if let Some(reason) = wav::header_problem(&mut file, meta.len()) {
+                return Err(AudioError::Malformed {
+                    path: path.into(),
+                    reason,
+                });
+            }
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+        }
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -215,11 +229,16 @@ impl AudioFile {
         if !SAMPLE_RATES.contains(&source_rate) {
             return Err(AudioError::Malformed {
                 path: path.into(),
+                reason: wav::rate_problem(source_rate),
+            });
+        }
+        let channels = track.codec_params.channels.map_or(1, |c| c.count());
+        if !(1..=pcm::MAX_CHANNELS).contains(&channels) {
+            return Err(AudioError::Malformed {
+                path: path.into(),
                 reason: format!(
-                    "the header says {source_rate} Hz, but earsight reads {} to {} Hz: the \
-                     header is damaged",
-                    SAMPLE_RATES.start(),
-                    SAMPLE_RATES.end()
+                    "the header says {channels} channels, but earsight reads 1 to {}",
+                    pcm::MAX_CHANNELS
                 ),
             });
         }
