@@ -12,7 +12,7 @@ use earsight::audio::pcm::PcmFormat;
 use earsight::bundle::{Bundle, MAX_BEAM_WIDTH, MODEL_CARD_FILE};
 use earsight::stream::{
     self, with_tags, FileSource, GateConfig, JsonLines, ListenConfig, PcmSource, Sink, Source,
-    Summary, TextLines,
+    Summary, TextLines, VitalsConfig,
 };
 use earsight::Captioner;
 
@@ -118,6 +118,13 @@ struct ListenArgs {
     /// Threads for tract's matrix products (a board profile's `threads`).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Say so (a status line and a log warning) when no audio has arrived for this many
+    /// seconds, and again when it comes back; 0: never.
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    stall: f64,
+    /// Seconds between heartbeats (a JSON status line with the counters, and the log); 0: none.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    heartbeat: f64,
 }
 
 /// When a window is silence, which gets no caption.
@@ -329,13 +336,24 @@ fn caption(
             Ok(()) => {}
         }
         match result {
-            Ok(0) => eprintln!(
-                "{}: silence (no {} s above {} dBFS in any window), no caption",
-                file.display(),
-                gate.min_active_s,
-                gate.threshold_db
-            ),
-            Ok(_) => {}
+            Ok(captioned) => {
+                if captioned.refused_samples > 0 {
+                    eprintln!(
+                        "earsight: {}: {} samples were not finite numbers (NaN or infinite): \
+                         heard as silence; the file is damaged",
+                        file.display(),
+                        captioned.refused_samples
+                    );
+                }
+                if captioned.captions == 0 {
+                    eprintln!(
+                        "{}: silence (no {} s above {} dBFS in any window), no caption",
+                        file.display(),
+                        gate.min_active_s,
+                        gate.threshold_db
+                    );
+                }
+            }
             Err(e) => {
                 eprintln!("earsight: {e}");
                 failures += 1;
@@ -348,7 +366,8 @@ fn caption(
     Ok(())
 }
 
-/// Set by Ctrl-C; `listen` checks it between chunks and stops with a summary.
+/// Set by Ctrl-C, SIGTERM (systemd stopping the service) or SIGHUP; `listen` checks it between
+/// chunks and stops with a summary.
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// A second Ctrl-C sooner than this after the first is taken for the same one delivered twice:
@@ -395,16 +414,24 @@ fn listen(args: ListenArgs) -> Result<()> {
     ctrlc::set_handler(move || match interrupts.receive(Instant::now()) {
         Interrupt::Stop => {
             STOP.store(true, Ordering::SeqCst);
-            eprintln!("earsight listen: stopping after this window (Ctrl-C again to quit now)");
+            eprintln!(
+                "earsight listen: stopping after this window (Ctrl-C or a second signal to quit \
+                 now)"
+            );
         }
         Interrupt::Repeat => {}
         Interrupt::Quit => std::process::exit(130),
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C and SIGTERM handler")?;
+    let never_if_zero = |s: f64| (s != 0.0).then_some(s);
     let config = ListenConfig {
         window_s: args.window,
         hop_s: args.hop,
         gate: (&args.gate).into(),
+        vitals: VitalsConfig {
+            stall_s: never_if_zero(args.stall),
+            heartbeat_s: never_if_zero(args.heartbeat),
+        },
         ..ListenConfig::default()
     };
     let stdout = std::io::stdout();
@@ -434,7 +461,7 @@ fn open_source(args: &ListenArgs, model_rate: u32) -> Result<Box<dyn Source>> {
                  (and --format s16le|f32le, --channels N if not 16-bit mono)",
             )?;
             Ok(Box::new(PcmSource::new(
-                std::io::stdin().lock(),
+                std::io::stdin(),
                 "stdin",
                 rate,
                 args.format.unwrap_or(PcmFormat::S16Le),
@@ -503,8 +530,9 @@ fn print_summary(s: &Summary, json: bool) {
     );
     eprintln!("  events           {}", s.events);
     eprintln!(
-        "  dropped samples  {} (device overruns {})",
-        s.dropped_samples, s.xruns
+        "  dropped samples  {} (device overruns {}); refused (not finite) {}; audio stopped {} \
+         times",
+        s.dropped_samples, s.xruns, s.refused_samples, s.stalls
     );
     eprintln!(
         "  latency          mean {:.1} ms, p95 {:.0} ms",

@@ -1,5 +1,5 @@
-//! What this process uses: CPU time and peak memory, for the summaries of `listen` and
-//! `bench`.
+//! What this process uses: CPU time and memory, for the summaries and heartbeats of `listen`
+//! and for `bench`.
 
 /// Process CPU time (user + system) in seconds.
 pub fn cpu_seconds() -> Option<f64> {
@@ -22,8 +22,17 @@ pub fn cpu_seconds() -> Option<f64> {
 
 /// Peak resident set size in MB (Linux: `VmHWM`); `None` elsewhere.
 pub fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// Resident set size now, in MB (Linux: `VmRSS`); `None` elsewhere.
+pub fn rss_mb() -> Option<f64> {
+    status_mb("VmRSS:")
+}
+
+fn status_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }

@@ -508,6 +508,117 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn stdin_left_open_gets_its_window_captioned_a_sign_that_audio_stopped_and_sigterm_a_summary() {
+    let s16: Vec<u8> = scene()[..12 * RATE as usize]
+        .iter()
+        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
+        .collect();
+    let mut child = earsight_command()
+        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
+        .args(["--stall", "1", "--heartbeat", "1", "--gate-db", "-200"])
+        .env("EARSIGHT_MODEL", bundle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 12 s, and then the writer stays: stdin is neither written to nor closed again.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&s16).unwrap();
+    stdin.flush().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (mut caption, mut stopped, mut beat) = (false, false, false);
+    while !(caption && stopped && beat) {
+        // Heartbeats keep lines coming; a pipeline that held the window back never captions.
+        let line = lines.next().expect("listen ended early").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        caption |= v["caption"].is_string() && v["start"] == 0.0;
+        stopped |= v["status"] == "no-audio" && v["at_s"] == 12.0;
+        beat |= v["status"] == "heartbeat" && v["audio_s"] == 12.0 && v["captioned"] == 1;
+    }
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    let summary = json_summary(&out);
+    assert_eq!(summary["stopped"], true);
+    assert_eq!(summary["stalls"], 1);
+    assert_contains(&stderr(&out), &["no audio has arrived for"]);
+    drop(stdin);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_bundle_removed_while_listen_runs_is_not_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bundle");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(bundle()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
+    let s16: Vec<u8> = scene()[..12 * RATE as usize]
+        .iter()
+        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
+        .collect();
+    let mut child = earsight_command()
+        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
+        .args(["--window", "2", "--hop", "2", "--gate-db", "-200"])
+        .arg("--model")
+        .arg(&model)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (first, rest) = s16.split_at(s16.len() / 2);
+    stdin.write_all(first).unwrap();
+    stdin.flush().unwrap();
+    let caption = |lines: &mut dyn Iterator<Item = std::io::Result<String>>| loop {
+        let line = lines.next().expect("listen ended early").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["caption"].is_string() {
+            break v["start"].as_f64().unwrap();
+        }
+    };
+    assert_eq!(caption(&mut lines), 0.0);
+    // An update replaces the bundle under the running service: what was loaded keeps working.
+    std::fs::remove_dir_all(&model).unwrap();
+    stdin.write_all(rest).unwrap();
+    drop(stdin);
+    let mut last = 0.0;
+    while let Some(Ok(line)) = lines.next() {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        last = v["start"].as_f64().unwrap_or(last);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        last >= 6.0,
+        "captions went on after the bundle went: last at {last} s"
+    );
+}
+
+#[test]
+fn non_finite_samples_on_stdin_are_heard_as_silence_and_counted() {
+    let mut samples = scene()[..4 * RATE as usize].to_vec();
+    samples[1_000..1_160].fill(f32::NAN);
+    samples[20_000..20_040].fill(f32::NEG_INFINITY);
+    let bytes: Vec<u8> = samples.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let args = [
+        "listen", "--json", "--input", "-", "--rate", "16000", "--format", "f32le",
+    ];
+    let out = earsight(&args, Some(&bytes));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = json_summary(&out);
+    assert_eq!(summary["refused_samples"], 200);
+    assert_eq!(summary["captioned"], 1);
+}
+
 #[cfg(not(feature = "mic"))]
 #[test]
 fn a_build_without_the_mic_feature_says_how_to_get_one() {

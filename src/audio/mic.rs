@@ -4,11 +4,12 @@
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{Device, ErrorKind, FromSample, SampleFormat, SizedSample, Stream};
 
+use super::reopen::Reopening;
 use super::ring::{capture_ring, RingConsumer, RingProducer};
 
 /// Why the microphone could not be used.
@@ -155,9 +156,6 @@ struct StreamHealth {
 const LOST_DEVICE: u8 = 1;
 const LOST_STREAM: u8 = 2;
 
-/// How often a lost device is looked for again before giving up.
-const REOPEN_ATTEMPTS: u32 = 5;
-const REOPEN_PAUSE: Duration = Duration::from_millis(500);
 /// How long a read waits for audio before returning empty-handed.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -188,6 +186,8 @@ pub struct Microphone {
     ring: RingConsumer,
     spare: ProducerSlot,
     health: Arc<StreamHealth>,
+    /// While the device is lost: when to look for it again.
+    reopening: Option<Reopening>,
 }
 
 impl Microphone {
@@ -209,6 +209,7 @@ impl Microphone {
             ring,
             spare,
             health,
+            reopening: None,
         })
     }
 
@@ -232,9 +233,10 @@ impl Microphone {
     }
 
     /// Appends the captured samples to `out`, waiting briefly when there are none. A lost
-    /// device is reopened when it comes back; otherwise this fails with a clear message.
+    /// device is looked for again (see [`Reopening`]) and capture resumes when it is back;
+    /// meanwhile reads deliver nothing. A device that comes back at another rate is an error.
     pub fn read_into(&mut self, out: &mut Vec<f32>) -> Result<(), MicError> {
-        if self.health.lost.load(Ordering::Acquire) != 0 {
+        if self.health.lost.load(Ordering::Acquire) != 0 || self.reopening.is_some() {
             self.reopen()?;
         }
         if self.ring.drain_into(out) == 0 {
@@ -245,41 +247,50 @@ impl Microphone {
     }
 
     fn reopen(&mut self) -> Result<(), MicError> {
-        let why = match self.health.lost.load(Ordering::Acquire) {
-            LOST_DEVICE => "the device disappeared",
-            _ => "the stream failed",
+        let now = Instant::now();
+        let reopening = match &mut self.reopening {
+            Some(r) => r,
+            None => {
+                let why = match self.health.lost.load(Ordering::Acquire) {
+                    LOST_DEVICE => "the device disappeared",
+                    _ => "the stream failed",
+                };
+                log::warn!("input device {:?}: {why}; looking for it again", self.name);
+                // Dropping the stream drops its callback, which hands the producer back.
+                self.stream = None;
+                self.reopening.insert(Reopening::new(now))
+            }
         };
-        log::warn!("input device {:?}: {why}; reopening", self.name);
-        // Dropping the stream drops its callback, which hands the producer back.
-        self.stream = None;
-        let mut last = String::new();
-        for _ in 0..REOPEN_ATTEMPTS {
-            std::thread::sleep(REOPEN_PAUSE);
-            self.health.lost.store(0, Ordering::Release);
-            let started = select_device(self.wanted.as_deref()).and_then(|d| {
+        let (wanted, spare, health) = (self.wanted.as_deref(), &self.spare, &self.health);
+        let attempt = reopening.attempt(now, || {
+            health.lost.store(0, Ordering::Release);
+            select_device(wanted).and_then(|d| {
                 let name = device_name(&d);
-                start(&d, &name, &self.spare, &self.health).map(|s| (name, s))
-            });
-            match started {
-                Ok((_, (_, rate))) if rate != self.rate => {
-                    return Err(MicError::Lost {
-                        device: self.name.clone(),
-                        reason: format!("it came back at {rate} Hz instead of {} Hz", self.rate),
-                    });
-                }
-                Ok((name, (stream, _))) => {
-                    self.name = name;
-                    self.stream = Some(stream);
-                    log::info!("capturing again from {:?}", self.name);
-                    return Ok(());
-                }
-                Err(e) => last = e.to_string(),
+                start(&d, &name, spare, health).map(|s| (name, s))
+            })
+        });
+        match attempt {
+            None => Ok(()),
+            Some(Ok((_, (_, rate)))) if rate != self.rate => Err(MicError::Lost {
+                device: self.name.clone(),
+                reason: format!("it came back at {rate} Hz instead of {} Hz", self.rate),
+            }),
+            Some(Ok((name, (stream, _)))) => {
+                self.name = name;
+                self.stream = Some(stream);
+                log::info!(
+                    "capturing again from {:?} after {} attempts",
+                    self.name,
+                    reopening.attempts()
+                );
+                self.reopening = None;
+                Ok(())
+            }
+            Some(Err(e)) => {
+                log::debug!("input device still missing: {e}");
+                Ok(())
             }
         }
-        Err(MicError::Lost {
-            device: self.name.clone(),
-            reason: format!("{why}; last attempt: {last}"),
-        })
     }
 }
 

@@ -6,6 +6,7 @@
 #[cfg(feature = "mic")]
 pub mod mic;
 pub mod pcm;
+pub mod reopen;
 pub mod ring;
 mod wav;
 
@@ -159,6 +160,7 @@ pub struct AudioFile {
     mono: Vec<f32>,
     finished: bool,
     samples_read: u64,
+    refused: u64,
 }
 
 impl AudioFile {
@@ -258,6 +260,7 @@ impl AudioFile {
             mono: Vec::new(),
             finished: false,
             samples_read: 0,
+            refused: 0,
         })
     }
 
@@ -299,24 +302,23 @@ impl AudioFile {
                 slot => slot.insert(SampleBuffer::new(capacity, spec)),
             };
             buffer.copy_interleaved_ref(decoded);
-            if let Some(i) = buffer.samples().iter().position(|x| !x.is_finite()) {
-                return Err(AudioError::Malformed {
-                    path: self.path.clone(),
-                    reason: format!(
-                        "sample {} reads as {}, but audio samples are finite numbers: the file \
-                         is damaged",
-                        self.samples_read + (i / channels) as u64,
-                        buffer.samples()[i]
-                    ),
-                });
-            }
+            let refused = &mut self.refused;
             self.mono.clear();
-            self.mono.extend(
-                buffer
-                    .samples()
-                    .chunks_exact(channels)
-                    .map(|frame| frame.iter().sum::<f32>() / channels as f32),
-            );
+            self.mono
+                .extend(buffer.samples().chunks_exact(channels).map(|frame| {
+                    frame
+                        .iter()
+                        .map(|&x| {
+                            if x.is_finite() {
+                                x
+                            } else {
+                                *refused += 1;
+                                0.0
+                            }
+                        })
+                        .sum::<f32>()
+                        / channels as f32
+                }));
             if self.mono.is_empty() {
                 continue;
             }
@@ -324,6 +326,12 @@ impl AudioFile {
             self.resampler.push(&self.mono, out);
             return Ok(true);
         }
+    }
+
+    /// Samples that were not finite numbers (NaN, infinities), heard as silence as on a raw
+    /// stream (see [`pcm::PcmReader`]).
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     fn finish(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {

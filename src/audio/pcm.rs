@@ -60,29 +60,38 @@ impl std::str::FromStr for PcmFormat {
 /// How many non-zero 4-byte words are examined before 16-bit data is trusted not to be floats.
 const PROBE_WORDS: usize = 4096;
 
-/// Reads raw interleaved PCM and delivers mono f32 samples.
-pub struct PcmReader<R> {
-    reader: R,
+/// Decodes raw interleaved PCM into mono f32 samples, from whatever bytes it is given.
+///
+/// Samples that are not finite numbers (NaN or infinite floats) are refused one by one: heard
+/// as silence and counted ([`refused`](Self::refused)), so a burst of them neither ends a stream
+/// that runs for months nor reaches the model. Files are read the same way.
+pub struct PcmReader {
     name: String,
     format: PcmFormat,
     channels: usize,
     bytes: Vec<u8>,
     probe: FloatProbe,
     total_bytes: u64,
+    refused: u64,
 }
 
-impl<R: Read> PcmReader<R> {
+impl PcmReader {
     /// `name` is how errors refer to the stream (`stdin`, a path).
-    pub fn new(reader: R, name: &str, format: PcmFormat, channels: usize) -> PcmReader<R> {
+    pub fn new(name: &str, format: PcmFormat, channels: usize) -> PcmReader {
         PcmReader {
-            reader,
             name: name.into(),
             format,
             channels: channels.max(1),
             bytes: Vec::with_capacity(1 << 14),
             probe: FloatProbe::default(),
             total_bytes: 0,
+            refused: 0,
         }
+    }
+
+    /// Samples that were not finite numbers, heard as silence.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     fn frame_bytes(&self) -> usize {
@@ -96,12 +105,16 @@ impl<R: Read> PcmReader<R> {
         }
     }
 
-    /// Blocks for the next bytes and appends their whole frames, downmixed, to `out`. Returns
-    /// false at the end of the stream.
-    pub fn read_into(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+    /// Blocks for the next bytes of `reader` and appends their whole frames, downmixed, to
+    /// `out`. Returns false at the end of the stream.
+    pub fn read_into(
+        &mut self,
+        reader: &mut impl Read,
+        out: &mut Vec<f32>,
+    ) -> Result<bool, AudioError> {
         let mut chunk = [0u8; 8192];
         let n = loop {
-            match self.reader.read(&mut chunk) {
+            match reader.read(&mut chunk) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(source) => {
@@ -115,14 +128,22 @@ impl<R: Read> PcmReader<R> {
         if n == 0 {
             return self.finish(out);
         }
-        self.check_format(&chunk[..n])?;
-        self.total_bytes += n as u64;
-        self.bytes.extend_from_slice(&chunk[..n]);
-        self.emit_whole_frames(out);
+        self.push(&chunk[..n], out)?;
         Ok(true)
     }
 
-    fn finish(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+    /// Takes the next bytes of the stream and appends their whole frames, downmixed, to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<f32>) -> Result<(), AudioError> {
+        self.check_format(bytes)?;
+        self.total_bytes += bytes.len() as u64;
+        self.bytes.extend_from_slice(bytes);
+        self.emit_whole_frames(out);
+        Ok(())
+    }
+
+    /// The end of the stream: an error for a partial frame or no audio at all; otherwise false
+    /// (nothing more to read).
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
         self.emit_whole_frames(out);
         if !self.bytes.is_empty() {
             return Err(self.error(format!(
@@ -147,16 +168,27 @@ impl<R: Read> PcmReader<R> {
         let bps = self.format.bytes_per_sample();
         let whole = self.bytes.len() / frame * frame;
         let scale = 1.0 / self.channels as f32;
+        let mut refused = 0;
         out.extend(self.bytes[..whole].chunks_exact(frame).map(|f| {
             f.chunks_exact(bps)
-                .map(|s| self.format.decode(s))
+                .map(|s| {
+                    let x = self.format.decode(s);
+                    if x.is_finite() {
+                        x
+                    } else {
+                        refused += 1;
+                        0.0
+                    }
+                })
                 .sum::<f32>()
                 * scale
         }));
+        self.refused += refused;
         self.bytes.drain(..whole);
     }
 
-    /// Float samples are checked all along (a float outside any sane range is never audio);
+    /// Float samples are checked all along (a finite float outside any sane range is never
+    /// audio; NaN and infinities are refused one by one instead, see [`PcmReader`]);
     /// 16-bit data is checked until enough of it has been seen not to read as floats.
     fn check_format(&mut self, new: &[u8]) -> Result<(), AudioError> {
         match self.format {
@@ -167,7 +199,7 @@ impl<R: Read> PcmReader<R> {
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                     .enumerate()
-                    .find(|(_, x)| !x.is_finite() || x.abs() > 16.0)
+                    .find(|(_, x)| x.is_finite() && x.abs() > 16.0)
                 {
                     let index = (self.total_bytes as usize + (4 - offset) % 4) / 4 + i;
                     return Err(self.error(format!(
@@ -246,11 +278,11 @@ mod tests {
         samples.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
 
-    fn read_all(bytes: &[u8], format: PcmFormat, channels: usize) -> Result<Vec<f32>, String> {
-        let mut r = PcmReader::new(bytes, "stdin", format, channels);
+    fn read_all(mut bytes: &[u8], format: PcmFormat, channels: usize) -> Result<Vec<f32>, String> {
+        let mut r = PcmReader::new("stdin", format, channels);
         let mut out = Vec::new();
         loop {
-            match r.read_into(&mut out) {
+            match r.read_into(&mut bytes, &mut out) {
                 Ok(true) => {}
                 Ok(false) => return Ok(out),
                 Err(e) => return Err(e.to_string()),
@@ -293,6 +325,21 @@ mod tests {
         assert!(e.contains("1 trailing bytes"), "{e}");
         let e = read_all(&f32le(&tone(1_001)), PcmFormat::F32Le, 2).unwrap_err();
         assert!(e.contains("4 trailing bytes"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_floats_are_heard_as_silence_and_counted() {
+        let mut x = tone(5_000);
+        x[100..200].fill(f32::NAN);
+        x[300] = f32::INFINITY;
+        let bytes = f32le(&x);
+        let mut r = PcmReader::new("stdin", PcmFormat::F32Le, 1);
+        let (mut rest, mut out) = (&bytes[..], Vec::new());
+        while r.read_into(&mut rest, &mut out).unwrap() {}
+        assert_eq!(r.refused(), 101);
+        assert_eq!(out.len(), 5_000);
+        assert!(out[100..200].iter().all(|&s| s == 0.0) && out[300] == 0.0);
+        assert_eq!(out[99], x[99]);
     }
 
     #[test]

@@ -99,9 +99,46 @@ fn same_labels(a: &[Tag], b: &[Tag]) -> bool {
     a.len() == b.len() && a.iter().all(|t| b.iter().any(|u| u.label == t.label))
 }
 
+/// How `listen` itself is doing, between events (see `stream::vitals`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Status {
+    /// No sample has arrived for `for_s` seconds, after `at_s` seconds of audio.
+    NoAudio { at_s: f64, for_s: f64 },
+    /// Audio arrives again, after `after_s` seconds without any.
+    AudioResumed { at_s: f64, after_s: f64 },
+    /// Alive: the counters so far.
+    Heartbeat(Heartbeat),
+}
+
+/// A heartbeat's counters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Heartbeat {
+    /// Seconds since listening began, and of audio heard.
+    pub uptime_s: f64,
+    pub audio_s: f64,
+    pub windows: u64,
+    pub captioned: u64,
+    pub events: u64,
+    pub skipped_behind: u64,
+    pub dropped_samples: u64,
+    pub xruns: u64,
+    /// Samples that were not finite numbers, heard as silence.
+    pub refused_samples: u64,
+    /// Times the audio stopped (see [`Status::NoAudio`]).
+    pub stalls: u64,
+    /// Resident memory now, where the platform reports it.
+    pub rss_mb: Option<f64>,
+}
+
 /// Where events go.
 pub trait Sink {
     fn event(&mut self, event: &Event) -> io::Result<()>;
+
+    /// How the listener is doing; sinks that only collect captions ignore it.
+    fn status(&mut self, _status: &Status) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One JSON object per line, every announcement and every final event.
@@ -110,6 +147,13 @@ pub struct JsonLines<W: Write>(pub W);
 impl<W: Write> Sink for JsonLines<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
         serde_json::to_writer(&mut self.0, event)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+
+    /// One line with a `status` field: `no-audio`, `audio-resumed` or `heartbeat`.
+    fn status(&mut self, status: &Status) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, status)?;
         self.0.write_all(b"\n")?;
         self.0.flush()
     }
@@ -143,6 +187,20 @@ impl<W: Write> Sink for TextLines<W> {
                 "[{:8.2} - {:8.2} s] {text} (lasted {} windows)",
                 event.start, event.end, event.windows
             )?;
+        }
+        self.0.flush()
+    }
+
+    /// Lines in parentheses, so they read apart from captions; heartbeats go to the log only.
+    fn status(&mut self, status: &Status) -> io::Result<()> {
+        match status {
+            Status::NoAudio { at_s, for_s } => {
+                writeln!(self.0, "({at_s:.2} s: no audio for {for_s:.1} s)")?
+            }
+            Status::AudioResumed { at_s, after_s } => {
+                writeln!(self.0, "({at_s:.2} s: audio again after {after_s:.1} s)")?
+            }
+            Status::Heartbeat(_) => return Ok(()),
         }
         self.0.flush()
     }

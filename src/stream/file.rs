@@ -8,7 +8,9 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use super::WindowModel;
-use super::{listen, Event, FileSource, GateConfig, ListenConfig, Sink, StreamError, Summary};
+use super::{
+    listen, Event, FileSource, GateConfig, ListenConfig, Sink, StreamError, Summary, VitalsConfig,
+};
 use crate::caption::{Captioner, Timings};
 use crate::config::FrontendConfig;
 use crate::engine::Tag;
@@ -53,21 +55,34 @@ pub fn file_windows(
         gate: gate.clone(),
         min_tail_s,
         merge: false,
+        // A file read as fast as it decodes never stalls, and a caption run is over in seconds.
+        vitals: VitalsConfig {
+            stall_s: None,
+            heartbeat_s: None,
+        },
     };
     let mut source = FileSource::open(path, f.sample_rate, false)?;
     let never = AtomicBool::new(false);
     listen(&mut source, model, f, &config, &never, sink)
 }
 
+/// What captioning a file gave besides its captions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Captioned {
+    pub captions: usize,
+    /// Samples that were not finite numbers (NaN, infinities), heard as silence.
+    pub refused_samples: u64,
+}
+
 /// Captions a file window by window (whole model windows, none skipped), handing each caption
 /// to `sink` as soon as it is ready; windows `gate` finds silent get none
-/// ([`GateConfig::open`] captions every window). Returns the number of captions.
+/// ([`GateConfig::open`] captions every window).
 pub fn caption_file(
     captioner: &mut Captioner,
     path: &Path,
     gate: &GateConfig,
     mut sink: impl FnMut(Caption),
-) -> Result<usize, StreamError> {
+) -> Result<Captioned, StreamError> {
     let f = captioner.bundle().manifest().model.frontend.clone();
     let window_s = f.window_samples() as f64 / f.sample_rate as f64;
     let mut count = 0;
@@ -83,7 +98,7 @@ pub fn caption_file(
             timings: e.timings.clone(),
         })
     });
-    file_windows(
+    let summary = file_windows(
         captioner,
         &f,
         path,
@@ -91,7 +106,10 @@ pub fn caption_file(
         MIN_TAIL_SECONDS.min(window_s),
         &mut to_caption,
     )?;
-    Ok(count)
+    Ok(Captioned {
+        captions: count,
+        refused_samples: summary.refused_samples,
+    })
 }
 
 struct EventsToCaptions<F>(F);

@@ -14,6 +14,7 @@ pub mod events;
 pub mod file;
 pub mod gate;
 pub mod source;
+pub mod vitals;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,13 +27,15 @@ use crate::audio::{AudioError, MonoResampler};
 use crate::caption::{CaptionError, Captioner, Timings, WindowCaption};
 use crate::config::FrontendConfig;
 use crate::frontend::StreamingLogMel;
+use vitals::Vitals;
 
-pub use events::{with_tags, Event, EventMerger, JsonLines, Sink, TextLines};
-pub use file::{caption_file, file_windows, Caption};
+pub use events::{with_tags, Event, EventMerger, Heartbeat, JsonLines, Sink, Status, TextLines};
+pub use file::{caption_file, file_windows, Caption, Captioned};
 pub use gate::GateConfig;
 #[cfg(feature = "mic")]
 pub use source::MicSource;
 pub use source::{FileSource, PcmSource, Source};
+pub use vitals::VitalsConfig;
 
 /// Anything that stops a stream.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,8 @@ pub struct ListenConfig {
     /// Merge consecutive identical captions into one event; when false every captioned window
     /// is reported once, as a final event of its own.
     pub merge: bool,
+    /// When to say that audio stopped arriving, and how often to beat a heartbeat.
+    pub vitals: VitalsConfig,
 }
 
 impl Default for ListenConfig {
@@ -86,6 +91,7 @@ impl Default for ListenConfig {
             gate: GateConfig::default(),
             min_tail_s: 1.0,
             merge: true,
+            vitals: VitalsConfig::default(),
         }
     }
 }
@@ -154,6 +160,8 @@ pub struct Summary {
     pub dropped_samples: u64,
     /// Overruns reported by the capture device.
     pub xruns: u64,
+    /// Samples that were not finite numbers (NaN, infinities), heard as silence.
+    pub refused_samples: u64,
     /// Most windows ever waiting for the model.
     pub max_queued: usize,
     /// Most windows ever waiting to be reported in order.
@@ -174,7 +182,10 @@ pub struct Summary {
     pub cpu_percent: Option<f64>,
     /// The process's peak resident memory, where the platform reports it.
     pub peak_rss_mb: Option<f64>,
-    /// True when the run was stopped (Ctrl-C) rather than reaching the end of its input.
+    /// Times no audio arrived for the stall period (`vitals`).
+    pub stalls: u64,
+    /// True when the run was stopped (Ctrl-C, SIGTERM) rather than reaching the end of its
+    /// input.
     pub stopped: bool,
 }
 
@@ -451,6 +462,33 @@ impl Reporter<'_> {
         Ok(())
     }
 
+    fn status(&mut self, status: &Status) -> Result<(), StreamError> {
+        self.sink.status(status).map_err(StreamError::Sink)
+    }
+
+    fn heartbeat(
+        &self,
+        source: &dyn Source,
+        vitals: &Vitals,
+        audio_s: f64,
+        now: Instant,
+    ) -> Status {
+        let s = &self.summary;
+        Status::Heartbeat(Heartbeat {
+            uptime_s: vitals.uptime_s(now),
+            audio_s,
+            windows: s.windows,
+            captioned: s.captioned,
+            events: s.events,
+            skipped_behind: s.skipped_behind,
+            dropped_samples: source.dropped(),
+            xruns: source.xruns(),
+            refused_samples: source.refused(),
+            stalls: vitals.stalls,
+            rss_mb: crate::usage::rss_mb(),
+        })
+    }
+
     fn emit(&mut self, event: &Event) -> Result<(), StreamError> {
         if event.is_final {
             self.summary.events += 1;
@@ -485,12 +523,14 @@ pub fn listen(
     sink: &mut dyn Sink,
 ) -> Result<Summary, StreamError> {
     let plan = config.plan(frontend)?;
+    config.vitals.check().map_err(StreamError::Config)?;
     let rate = frontend.sample_rate;
     let mut resampler = MonoResampler::new(source.rate(), rate)?;
     let mut features = StreamingLogMel::new(frontend);
     let mut windowing = Windowing::new(plan, frontend, config.gate.clone());
     let live = source.is_live();
     let (started, cpu_start) = (Instant::now(), crate::usage::cpu_seconds());
+    let mut vitals = Vitals::new(&config.vitals, started);
     let mut reporter = Reporter {
         sink,
         merger: EventMerger::default(),
@@ -537,6 +577,14 @@ pub fn listen(
             resampled.clear();
             more = source.read(&mut chunk)?;
             let t = Instant::now();
+            let heard_s = features.samples_seen() as f64 / rate as f64;
+            if let Some(status) = vitals.after_read(chunk.len(), heard_s, t) {
+                reporter.status(&status)?;
+            }
+            if vitals.beat_due(t) {
+                let beat = reporter.heartbeat(source, &vitals, heard_s, t);
+                reporter.status(&beat)?;
+            }
             resampler.push(&chunk, &mut resampled);
             if !more {
                 resampler.finish(&mut resampled);
@@ -611,6 +659,8 @@ pub fn listen(
     reporter.summary.wall_s = wall;
     reporter.summary.dropped_samples = source.dropped();
     reporter.summary.xruns = source.xruns();
+    reporter.summary.stalls = vitals.stalls;
+    reporter.summary.refused_samples = source.refused();
     reporter.summary.peak_rss_mb = crate::usage::peak_rss_mb();
     reporter.summary.cpu_percent = crate::usage::cpu_seconds()
         .zip(cpu_start)
@@ -668,7 +718,7 @@ mod tests {
                 min_active_s: 0.0,
             },
             min_tail_s: 0.3,
-            merge: true,
+            ..Default::default()
         };
         let mut w = Windowing::new(config.plan(&f).unwrap(), &f, config.gate.clone());
         let mut mel = StreamingLogMel::new(&f);

@@ -1,12 +1,13 @@
 //! Where `listen` gets its audio: the microphone, a file (at real-time pace or as fast as it
 //! decodes), or raw PCM on a byte stream such as stdin.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::audio::pcm::{PcmFormat, PcmReader, MAX_CHANNELS};
-use crate::audio::{AudioFile, SAMPLE_RATES};
+use crate::audio::{AudioError, AudioFile, SAMPLE_RATES};
 
 use super::StreamError;
 
@@ -30,6 +31,11 @@ pub trait Source {
 
     /// Overruns reported by the capture device.
     fn xruns(&self) -> u64 {
+        0
+    }
+
+    /// Samples that were not finite numbers (NaN, infinities), heard as silence.
+    fn refused(&self) -> u64 {
         0
     }
 }
@@ -80,26 +86,46 @@ impl Source for FileSource {
         }
         Ok(more)
     }
+
+    fn refused(&self) -> u64 {
+        self.file.refused()
+    }
 }
 
-/// Raw PCM from a byte stream (stdin, a pipe from `arecord`).
-pub struct PcmSource<R> {
-    reader: PcmReader<R>,
+/// What the reading thread hands over: bytes, the end of the stream, or why it ended.
+type Delivery = std::io::Result<Vec<u8>>;
+
+/// How long a read waits for bytes before it returns none, so that `listen` can report the
+/// windows it has, notice that audio stopped and beat its heartbeat while the writer is quiet.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Bytes the reading thread may hold ahead of the pipeline: 16 reads of 64 KiB, a second of
+/// 16-channel f32 audio at 32 kHz. A batch writer waits when they are full.
+const READS_AHEAD: usize = 16;
+const READ_BYTES: usize = 1 << 16;
+
+/// Raw PCM from a byte stream (stdin, a pipe from `arecord`), read on a thread of its own so
+/// that a writer that stays quiet (or open and silent) never holds back what already arrived.
+pub struct PcmSource {
+    deliveries: Receiver<Delivery>,
+    decoder: PcmReader,
+    name: String,
     rate: u32,
     live: bool,
+    ended: bool,
 }
 
-impl<R: Read> PcmSource<R> {
+impl PcmSource {
     /// `live`: the writer runs at its own pace (a capture tool), so windows are skipped when
     /// processing falls behind instead of blocking the writer.
-    pub fn new(
-        reader: R,
+    pub fn new<R: Read + Send + 'static>(
+        mut reader: R,
         name: &str,
         rate: u32,
         format: PcmFormat,
         channels: usize,
         live: bool,
-    ) -> Result<PcmSource<R>, StreamError> {
+    ) -> Result<PcmSource, StreamError> {
         if !SAMPLE_RATES.contains(&rate) {
             return Err(StreamError::Config(format!(
                 "{name}: --rate {rate}: expected {} to {} Hz",
@@ -112,15 +138,38 @@ impl<R: Read> PcmSource<R> {
                 "{name}: --channels {channels}: expected 1 to {MAX_CHANNELS}"
             )));
         }
+        let (tx, deliveries) = sync_channel::<Delivery>(READS_AHEAD);
+        std::thread::Builder::new()
+            .name(format!("earsight-read-{name}"))
+            .spawn(move || loop {
+                let mut bytes = vec![0u8; READ_BYTES];
+                let delivery = match reader.read(&mut bytes) {
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Ok(n) => {
+                        bytes.truncate(n);
+                        Ok(bytes)
+                    }
+                    Err(e) => Err(e),
+                };
+                let last = !matches!(&delivery, Ok(b) if !b.is_empty());
+                // The pipeline hung up (it stopped or failed): nobody wants the rest.
+                if tx.send(delivery).is_err() || last {
+                    return;
+                }
+            })
+            .map_err(|e| StreamError::Config(format!("{name}: cannot start its reader: {e}")))?;
         Ok(PcmSource {
-            reader: PcmReader::new(reader, name, format, channels),
+            deliveries,
+            decoder: PcmReader::new(name, format, channels),
+            name: name.into(),
             rate,
             live,
+            ended: false,
         })
     }
 }
 
-impl<R: Read> Source for PcmSource<R> {
+impl Source for PcmSource {
     fn rate(&self) -> u32 {
         self.rate
     }
@@ -130,7 +179,29 @@ impl<R: Read> Source for PcmSource<R> {
     }
 
     fn read(&mut self, out: &mut Vec<f32>) -> Result<bool, StreamError> {
-        Ok(self.reader.read_into(out)?)
+        if self.ended {
+            return Ok(false);
+        }
+        match self.deliveries.recv_timeout(POLL) {
+            Ok(Ok(bytes)) if !bytes.is_empty() => {
+                self.decoder.push(&bytes, out)?;
+                Ok(true)
+            }
+            Ok(Ok(_)) | Err(RecvTimeoutError::Disconnected) => {
+                self.ended = true;
+                Ok(self.decoder.finish(out)?)
+            }
+            Ok(Err(error)) => Err(AudioError::Io {
+                path: self.name.clone().into(),
+                error,
+            }
+            .into()),
+            Err(RecvTimeoutError::Timeout) => Ok(true),
+        }
+    }
+
+    fn refused(&self) -> u64 {
+        self.decoder.refused()
     }
 }
 
