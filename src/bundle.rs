@@ -448,8 +448,7 @@ impl Bundle {
                 path: manifest_path.clone(),
                 error,
             })?;
-        let manifest = parse_manifest(&manifest_path, &text)?;
-        check_manifest(&manifest_path, &manifest)?;
+        let manifest = Manifest::parse(&manifest_path, &text)?;
         for file in manifest.files() {
             let expected = manifest
                 .sha256
@@ -481,6 +480,16 @@ impl Bundle {
     /// Path of a file inside the bundle.
     pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
+    }
+}
+
+impl Manifest {
+    /// Parses and checks the text of a manifest (`path` names it in errors): everything
+    /// [`Bundle::open`] checks except the files and their checksums.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, BundleError> {
+        let manifest = parse_manifest(path, text)?;
+        check_manifest(path, &manifest)?;
+        Ok(manifest)
     }
 }
 

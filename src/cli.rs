@@ -339,8 +339,8 @@ fn caption(
             Ok(captioned) => {
                 if captioned.refused_samples > 0 {
                     eprintln!(
-                        "earsight: {}: {} samples were not finite numbers (NaN or infinite): \
-                         heard as silence; the file is damaged",
+                        "earsight: {}: {} samples were not audio (NaN, infinite, or beyond \
+                         [-16, 16]): heard as silence; the file is damaged",
                         file.display(),
                         captioned.refused_samples
                     );

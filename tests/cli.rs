@@ -417,8 +417,9 @@ fn damaged_files_are_refused_and_the_batch_goes_on() {
     assert_contains(
         &stderr(&out),
         &[
-            "nan.wav: 100 samples were not finite numbers (NaN or infinite): heard as silence",
-            "inf.wav: 16000 samples were not finite numbers",
+            "nan.wav: 100 samples were not audio (NaN, infinite, or beyond [-16, 16]): heard as \
+             silence",
+            "inf.wav: 16000 samples were not audio",
             "inf.wav: silence",
         ],
     );

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{Device, ErrorKind, FromSample, SampleFormat, SizedSample, Stream};
 
+use super::admit;
 use super::reopen::Reopening;
 use super::ring::{capture_ring, RingConsumer, RingProducer};
 
@@ -188,6 +189,7 @@ pub struct Microphone {
     health: Arc<StreamHealth>,
     /// While the device is lost: when to look for it again.
     reopening: Option<Reopening>,
+    refused: u64,
 }
 
 impl Microphone {
@@ -210,6 +212,7 @@ impl Microphone {
             spare,
             health,
             reopening: None,
+            refused: 0,
         })
     }
 
@@ -239,11 +242,21 @@ impl Microphone {
         if self.health.lost.load(Ordering::Acquire) != 0 || self.reopening.is_some() {
             self.reopen()?;
         }
+        let start = out.len();
         if self.ring.drain_into(out) == 0 {
             std::thread::sleep(POLL);
             self.ring.drain_into(out);
         }
+        for x in &mut out[start..] {
+            *x = admit(*x, &mut self.refused);
+        }
         Ok(())
+    }
+
+    /// Samples the device delivered that were not audio (NaN, beyond [`super::SAMPLE_LIMIT`]),
+    /// heard as silence.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     fn reopen(&mut self) -> Result<(), MicError> {

@@ -28,6 +28,22 @@ use symphonia::core::probe::Hint;
 /// take unbounded time or memory.
 pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=384_000;
 
+/// Audio samples lie in [-1, 1]; a sample beyond this (or NaN, or infinite) is not audio but
+/// damage, and would overflow the resampler's and the frontend's sums. Every source refuses
+/// such samples one by one: heard as silence, and counted.
+pub const SAMPLE_LIMIT: f32 = 16.0;
+
+/// A sample as the pipeline hears it: itself, or silence for one beyond [`SAMPLE_LIMIT`]
+/// (counted in `refused`).
+pub fn admit(x: f32, refused: &mut u64) -> f32 {
+    if x.abs() <= SAMPLE_LIMIT {
+        x
+    } else {
+        *refused += 1;
+        0.0
+    }
+}
+
 /// Why a file could not be read as audio.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -306,18 +322,7 @@ impl AudioFile {
             self.mono.clear();
             self.mono
                 .extend(buffer.samples().chunks_exact(channels).map(|frame| {
-                    frame
-                        .iter()
-                        .map(|&x| {
-                            if x.is_finite() {
-                                x
-                            } else {
-                                *refused += 1;
-                                0.0
-                            }
-                        })
-                        .sum::<f32>()
-                        / channels as f32
+                    frame.iter().map(|&x| admit(x, refused)).sum::<f32>() / channels as f32
                 }));
             if self.mono.is_empty() {
                 continue;
@@ -328,8 +333,8 @@ impl AudioFile {
         }
     }
 
-    /// Samples that were not finite numbers (NaN, infinities), heard as silence as on a raw
-    /// stream (see [`pcm::PcmReader`]).
+    /// Samples that were not audio (NaN, infinities, beyond [`SAMPLE_LIMIT`]), heard as
+    /// silence.
     pub fn refused(&self) -> u64 {
         self.refused
     }

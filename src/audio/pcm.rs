@@ -5,7 +5,7 @@
 
 use std::io::{ErrorKind, Read};
 
-use super::AudioError;
+use super::{admit, AudioError, SAMPLE_LIMIT};
 
 /// The most interleaved channels a raw stream may carry (a 32-channel array is the largest
 /// capture device in common use); more is a wrong flag.
@@ -60,11 +60,18 @@ impl std::str::FromStr for PcmFormat {
 /// How many non-zero 4-byte words are examined before 16-bit data is trusted not to be floats.
 const PROBE_WORDS: usize = 4096;
 
+/// Until this many bytes have arrived, a float beyond [`SAMPLE_LIMIT`] means the stream was
+/// declared in the wrong format, and is an error; after it, the writer's format has been
+/// right all along and such samples (a writer that switched formats, corruption) are refused
+/// one by one like NaN, so a long-running stream goes on.
+const FORMAT_SETTLED_BYTES: u64 = 1 << 16;
+
 /// Decodes raw interleaved PCM into mono f32 samples, from whatever bytes it is given.
 ///
-/// Samples that are not finite numbers (NaN or infinite floats) are refused one by one: heard
-/// as silence and counted ([`refused`](Self::refused)), so a burst of them neither ends a stream
-/// that runs for months nor reaches the model. Files are read the same way.
+/// Samples that are not audio (NaN, infinite, beyond [`SAMPLE_LIMIT`]) are refused one by one:
+/// heard as silence and counted ([`refused`](Self::refused)), so a burst of them neither ends a
+/// stream that runs for months nor reaches the model. Every source does the same
+/// ([`super::admit`]).
 pub struct PcmReader {
     name: String,
     format: PcmFormat,
@@ -89,7 +96,7 @@ impl PcmReader {
         }
     }
 
-    /// Samples that were not finite numbers, heard as silence.
+    /// Samples that were not audio, heard as silence.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -171,15 +178,7 @@ impl PcmReader {
         let mut refused = 0;
         out.extend(self.bytes[..whole].chunks_exact(frame).map(|f| {
             f.chunks_exact(bps)
-                .map(|s| {
-                    let x = self.format.decode(s);
-                    if x.is_finite() {
-                        x
-                    } else {
-                        refused += 1;
-                        0.0
-                    }
-                })
+                .map(|s| admit(self.format.decode(s), &mut refused))
                 .sum::<f32>()
                 * scale
         }));
@@ -187,19 +186,20 @@ impl PcmReader {
         self.bytes.drain(..whole);
     }
 
-    /// Float samples are checked all along (a finite float outside any sane range is never
-    /// audio; NaN and infinities are refused one by one instead, see [`PcmReader`]);
-    /// 16-bit data is checked until enough of it has been seen not to read as floats.
+    /// Float samples are checked until the stream has shown its format (a finite float outside
+    /// any sane range is never audio; NaN and infinities are refused one by one instead, see
+    /// [`PcmReader`]); 16-bit data until enough of it has been seen not to read as floats. A
+    /// read may end anywhere, even inside a sample.
     fn check_format(&mut self, new: &[u8]) -> Result<(), AudioError> {
         match self.format {
-            PcmFormat::F32Le => {
+            PcmFormat::F32Le if self.total_bytes < FORMAT_SETTLED_BYTES => {
                 let offset = self.total_bytes as usize % 4;
-                let aligned = &new[(4 - offset) % 4..];
+                let aligned = &new[((4 - offset) % 4).min(new.len())..];
                 if let Some((i, x)) = aligned
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                     .enumerate()
-                    .find(|(_, x)| x.is_finite() && x.abs() > 16.0)
+                    .find(|(_, x)| x.is_finite() && x.abs() > SAMPLE_LIMIT)
                 {
                     let index = (self.total_bytes as usize + (4 - offset) % 4) / 4 + i;
                     return Err(self.error(format!(
@@ -208,6 +208,7 @@ impl PcmReader {
                     )));
                 }
             }
+            PcmFormat::F32Le => {}
             PcmFormat::S16Le => {
                 if self.probe.feed(new) == Some(true) {
                     return Err(self.error(
@@ -340,6 +341,33 @@ mod tests {
         assert_eq!(out.len(), 5_000);
         assert!(out[100..200].iter().all(|&s| s == 0.0) && out[300] == 0.0);
         assert_eq!(out[99], x[99]);
+    }
+
+    #[test]
+    fn a_settled_f32_stream_that_switches_to_s16_goes_on_with_the_garbage_refused() {
+        let x = tone(40_000);
+        let mut bytes = f32le(&x);
+        bytes.extend(s16(&tone(20_000)));
+        let mut r = PcmReader::new("stdin", PcmFormat::F32Le, 1);
+        let (mut rest, mut out) = (&bytes[..], Vec::new());
+        while r.read_into(&mut rest, &mut out).unwrap() {}
+        assert_eq!(out.len(), 50_000);
+        assert_eq!(out[..40_000], x[..]);
+        assert!(r.refused() > 1_000, "{}", r.refused());
+        assert!(out.iter().all(|s| s.abs() <= 16.0));
+    }
+
+    #[test]
+    fn reads_that_end_inside_a_sample_decode_the_same() {
+        let x = tone(3_000);
+        let bytes = f32le(&x);
+        let mut r = PcmReader::new("stdin", PcmFormat::F32Le, 1);
+        let mut out = Vec::new();
+        for piece in bytes.chunks(3) {
+            r.push(piece, &mut out).unwrap();
+        }
+        assert!(!r.finish(&mut out).unwrap());
+        assert_eq!(out, x);
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub struct Heartbeat {
     pub skipped_behind: u64,
     pub dropped_samples: u64,
     pub xruns: u64,
-    /// Samples that were not finite numbers, heard as silence.
+    /// Samples that were not audio, heard as silence.
     pub refused_samples: u64,
     /// Times the audio stopped (see [`Status::NoAudio`]).
     pub stalls: u64,

@@ -70,7 +70,8 @@ pub fn file_windows(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Captioned {
     pub captions: usize,
-    /// Samples that were not finite numbers (NaN, infinities), heard as silence.
+    /// Samples that were not audio (NaN, infinite, beyond `audio::SAMPLE_LIMIT`), heard as
+    /// silence.
     pub refused_samples: u64,
 }
 

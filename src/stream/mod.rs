@@ -112,6 +112,13 @@ struct Plan {
 }
 
 impl ListenConfig {
+    /// Checks every value against `frontend`'s model before any audio is read (the refusal names
+    /// the flag, the value and the allowed range); what `listen` does first.
+    pub fn check(&self, frontend: &FrontendConfig) -> Result<(), StreamError> {
+        self.plan(frontend)?;
+        self.vitals.check().map_err(StreamError::Config)
+    }
+
     fn plan(&self, f: &FrontendConfig) -> Result<Plan, StreamError> {
         let frame_s = f.hop_length as f64 / f.sample_rate as f64;
         let model_s = f.clip_frames as f64 * frame_s;
@@ -160,7 +167,8 @@ pub struct Summary {
     pub dropped_samples: u64,
     /// Overruns reported by the capture device.
     pub xruns: u64,
-    /// Samples that were not finite numbers (NaN, infinities), heard as silence.
+    /// Samples that were not audio (NaN, infinite, beyond `audio::SAMPLE_LIMIT`), heard as
+    /// silence.
     pub refused_samples: u64,
     /// Most windows ever waiting for the model.
     pub max_queued: usize,
@@ -522,8 +530,8 @@ pub fn listen(
     stop: &AtomicBool,
     sink: &mut dyn Sink,
 ) -> Result<Summary, StreamError> {
+    config.check(frontend)?;
     let plan = config.plan(frontend)?;
-    config.vitals.check().map_err(StreamError::Config)?;
     let rate = frontend.sample_rate;
     let mut resampler = MonoResampler::new(source.rate(), rate)?;
     let mut features = StreamingLogMel::new(frontend);

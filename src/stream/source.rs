@@ -34,7 +34,8 @@ pub trait Source {
         0
     }
 
-    /// Samples that were not finite numbers (NaN, infinities), heard as silence.
+    /// Samples that were not audio (NaN, infinite, beyond `audio::SAMPLE_LIMIT`), heard as
+    /// silence.
     fn refused(&self) -> u64 {
         0
     }
@@ -230,5 +231,9 @@ impl Source for MicSource {
 
     fn xruns(&self) -> u64 {
         self.0.xruns()
+    }
+
+    fn refused(&self) -> u64 {
+        self.0.refused()
     }
 }
