@@ -15,6 +15,17 @@ fn main() -> std::process::ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
+    // symphonia panics on a few damaged files; the audio reader catches those panics and reports
+    // them as the file's error, so they are not printed as crashes.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info
+            .location()
+            .is_some_and(|l| l.file().contains("symphonia"))
+        {
+            report_panic(info);
+        }
+    }));
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("earsight=warn"))
         .init();
     match cli::run() {

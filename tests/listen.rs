@@ -42,6 +42,33 @@ fn write_f32_wav(path: &Path, samples: &[f32]) {
     write_wav(path, RATE, 1, Pcm::F32, samples.iter().copied());
 }
 
+/// Samples as raw s16le bytes.
+fn s16le(samples: &[f32]) -> Vec<u8> {
+    samples
+        .iter()
+        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
+        .collect()
+}
+
+/// `earsight listen --json` on raw 16 kHz PCM from stdin, with `args` and the bundle at
+/// `model`, running: its stdin and stdout are the test's to drive.
+fn listen_on_a_pipe(model: &Path, args: &[&str]) -> std::process::Child {
+    let listen = ["listen", "--json", "--input", "-", "--rate", "16000"];
+    spawn(model, &[&listen[..], args].concat())
+}
+
+/// `earsight` with `args` and the bundle at `model`, its three streams piped.
+fn spawn(model: &Path, args: &[&str]) -> std::process::Child {
+    earsight_command()
+        .args(args)
+        .env("EARSIGHT_MODEL", model)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Samples handed over in uneven chunks, as fast as they are asked for.
 struct Samples {
     samples: Vec<f32>,
@@ -221,14 +248,7 @@ fn earsight(args: &[&str], stdin: Option<&[u8]>) -> Output {
 }
 
 fn earsight_with(model: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = earsight_command()
-        .args(args)
-        .env("EARSIGHT_MODEL", model)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(model, args);
     let mut pipe = child.stdin.take().unwrap();
     if let Some(bytes) = stdin {
         // The process may stop reading early (a format error): a broken pipe is expected then.
@@ -419,10 +439,7 @@ fn with_the_shipped_bundle_every_event_carries_its_tags_and_quiet_windows_none()
 #[test]
 fn stdin_pcm_in_the_wrong_format_or_cut_short_is_reported() {
     let samples = &scene()[..3 * RATE as usize];
-    let s16: Vec<u8> = samples
-        .iter()
-        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
-        .collect();
+    let s16 = s16le(samples);
     let f32le: Vec<u8> = samples.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut cut = s16.clone();
     cut.push(0x7f);
@@ -511,19 +528,9 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
 #[cfg(unix)]
 #[test]
 fn stdin_left_open_gets_its_window_captioned_a_sign_that_audio_stopped_and_sigterm_a_summary() {
-    let s16: Vec<u8> = scene()[..12 * RATE as usize]
-        .iter()
-        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
-        .collect();
-    let mut child = earsight_command()
-        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
-        .args(["--stall", "1", "--heartbeat", "1", "--gate-db", "-200"])
-        .env("EARSIGHT_MODEL", bundle())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let s16 = s16le(&scene()[..12 * RATE as usize]);
+    let args = ["--stall", "1", "--heartbeat", "1", "--gate-db", "-200"];
+    let mut child = listen_on_a_pipe(&bundle(), &args);
     // 12 s, and then the writer stays: stdin is neither written to nor closed again.
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&s16).unwrap();
@@ -559,20 +566,11 @@ fn a_bundle_removed_while_listen_runs_is_not_missed() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
     }
-    let s16: Vec<u8> = scene()[..12 * RATE as usize]
-        .iter()
-        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
-        .collect();
-    let mut child = earsight_command()
-        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
-        .args(["--window", "2", "--hop", "2", "--gate-db", "-200"])
-        .arg("--model")
-        .arg(&model)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let s16 = s16le(&scene()[..12 * RATE as usize]);
+    let mut child = listen_on_a_pipe(
+        &model,
+        &["--window", "2", "--hop", "2", "--gate-db", "-200"],
+    );
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     let (first, rest) = s16.split_at(s16.len() / 2);

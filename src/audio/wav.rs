@@ -10,16 +10,21 @@ use super::SAMPLE_RATES;
 /// The chunk header: a four-character id and a little-endian size.
 const CHUNK_HEADER: u64 = 8;
 
+/// How far into a file a RIFF/WAVE header is looked for: symphonia's probe finds one after
+/// leading junk too, and reads it.
+const SEARCH_BYTES: u64 = 1 << 20;
+
 /// What the header says that would make the file unreadable or misread, as a sentence; `None`
 /// when the file is not RIFF/WAVE (another reader's business) or its header is sound. A data
 /// chunk that claims more bytes than the file holds is a recording cut short, and is read up to
 /// where it ends (logged as a warning).
 pub(super) fn header_problem(file: &mut (impl Read + Seek), len: u64) -> Option<String> {
-    let mut riff = [0u8; 12];
-    if file.read_exact(&mut riff).is_err() || &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
-        return None;
-    }
-    let mut at = riff.len() as u64;
+    let mut head = Vec::new();
+    file.take(SEARCH_BYTES).read_to_end(&mut head).ok()?;
+    let start = head
+        .windows(12)
+        .position(|w| &w[0..4] == b"RIFF" && &w[8..12] == b"WAVE")? as u64;
+    let mut at = start + 12;
     while at + CHUNK_HEADER <= len {
         let (id, size) = read_chunk_header(file, at)?;
         let body = at + CHUNK_HEADER;
@@ -162,6 +167,17 @@ mod tests {
         tagged.extend(b"INFO");
         assert_eq!(problem(&tagged), None);
         assert_eq!(problem(b"OggS and then some"), None);
+    }
+
+    #[test]
+    fn a_header_after_leading_junk_is_checked_too() {
+        let junk = [
+            b"\x74\xba junk before the header ".as_slice(),
+            &wav(1, 0, 16, None, 100),
+        ]
+        .concat();
+        let found = problem(&junk).unwrap_or_default();
+        assert!(found.contains("says 0 Hz"), "{found:?}");
     }
 
     #[test]
