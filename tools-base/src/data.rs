@@ -492,7 +492,8 @@ pub fn import_folder(dir: &Path, split: Split) -> Result<Vec<Clip>> {
 mod tests {
     use super::*;
 
-    /// Writes a stub file at each of `files` under `dir`, making its folders.
+    /// Creates each of `files` under `dir` (four bytes: the importers only list paths), making
+    /// its folders.
     fn touch(dir: &Path, files: &[&str]) {
         for file in files {
             let path = dir.join(file);

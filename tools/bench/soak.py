@@ -6,10 +6,11 @@ stalls mixed in; the listener's resident memory sampled all along.
   soak.py OUT_DIR [--hours 24] [--earsight target/release/earsight] [--model models/mini]
           [--seed 1]
 
-Writes OUT_DIR/rss.csv (wall seconds, audio hours written, RSS MB), OUT_DIR/rss.png, the
-listener's events and log, and OUT_DIR/soak.json with what was fed against what the summary
-counted. Exits non-zero when the listener fails, a count disagrees, or RSS after the first hour
-of audio varies by more than 1 MB. Needs matplotlib for the plot.
+Writes OUT_DIR/rss.csv (wall seconds, audio hours written, RSS and peak RSS in MB),
+OUT_DIR/rss.png, the listener's events and log, and OUT_DIR/soak.json with what was fed against
+what the summary counted. Exits non-zero when the listener fails, a count disagrees, or after
+the first hour of audio the peak RSS grows by more than 1 MB or the RSS of the last hour is
+more than 1 MB above that of the second. Needs matplotlib for the plot.
 """
 import argparse
 import array
@@ -94,15 +95,20 @@ WEIGHTS = {
 }
 
 
-def rss_mb(pid):
+def memory_mb(pid):
+    """The process's resident memory now and its peak so far (VmRSS, VmHWM), in MB."""
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
+                key = line.split(":")[0]
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(line.split()[1]) / 1024.0
     except OSError:
         return None
-    return None
+    if len(found) < 2:
+        return None
+    return found["VmRSS"], found["VmHWM"]
 
 
 def main():
@@ -137,9 +143,9 @@ def main():
 
     def sample():
         while not done.is_set():
-            mb = rss_mb(listener.pid)
+            mb = memory_mb(listener.pid)
             if mb is not None:
-                samples.append((time.time() - started, written_s[0] / 3600.0, mb))
+                samples.append((time.time() - started, written_s[0] / 3600.0) + mb)
             done.wait(2.0)
 
     sampler = threading.Thread(target=sample)
@@ -161,9 +167,10 @@ def main():
             time.sleep(STALL_S)
         if time.time() - last_report > 10:
             last_report = time.time()
-            mb = samples[-1][2] if samples else float("nan")
+            rss, peak = samples[-1][2:] if samples else (float("nan"), float("nan"))
             print(f"\r{written_s[0] / 3600:6.2f} of {args.hours} h of audio, "
-                  f"{time.time() - started:7.0f} s, RSS {mb:.1f} MB", end="", file=sys.stderr)
+                  f"{time.time() - started:7.0f} s, RSS {rss:.1f} MB, peak {peak:.1f} MB",
+                  end="", file=sys.stderr)
     listener.stdin.close()
     code = listener.wait()
     done.set()
@@ -171,15 +178,20 @@ def main():
     print(file=sys.stderr)
 
     with open(os.path.join(args.out, "rss.csv"), "w") as f:
-        f.write("wall_s,audio_h,rss_mb\n")
+        f.write("wall_s,audio_h,rss_mb,peak_rss_mb\n")
         for row in samples:
-            f.write("%.1f,%.4f,%.2f\n" % row)
+            f.write("%.1f,%.4f,%.2f,%.2f\n" % row)
     summary = None
     with open(os.path.join(args.out, "listen.log")) as f:
         for line in f:
             if line.startswith('{"summary"'):
                 summary = json.loads(line)["summary"]
-    warm = [mb for (_, h, mb) in samples if h >= min(WARM_UP_HOURS, args.hours / 4)]
+    warm_up = min(WARM_UP_HOURS, args.hours / 4)
+    warm = [row for row in samples if row[1] >= warm_up]
+    hour = max(1.0, args.hours / 24) if args.hours >= 2 else args.hours / 4
+    second_hour = [row[2] for row in warm if row[1] < warm_up + hour]
+    last_hour = [row[2] for row in warm if row[1] >= args.hours - hour]
+    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
     result = {
         "hours_of_audio": written_s[0] / 3600.0,
         "wall_s": time.time() - started,
@@ -188,8 +200,14 @@ def main():
         "stalls_fed": len(stalls),
         "non_audio_samples_fed": non_audio,
         "s16le_samples_fed_as_f32le": s16_bytes // 4,
-        "rss_after_warm_up_mb": {"min": min(warm), "max": max(warm)} if warm else None,
-        "peak_rss_mb": max(mb for (_, _, mb) in samples) if samples else None,
+        "warm_up_hours": warm_up,
+        "peak_rss_mb": {"after_warm_up": warm[0][3], "at_end": warm[-1][3]} if warm else None,
+        "rss_mb": {
+            "min_after_warm_up": min(r[2] for r in warm),
+            "max_after_warm_up": max(r[2] for r in warm),
+            "mean_hour_after_warm_up": mean(second_hour),
+            "mean_last_hour": mean(last_hour),
+        } if warm else None,
         "summary": summary,
     }
     problems = []
@@ -207,8 +225,11 @@ def main():
         refused = summary["refused_samples"]
         if not non_audio <= refused <= non_audio + s16_bytes // 4:
             problems.append(f"{refused} refused samples, {non_audio} NaN/inf fed")
-    if warm and max(warm) - min(warm) > 1.0:
-        problems.append(f"RSS after warm-up varies by {max(warm) - min(warm):.2f} MB")
+    if warm and warm[-1][3] - warm[0][3] > 1.0:
+        problems.append(f"peak RSS grew by {warm[-1][3] - warm[0][3]:.2f} MB after warm-up")
+    if warm and mean(last_hour) - mean(second_hour) > 1.0:
+        problems.append(f"RSS of the last hour {mean(last_hour):.1f} MB against "
+                        f"{mean(second_hour):.1f} MB after warm-up")
     result["problems"] = problems
     with open(os.path.join(args.out, "soak.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -224,7 +245,10 @@ def plot(samples, path, hours):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot([h for (_, h, _) in samples], [mb for (_, _, mb) in samples], lw=1)
+    hours_fed = [row[1] for row in samples]
+    ax.plot(hours_fed, [row[2] for row in samples], lw=0.8, label="resident (VmRSS)")
+    ax.plot(hours_fed, [row[3] for row in samples], lw=1.5, label="peak (VmHWM)")
+    ax.legend(loc="lower right")
     ax.set_xlabel("hours of audio through listen (full speed)")
     ax.set_ylabel("resident memory (MB)")
     ax.set_title(f"earsight listen, {hours:g} h soak: RSS")
