@@ -122,7 +122,7 @@ struct ListenArgs {
     /// seconds, and again when it comes back; 0: never.
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     stall: f64,
-    /// Seconds between heartbeats (a JSON status line with the counters, and the log); 0: none.
+    /// Seconds between heartbeats (with --json, a status line with the counters); 0: none.
     #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     heartbeat: f64,
 }

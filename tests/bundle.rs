@@ -91,6 +91,11 @@ fn the_fixture_bundle_opens_and_is_marked_untrained() {
 fn missing_manifest_is_named() {
     let err = refusal_without(copy(), MANIFEST_FILE);
     assert_contains(&err, &["manifest.json", "No such file"]);
+    assert_eq!(
+        err.matches("No such file").count(),
+        1,
+        "the cause once: {err}"
+    );
 }
 
 #[test]

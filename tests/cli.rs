@@ -424,6 +424,13 @@ fn damaged_files_are_refused_and_the_batch_goes_on() {
         ],
     );
     assert_eq!(stdout(&out).lines().count(), 1, "the NaN file is captioned");
+    // A recording cut short (a copy that stopped half way) is captioned as far as it goes.
+    let whole = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.ogg");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let out = earsight(&["caption", "--json", cut.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1);
 }
 
 #[test]

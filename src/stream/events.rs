@@ -191,7 +191,8 @@ impl<W: Write> Sink for TextLines<W> {
         self.0.flush()
     }
 
-    /// Lines in parentheses, so they read apart from captions; heartbeats go to the log only.
+    /// Lines in parentheses, so they read apart from captions; heartbeats are for `--json`
+    /// readers (monitors), not for people.
     fn status(&mut self, status: &Status) -> io::Result<()> {
         match status {
             Status::NoAudio { at_s, for_s } => {
