@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use earsight::audio::pcm::PcmFormat;
 use earsight::bundle::{Bundle, MAX_BEAM_WIDTH, MODEL_CARD_FILE};
 use earsight::stream::{
-    self, with_tags, FileSource, GateConfig, JsonLines, ListenConfig, PcmSource, Sink, Source,
-    Summary, TextLines, VitalsConfig,
+    self, with_tags, AlertCommand, AlertConfig, Alerter, Alerting, FileSource, GateConfig,
+    JsonLines, ListenConfig, PcmSource, Sink, Source, Summary, TextLines, VitalsConfig,
 };
 use earsight::Captioner;
 
@@ -125,6 +125,21 @@ struct ListenArgs {
     /// Seconds between heartbeats (with --json, a status line with the counters); 0: none.
     #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     heartbeat: f64,
+    /// Sounds to be alerted to, comma-separated: tags of the bundle (`earsight info` lists
+    /// them; `smoke_or_fire_alarm` or "smoke or fire alarm"), or caption words for a bundle
+    /// without tags. An event that starts one is marked `"alert": true`.
+    #[arg(long, value_delimiter = ',')]
+    alert: Vec<String>,
+    /// Seconds a sound must be gone before it alerts again.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    alert_cooldown: f64,
+    /// A program to run for each alert, with the event's JSON on its stdin: the program and its
+    /// arguments split at spaces, run without a shell.
+    #[arg(long, requires = "alert")]
+    on_alert: Option<String>,
+    /// Seconds one run of the --on-alert program may take before it is killed.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    on_alert_timeout: f64,
 }
 
 /// When a window is silence, which gets no caption.
@@ -435,22 +450,67 @@ fn listen(args: ListenArgs) -> Result<()> {
         ..ListenConfig::default()
     };
     let stdout = std::io::stdout();
-    let mut sink: Box<dyn Sink> = if args.json {
+    let lines: Box<dyn Sink> = if args.json {
         Box::new(JsonLines(stdout.lock()))
     } else {
         Box::new(TextLines(stdout.lock()))
     };
+    let mut sink = Alerting::new(lines, alerter(&args, &captioner)?, on_alert(&args)?);
     let summary = stream::listen(
         source.as_mut(),
         &mut captioner,
         &frontend,
         &config,
         &STOP,
-        sink.as_mut(),
+        &mut sink,
     )?;
-    print_summary(&summary, args.json);
+    sink.finish();
+    print_summary(&summary, &sink, args.json);
     Ok(())
 }
+
+/// The alerts asked for, resolved against the bundle's tags (none asked: an alerter that never
+/// alerts).
+fn alerter(args: &ListenArgs, captioner: &Captioner) -> Result<Alerter> {
+    let (mut reported, mut unreported) = (Vec::new(), Vec::new());
+    for tag in captioner
+        .bundle()
+        .manifest()
+        .tagger
+        .iter()
+        .flat_map(|t| &t.tags)
+    {
+        match tag.threshold {
+            Some(_) => reported.push(tag.label.clone()),
+            None => unreported.push(tag.label.clone()),
+        }
+    }
+    let config = AlertConfig {
+        labels: args.alert.clone(),
+        cooldown_s: args.alert_cooldown,
+    };
+    Alerter::new(&config, &reported, &unreported).map_err(anyhow::Error::msg)
+}
+
+/// The --on-alert program, started.
+fn on_alert(args: &ListenArgs) -> Result<Option<AlertCommand>> {
+    let Some(command) = &args.on_alert else {
+        return Ok(None);
+    };
+    let timeout = args.on_alert_timeout;
+    if !(timeout > 0.0 && timeout <= MAX_ALERT_COMMAND_S) {
+        bail!(
+            "--on-alert-timeout {timeout} s: expected above 0 and at most {MAX_ALERT_COMMAND_S} s"
+        );
+    }
+    let argv = command.split_whitespace().map(String::from).collect();
+    AlertCommand::start(argv, Duration::from_secs_f64(timeout))
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}
+
+/// The longest an --on-alert program may run: ten minutes.
+const MAX_ALERT_COMMAND_S: f64 = 600.0;
 
 fn open_source(args: &ListenArgs, model_rate: u32) -> Result<Box<dyn Source>> {
     let raw_options = args.rate.is_some() || args.format.is_some() || args.channels.is_some();
@@ -513,9 +573,30 @@ fn open_microphone(_device: Option<&str>) -> Result<Box<dyn Source>> {
     )
 }
 
-fn print_summary(s: &Summary, json: bool) {
+fn print_summary(s: &Summary, alerting: &Alerting<Box<dyn Sink>>, json: bool) {
+    let command = alerting.command_counts();
     if json {
-        eprintln!("{}", serde_json::json!({ "summary": s }));
+        #[derive(Serialize)]
+        struct Line<'a> {
+            summary: &'a Summary,
+            alerts: Alerts<'a>,
+        }
+        #[derive(Serialize)]
+        struct Alerts<'a> {
+            marked: u64,
+            command: Option<&'a earsight::stream::alerts::CommandCounts>,
+        }
+        let line = Line {
+            summary: s,
+            alerts: Alerts {
+                marked: alerting.alerts,
+                command,
+            },
+        };
+        eprintln!(
+            "{}",
+            serde_json::to_string(&line).expect("the summary serialises")
+        );
         return;
     }
     eprintln!(
@@ -528,7 +609,20 @@ fn print_summary(s: &Summary, json: bool) {
         "  windows          {} (captioned {}, silent {}, skipped behind {})",
         s.windows, s.captioned, s.gated, s.skipped_behind
     );
-    eprintln!("  events           {}", s.events);
+    eprintln!(
+        "  events           {} (alerts {})",
+        s.events, alerting.alerts
+    );
+    if let Some(c) = command {
+        let n = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+        eprintln!(
+            "  --on-alert       ran {}, failed {}, timed out {}, dropped {}",
+            n(&c.ran),
+            n(&c.failed),
+            n(&c.timed_out),
+            n(&c.dropped)
+        );
+    }
     eprintln!(
         "  dropped samples  {} (device overruns {}); refused (not finite) {}; audio stopped {} \
          times",

@@ -632,3 +632,79 @@ fn a_build_without_the_mic_feature_says_how_to_get_one() {
         );
     }
 }
+
+#[test]
+fn alerts_mark_the_event_that_starts_a_sound_and_run_the_program_without_holding_up_listen() {
+    let shipped = repo().join("models/mini");
+    // The sample the shipped bundle tags "dog barking" (models/samples/README.md).
+    let dog = repo().join("models/samples/dog.ogg");
+    let dog = dog.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("alert.json");
+    let tee = format!("tee {}", heard.display());
+    let args = [
+        "listen",
+        "--json",
+        "--input",
+        dog,
+        "--alert",
+        "Dog_Barking",
+        "--on-alert",
+        &tee,
+    ];
+    let out = earsight_with(&shipped, &args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    let alerts: Vec<_> = events.iter().filter(|e| e["alert"] == true).collect();
+    assert_eq!(alerts.len(), 1, "one sound, one alert: {events:?}");
+    assert_eq!(alerts[0]["alerts"], serde_json::json!(["dog barking"]));
+    let given: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&heard).unwrap()).unwrap();
+    assert_eq!(&given, alerts[0], "the program gets the event on its stdin");
+    let line = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("{\"summary\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .unwrap();
+    assert_eq!(line["alerts"]["marked"], 1);
+    assert_eq!(line["alerts"]["command"]["ran"], 1);
+
+    // A program that hangs is killed at its time limit; one that fails is counted.
+    for (program, counted) in [("sleep 30", "timed_out"), ("false", "failed")] {
+        let args = [
+            "listen",
+            "--json",
+            "--input",
+            dog,
+            "--alert",
+            "dog barking",
+            "--on-alert",
+            program,
+            "--on-alert-timeout",
+            "0.5",
+        ];
+        let started = std::time::Instant::now();
+        let out = earsight_with(&shipped, &args, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{program} held listen up"
+        );
+        let line = stderr(&out)
+            .lines()
+            .find(|l| l.starts_with("{\"summary\""))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .unwrap();
+        assert_eq!(line["alerts"]["command"][counted], 1, "{program}: {line}");
+    }
+
+    let out = earsight_with(
+        &shipped,
+        &["listen", "--input", dog, "--alert", "doorbel"],
+        None,
+    );
+    assert_failed(
+        &out,
+        &["--alert doorbel: this bundle has no tag \"doorbel\"; the tags it reports:"],
+    );
+}

@@ -33,6 +33,9 @@ pub struct Event {
     /// False when the event is first announced, true once its span is complete.
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// True when the event starts a sound asked for with `--alert`; `alerts` names them.
+    pub alert: bool,
+    pub alerts: Vec<String>,
     /// Per-stage time of the first window.
     #[serde(rename = "timings_ms")]
     pub timings: Timings,
@@ -141,6 +144,16 @@ pub trait Sink {
     }
 }
 
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        (**self).event(event)
+    }
+
+    fn status(&mut self, status: &Status) -> io::Result<()> {
+        (**self).status(status)
+    }
+}
+
 /// One JSON object per line, every announcement and every final event.
 pub struct JsonLines<W: Write>(pub W);
 
@@ -221,6 +234,8 @@ mod tests {
             latency_ms: 5.0,
             windows: 1,
             is_final: false,
+            alert: false,
+            alerts: Vec::new(),
             timings: Timings::default(),
         }
     }

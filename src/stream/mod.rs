@@ -10,6 +10,7 @@
 //! building up a backlog. A batch source (a file read as fast as it decodes) waits instead, so
 //! every window is captioned.
 
+pub mod alerts;
 pub mod events;
 pub mod file;
 pub mod gate;
@@ -29,6 +30,7 @@ use crate::config::FrontendConfig;
 use crate::frontend::StreamingLogMel;
 use vitals::Vitals;
 
+pub use alerts::{AlertCommand, AlertConfig, Alerter, Alerting};
 pub use events::{with_tags, Event, EventMerger, Heartbeat, JsonLines, Sink, Status, TextLines};
 pub use file::{caption_file, file_windows, Caption, Captioned};
 pub use gate::GateConfig;
@@ -452,6 +454,8 @@ impl Reporter<'_> {
             latency_ms: latency,
             windows: 1,
             is_final: false,
+            alert: false,
+            alerts: Vec::new(),
             timings: Timings {
                 frontend: done.job.frontend_ms,
                 total: done.job.frontend_ms + t.encoder + t.decoder + t.tagger,
