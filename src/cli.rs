@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use earsight::audio::pcm::PcmFormat;
 use earsight::bundle::{Bundle, MAX_BEAM_WIDTH, MODEL_CARD_FILE};
 use earsight::stream::{
-    self, with_tags, AlertCommand, AlertConfig, Alerter, Alerting, FileSource, GateConfig,
+    self, with_tags, AlertCommand, AlertConfig, Alerter, Alerting, Fanout, FileSource, GateConfig,
     JsonLines, ListenConfig, PcmSource, Sink, Source, Summary, TextLines, VitalsConfig,
 };
 use earsight::Captioner;
@@ -50,7 +50,7 @@ enum Command {
     },
     /// Caption live audio (the microphone, a file, or raw PCM on stdin) until it ends or
     /// Ctrl-C; prints a summary on stderr.
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
     /// List the audio input devices `listen --device` can use.
     Devices {
         #[arg(long)]
@@ -140,6 +140,17 @@ struct ListenArgs {
     /// Seconds one run of the --on-alert program may take before it is killed.
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     on_alert_timeout: f64,
+    /// Publish events, alerts and Home Assistant discovery to this broker: mqtt://HOST[:PORT]
+    /// (a build with the `mqtt` feature).
+    #[arg(long)]
+    mqtt: Option<String>,
+    /// The device's name in MQTT topics and in Home Assistant (default: the host name).
+    #[arg(long, requires = "mqtt")]
+    mqtt_name: Option<String>,
+    /// A file holding the broker's user name and password, one per line (default: the
+    /// environment's EARSIGHT_MQTT_USERNAME and EARSIGHT_MQTT_PASSWORD, if set).
+    #[arg(long, requires = "mqtt")]
+    mqtt_credentials: Option<PathBuf>,
 }
 
 /// When a window is silence, which gets no caption.
@@ -184,7 +195,7 @@ pub fn run() -> Result<()> {
         }
         Command::Listen(args) => {
             use_threads(args.threads)?;
-            listen(args)
+            listen(*args)
         }
         Command::Devices { json } => devices(json),
         Command::Info { dir } => info(&dir),
@@ -450,12 +461,16 @@ fn listen(args: ListenArgs) -> Result<()> {
         ..ListenConfig::default()
     };
     let stdout = std::io::stdout();
-    let lines: Box<dyn Sink> = if args.json {
+    let mut lines: Box<dyn Sink> = if args.json {
         Box::new(JsonLines(stdout.lock()))
     } else {
         Box::new(TextLines(stdout.lock()))
     };
-    let mut sink = Alerting::new(lines, alerter(&args, &captioner)?, on_alert(&args)?);
+    let alerter = alerter(&args, &captioner)?;
+    let mut publisher = connect_mqtt(&args, alerter.labels())?;
+    let mut sinks: Vec<&mut dyn Sink> = vec![lines.as_mut()];
+    sinks.extend(publisher.as_mut().map(|p| p as &mut dyn Sink));
+    let mut sink = Alerting::new(Fanout(sinks), alerter, on_alert(&args)?);
     let summary = stream::listen(
         source.as_mut(),
         &mut captioner,
@@ -466,8 +481,104 @@ fn listen(args: ListenArgs) -> Result<()> {
     )?;
     sink.finish();
     print_summary(&summary, &sink, args.json);
+    drop(sink);
+    finish_mqtt(publisher, args.json);
     Ok(())
 }
+
+#[cfg(feature = "mqtt")]
+type Publisher = earsight::stream::mqtt::MqttSink;
+
+#[cfg(feature = "mqtt")]
+fn connect_mqtt(args: &ListenArgs, alert_labels: Vec<String>) -> Result<Option<Publisher>> {
+    use earsight::stream::mqtt::{MqttConfig, MqttSink};
+    let Some(url) = &args.mqtt else {
+        return Ok(None);
+    };
+    let name = match &args.mqtt_name {
+        Some(name) => name.clone(),
+        None => std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "earsight".into()),
+    };
+    let credentials = match &args.mqtt_credentials {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--mqtt-credentials {}", path.display()))?;
+            let mut lines = text.lines();
+            match (lines.next(), lines.next()) {
+                (Some(user), Some(password)) => Some((user.to_string(), password.to_string())),
+                _ => bail!(
+                    "--mqtt-credentials {}: expected the user name on the first line and the \
+                     password on the second",
+                    path.display()
+                ),
+            }
+        }
+        None => std::env::var("EARSIGHT_MQTT_USERNAME").ok().map(|user| {
+            (
+                user,
+                std::env::var("EARSIGHT_MQTT_PASSWORD").unwrap_or_default(),
+            )
+        }),
+    };
+    let config = MqttConfig {
+        url: url.clone(),
+        name,
+        credentials,
+        alert_labels,
+        alert_on_s: args.alert_cooldown.max(1.0) as u32,
+    };
+    MqttSink::connect(&config)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}
+
+#[cfg(feature = "mqtt")]
+fn finish_mqtt(publisher: Option<Publisher>, json: bool) {
+    let Some(mut publisher) = publisher else {
+        return;
+    };
+    publisher.finish(Duration::from_millis(500));
+    let c = publisher.counts();
+    let n = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+    if json {
+        eprintln!("{}", serde_json::json!({ "mqtt": c }));
+    } else {
+        eprintln!(
+            "  MQTT             {} messages queued, {} dropped; {} connections, {} errors",
+            n(&c.queued),
+            n(&c.dropped),
+            n(&c.connections),
+            n(&c.connection_errors)
+        );
+    }
+}
+
+/// A build without MQTT: `--mqtt` says how to get one.
+#[cfg(not(feature = "mqtt"))]
+enum Publisher {}
+
+#[cfg(not(feature = "mqtt"))]
+impl Sink for Publisher {
+    fn event(&mut self, _: &earsight::stream::Event) -> std::io::Result<()> {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "mqtt"))]
+fn connect_mqtt(args: &ListenArgs, _alert_labels: Vec<String>) -> Result<Option<Publisher>> {
+    if args.mqtt.is_some() {
+        bail!(
+            "this earsight was built without MQTT: build it with the `mqtt` feature (`cargo \
+             install --path . --features mqtt`)"
+        );
+    }
+    Ok(None)
+}
+
+#[cfg(not(feature = "mqtt"))]
+fn finish_mqtt(_: Option<Publisher>, _: bool) {}
 
 /// The alerts asked for, resolved against the bundle's tags (none asked: an alerter that never
 /// alerts).
@@ -573,7 +684,7 @@ fn open_microphone(_device: Option<&str>) -> Result<Box<dyn Source>> {
     )
 }
 
-fn print_summary(s: &Summary, alerting: &Alerting<Box<dyn Sink>>, json: bool) {
+fn print_summary(s: &Summary, alerting: &Alerting<Fanout>, json: bool) {
     let command = alerting.command_counts();
     if json {
         #[derive(Serialize)]

@@ -115,6 +115,16 @@ impl Alerter {
         })
     }
 
+    /// The labels alerted to, as events name them (the bundle's own tag labels).
+    pub fn labels(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .map(|r| match &r.heard {
+                Heard::Tag(label) | Heard::Words(label) => label.clone(),
+            })
+            .collect()
+    }
+
     /// Sets `event.alerts` to the labels it carries that start a new sound: not heard in the
     /// cooldown before the event's start. Every event that carries a label keeps the sound
     /// going, so a doorbell that rings on for a minute alerts once.

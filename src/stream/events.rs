@@ -154,6 +154,19 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
 }
 
+/// Every event and status to each of several sinks, in order (the terminal, then MQTT, say).
+pub struct Fanout<'a>(pub Vec<&'a mut dyn Sink>);
+
+impl Sink for Fanout<'_> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.event(event))
+    }
+
+    fn status(&mut self, status: &Status) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.status(status))
+    }
+}
+
 /// One JSON object per line, every announcement and every final event.
 pub struct JsonLines<W: Write>(pub W);
 

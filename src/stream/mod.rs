@@ -14,6 +14,8 @@ pub mod alerts;
 pub mod events;
 pub mod file;
 pub mod gate;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod source;
 pub mod vitals;
 
@@ -31,7 +33,9 @@ use crate::frontend::StreamingLogMel;
 use vitals::Vitals;
 
 pub use alerts::{AlertCommand, AlertConfig, Alerter, Alerting};
-pub use events::{with_tags, Event, EventMerger, Heartbeat, JsonLines, Sink, Status, TextLines};
+pub use events::{
+    with_tags, Event, EventMerger, Fanout, Heartbeat, JsonLines, Sink, Status, TextLines,
+};
 pub use file::{caption_file, file_windows, Caption, Captioned};
 pub use gate::GateConfig;
 #[cfg(feature = "mic")]
