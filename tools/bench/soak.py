@@ -126,7 +126,6 @@ def main():
     # tool's stream would.
     names = list(WEIGHTS)
     total_blocks = int(args.hours * 3600 / BLOCK_S)
-    plan = ["recording"] + rng.choices(names, [WEIGHTS[n] for n in names], k=total_blocks - 1)
     stalls = sorted(rng.sample(range(total_blocks // 10, total_blocks), min(10, total_blocks // 20)))
 
     listener = subprocess.Popen(
@@ -154,7 +153,10 @@ def main():
     non_audio = 0
     s16_bytes = 0
     last_report = 0.0
-    for i, name in enumerate(plan):
+    # Blocks until the hours are fed: an s16le stretch is half as long as f32le audio.
+    i = 0
+    while written_s[0] < args.hours * 3600:
+        name = "recording" if i == 0 else rng.choices(names, [WEIGHTS[n] for n in names])[0]
         data, bad = kinds[name]
         listener.stdin.write(data)
         fed[name] += 1
@@ -171,6 +173,7 @@ def main():
             print(f"\r{written_s[0] / 3600:6.2f} of {args.hours} h of audio, "
                   f"{time.time() - started:7.0f} s, RSS {rss:.1f} MB, peak {peak:.1f} MB",
                   end="", file=sys.stderr)
+        i += 1
     listener.stdin.close()
     code = listener.wait()
     done.set()
