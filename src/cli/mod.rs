@@ -1,0 +1,245 @@
+//! The `earsight` command line: flags and what they resolve to, and one file per subcommand
+//! (`caption`, `listen`, `devices`, `info`, `bench`).
+
+mod bench;
+mod caption;
+mod devices;
+mod info;
+mod listen;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use earsight::bundle::MAX_BEAM_WIDTH;
+use earsight::stream::GateConfig;
+use earsight::Captioner;
+
+#[derive(Parser)]
+#[command(
+    name = "earsight",
+    version,
+    about = "Describe the sounds around you in plain words"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Caption audio files (WAV, FLAC, Ogg/Vorbis, MP3), one caption per model window.
+    Caption {
+        /// Model bundle directory (default: the installed default bundle).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Print one JSON object per caption.
+        #[arg(long)]
+        json: bool,
+        /// Beam width (1 = greedy); default from the bundle.
+        #[arg(long)]
+        beam: Option<usize>,
+        #[command(flatten)]
+        gate: GateArgs,
+        /// Threads for tract's matrix products (a board profile's `threads`).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Caption live audio (the microphone, a file, or raw PCM on stdin) until it ends or
+    /// Ctrl-C; prints a summary on stderr.
+    Listen(Box<listen::ListenArgs>),
+    /// List the audio input devices `listen --device` can use.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a model bundle: manifest, file sizes, parameters, quantization.
+    Info { dir: PathBuf },
+    /// Time the frontend, encoder and decoder of a bundle on a synthetic 10 s clip.
+    Bench {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Threads for tract's matrix products.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Decoder steps per caption.
+        #[arg(long, default_value_t = 20)]
+        tokens: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// When a window is silence, which gets no caption.
+#[derive(clap::Args)]
+struct GateArgs {
+    /// Frames quieter than this (dB relative to full scale) count as silence.
+    #[arg(long, default_value_t = GateConfig::default().threshold_db, allow_negative_numbers = true)]
+    gate_db: f32,
+    /// Seconds of frames above --gate-db a window needs to be captioned.
+    #[arg(long, default_value_t = GateConfig::default().min_active_s, allow_negative_numbers = true)]
+    gate_active: f64,
+}
+
+impl From<&GateArgs> for GateConfig {
+    fn from(args: &GateArgs) -> GateConfig {
+        GateConfig {
+            threshold_db: args.gate_db,
+            min_active_s: args.gate_active,
+        }
+    }
+}
+
+pub fn run() -> Result<()> {
+    let command = Cli::parse().command;
+    if matches!(command, Command::Caption { .. } | Command::Listen(_)) && stdout_was_closed() {
+        bail!(
+            "standard output is closed (`>&-`), so every caption would be lost: send it to a \
+             file, a pipe, or /dev/null to drop the captions on purpose"
+        );
+    }
+    match command {
+        Command::Caption {
+            model,
+            json,
+            beam,
+            gate,
+            threads,
+            files,
+        } => {
+            use_threads(threads)?;
+            caption::caption(&model_dir(model)?, json, beam, (&gate).into(), &files)
+        }
+        Command::Listen(args) => {
+            use_threads(args.threads)?;
+            listen::listen(*args)
+        }
+        Command::Devices { json } => devices::devices(json),
+        Command::Info { dir } => info::info(&dir),
+        Command::Bench {
+            model,
+            threads,
+            tokens,
+            runs,
+            json,
+        } => {
+            use_threads(threads)?;
+            bench::bench(&model_dir(model)?, threads, tokens, runs, json)
+        }
+    }
+}
+
+/// Whether earsight started with its standard output closed. Rust's runtime opens `/dev/null`
+/// read-write in place of a closed standard stream before `main`, so writes succeed and vanish;
+/// a shell's `>/dev/null` opens it write-only. Linux tells the two apart through `/proc`; other
+/// systems answer no.
+fn stdout_was_closed() -> bool {
+    let is_null = std::fs::read_link("/proc/self/fd/1").is_ok_and(|p| p == Path::new("/dev/null"));
+    let read_write = std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|flags| flags & 0o3 == 0o2)
+    });
+    is_null && read_write
+}
+
+/// Makes tract's matrix products use `threads` threads, in every thread of the process: `listen`
+/// runs the model on a worker thread of its own.
+fn use_threads(threads: usize) -> Result<()> {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    if !(1..=MAX_THREADS).contains(&threads) {
+        bail!("--threads {threads}: expected 1 to {MAX_THREADS}");
+    }
+    if threads > 1 {
+        set_default_executor(Executor::multithread(threads));
+    }
+    Ok(())
+}
+
+/// The most threads `--threads` gives tract: more than any board has cores, where each thread
+/// past the cores only adds start-up time and memory.
+const MAX_THREADS: usize = 64;
+
+/// Where the default bundle is looked for, in order: beside the binary as a board tarball or
+/// `make install` lays it out, then in the source tree it was built from (a checkout, or
+/// cargo's copy of the package after `cargo install`).
+fn default_model_candidates() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(bin) = exe.parent() {
+            dirs.push(bin.join("../share/earsight/models/mini"));
+        }
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/mini"));
+    dirs
+}
+
+fn model_dir(model: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = model {
+        return Ok(dir);
+    }
+    // An empty variable is an unset one, as the shell's `EARSIGHT_MODEL= earsight ...` means.
+    if let Some(dir) = std::env::var_os("EARSIGHT_MODEL").filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if !dir.join("manifest.json").is_file() {
+            bail!(
+                "EARSIGHT_MODEL is {}, which holds no bundle (no manifest.json); unset it to use \
+                 the default model",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
+    let candidates = default_model_candidates();
+    if let Some(found) = candidates
+        .iter()
+        .find(|d| d.join("manifest.json").is_file())
+    {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    bail!(
+        "no default model is installed (looked in: {}).\n\
+         Pass --model DIR, set EARSIGHT_MODEL, or train the default model from real recordings \
+         with\n  \
+         cargo run --release -p earsight-tools -- recipe mini --data DIR --out models/mini",
+        looked.join(", ")
+    )
+}
+
+fn open_captioner(dir: &Path) -> Result<Captioner> {
+    let captioner =
+        Captioner::open(dir).with_context(|| format!("loading bundle {}", dir.display()))?;
+    if !captioner.bundle().manifest().trained {
+        eprintln!(
+            "warning: {} is an untrained bundle (random weights); captions are not descriptions",
+            dir.display()
+        );
+    }
+    Ok(captioner)
+}
+
+/// Overrides the bundle's beam width with `--beam`, within what earsight searches.
+fn set_beam(captioner: &mut Captioner, beam: Option<usize>) -> Result<()> {
+    if let Some(width) = beam {
+        if !(1..=MAX_BEAM_WIDTH).contains(&width) {
+            bail!("--beam {width}: expected 1 (greedy) to {MAX_BEAM_WIDTH}");
+        }
+        captioner.decoding.beam_width = width;
+    }
+    Ok(())
+}
+
+/// How to get a build that captures from a microphone: the feature links ALSA.
+#[cfg(not(feature = "mic"))]
+pub(super) const MIC_HINT: &str =
+    "build it with the `mic` feature: `sudo apt-get install libasound2-dev \
+     pkg-config`, then `cargo install --path . --features mic` in the earsight checkout (or \
+     `cargo run --release --features mic -- listen`)";
