@@ -94,7 +94,9 @@ fn format_problem(fmt: &[u8; 16]) -> Option<String> {
 }
 
 /// A data chunk is sound when what follows its declared end is more chunks (a `LIST` of tags,
-/// say) or nothing. Anything else means its size is wrong and the audio after it would be lost.
+/// say), nothing, or a little junk (some writers leave a few dozen bytes). When more bytes than
+/// the chunk declares follow it unaccounted for, its size is wrong and most of the audio would
+/// be lost.
 fn data_problem(file: &mut (impl Read + Seek), body: u64, size: u64, len: u64) -> Option<String> {
     let remaining = len - body;
     if size >= remaining {
@@ -108,22 +110,29 @@ fn data_problem(file: &mut (impl Read + Seek), body: u64, size: u64, len: u64) -
     }
     let mut at = body + size + size % 2;
     while at < len {
-        let sound = len - at >= CHUNK_HEADER
-            && read_chunk_header(file, at).is_some_and(|(id, chunk)| {
+        let chunk = (len - at >= CHUNK_HEADER)
+            .then(|| read_chunk_header(file, at))
+            .flatten()
+            .filter(|(id, chunk)| {
                 id.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
                     && at + CHUNK_HEADER + chunk <= len
             });
-        if !sound {
-            return Some(format!(
-                "the data chunk says it holds {size} bytes, but {remaining} bytes follow its \
-                 header: its size is damaged, and reading it would lose the rest of the audio"
-            ));
+        match chunk {
+            Some((_, chunk)) => at += CHUNK_HEADER + chunk + chunk % 2,
+            None => break,
         }
-        let (_, chunk) = read_chunk_header(file, at)?;
-        at += CHUNK_HEADER + chunk + chunk % 2;
     }
-    None
+    let unaccounted = len.saturating_sub(at);
+    (unaccounted > size && unaccounted >= HIDDEN_AUDIO_BYTES).then(|| {
+        format!(
+            "the data chunk says it holds {size} bytes, but {remaining} bytes follow its \
+             header: its size is damaged, and reading it would lose the rest of the audio"
+        )
+    })
 }
+
+/// Unaccounted bytes after the data chunk below this are junk a writer left, not hidden audio.
+const HIDDEN_AUDIO_BYTES: u64 = 4096;
 
 /// The sentence for a sample rate outside [`SAMPLE_RATES`] in a file's header.
 pub(super) fn rate_problem(rate: u32) -> String {
@@ -201,6 +210,14 @@ mod tests {
             let found = problem(&bytes).unwrap_or_default();
             assert!(found.contains(expected), "{expected}: {found:?}");
         }
+    }
+
+    #[test]
+    fn a_few_bytes_of_junk_after_the_data_are_left_alone() {
+        // As some recordings in the wild have (69 bytes after 70,194 of audio).
+        let mut junk = wav(1, 16_000, 16, None, 70_194);
+        junk.extend([0x55u8; 69]);
+        assert_eq!(problem(&junk), None);
     }
 
     #[test]

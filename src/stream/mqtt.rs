@@ -164,7 +164,13 @@ impl MqttSink {
                             }
                             seen.connection_errors.fetch_add(1, Ordering::Relaxed);
                             log::warn!("MQTT: {e}; trying again in {pause:?}");
-                            std::thread::sleep(pause);
+                            // In slices, so that the end of listening is not held up.
+                            let until = std::time::Instant::now() + pause;
+                            while std::time::Instant::now() < until
+                                && !stopping.load(Ordering::Relaxed)
+                            {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
                             pause = (pause * 2).min(Duration::from_secs(10));
                         }
                     }
