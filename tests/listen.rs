@@ -265,13 +265,18 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn json_summary(o: &Output) -> serde_json::Value {
+/// The `--json` summary line: `summary`, and `alerts`.
+fn json_summary_line(o: &Output) -> serde_json::Value {
     let line = stderr(o)
         .lines()
         .find(|l| l.starts_with("{\"summary\""))
         .unwrap_or_else(|| panic!("no summary in {}", stderr(o)))
         .to_string();
-    serde_json::from_str::<serde_json::Value>(&line).unwrap()["summary"].clone()
+    serde_json::from_str::<serde_json::Value>(&line).unwrap()
+}
+
+fn json_summary(o: &Output) -> serde_json::Value {
+    json_summary_line(o)["summary"].clone()
 }
 
 fn span(v: &serde_json::Value) -> (f64, f64, String) {
@@ -661,11 +666,7 @@ fn alerts_mark_the_event_that_starts_a_sound_and_run_the_program_without_holding
     let given: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&heard).unwrap()).unwrap();
     assert_eq!(&given, alerts[0], "the program gets the event on its stdin");
-    let line = stderr(&out)
-        .lines()
-        .find(|l| l.starts_with("{\"summary\""))
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .unwrap();
+    let line = json_summary_line(&out);
     assert_eq!(line["alerts"]["marked"], 1);
     assert_eq!(line["alerts"]["command"]["ran"], 1);
 
@@ -690,11 +691,7 @@ fn alerts_mark_the_event_that_starts_a_sound_and_run_the_program_without_holding
             started.elapsed() < Duration::from_secs(20),
             "{program} held listen up"
         );
-        let line = stderr(&out)
-            .lines()
-            .find(|l| l.starts_with("{\"summary\""))
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .unwrap();
+        let line = json_summary_line(&out);
         assert_eq!(line["alerts"]["command"][counted], 1, "{program}: {line}");
     }
 

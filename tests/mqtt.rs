@@ -125,6 +125,20 @@ fn pcm(path: &str) -> Vec<u8> {
         .collect()
 }
 
+/// `earsight listen --json` on raw 16 kHz PCM from stdin with the bundle at `model` and
+/// `args`, its stdin the test's to write and its stderr (the summary) kept.
+fn listen_on_a_pipe(model: &std::path::Path, args: &[&str]) -> Child {
+    earsight_command()
+        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
+        .args(args)
+        .env("EARSIGHT_MODEL", model)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn summary_line(err: &str, key: &str) -> serde_json::Value {
     let line = err
         .lines()
@@ -139,21 +153,20 @@ fn events_alerts_status_and_discovery_reach_the_broker_and_survive_its_restart()
     let port = free_port();
     let broker = Broker::start(port);
     let mut watcher = Watcher::start(port);
-    let mut listen = earsight_command()
-        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
-        .args(["--window", "2", "--hop", "2", "--alert", "dog_barking"])
-        .args([
-            "--mqtt",
-            &format!("mqtt://127.0.0.1:{port}"),
-            "--mqtt-name",
-            "Hall",
-        ])
-        .env("EARSIGHT_MODEL", repo().join("models/mini"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let args = [
+        "--window",
+        "2",
+        "--hop",
+        "2",
+        "--alert",
+        "dog_barking",
+        "--mqtt",
+        &url,
+        "--mqtt-name",
+        "Hall",
+    ];
+    let mut listen = listen_on_a_pipe(&repo().join("models/mini"), &args);
     let mut stdin = listen.stdin.take().unwrap();
     let dog = pcm("models/samples/dog.ogg");
     stdin.write_all(&dog).unwrap();
@@ -206,16 +219,18 @@ fn with_no_broker_for_long_the_queue_is_bounded_and_drops_are_counted() {
         .map(|i| ((i.wrapping_mul(2_654_435_761) >> 16) as i16 / 4).to_le_bytes())
         .flat_map(|b| b.into_iter())
         .collect();
-    let mut listen = earsight_command()
-        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
-        .args(["--window", "1", "--hop", "0.1", "--gate-db", "-200"])
-        .args(["--mqtt", &format!("mqtt://127.0.0.1:{port}")])
-        .env("EARSIGHT_MODEL", bundle())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let args = [
+        "--window",
+        "1",
+        "--hop",
+        "0.1",
+        "--gate-db",
+        "-200",
+        "--mqtt",
+        &url,
+    ];
+    let mut listen = listen_on_a_pipe(&bundle(), &args);
     let mut stdin = listen.stdin.take().unwrap();
     stdin.write_all(&noise).unwrap();
     drop(stdin);
