@@ -466,6 +466,12 @@ fn captions_stop_quietly_at_a_closed_pipe_and_loudly_at_a_full_disk() {
 
 #[test]
 fn captions_are_refused_to_a_closed_stdout_rather_than_lost() {
+    // Under the boards' qemu runner the emulator itself holds the closed descriptor's place;
+    // what this checks (Rust's runtime reopening a closed stdout) is the host's, tested here.
+    if std::env::var_os("EARSIGHT_EXE_RUNNER").is_some() {
+        eprintln!("skipped under emulation: the emulator takes the closed stdout's descriptor");
+        return;
+    }
     // `>&-` through a shell, as a user would write it; `>/dev/null` still drops them on purpose.
     let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
     let run = |redirect: &str| {
