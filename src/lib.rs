@@ -6,9 +6,11 @@
 //! that ties them together, [`config`] is the model family shared with the tools, [`caption`]
 //! runs the whole chain over one window, and [`stream`] runs it over a file or live, from a
 //! microphone or any stream of audio. Imports run one way: `stream` uses `caption`, never the
-//! reverse.
+//! reverse. [`backoff`] paces retries for what a long-running device can lose (a microphone, a
+//! broker).
 
 pub mod audio;
+pub mod backoff;
 pub mod bundle;
 pub mod caption;
 pub mod config;

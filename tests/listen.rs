@@ -16,7 +16,8 @@ use earsight::Captioner;
 
 mod common;
 use common::{
-    assert_contains, assert_failed, bundle, earsight_command, repo, stderr, stdout, write_wav, Pcm,
+    assert_contains, assert_failed, bundle, earsight_command, listen_on_a_pipe, repo, stderr,
+    stdout, write_wav, Pcm,
 };
 
 const RATE: u32 = 16_000;
@@ -48,13 +49,6 @@ fn s16le(samples: &[f32]) -> Vec<u8> {
         .iter()
         .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
         .collect()
-}
-
-/// `earsight listen --json` on raw 16 kHz PCM from stdin, with `args` and the bundle at
-/// `model`, running: its stdin and stdout are the test's to drive.
-fn listen_on_a_pipe(model: &Path, args: &[&str]) -> std::process::Child {
-    let listen = ["listen", "--json", "--input", "-", "--rate", "16000"];
-    spawn(model, &[&listen[..], args].concat())
 }
 
 /// `earsight` with `args` and the bundle at `model`, its three streams piped.
@@ -535,7 +529,7 @@ fn ctrl_c_stops_cleanly_with_a_summary() {
 fn stdin_left_open_gets_its_window_captioned_a_sign_that_audio_stopped_and_sigterm_a_summary() {
     let s16 = s16le(&scene()[..12 * RATE as usize]);
     let args = ["--stall", "1", "--heartbeat", "1", "--gate-db", "-200"];
-    let mut child = listen_on_a_pipe(&bundle(), &args);
+    let mut child = listen_on_a_pipe(&bundle(), &args, Stdio::piped());
     // 12 s, and then the writer stays: stdin is neither written to nor closed again.
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&s16).unwrap();
@@ -575,6 +569,7 @@ fn a_bundle_removed_while_listen_runs_is_not_missed() {
     let mut child = listen_on_a_pipe(
         &model,
         &["--window", "2", "--hop", "2", "--gate-db", "-200"],
+        Stdio::piped(),
     );
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
@@ -647,17 +642,15 @@ fn alerts_mark_the_event_that_starts_a_sound_and_run_the_program_without_holding
     let dir = tempfile::tempdir().unwrap();
     let heard = dir.path().join("alert.json");
     let tee = format!("tee {}", heard.display());
-    let args = [
-        "listen",
-        "--json",
-        "--input",
-        dog,
-        "--alert",
-        "Dog_Barking",
-        "--on-alert",
-        &tee,
-    ];
-    let out = earsight_with(&shipped, &args, None);
+    let alerting = |alert: &str, more: &[&str]| {
+        let args = [
+            &["listen", "--json", "--input", dog, "--alert", alert][..],
+            more,
+        ]
+        .concat();
+        earsight_with(&shipped, &args, None)
+    };
+    let out = alerting("Dog_Barking", &["--on-alert", &tee]);
     assert!(out.status.success(), "{}", stderr(&out));
     let events = json_lines(&out);
     let alerts: Vec<_> = events.iter().filter(|e| e["alert"] == true).collect();
@@ -672,20 +665,11 @@ fn alerts_mark_the_event_that_starts_a_sound_and_run_the_program_without_holding
 
     // A program that hangs is killed at its time limit; one that fails is counted.
     for (program, counted) in [("sleep 60", "timed_out"), ("false", "failed")] {
-        let args = [
-            "listen",
-            "--json",
-            "--input",
-            dog,
-            "--alert",
-            "dog barking",
-            "--on-alert",
-            program,
-            "--on-alert-timeout",
-            "0.5",
-        ];
         let started = std::time::Instant::now();
-        let out = earsight_with(&shipped, &args, None);
+        let out = alerting(
+            "dog barking",
+            &["--on-alert", program, "--on-alert-timeout", "0.5"],
+        );
         assert!(out.status.success(), "{}", stderr(&out));
         // Well under the program's 60 s, even emulated on a board's CPU.
         assert!(

@@ -10,7 +10,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{bundle, earsight_command, repo, stderr};
+use common::{bundle, listen_on_a_pipe, repo, stderr};
 
 /// A free loopback port.
 fn free_port() -> u16 {
@@ -125,20 +125,6 @@ fn pcm(path: &str) -> Vec<u8> {
         .collect()
 }
 
-/// `earsight listen --json` on raw 16 kHz PCM from stdin with the bundle at `model` and
-/// `args`, its stdin the test's to write and its stderr (the summary) kept.
-fn listen_on_a_pipe(model: &std::path::Path, args: &[&str]) -> Child {
-    earsight_command()
-        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
-        .args(args)
-        .env("EARSIGHT_MODEL", model)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 fn summary_line(err: &str, key: &str) -> serde_json::Value {
     let line = err
         .lines()
@@ -166,7 +152,7 @@ fn events_alerts_status_and_discovery_reach_the_broker_and_survive_its_restart()
         "--mqtt-name",
         "Hall",
     ];
-    let mut listen = listen_on_a_pipe(&repo().join("models/mini"), &args);
+    let mut listen = listen_on_a_pipe(&repo().join("models/mini"), &args, Stdio::null());
     let mut stdin = listen.stdin.take().unwrap();
     let dog = pcm("models/samples/dog.ogg");
     stdin.write_all(&dog).unwrap();
@@ -230,7 +216,7 @@ fn with_no_broker_for_long_the_queue_is_bounded_and_drops_are_counted() {
         "--mqtt",
         &url,
     ];
-    let mut listen = listen_on_a_pipe(&bundle(), &args);
+    let mut listen = listen_on_a_pipe(&bundle(), &args, Stdio::null());
     let mut stdin = listen.stdin.take().unwrap();
     stdin.write_all(&noise).unwrap();
     drop(stdin);

@@ -3,8 +3,6 @@
 //! checked against the stated format, because a misread format is not an error the bytes can
 //! report themselves: it is loud noise captioned with confidence.
 
-use std::io::{ErrorKind, Read};
-
 use super::{admit, AudioError, SAMPLE_LIMIT};
 
 /// The most interleaved channels a raw stream may carry (a 32-channel array is the largest
@@ -110,33 +108,6 @@ impl PcmReader {
             path: self.name.clone().into(),
             reason,
         }
-    }
-
-    /// Blocks for the next bytes of `reader` and appends their whole frames, downmixed, to
-    /// `out`. Returns false at the end of the stream.
-    pub fn read_into(
-        &mut self,
-        reader: &mut impl Read,
-        out: &mut Vec<f32>,
-    ) -> Result<bool, AudioError> {
-        let mut chunk = [0u8; 8192];
-        let n = loop {
-            match reader.read(&mut chunk) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(AudioError::Io {
-                        path: self.name.clone().into(),
-                        error: source,
-                    })
-                }
-            }
-        };
-        if n == 0 {
-            return self.finish(out);
-        }
-        self.push(&chunk[..n], out)?;
-        Ok(true)
     }
 
     /// Takes the next bytes of the stream and appends their whole frames, downmixed, to `out`.
@@ -264,6 +235,21 @@ impl FloatProbe {
 mod tests {
     use super::*;
 
+    /// Hands `rest` over in reads of up to 8 KiB, as a pipe would; false once it has ended.
+    fn read_into(
+        r: &mut PcmReader,
+        rest: &mut &[u8],
+        out: &mut Vec<f32>,
+    ) -> Result<bool, AudioError> {
+        if rest.is_empty() {
+            return r.finish(out);
+        }
+        let (now, later) = rest.split_at(rest.len().min(8192));
+        *rest = later;
+        r.push(now, out)?;
+        Ok(true)
+    }
+
     fn tone(n: usize) -> Vec<f32> {
         (0..n).map(|i| 0.5 * (i as f32 * 0.05).sin()).collect()
     }
@@ -283,7 +269,7 @@ mod tests {
         let mut r = PcmReader::new("stdin", format, channels);
         let mut out = Vec::new();
         loop {
-            match r.read_into(&mut bytes, &mut out) {
+            match read_into(&mut r, &mut bytes, &mut out) {
                 Ok(true) => {}
                 Ok(false) => return Ok(out),
                 Err(e) => return Err(e.to_string()),
@@ -336,7 +322,7 @@ mod tests {
         let bytes = f32le(&x);
         let mut r = PcmReader::new("stdin", PcmFormat::F32Le, 1);
         let (mut rest, mut out) = (&bytes[..], Vec::new());
-        while r.read_into(&mut rest, &mut out).unwrap() {}
+        while read_into(&mut r, &mut rest, &mut out).unwrap() {}
         assert_eq!(r.refused(), 101);
         assert_eq!(out.len(), 5_000);
         assert!(out[100..200].iter().all(|&s| s == 0.0) && out[300] == 0.0);
@@ -350,7 +336,7 @@ mod tests {
         bytes.extend(s16(&tone(20_000)));
         let mut r = PcmReader::new("stdin", PcmFormat::F32Le, 1);
         let (mut rest, mut out) = (&bytes[..], Vec::new());
-        while r.read_into(&mut rest, &mut out).unwrap() {}
+        while read_into(&mut r, &mut rest, &mut out).unwrap() {}
         assert_eq!(out.len(), 50_000);
         assert_eq!(out[..40_000], x[..]);
         assert!(r.refused() > 1_000, "{}", r.refused());

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
+
 /// The first pause before looking again, and the longest pause it grows to.
 pub const FIRST_PAUSE: Duration = Duration::from_millis(250);
 pub const LONGEST_PAUSE: Duration = Duration::from_secs(5);
@@ -13,16 +15,17 @@ pub const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Reopening {
     next_try: Instant,
-    pause: Duration,
+    backoff: Backoff,
     attempts: u64,
 }
 
 impl Reopening {
     /// The device was found lost at `now`; the first attempt is due after [`FIRST_PAUSE`].
     pub fn new(now: Instant) -> Reopening {
+        let mut backoff = Backoff::new(FIRST_PAUSE, LONGEST_PAUSE);
         Reopening {
-            next_try: now + FIRST_PAUSE,
-            pause: FIRST_PAUSE,
+            next_try: now + backoff.next_pause(),
+            backoff,
             attempts: 0,
         }
     }
@@ -40,8 +43,7 @@ impl Reopening {
         self.attempts += 1;
         let result = open();
         if result.is_err() {
-            self.pause = (self.pause * 2).min(LONGEST_PAUSE);
-            self.next_try = now + self.pause;
+            self.next_try = now + self.backoff.next_pause();
         }
         Some(result)
     }

@@ -246,7 +246,7 @@ fn finish_mqtt(publisher: Option<Publisher>, json: bool) {
     };
     publisher.finish(Duration::from_millis(500));
     let c = publisher.counts();
-    let n = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+    let n = count;
     if json {
         eprintln!("{}", serde_json::json!({ "mqtt": c }));
     } else {
@@ -383,6 +383,11 @@ fn open_microphone(_device: Option<&str>) -> Result<Box<dyn Source>> {
     )
 }
 
+/// A counter shared with a worker thread (the MQTT connection, the --on-alert runner), read.
+fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
 fn print_summary(s: &Summary, alerting: &Alerting<Fanout>, json: bool) {
     let command = alerting.command_counts();
     if json {
@@ -424,7 +429,7 @@ fn print_summary(s: &Summary, alerting: &Alerting<Fanout>, json: bool) {
         s.events, alerting.alerts
     );
     if let Some(c) = command {
-        let n = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+        let n = count;
         eprintln!(
             "  --on-alert       ran {}, failed {}, timed out {}, dropped {}",
             n(&c.ran),

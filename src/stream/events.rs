@@ -144,16 +144,6 @@ pub trait Sink {
     }
 }
 
-impl<S: Sink + ?Sized> Sink for Box<S> {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
-        (**self).event(event)
-    }
-
-    fn status(&mut self, status: &Status) -> io::Result<()> {
-        (**self).status(status)
-    }
-}
-
 /// Every event and status to each of several sinks, in order (the terminal, then MQTT, say).
 pub struct Fanout<'a>(pub Vec<&'a mut dyn Sink>);
 

@@ -121,8 +121,14 @@ impl ListenConfig {
     /// Checks every value against `frontend`'s model before any audio is read (the refusal names
     /// the flag, the value and the allowed range); what `listen` does first.
     pub fn check(&self, frontend: &FrontendConfig) -> Result<(), StreamError> {
-        self.plan(frontend)?;
-        self.vitals.check().map_err(StreamError::Config)
+        self.checked_plan(frontend).map(drop)
+    }
+
+    /// Every value checked, and the windows resolved in frames and samples.
+    fn checked_plan(&self, f: &FrontendConfig) -> Result<Plan, StreamError> {
+        let plan = self.plan(f)?;
+        self.vitals.check().map_err(StreamError::Config)?;
+        Ok(plan)
     }
 
     fn plan(&self, f: &FrontendConfig) -> Result<Plan, StreamError> {
@@ -538,8 +544,7 @@ pub fn listen(
     stop: &AtomicBool,
     sink: &mut dyn Sink,
 ) -> Result<Summary, StreamError> {
-    config.check(frontend)?;
-    let plan = config.plan(frontend)?;
+    let plan = config.checked_plan(frontend)?;
     let rate = frontend.sample_rate;
     let mut resampler = MonoResampler::new(source.rate(), rate)?;
     let mut features = StreamingLogMel::new(frontend);

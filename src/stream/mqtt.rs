@@ -16,6 +16,7 @@ use rumqttc::{Client, Event as MqttEvent, LastWill, MqttOptions, Packet, QoS};
 use serde::Serialize;
 
 use super::events::{Event, Sink, Status};
+use crate::backoff::Backoff;
 
 /// Where and as whom to publish.
 #[derive(Clone, Debug)]
@@ -141,13 +142,13 @@ impl MqttSink {
         let thread = std::thread::Builder::new()
             .name("earsight-mqtt".into())
             .spawn(move || {
-                let mut pause = Duration::from_millis(250);
+                let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
                 for event in connection.iter() {
                     match event {
                         Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
                             seen.connections.fetch_add(1, Ordering::Relaxed);
                             log::info!("MQTT: connected");
-                            pause = Duration::from_millis(250);
+                            backoff.reset();
                             for (topic, payload) in &announce {
                                 let _ = publisher.try_publish(
                                     topic,
@@ -163,6 +164,7 @@ impl MqttSink {
                                 break;
                             }
                             seen.connection_errors.fetch_add(1, Ordering::Relaxed);
+                            let pause = backoff.next_pause();
                             log::warn!("MQTT: {e}; trying again in {pause:?}");
                             // In slices, so that the end of listening is not held up.
                             let until = std::time::Instant::now() + pause;
@@ -171,7 +173,6 @@ impl MqttSink {
                             {
                                 std::thread::sleep(Duration::from_millis(50));
                             }
-                            pause = (pause * 2).min(Duration::from_secs(10));
                         }
                     }
                     if stopping.load(Ordering::Relaxed) {
@@ -207,10 +208,7 @@ impl MqttSink {
     /// and disconnects.
     pub fn finish(&mut self, wait: Duration) {
         self.publish(&self.topics.status, true, b"offline".to_vec());
-        let deadline = std::time::Instant::now() + wait;
-        while std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        std::thread::sleep(wait);
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.client.try_disconnect();
         if let Some(thread) = self.thread.take() {

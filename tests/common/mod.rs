@@ -40,3 +40,22 @@ pub fn earsight_command() -> Command {
         None => Command::new(exe),
     }
 }
+
+/// `earsight listen --json` on raw 16 kHz PCM from stdin, with the bundle at `model` and
+/// `args`, running: its stdin is the test's to write, its stdout goes to `stdout`, and its
+/// stderr (the summary) is kept.
+pub fn listen_on_a_pipe(
+    model: &std::path::Path,
+    args: &[&str],
+    stdout: std::process::Stdio,
+) -> std::process::Child {
+    earsight_command()
+        .args(["listen", "--json", "--input", "-", "--rate", "16000"])
+        .args(args)
+        .env("EARSIGHT_MODEL", model)
+        .stdin(std::process::Stdio::piped())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
