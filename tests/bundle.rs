@@ -360,10 +360,9 @@ fn a_file_instead_of_a_bundle_directory_is_refused() {
 fn manifest_sizes_that_would_take_gigabytes_are_refused_by_name() {
     type Edit = fn(&mut Manifest);
     let cases: [(&str, Edit); 4] = [
-        (
-            "frontend.n_fft (1073741824) must be from 1 to 65536",
-            |m| m.model.frontend.n_fft = 1 << 30,
-        ),
+        ("frontend.n_fft (1073741824) must be from 1 to 65536", |m| {
+            m.model.frontend.n_fft = 1 << 30
+        }),
         ("frontend.win_length (1000000000)", |m| {
             m.model.frontend.win_length = 1_000_000_000
         }),

@@ -130,9 +130,17 @@ pub struct Heartbeat {
     pub refused_samples: u64,
     /// Times the audio stopped (see [`Status::NoAudio`]).
     pub stalls: u64,
+    /// Seconds since the last sample arrived.
+    pub since_audio_s: f64,
+    /// The loudest frame since the previous heartbeat, in dB relative to full scale (floored
+    /// at [`LEVEL_FLOOR_DB`]); none when no frame was heard.
+    pub level_db: Option<f32>,
     /// Resident memory now, where the platform reports it.
     pub rss_mb: Option<f64>,
 }
+
+/// The quietest level a heartbeat reports: digital silence reads as this, not minus infinity.
+pub const LEVEL_FLOOR_DB: f32 = -120.0;
 
 /// Where events go.
 pub trait Sink {

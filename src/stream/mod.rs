@@ -18,6 +18,8 @@ pub mod gate;
 pub mod mqtt;
 pub mod source;
 pub mod vitals;
+#[cfg(feature = "http")]
+pub mod web;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,6 +37,7 @@ use vitals::Vitals;
 pub use alerts::{AlertCommand, AlertConfig, Alerter, Alerting};
 pub use events::{
     with_tags, Event, EventMerger, Fanout, Heartbeat, JsonLines, Sink, Status, TextLines,
+    LEVEL_FLOOR_DB,
 };
 pub use file::{caption_file, file_windows, Caption, Captioned};
 pub use gate::GateConfig;
@@ -493,6 +496,7 @@ impl Reporter<'_> {
         source: &dyn Source,
         vitals: &Vitals,
         audio_s: f64,
+        level_db: Option<f32>,
         now: Instant,
     ) -> Status {
         let s = &self.summary;
@@ -507,6 +511,8 @@ impl Reporter<'_> {
             xruns: source.xruns(),
             refused_samples: source.refused(),
             stalls: vitals.stalls,
+            since_audio_s: vitals.since_audio_s(now),
+            level_db: level_db.map(|db| db.max(LEVEL_FLOOR_DB)),
             rss_mb: crate::usage::rss_mb(),
         })
     }
@@ -588,6 +594,7 @@ pub fn listen(
 
         let (mut chunk, mut resampled) = (Vec::new(), Vec::new());
         let mut frontend_ms = 0.0;
+        let mut loudest: Option<f32> = None;
         let mut more = true;
         while more {
             if stop.load(Ordering::Relaxed) {
@@ -603,14 +610,18 @@ pub fn listen(
                 reporter.status(&status)?;
             }
             if vitals.beat_due(t) {
-                let beat = reporter.heartbeat(source, &vitals, heard_s, t);
+                let level = loudest.take();
+                let beat = reporter.heartbeat(source, &vitals, heard_s, level, t);
                 reporter.status(&beat)?;
             }
             resampler.push(&chunk, &mut resampled);
             if !more {
                 resampler.finish(&mut resampled);
             }
-            features.push(&resampled, |_, row, level| windowing.add_frame(row, level));
+            features.push(&resampled, |_, row, level| {
+                windowing.add_frame(row, level);
+                loudest = Some(loudest.map_or(level, |l| l.max(level)));
+            });
             let spent = t.elapsed().as_secs_f64() * 1e3;
             frontend_ms += spent;
             frontend_total_ms += spent;

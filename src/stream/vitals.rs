@@ -127,6 +127,11 @@ impl Vitals {
     pub(super) fn uptime_s(&self, now: Instant) -> f64 {
         now.duration_since(self.started).as_secs_f64()
     }
+
+    /// Seconds since the last sample arrived.
+    pub(super) fn since_audio_s(&self, now: Instant) -> f64 {
+        now.duration_since(self.last_audio).as_secs_f64()
+    }
 }
 
 #[cfg(test)]

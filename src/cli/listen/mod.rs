@@ -1,5 +1,8 @@
 //! `earsight listen`: live captions from a microphone, a file or raw PCM on stdin, with alerts,
-//! MQTT and a summary at the end.
+//! MQTT, a web page and a summary at the end.
+
+mod mqtt;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -66,9 +69,10 @@ pub(super) struct ListenArgs {
     /// seconds, and again when it comes back; 0: never.
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     stall: f64,
-    /// Seconds between heartbeats (with --json, a status line with the counters); 0: none.
-    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
-    heartbeat: f64,
+    /// Seconds between heartbeats (with --json, a status line with the counters and the input
+    /// level); 0: none. Default: 60, or 5 with --http (the page's level meter and health).
+    #[arg(long, allow_negative_numbers = true)]
+    heartbeat: Option<f64>,
     /// Sounds to be alerted to, comma-separated: tags of the bundle (`earsight info` lists
     /// them; `smoke_or_fire_alarm` or "smoke or fire alarm"), or caption words for a bundle
     /// without tags. An event that starts one is marked `"alert": true`.
@@ -95,6 +99,21 @@ pub(super) struct ListenArgs {
     /// environment's EARSIGHT_MQTT_USERNAME and EARSIGHT_MQTT_PASSWORD, if set).
     #[arg(long, requires = "mqtt")]
     mqtt_credentials: Option<PathBuf>,
+    /// Serve a live-caption web page, its event stream (/events), the recent events
+    /// (/api/recent) and health (/health) at HOST:PORT, e.g. 127.0.0.1:8080 (a build with the
+    /// `http` feature). Beyond loopback it needs --http-token or --open.
+    #[arg(long)]
+    http: Option<String>,
+    /// A file whose first line is the token every request must carry (`/?token=...`, or
+    /// `Authorization: Bearer ...`); default: the environment's EARSIGHT_HTTP_TOKEN, if set.
+    #[arg(long, requires = "http")]
+    http_token: Option<PathBuf>,
+    /// Serve beyond loopback without a token, on a network you trust.
+    #[arg(long, requires = "http")]
+    open: bool,
+    /// Event-stream clients (open pages) served at once.
+    #[arg(long, default_value_t = 32, requires = "http")]
+    http_clients: usize,
 }
 
 /// Set by Ctrl-C, SIGTERM (systemd stopping the service) or SIGHUP; `listen` checks it between
@@ -161,7 +180,10 @@ pub(super) fn listen(args: ListenArgs) -> Result<()> {
         gate: (&args.gate).into(),
         vitals: VitalsConfig {
             stall_s: never_if_zero(args.stall),
-            heartbeat_s: never_if_zero(args.heartbeat),
+            heartbeat_s: never_if_zero(args.heartbeat.unwrap_or(match args.http {
+                Some(_) => WEB_HEARTBEAT_S,
+                None => HEARTBEAT_S,
+            })),
         },
         ..ListenConfig::default()
     };
@@ -172,9 +194,11 @@ pub(super) fn listen(args: ListenArgs) -> Result<()> {
         Box::new(TextLines(stdout.lock()))
     };
     let alerter = alerter(&args, &captioner)?;
-    let mut publisher = connect_mqtt(&args, alerter.labels())?;
+    let mut publisher = mqtt::connect_mqtt(&args, alerter.labels())?;
+    let mut server = web::serve(&args)?;
     let mut sinks: Vec<&mut dyn Sink> = vec![lines.as_mut()];
     sinks.extend(publisher.as_mut().map(|p| p as &mut dyn Sink));
+    sinks.extend(server.as_mut().map(|s| s as &mut dyn Sink));
     let mut sink = Alerting::new(Fanout(sinks), alerter, on_alert(&args)?);
     let summary = stream::listen(
         source.as_mut(),
@@ -187,103 +211,15 @@ pub(super) fn listen(args: ListenArgs) -> Result<()> {
     sink.finish();
     print_summary(&summary, &sink, args.json);
     drop(sink);
-    finish_mqtt(publisher, args.json);
+    mqtt::finish_mqtt(publisher, args.json);
+    web::finish(server, args.json);
     Ok(())
 }
 
-#[cfg(feature = "mqtt")]
-type Publisher = earsight::stream::mqtt::MqttSink;
-
-#[cfg(feature = "mqtt")]
-fn connect_mqtt(args: &ListenArgs, alert_labels: Vec<String>) -> Result<Option<Publisher>> {
-    use earsight::stream::mqtt::{MqttConfig, MqttSink};
-    let Some(url) = &args.mqtt else {
-        return Ok(None);
-    };
-    let name = match &args.mqtt_name {
-        Some(name) => name.clone(),
-        None => std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "earsight".into()),
-    };
-    let credentials = match &args.mqtt_credentials {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--mqtt-credentials {}", path.display()))?;
-            let mut lines = text.lines();
-            match (lines.next(), lines.next()) {
-                (Some(user), Some(password)) => Some((user.to_string(), password.to_string())),
-                _ => bail!(
-                    "--mqtt-credentials {}: expected the user name on the first line and the \
-                     password on the second",
-                    path.display()
-                ),
-            }
-        }
-        None => std::env::var("EARSIGHT_MQTT_USERNAME").ok().map(|user| {
-            (
-                user,
-                std::env::var("EARSIGHT_MQTT_PASSWORD").unwrap_or_default(),
-            )
-        }),
-    };
-    let config = MqttConfig {
-        url: url.clone(),
-        name,
-        credentials,
-        alert_labels,
-        alert_on_s: args.alert_cooldown.max(1.0) as u32,
-    };
-    MqttSink::connect(&config)
-        .map(Some)
-        .map_err(anyhow::Error::msg)
-}
-
-#[cfg(feature = "mqtt")]
-fn finish_mqtt(publisher: Option<Publisher>, json: bool) {
-    let Some(mut publisher) = publisher else {
-        return;
-    };
-    publisher.finish(Duration::from_millis(500));
-    let c = publisher.counts();
-    let n = count;
-    if json {
-        eprintln!("{}", serde_json::json!({ "mqtt": c }));
-    } else {
-        eprintln!(
-            "  MQTT             {} messages queued, {} dropped; {} connections, {} errors",
-            n(&c.queued),
-            n(&c.dropped),
-            n(&c.connections),
-            n(&c.connection_errors)
-        );
-    }
-}
-
-/// A build without MQTT: `--mqtt` says how to get one.
-#[cfg(not(feature = "mqtt"))]
-enum Publisher {}
-
-#[cfg(not(feature = "mqtt"))]
-impl Sink for Publisher {
-    fn event(&mut self, _: &earsight::stream::Event) -> std::io::Result<()> {
-        match *self {}
-    }
-}
-
-#[cfg(not(feature = "mqtt"))]
-fn connect_mqtt(args: &ListenArgs, _alert_labels: Vec<String>) -> Result<Option<Publisher>> {
-    if args.mqtt.is_some() {
-        bail!(
-            "this earsight was built without MQTT: build it with the `mqtt` feature (`cargo \
-             install --path . --features mqtt`)"
-        );
-    }
-    Ok(None)
-}
-
-#[cfg(not(feature = "mqtt"))]
-fn finish_mqtt(_: Option<Publisher>, _: bool) {}
+/// Seconds between heartbeats: for a monitor reading `--json`, and for the web page's level
+/// meter and health.
+const HEARTBEAT_S: f64 = 60.0;
+const WEB_HEARTBEAT_S: f64 = 5.0;
 
 /// The alerts asked for, resolved against the bundle's tags (none asked: an alerter that never
 /// alerts).
