@@ -344,6 +344,7 @@ fn with_a_token_every_route_wants_it_and_beyond_loopback_one_is_required() {
 /// Fifty pages stay open while a recording plays at real time; a fifty-first connects and then
 /// stops reading.
 #[test]
+#[ignore = "ci: fifty clients for half a minute of real time"]
 fn fifty_clients_get_every_event_and_one_that_stops_reading_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("bursts.wav");

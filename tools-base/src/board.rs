@@ -270,6 +270,10 @@ impl Profile {
              --help`).\n\
              # `earsight devices` lists the microphones; --device takes a fragment of a name or \
              id.\n\
+             # Alerts, Home Assistant and the web page, for example:\n\
+             #   --alert smoke_or_fire_alarm,doorbell --mqtt mqtt://homeassistant.local\n\
+             #   --http 0.0.0.0:8080 --http-token /etc/earsight/http-token\n\
+             # (boards/README.md in the source walks through it).\n\
              EARSIGHT_ARGS=\"--device {device}\"\n",
             device = self.audio.device
         )
@@ -393,6 +397,10 @@ pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), B
     Ok(())
 }
 
+/// The runtime's cargo features in a board package: the microphone, MQTT for home automation,
+/// and the live-caption web page.
+pub const BOARD_FEATURES: &str = "mic,mqtt,http";
+
 /// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
 /// the release binary. Each board has its own target directory: its RUSTFLAGS differ.
 ///
@@ -411,7 +419,7 @@ pub fn cross_build(
         command
             .arg(repo.join("boards/cross.sh"))
             .args([target.triple(), subcommand, "--release", "--locked"])
-            .args(["-p", "earsight", "--features", "mic"])
+            .args(["-p", "earsight", "--features", BOARD_FEATURES])
             .current_dir(repo)
             .env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", profile.rustflags());
