@@ -130,7 +130,13 @@ fn an_hour_long_file_is_processed_with_bounded_memory() {
     );
     let peak_mb = usage.ru_maxrss as f64 / 1024.0;
     println!("peak RSS of the largest child so far: {peak_mb:.1} MB");
-    assert!(peak_mb < 120.0, "peak RSS {peak_mb:.1} MB");
+    // Under emulation the child is qemu, whose own memory (the translated code of a bigger
+    // binary) counts too; either bound is far below the 230 MB of the decoded hour.
+    let bound = match std::env::var_os("EARSIGHT_EXE_RUNNER") {
+        Some(_) => 160.0,
+        None => 120.0,
+    };
+    assert!(peak_mb < bound, "peak RSS {peak_mb:.1} MB");
 }
 
 #[test]

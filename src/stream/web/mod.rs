@@ -463,7 +463,8 @@ struct Health<'a> {
     /// When audio last arrived and an event was last reported, in seconds since the Unix epoch.
     last_audio_unix_s: Option<f64>,
     last_event_unix_s: Option<f64>,
-    clients: &'a WebCounts,
+    /// The server's own counts.
+    server: &'a WebCounts,
 }
 
 fn health(shared: &Shared) -> String {
@@ -484,7 +485,7 @@ fn health(shared: &Shared) -> String {
         heartbeat_s_ago: beat_ago.map(|d| d.as_secs_f64()),
         last_audio_unix_s: last_audio,
         last_event_unix_s: vitals.last_event.and_then(unix),
-        clients: &shared.counts,
+        server: &shared.counts,
     };
     serde_json::to_string(&health).expect("health serialises")
 }
@@ -606,5 +607,57 @@ impl Body for WebBody {
             }
             WebBody::Stream(_) => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(addr: &str, token: Option<&str>, open: bool) -> WebConfig {
+        WebConfig {
+            addr: addr.into(),
+            token: token.map(String::from),
+            open,
+            clients: 8,
+        }
+    }
+
+    #[test]
+    fn beyond_loopback_a_token_or_open_is_required_and_tokens_are_checked() {
+        assert!(config("127.0.0.1:0", None, false).check().is_ok());
+        assert!(config("[::1]:0", None, false).check().is_ok());
+        let e = config("0.0.0.0:8080", None, false).check().unwrap_err();
+        assert!(e.contains("needs a token"), "{e}");
+        assert!(config("0.0.0.0:8080", None, true).check().is_ok());
+        let good = "abcdefgh-12345678";
+        assert!(config("0.0.0.0:8080", Some(good), false).check().is_ok());
+        for bad in [
+            "short",
+            "with space in it, long enough",
+            "ünïcödé-ünïcödé-ü",
+        ] {
+            let e = config("0.0.0.0:8080", Some(bad), false)
+                .check()
+                .unwrap_err();
+            assert!(
+                e.contains("the --http token: expected 16 to 256"),
+                "{bad}: {e}"
+            );
+        }
+        let e = config("8080", None, false).check().unwrap_err();
+        assert!(e.contains("--http 8080: expected HOST:PORT"), "{e}");
+        let too_many = WebConfig {
+            clients: MAX_CLIENTS + 1,
+            ..config("127.0.0.1:0", None, false)
+        };
+        assert!(too_many.check().unwrap_err().contains("--http-clients 257"));
+    }
+
+    #[test]
+    fn query_values_are_found_by_key() {
+        assert_eq!(query_value("limit=5&token=abc", "token"), Some("abc"));
+        assert_eq!(query_value("tokens=abc", "token"), None);
+        assert_eq!(query_value("", "limit"), None);
     }
 }
