@@ -185,7 +185,16 @@ fn captions(values: &[serde_json::Value]) -> Vec<(f64, String, bool)> {
 
 #[test]
 fn the_page_the_event_stream_recent_events_and_health_are_served_and_nothing_else() {
-    let args = ["--window", "1", "--hop", "0.5", "--gate-db", "-200"];
+    let args = [
+        "--window",
+        "1",
+        "--hop",
+        "0.5",
+        "--gate-db",
+        "-200",
+        "--heartbeat",
+        "0.5",
+    ];
     let mut served = serve(&bundle(), "-", &args);
     let addr = served.addr.clone();
     let mut stream = events(&addr, "/events");
@@ -254,6 +263,8 @@ fn the_page_the_event_stream_recent_events_and_health_are_served_and_nothing_els
     let long_header = format!("X-Junk: {}\r\n", "b".repeat(64 * 1024));
     assert_eq!(get(&addr, "/health", &long_header).0, 431);
 
+    // A heartbeat or two (every 0.5 s) before the end.
+    std::thread::sleep(Duration::from_millis(1200));
     drop(stdin);
     let (stdout, stderr) = served.wait();
     let streamed: Vec<serde_json::Value> = std::iter::once(first).chain(stream).collect();
@@ -261,6 +272,17 @@ fn the_page_the_event_stream_recent_events_and_health_are_served_and_nothing_els
         captions(&streamed),
         captions(&json_lines(&stdout)),
         "the stream carries every caption listen printed"
+    );
+    // The tone bursts' RMS is about -13.5 dBFS: the level meter's figure.
+    let levels: Vec<f64> = streamed
+        .iter()
+        .filter(|v| v["status"] == "heartbeat")
+        .filter_map(|v| v["level_db"].as_f64())
+        .collect();
+    assert!(!levels.is_empty(), "no heartbeat with a level");
+    assert!(
+        levels.iter().all(|db| (-14.5..=-12.5).contains(db)),
+        "{levels:?}"
     );
     let counts = stderr
         .lines()
