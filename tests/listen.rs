@@ -16,8 +16,8 @@ use earsight::Captioner;
 
 mod common;
 use common::{
-    assert_contains, assert_failed, bundle, earsight_command, listen_on_a_pipe, repo, stderr,
-    stdout, write_wav, Pcm,
+    assert_contains, assert_failed, bundle, earsight_command, listen_on_a_pipe, repo, s16le,
+    stderr, stdout, write_wav, Pcm,
 };
 
 const RATE: u32 = 16_000;
@@ -41,14 +41,6 @@ fn scene() -> Vec<f32> {
 
 fn write_f32_wav(path: &Path, samples: &[f32]) {
     write_wav(path, RATE, 1, Pcm::F32, samples.iter().copied());
-}
-
-/// Samples as raw s16le bytes.
-fn s16le(samples: &[f32]) -> Vec<u8> {
-    samples
-        .iter()
-        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
-        .collect()
 }
 
 /// `earsight` with `args` and the bundle at `model`, its three streams piped.

@@ -12,7 +12,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{bundle, earsight_command, repo, write_wav, Pcm};
+use common::{bundle, earsight_command, repo, s16le, write_wav, Pcm};
 
 const RATE: u32 = 16_000;
 
@@ -24,13 +24,6 @@ fn bursts(seconds: f32) -> Vec<f32> {
             let pitch = 300.0 + 200.0 * (t as u32 % 5) as f32;
             0.3 * (2.0 * std::f32::consts::PI * pitch * t).sin()
         })
-        .collect()
-}
-
-fn s16le(samples: &[f32]) -> Vec<u8> {
-    samples
-        .iter()
-        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
         .collect()
 }
 

@@ -19,6 +19,14 @@ pub fn bundle() -> PathBuf {
     repo().join("tests/fixtures/tiny-bundle")
 }
 
+/// Samples as raw s16le bytes (beyond [-1, 1] they saturate).
+pub fn s16le(samples: &[f32]) -> Vec<u8> {
+    samples
+        .iter()
+        .flat_map(|x| ((x * 32767.0) as i16).to_le_bytes())
+        .collect()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

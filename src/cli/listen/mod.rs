@@ -194,7 +194,7 @@ pub(super) fn listen(args: ListenArgs) -> Result<()> {
         Box::new(TextLines(stdout.lock()))
     };
     let alerter = alerter(&args, &captioner)?;
-    let mut publisher = mqtt::connect_mqtt(&args, alerter.labels())?;
+    let mut publisher = mqtt::connect(&args, alerter.labels())?;
     let mut server = web::serve(&args)?;
     let mut sinks: Vec<&mut dyn Sink> = vec![lines.as_mut()];
     sinks.extend(publisher.as_mut().map(|p| p as &mut dyn Sink));
@@ -211,7 +211,7 @@ pub(super) fn listen(args: ListenArgs) -> Result<()> {
     sink.finish();
     print_summary(&summary, &sink, args.json);
     drop(sink);
-    mqtt::finish_mqtt(publisher, args.json);
+    mqtt::finish(publisher, args.json);
     web::finish(server, args.json);
     Ok(())
 }

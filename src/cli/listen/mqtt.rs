@@ -13,10 +13,7 @@ use {super::count, anyhow::Context, std::time::Duration};
 pub(super) type Publisher = earsight::stream::mqtt::MqttSink;
 
 #[cfg(feature = "mqtt")]
-pub(super) fn connect_mqtt(
-    args: &ListenArgs,
-    alert_labels: Vec<String>,
-) -> Result<Option<Publisher>> {
+pub(super) fn connect(args: &ListenArgs, alert_labels: Vec<String>) -> Result<Option<Publisher>> {
     use earsight::stream::mqtt::{MqttConfig, MqttSink};
     let Some(url) = &args.mqtt else {
         return Ok(None);
@@ -61,7 +58,7 @@ pub(super) fn connect_mqtt(
 }
 
 #[cfg(feature = "mqtt")]
-pub(super) fn finish_mqtt(publisher: Option<Publisher>, json: bool) {
+pub(super) fn finish(publisher: Option<Publisher>, json: bool) {
     let Some(mut publisher) = publisher else {
         return;
     };
@@ -93,10 +90,7 @@ impl Sink for Publisher {
 }
 
 #[cfg(not(feature = "mqtt"))]
-pub(super) fn connect_mqtt(
-    args: &ListenArgs,
-    _alert_labels: Vec<String>,
-) -> Result<Option<Publisher>> {
+pub(super) fn connect(args: &ListenArgs, _alert_labels: Vec<String>) -> Result<Option<Publisher>> {
     if args.mqtt.is_some() {
         bail!(
             "this earsight was built without MQTT: build it with the `mqtt` feature (`cargo \
@@ -107,4 +101,4 @@ pub(super) fn connect_mqtt(
 }
 
 #[cfg(not(feature = "mqtt"))]
-pub(super) fn finish_mqtt(_: Option<Publisher>, _: bool) {}
+pub(super) fn finish(_: Option<Publisher>, _: bool) {}
