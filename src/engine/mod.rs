@@ -2,7 +2,9 @@
 //! decoder's cross-attention keys/values), the one-step decoder with its self-attention cache,
 //! and, in bundles that have one, the tagger (mel window -> a score per tag).
 
+mod pool;
 mod search;
+mod stem;
 mod tagger;
 mod weights;
 
@@ -277,7 +279,13 @@ fn load_graph(
     let mut typed = model.into_typed().map_err(load)?;
     weights.bind(&mut typed).map_err(load)?;
     declutter(&mut typed).map_err(load)?;
+    let stems = stem::replace_stem_convs(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
+    let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
+    log::debug!(
+        "{}: {stems} stem convolution(s) and {pools} max-pool(s) run by earsight's own ops",
+        path.display()
+    );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.
     for (index, (outlet, expected)) in typed
         .output_outlets()

@@ -1,0 +1,216 @@
+//! A 2x2 max-pool of stride 2 over NCHW f32 planes, in place of tract's.
+//!
+//! tract 0.23.9 vectorises the 2x2 max-pool of stride 1 only; at stride 2 it visits every tap of
+//! every output with its bounds checks, and the tagger's four pools cost a fifth of its time
+//! (`tools/bench/FINDINGS.md`, "Pooling in the runtime"). This op takes each pair of input rows
+//! once: the elementwise max of the two rows, then the max of each pair of neighbours. It
+//! replaces tract's pool in an optimised graph wherever the pool has no padding, no dilation
+//! and no index output, and gives the same values (the max is exact).
+
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::cnn::{OptMaxPool, PaddingSpec};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+/// A max-pool of a 2x2 kernel and stride 2 over a `[N, C, H, W]` f32 tensor: `[N, C, H/2,
+/// W/2]`, a last odd row or column dropped, as ONNX's MaxPool without `ceil_mode` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MaxPool2x2;
+
+impl Op for MaxPool2x2 {
+    fn name(&self) -> StaticName {
+        "MaxPool2x2".into()
+    }
+
+    fn as_typed(&self) -> Option<&dyn TypedOp> {
+        Some(self)
+    }
+}
+
+impl EvalOp for MaxPool2x2 {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = &inputs[0];
+        let [n, c, h, w] = *input.shape() else {
+            bail!("MaxPool2x2 wants a rank-4 input, found {:?}", input.shape());
+        };
+        let (oh, ow) = (h / 2, w / 2);
+        let plain = input.try_as_plain_ram()?;
+        let planes = plain.as_slice::<f32>()?;
+        let mut output = vec![0f32; n * c * oh * ow];
+        let mut rows = vec![0f32; 2 * ow];
+        if oh > 0 && ow > 0 {
+            for (plane, out) in planes
+                .chunks_exact(h * w)
+                .zip(output.chunks_exact_mut(oh * ow))
+            {
+                for (pair, out) in plane.chunks_exact(2 * w).zip(out.chunks_exact_mut(ow)) {
+                    let (top, bottom) = pair.split_at(w);
+                    for ((m, &a), &b) in rows.iter_mut().zip(top).zip(bottom) {
+                        *m = if a < b { b } else { a };
+                    }
+                    for (o, m) in out.iter_mut().zip(rows.chunks_exact(2)) {
+                        *o = if m[0] < m[1] { m[1] } else { m[0] };
+                    }
+                }
+            }
+        }
+        Ok(tvec!(
+            Tensor::from_shape(&[n, c, oh, ow], &output)?.into_tvalue()
+        ))
+    }
+
+    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
+        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
+    }
+}
+
+impl TypedOp for MaxPool2x2 {
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let shape = &inputs[0].shape;
+        ensure!(shape.rank() == 4, "MaxPool2x2 wants a rank-4 input");
+        let halved = |d: &TDim| d.clone() / 2;
+        Ok(tvec!(f32::fact([
+            shape[0].clone(),
+            shape[1].clone(),
+            halved(&shape[2]),
+            halved(&shape[3]),
+        ])))
+    }
+}
+
+/// Whether tract's optimised pool `op`, over an input of `fact`, is the one [`MaxPool2x2`]
+/// computes.
+fn is_plain_2x2(op: &OptMaxPool, fact: &TypedFact) -> bool {
+    let spec = &op.pool_spec;
+    let unpadded = match &spec.padding {
+        PaddingSpec::Valid => true,
+        PaddingSpec::Explicit(before, after) => before.iter().chain(after).all(|&p| p == 0),
+        PaddingSpec::ExplicitOnnxPool(before, after, ceil) => {
+            !ceil && before.iter().chain(after).all(|&p| p == 0)
+        }
+        PaddingSpec::SameUpper | PaddingSpec::SameLower => false,
+    };
+    op.with_index_outputs.is_none()
+        && spec.data_format == DataFormat::NCHW
+        && spec.kernel_shape[..] == [2, 2]
+        && spec.strides.as_deref().is_some_and(|s| s == [2, 2])
+        && spec.dilations.as_deref().is_none_or(|d| d == [1, 1])
+        && unpadded
+        && fact.datum_type == f32::datum_type()
+        && fact.rank() == 4
+}
+
+/// Puts [`MaxPool2x2`] in place of each of tract's 2x2, stride-2 max-pools of an optimised
+/// graph; returns how many it replaced.
+pub(super) fn replace_max_pools(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in 0..model.nodes.len() {
+        let node = &model.nodes[id];
+        let Some(op) = node.op_as::<OptMaxPool>() else {
+            continue;
+        };
+        if node.inputs.len() == 1 && is_plain_2x2(op, model.outlet_fact(node.inputs[0])?) {
+            model.nodes[id].op = Box::new(MaxPool2x2);
+            replaced += 1;
+        }
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::ops::cnn::{MaxPool, PoolSpec};
+
+    /// tract's own max-pool of `kernel`, `strides` and `padding` over an input of `shape`,
+    /// optimised as the engine optimises its graphs.
+    fn tract_pool(
+        shape: &[usize],
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        padding: PaddingSpec,
+    ) -> TypedModel {
+        let mut model = TypedModel::default();
+        let source = model.add_source("x", f32::fact(shape)).unwrap();
+        let spec = PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: kernel.into_iter().collect(),
+            padding,
+            dilations: None,
+            strides: Some(strides.into_iter().collect()),
+            input_channels: shape[1],
+            output_channels: shape[1],
+        };
+        let pool = model
+            .wire_node("pool", MaxPool::new(spec, None), &[source])
+            .unwrap();
+        model.select_output_outlets(&pool).unwrap();
+        model.into_optimized().unwrap()
+    }
+
+    fn run(model: TypedModel, input: &Tensor) -> Tensor {
+        let outputs = model
+            .into_runnable()
+            .unwrap()
+            .run(tvec![input.clone().into()])
+            .unwrap();
+        outputs[0].clone().into_tensor()
+    }
+
+    fn input(shape: &[usize]) -> Tensor {
+        let len: usize = shape.iter().product();
+        // Deterministic, with ties and negative values.
+        let values: Vec<f32> = (0..len)
+            .map(|i| ((i * 7919 + 13) % 97) as f32 / 8.0 - 6.0)
+            .collect();
+        Tensor::from_shape(shape, &values).unwrap()
+    }
+
+    #[test]
+    fn replaces_tracts_pool_with_the_same_values_at_even_and_odd_sizes() {
+        for shape in [[1, 24, 248, 32], [2, 3, 7, 9], [1, 2, 2, 2], [1, 1, 3, 5]] {
+            let x = input(&shape);
+            let expected = run(tract_pool(&shape, [2, 2], [2, 2], PaddingSpec::Valid), &x);
+            let mut model = tract_pool(&shape, [2, 2], [2, 2], PaddingSpec::Valid);
+            assert_eq!(replace_max_pools(&mut model).unwrap(), 1, "{shape:?}");
+            let facts = model
+                .output_fact(0)
+                .unwrap()
+                .shape
+                .as_concrete()
+                .map(<[_]>::to_vec);
+            assert_eq!(facts.as_deref(), Some(expected.shape()), "{shape:?}");
+            assert_eq!(run(model, &x), expected, "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn leaves_other_pools_to_tract() {
+        let shape = [1, 4, 8, 8];
+        let others = [
+            ([2, 2], [1, 1], PaddingSpec::Valid),
+            ([3, 3], [2, 2], PaddingSpec::Valid),
+            ([2, 2], [2, 2], PaddingSpec::SameUpper),
+            (
+                [2, 2],
+                [2, 2],
+                PaddingSpec::Explicit(tvec![1, 1], tvec![0, 0]),
+            ),
+        ];
+        for (kernel, strides, padding) in others {
+            let mut model = tract_pool(&shape, kernel, strides, padding.clone());
+            assert_eq!(
+                replace_max_pools(&mut model).unwrap(),
+                0,
+                "{kernel:?} {strides:?} {padding:?}"
+            );
+        }
+    }
+}
