@@ -5,14 +5,18 @@
 # per tag, the tags measured on both folds and on silence and quiet noise, the training curves
 # and the per-label recall as PNG, and the graph's speed against onnxruntime.
 #
-#   tools/bench/student-report.sh RUN TEACHER DATA OUT
+#   tools/bench/student-report.sh RUN TEACHER DATA OUT [CONFIG]
 #   (here: runs/teach-conv ../shared/models/efficientat-mn04 ../shared/data runs/report)
+#
+# CONFIG is the recipe the run was trained with (default tools/configs/teach-conv.json): the
+# thresholds are tuned on mixtures of the clips it holds out for validation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 run=${1:?usage: tools/bench/student-report.sh RUN TEACHER DATA OUT}
 teacher=${2:?}
 data=${3:?}
 out=${4:?}
+config=${5:-tools/configs/teach-conv.json}
 mkdir -p "$out"
 cargo build --release --quiet -p earsight-tools
 tools=./target/release/earsight-tools
@@ -28,7 +32,7 @@ us8k=(--metadata urbansound8k/metadata.csv --map tools/configs/us8k-audioset.jso
 "$tools" teacher zero-shot --teacher "$teacher" --data "$data" --student "$student" \
     "${us8k[@]}" --json >"$out/us8k-student.json"
 "$tools" teacher thresholds --student "$student" --teacher "$teacher" --data "$data" \
-    --out "$out/thresholds.json" >/dev/null
+    --config "$config" --out "$out/thresholds.json" >/dev/null
 "$tools" teacher tag-eval --student "$student" --thresholds "$out/thresholds.json" \
     --data "$data" >"$out/tags-esc10.json"
 "$tools" teacher tag-eval --student "$student" --thresholds "$out/thresholds.json" \
