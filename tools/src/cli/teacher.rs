@@ -8,6 +8,7 @@ use clap::Subcommand;
 use earsight::bundle::Quantization;
 use earsight_tools::teacher::conv_net::tagger::StudentTagger;
 use earsight_tools::teacher::conv_net::ConvCheckpoint;
+use earsight_tools::teacher::tag_scorer::{BundleTags, StudentTags};
 use earsight_tools::teacher::zero_shot;
 use earsight_tools::train::read_json;
 use earsight_tools::train::thresholds::Thresholds;
@@ -94,8 +95,12 @@ pub enum TeacherCommand {
     /// teacher on fresh mixtures of the clips its recipe holds out for validation (JSON).
     Thresholds {
         /// A `train teach` checkpoint of a convolutional student.
-        #[arg(long)]
-        student: PathBuf,
+        #[arg(long, required_unless_present = "bundle")]
+        student: Option<PathBuf>,
+        /// Or a bundle's tagger, run as `earsight caption` runs it (its shipped thresholds are
+        /// not read).
+        #[arg(long, conflicts_with = "student")]
+        bundle: Option<PathBuf>,
         #[arg(long)]
         teacher: PathBuf,
         /// The recipe the student was trained with: its sources and mixtures.
@@ -122,11 +127,20 @@ pub enum TeacherCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// A convolutional student's tags at its thresholds on a labelled fold held out of
-    /// training, and on silence and -70 dBFS noise (JSON).
+    /// A convolutional student's tags at its thresholds, or a bundle's at those it ships, on a
+    /// labelled fold held out of training, and on silence and -70 dBFS noise (JSON).
     TagEval {
-        #[command(flatten)]
-        tuned: TunedStudent,
+        /// A `train teach` checkpoint of a convolutional student, measured at --thresholds.
+        #[arg(long, required_unless_present = "bundle", requires = "thresholds")]
+        student: Option<PathBuf>,
+        /// What `teacher thresholds` wrote for the student and --tags.
+        #[arg(long, requires = "student")]
+        thresholds: Option<PathBuf>,
+        /// Or a bundle's tagger at the thresholds it ships, run as `earsight caption` runs it.
+        #[arg(long, conflicts_with = "student")]
+        bundle: Option<PathBuf>,
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
         /// The fold's labels mapped to teacher classes.
         #[arg(long, default_value = ESC10_MAP, value_parser = in_checkout)]
         map: PathBuf,
@@ -285,6 +299,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
         }
         TeacherCommand::Thresholds {
             student,
+            bundle,
             teacher,
             config,
             data,
@@ -302,7 +317,6 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             let recipe = TeachConfig::read(&config)?;
             let teacher = Teacher::load(&teacher)?;
             let tags = zero_shot::LabelMap::read(&tags)?;
-            let student = StudentTagger::load(&student, Quantization::F32)?;
             let options = TuneOptions {
                 sources: &recipe.sources,
                 mixture: &recipe.mixture,
@@ -313,31 +327,65 @@ pub fn run(command: TeacherCommand) -> Result<()> {
                 min_hits,
                 threads,
             };
-            let thresholds = tune(&student, &teacher, &tags, &data, &options)?;
+            let thresholds = match (student, bundle) {
+                (Some(student), _) => {
+                    let student = StudentTagger::load(&student, Quantization::F32)?;
+                    let mut scorer = StudentTags {
+                        student: &student,
+                        tags: &tags,
+                    };
+                    tune(&mut scorer, &teacher, &tags, &data, &options)?
+                }
+                (None, Some(bundle)) => {
+                    let mut scorer = BundleTags::open(&bundle, &tags)?;
+                    tune(&mut scorer, &teacher, &tags, &data, &options)?
+                }
+                (None, None) => bail!("give --student or --bundle"),
+            };
             let text = serde_json::to_string_pretty(&thresholds)?;
             std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
             println!("{text}");
             Ok(())
         }
         TeacherCommand::TagEval {
-            tuned,
+            student,
+            thresholds,
+            bundle,
+            tags,
             map,
             data,
             metadata,
             fold,
         } => {
             use earsight_tools::train::thresholds::evaluate;
-            let (tags, thresholds) = tuned.read()?;
             let labels = zero_shot::LabelMap::read(&map)?;
-            let student = StudentTagger::load(&tuned.student, Quantization::F32)?;
-            let report = evaluate(
-                &student,
-                &tags,
-                &thresholds,
-                &labels,
-                &data.join(metadata),
-                fold,
-            )?;
+            let metadata = data.join(metadata);
+            let report = match (student, thresholds, bundle) {
+                (Some(student), Some(thresholds), _) => {
+                    let tuned = TunedStudent {
+                        student,
+                        thresholds,
+                        tags,
+                    };
+                    let (tags, thresholds) = tuned.read()?;
+                    let student = StudentTagger::load(&tuned.student, Quantization::F32)?;
+                    let mut scorer = StudentTags {
+                        student: &student,
+                        tags: &tags,
+                    };
+                    let at: Vec<Option<f32>> =
+                        thresholds.tags.iter().map(|t| t.threshold).collect();
+                    evaluate(&mut scorer, &tags, &at, &labels, &metadata, fold)?
+                }
+                (None, None, Some(bundle)) => {
+                    let tags = zero_shot::LabelMap::read(&tags)?;
+                    let mut scorer = BundleTags::open(&bundle, &tags)?;
+                    let at: Vec<Option<f32>> =
+                        scorer.tag_specs().iter().map(|t| t.threshold).collect();
+                    evaluate(&mut scorer, &tags, &at, &labels, &metadata, fold)?
+                }
+                _ => bail!("give --student with --thresholds, or --bundle"),
+            };
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

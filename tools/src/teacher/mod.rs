@@ -16,6 +16,7 @@
 
 pub mod conv_net;
 pub mod frontend;
+pub mod tag_scorer;
 pub mod tiny;
 pub mod zero_shot;
 

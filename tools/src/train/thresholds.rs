@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::mixtures::{MixtureConfig, Pool, Sources};
-use crate::teacher::conv_net::tagger::StudentTagger;
+use crate::teacher::tag_scorer::TagScorer;
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
 
@@ -58,12 +58,6 @@ impl Thresholds {
             "the thresholds are not for this tag set"
         );
         Ok(())
-    }
-
-    /// The tags (index into `tags`, score) of `scores` that reach their thresholds, best first.
-    /// The runtime's rule ([`earsight::engine::fired_indices`]).
-    pub fn fired(&self, tag_scores: &[f32]) -> Vec<(usize, f32)> {
-        earsight::engine::fired_indices(self.tags.iter().map(|t| t.threshold), tag_scores)
     }
 }
 
@@ -121,10 +115,11 @@ pub struct TuneOptions<'a> {
     pub threads: usize,
 }
 
-/// Tunes a threshold for every tag of `tags` on `options.mixtures` fresh mixtures of the
-/// validation clips under `data` (the clips `train teach` holds out of training).
+/// Tunes a threshold for every tag of `tags` (which `student` scores) on `options.mixtures`
+/// fresh mixtures of the validation clips under `data` (the clips `train teach` holds out of
+/// training).
 pub fn tune(
-    student: &StudentTagger,
+    student: &mut dyn TagScorer,
     teacher: &Teacher,
     tags: &LabelMap,
     data: &Path,
@@ -152,7 +147,9 @@ pub fn tune(
             .mixture
             .draw(&pool.val, &pool.backgrounds, len, &mut rng);
         let teacher_tags = tags.label_scores(&teacher.clip(&mix)?.scores);
-        let student_tags = tags.label_scores(&student.scores_at(&mix, pool.rate)?);
+        let heard =
+            earsight::audio::MonoResampler::resample_all(&mix, pool.rate, student.sample_rate())?;
+        let student_tags = student.tag_scores(&heard)?;
         for (k, p) in pairs.iter_mut().enumerate() {
             p.push((student_tags[k], teacher_tags[k] >= options.teacher_at));
         }
@@ -202,17 +199,25 @@ fn tags_of(labels: &LabelMap, tags: &LabelMap) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Measures `thresholds` on one fold of a labelled `metadata.csv` whose labels `labels` maps
-/// to teacher classes, and on silence and quiet noise.
+/// Measures the tags of `tags` that `student` scores, each at its threshold of `thresholds`
+/// (`None`: never reported), on one fold of a labelled `metadata.csv` whose labels `labels`
+/// maps to teacher classes, and on silence and quiet noise.
 pub fn evaluate(
-    student: &StudentTagger,
+    student: &mut dyn TagScorer,
     tags: &LabelMap,
-    thresholds: &Thresholds,
+    thresholds: &[Option<f32>],
     labels: &LabelMap,
     metadata: &Path,
     fold: u32,
 ) -> Result<TagReport> {
-    thresholds.check_tags(tags)?;
+    ensure!(
+        thresholds.len() == tags.labels.len(),
+        "{} thresholds for {} tags",
+        thresholds.len(),
+        tags.labels.len()
+    );
+    let reported =
+        |scores: &[f32]| earsight::engine::fired_indices(thresholds.iter().copied(), scores);
     let own = tags_of(labels, tags);
     let judged: Vec<usize> = {
         let mut all: Vec<usize> = own.iter().flatten().copied().collect();
@@ -232,14 +237,13 @@ pub fn evaluate(
         })?;
         let samples = earsight::audio::read_all(&clip.audio, student.sample_rate())
             .with_context(|| format!("{}: cannot decode it", clip.audio.display()))?;
-        let scores = tags.label_scores(&student.scores(&samples)?);
+        let scores = student.tag_scores(&samples)?;
         let best = judged
             .iter()
             .copied()
             .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)));
         top_right += best.is_some_and(|b| own[label].contains(&b)) as usize;
-        let on: Vec<usize> = thresholds
-            .fired(&scores)
+        let on: Vec<usize> = reported(&scores)
             .into_iter()
             .map(|(t, _)| t)
             .filter(|t| judged.contains(t))
@@ -251,8 +255,7 @@ pub fn evaluate(
     }
     let seconds = 5 * student.sample_rate() as usize;
     let names = |scores: Vec<f32>| -> Vec<String> {
-        thresholds
-            .fired(&tags.label_scores(&scores))
+        reported(&scores)
             .into_iter()
             .map(|(t, _)| tags.labels[t].label.clone())
             .collect()
@@ -269,8 +272,8 @@ pub fn evaluate(
         right,
         precision: right as f64 / fired.max(1) as f64,
         recall: found as f64 / clips.len() as f64,
-        fired_on_silence: names(student.scores(&vec![0.0; seconds])?),
-        fired_on_quiet_noise: names(student.scores(&noise)?),
+        fired_on_silence: names(student.tag_scores(&vec![0.0; seconds])?),
+        fired_on_quiet_noise: names(student.tag_scores(&noise)?),
     })
 }
 
@@ -305,14 +308,12 @@ mod tests {
         let mut none_found = vec![(0.9, false), (0.2, false)];
         let t = tune_one("doorbell", &mut none_found, 0.9, 1);
         assert_eq!(t.threshold, None);
-        let thresholds = Thresholds {
-            teacher_at: 0.5,
-            precision: 0.9,
-            mixtures: 2,
-            tags: vec![t, tune_one("dog", &mut [(0.7, true)], 0.9, 1)],
+        let tags = [t, tune_one("dog", &mut [(0.7, true)], 0.9, 1)];
+        let fired = |scores: &[f32]| {
+            earsight::engine::fired_indices(tags.iter().map(|t| t.threshold), scores)
         };
-        assert_eq!(thresholds.fired(&[1.0, 0.7]), vec![(1, 0.7)]);
-        assert!(thresholds.fired(&[1.0, 0.69]).is_empty());
+        assert_eq!(fired(&[1.0, 0.7]), vec![(1, 0.7)]);
+        assert!(fired(&[1.0, 0.69]).is_empty());
     }
 
     #[test]
