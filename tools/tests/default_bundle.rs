@@ -140,3 +140,65 @@ fn silence_gets_no_caption() {
     let mut captioner = Captioner::open(&bundle_dir()).unwrap();
     assert!(captions_of(&mut captioner, &silence).is_empty());
 }
+
+/// The model card's row of held-out tag measures whose first cell is `name`, split into cells.
+fn card_row<'a>(card: &'a str, name: &str) -> Vec<&'a str> {
+    let start = format!("| {name} |");
+    let row = card
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("models/mini/MODEL_CARD.md has no row for {name}"));
+    row.trim_matches('|').split(" | ").map(str::trim).collect()
+}
+
+#[test]
+#[ignore = "ci: needs ../shared"]
+fn the_model_cards_tag_measures_are_what_the_bundle_does_on_the_held_out_folds() {
+    let card = std::fs::read_to_string(bundle_dir().join("MODEL_CARD.md")).unwrap();
+    let data = common::shared().join("data");
+    let us8k = [
+        "--metadata",
+        "urbansound8k/metadata.csv",
+        "--map",
+        "tools/configs/us8k-audioset.json",
+        "--fold",
+        "1",
+    ];
+    for (name, fold) in [
+        ("ESC-10 fold 4", &[][..]),
+        ("UrbanSound8K fold 1", &us8k[..]),
+    ] {
+        let mut args = vec![
+            "teacher".to_string(),
+            "tag-eval".into(),
+            "--bundle".into(),
+            bundle_dir().display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+        ];
+        args.extend(fold.iter().map(|a| a.to_string()));
+        let report: serde_json::Value =
+            serde_json::from_str(&common::tools_ok(&args)).expect("tag-eval prints JSON");
+        let row = card_row(&card, name);
+        // | held out | clips | top tag names the clip's class | teacher, the same way | tags
+        // reported | right | precision | clips with their tag |
+        let number = |key: &str| report[key].as_f64().unwrap();
+        let measured = [
+            (1, format!("{}", report["clips"])),
+            (2, format!("{:.3}", number("top_tag_accuracy"))),
+            (4, format!("{}", report["fired"])),
+            (5, format!("{}", report["right"])),
+            (6, format!("{:.3}", number("precision"))),
+            (7, format!("{:.4}", number("recall"))),
+        ];
+        for (cell, value) in measured {
+            assert_eq!(
+                row[cell], value,
+                "{name}, cell {cell} of the card's row: {report}"
+            );
+        }
+        for key in ["fired_on_silence", "fired_on_quiet_noise"] {
+            assert_eq!(report[key], serde_json::json!([]), "{name}: {key}");
+        }
+    }
+}

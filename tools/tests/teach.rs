@@ -471,7 +471,7 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
             "{report}"
         );
     }
-    a_bundle_tagged_by_the_student_reports_its_tags(&s, &best, &thresholds);
+    a_bundle_tagged_by_the_student_reports_its_tags(&s, &best, &thresholds, teacher, &recipe_path);
     // Thresholds of another tag set are refused.
     let esc10 = repo().join("tools/configs/esc10-audioset.json");
     tools_fails(&tag_eval(&esc10), &["not for this tag set"]);
@@ -480,7 +480,13 @@ fn a_convolutional_students_tags_are_thresholded_and_measured_by_the_commands() 
 /// `teacher bundle` puts the student into a copy of the test bundle: the runtime scores each tag
 /// as the best of its classes in the student's own graph, and every caption carries the tags
 /// that reach their thresholds.
-fn a_bundle_tagged_by_the_student_reports_its_tags(s: &Setup, best: &Path, thresholds: &Path) {
+fn a_bundle_tagged_by_the_student_reports_its_tags(
+    s: &Setup,
+    best: &Path,
+    thresholds: &Path,
+    teacher: &Path,
+    recipe: &Path,
+) {
     let out = tempfile::tempdir().unwrap();
     let tagged = out.path().join("tagged");
     let fixture = repo().join("tests/fixtures/tiny-bundle");
@@ -531,11 +537,39 @@ fn a_bundle_tagged_by_the_student_reports_its_tags(s: &Setup, best: &Path, thres
             );
         }
     }
+    // The bundle's tagger is measured at the thresholds it ships, and tuned again, without
+    // the checkpoint; a tag set the bundle does not have is refused.
+    let report: serde_json::Value = serde_json::from_str(&tools_ok(&argv(
+        "teacher tag-eval --bundle {} --tags {} --map {} --data {}",
+        &[&tagged, &s.map_path, &s.map_path, &s.data],
+    )))
+    .unwrap();
+    assert_eq!(report["clips"], 2, "{report}");
+    assert!(
+        report["right"].as_u64() <= report["fired"].as_u64(),
+        "{report}"
+    );
+    let retuned = out.path().join("retuned.json");
+    tools_ok(&argv(
+        "teacher thresholds --bundle {} --teacher {} --config {} --data {} --tags {} \
+         --mixtures 20 --out {}",
+        &[&tagged, &teacher, &recipe, &s.data, &s.map_path, &retuned],
+    ));
+    let retuned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&retuned).unwrap()).unwrap();
+    assert_eq!(retuned["tags"].as_array().unwrap().len(), 3, "{retuned}");
+    let esc10 = repo().join("tools/configs/esc10-audioset.json");
+    tools_fails(
+        &argv(
+            "teacher tag-eval --bundle {} --tags {} --data {}",
+            &[&tagged, &esc10, &s.data],
+        ),
+        &["not those of the tag set"],
+    );
     // Tagged again, the bundle is replaced only with --force; the bundle read is never the
     // one written; thresholds of another tag set are refused.
     tools_fails(&args(&fixture, &s.map_path), &["--force"]);
     tools_fails(&args(&tagged, &s.map_path), &["--out is the bundle read"]);
-    let esc10 = repo().join("tools/configs/esc10-audioset.json");
     tools_fails(&args(&fixture, &esc10), &["not for this tag set"]);
 }
 
