@@ -40,9 +40,7 @@ impl Op for StemConv {
         "StemConv".into()
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for StemConv {
@@ -84,9 +82,7 @@ impl EvalOp for StemConv {
         ))
     }
 
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
-    }
+    op_out_of_plan!();
 }
 
 /// One output channel: `plane` (rows of `ow`) from the taps of the `h` input rows, kernel `k`
@@ -146,13 +142,7 @@ fn convolve_plane_with<const FUSED: bool>(
 }
 
 impl TypedOp for StemConv {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape = &inputs[0].shape;

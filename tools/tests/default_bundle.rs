@@ -73,13 +73,14 @@ fn the_default_bundle_is_trained_small_and_its_files_match_their_hashes() {
     assert!(total < 10 << 20, "the bundle is {total} bytes, over 10 MiB");
 }
 
-/// The README's table row of a sample: `| `FILE` | ... |`, split into its cells.
-fn readme_row<'a>(readme: &'a str, file: &str) -> Vec<&'a str> {
-    let start = format!("| `{file}` |");
-    let row = readme
+/// The row of a markdown table in `doc` (named `name` in a failure) whose first cell is
+/// `first`, split into its cells.
+fn table_row<'a>(doc: &'a str, name: &str, first: &str) -> Vec<&'a str> {
+    let start = format!("| {first} |");
+    let row = doc
         .lines()
         .find(|l| l.starts_with(&start))
-        .unwrap_or_else(|| panic!("models/samples/README.md has no row for {file}"));
+        .unwrap_or_else(|| panic!("{name} has no row for {first}"));
     row.trim_matches('|').split(" | ").map(str::trim).collect()
 }
 
@@ -112,7 +113,7 @@ fn the_samples_readme_says_what_the_default_model_says_about_each() {
         let names_it = captions
             .iter()
             .any(|c| names_source(&tokenize(&c.caption), &label));
-        let row = readme_row(&readme, name);
+        let row = table_row(&readme, "models/samples/README.md", &format!("`{name}`"));
         let n = row.len();
         assert_eq!(
             row[n - 3],
@@ -139,16 +140,6 @@ fn silence_gets_no_caption() {
     write_silence(&silence, 5);
     let mut captioner = Captioner::open(&bundle_dir()).unwrap();
     assert!(captions_of(&mut captioner, &silence).is_empty());
-}
-
-/// The model card's row of held-out tag measures whose first cell is `name`, split into cells.
-fn card_row<'a>(card: &'a str, name: &str) -> Vec<&'a str> {
-    let start = format!("| {name} |");
-    let row = card
-        .lines()
-        .find(|l| l.starts_with(&start))
-        .unwrap_or_else(|| panic!("models/mini/MODEL_CARD.md has no row for {name}"));
-    row.trim_matches('|').split(" | ").map(str::trim).collect()
 }
 
 #[test]
@@ -179,7 +170,7 @@ fn the_model_cards_tag_measures_are_what_the_bundle_does_on_the_held_out_folds()
         args.extend(fold.iter().map(|a| a.to_string()));
         let report: serde_json::Value =
             serde_json::from_str(&common::tools_ok(&args)).expect("tag-eval prints JSON");
-        let row = card_row(&card, name);
+        let row = table_row(&card, "models/mini/MODEL_CARD.md", name);
         // | held out | clips | top tag names the clip's class | teacher, the same way | tags
         // reported | right | precision | clips with their tag |
         let number = |key: &str| report[key].as_f64().unwrap();
