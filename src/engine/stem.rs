@@ -60,6 +60,11 @@ impl EvalOp for StemConv {
         // For each input row, the input column under each of the three taps of every output
         // column (2 * ox - 1, 2 * ox, 2 * ox + 1), zero where it falls in the padding.
         let mut taps = vec![0f32; h * 3 * ow];
+        if output.is_empty() {
+            return Ok(tvec!(
+                Tensor::from_shape(&[n, channels, oh, ow], &output)?.into_tvalue()
+            ));
+        }
         for (image, out) in images
             .chunks_exact(h * w)
             .zip(output.chunks_exact_mut(channels * oh * ow))
@@ -73,9 +78,7 @@ impl EvalOp for StemConv {
                     right[ox] = row.get(2 * ox + 1).copied().unwrap_or(0.0);
                 }
             }
-            for (c, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
-                convolve_plane(&taps, &weights[c * 9..][..9], bias[c], plane, h, ow);
-            }
+            convolve(&Taps { rows: &taps, h, ow }, weights, bias, out);
         }
         Ok(tvec!(
             Tensor::from_shape(&[n, channels, oh, ow], &output)?.into_tvalue()
@@ -85,57 +88,58 @@ impl EvalOp for StemConv {
     op_out_of_plan!();
 }
 
-/// One output channel: `plane` (rows of `ow`) from the taps of the `h` input rows, kernel `k`
-/// (3x3, row-major) and `bias`. With the x86-64 AVX2 and FMA extensions where the processor has
-/// them (the portable build's code is SSE2, four lanes and no fused multiply-add).
-fn convolve_plane(taps: &[f32], k: &[f32], bias: f32, plane: &mut [f32], h: usize, ow: usize) {
+/// The input columns under each tap of every output column, for each of the `h` input rows:
+/// per row, `ow` values for the left tap, then the centre's, then the right's.
+struct Taps<'a> {
+    rows: &'a [f32],
+    h: usize,
+    ow: usize,
+}
+
+/// Every output channel of one image into `out` (planes of `oh` rows of `ow`), kernel `c` of
+/// `weights` (3x3, row-major) and its bias. With the x86-64 AVX2 and FMA extensions where the
+/// processor has them (the portable build's code is SSE2, four lanes and no fused multiply-add).
+fn convolve(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the processor has both extensions, checked just above.
-        return unsafe { convolve_plane_avx2_fma(taps, k, bias, plane, h, ow) };
+        return unsafe { convolve_avx2_fma(taps, weights, bias, out) };
     }
     // aarch64's NEON always fuses; elsewhere `mul_add` may be a library call.
-    convolve_plane_with::<{ cfg!(target_arch = "aarch64") }>(taps, k, bias, plane, h, ow)
+    convolve_with::<{ cfg!(target_arch = "aarch64") }>(taps, weights, bias, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn convolve_plane_avx2_fma(
-    taps: &[f32],
-    k: &[f32],
-    bias: f32,
-    plane: &mut [f32],
-    h: usize,
-    ow: usize,
-) {
-    convolve_plane_with::<true>(taps, k, bias, plane, h, ow)
+unsafe fn convolve_avx2_fma(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
+    convolve_with::<true>(taps, weights, bias, out)
 }
 
 #[inline(always)]
-fn convolve_plane_with<const FUSED: bool>(
-    taps: &[f32],
-    k: &[f32],
-    bias: f32,
-    plane: &mut [f32],
-    h: usize,
-    ow: usize,
-) {
-    for (oy, out_row) in plane.chunks_exact_mut(ow).enumerate() {
-        out_row.fill(bias);
-        for ky in 0..3 {
-            let Some(iy) = (2 * oy + ky).checked_sub(1).filter(|&iy| iy < h) else {
-                continue;
-            };
-            let t = &taps[iy * 3 * ow..][..3 * ow];
-            let (left, rest) = t.split_at(ow);
-            let (centre, right) = rest.split_at(ow);
-            let (k0, k1, k2) = (k[3 * ky], k[3 * ky + 1], k[3 * ky + 2]);
-            for (((o, &a), &b), &d) in out_row.iter_mut().zip(left).zip(centre).zip(right) {
-                *o = if FUSED {
-                    k2.mul_add(d, k1.mul_add(b, k0.mul_add(a, *o)))
-                } else {
-                    *o + k0 * a + k1 * b + k2 * d
+fn convolve_with<const FUSED: bool>(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
+    let Taps { rows, h, ow } = *taps;
+    if out.is_empty() || bias.is_empty() {
+        return;
+    }
+    let planes = out.chunks_exact_mut(out.len() / bias.len());
+    for ((plane, k), &channel_bias) in planes.zip(weights.chunks_exact(9)).zip(bias) {
+        for (oy, out_row) in plane.chunks_exact_mut(ow).enumerate() {
+            out_row.fill(channel_bias);
+            for ky in 0..3 {
+                let Some(iy) = (2 * oy + ky).checked_sub(1).filter(|&iy| iy < h) else {
+                    continue;
                 };
+                let t = &rows[iy * 3 * ow..][..3 * ow];
+                let (left, rest) = t.split_at(ow);
+                let (centre, right) = rest.split_at(ow);
+                let (k0, k1, k2) = (k[3 * ky], k[3 * ky + 1], k[3 * ky + 2]);
+                for (((o, &a), &b), &d) in out_row.iter_mut().zip(left).zip(centre).zip(right) {
+                    *o = if FUSED {
+                        k2.mul_add(d, k1.mul_add(b, k0.mul_add(a, *o)))
+                    } else {
+                        *o + k0 * a + k1 * b + k2 * d
+                    };
+                }
             }
         }
     }

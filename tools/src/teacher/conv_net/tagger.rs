@@ -51,13 +51,6 @@ impl StudentTagger {
         self.frontend.sample_rate
     }
 
-    /// The tag scores of the first window of `samples` at `rate`, resampled to the student's.
-    pub fn scores_at(&self, samples: &[f32], rate: u32) -> Result<Vec<f32>> {
-        let samples =
-            earsight::audio::MonoResampler::resample_all(samples, rate, self.frontend.sample_rate)?;
-        self.scores(&samples)
-    }
-
     /// The tag scores of the first window of `samples` at the student's rate.
     pub fn scores(&self, samples: &[f32]) -> Result<Vec<f32>> {
         self.run(&LogMel::new(&self.frontend).window(samples))
