@@ -2,13 +2,8 @@
 
 mod cli;
 
-// A one-shot caption allocates and frees some 50 MB while tract loads and optimises the graphs;
-// glibc's malloc hands most of it back to the kernel and faults it in again. mimalloc reuses
-// it: about a tenth off `earsight caption` of a 5 s clip (see README, Speed).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
+    keep_freed_memory();
     // tract reports conditions it expects while optimising and running a graph as errors; with
     // RUST_BACKTRACE=1 each one captured a backtrace, 6-12% of the load time. RUST_LIB_BACKTRACE
     // governs only those captures, so panics keep their backtraces. Set before any thread exists.
@@ -34,5 +29,19 @@ fn main() -> std::process::ExitCode {
             eprintln!("earsight: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// A one-shot caption allocates and frees some 50 MB while tract loads and optimises the
+/// graphs. By default glibc's malloc maps large blocks on their own and hands freed memory back
+/// to the kernel, then faults it in again, zeroed, for the next graph; one arena that keeps what
+/// is freed (up to 64 MiB) reuses it instead (`tools/bench/FINDINGS.md`, "The allocator").
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets malloc's tunables; it runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }

@@ -493,6 +493,20 @@ fn captions_are_refused_to_a_closed_stdout_rather_than_lost() {
     assert_failed(&run(">&-"), &["standard output is closed"]);
     let dropped = run(">/dev/null");
     assert!(dropped.status.success(), "{}", stderr(&dropped));
+    // `/dev/null` opened read-write, as Python's `subprocess.DEVNULL` and systemd's
+    // `StandardOutput=null` hand it over, is a choice to drop them too.
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let dropped = earsight_command()
+        .args(["caption", clip.to_str().unwrap()])
+        .env("EARSIGHT_MODEL", bundle())
+        .stdout(null)
+        .output()
+        .unwrap();
+    assert!(dropped.status.success(), "{}", stderr(&dropped));
 }
 
 #[test]

@@ -136,18 +136,35 @@ pub fn run() -> Result<()> {
 }
 
 /// Whether earsight started with its standard output closed. Rust's runtime opens `/dev/null`
-/// read-write in place of a closed standard stream before `main`, so writes succeed and vanish;
-/// a shell's `>/dev/null` opens it write-only. Linux tells the two apart through `/proc`; other
-/// systems answer no.
+/// in place of a closed standard stream before `main`, so writes would succeed and vanish; on
+/// Linux a function in `.init_array` looks at the descriptor before that. (`/dev/null` opened
+/// read-write, as Python's `subprocess.DEVNULL` and systemd's `StandardOutput=null` hand it
+/// over, looks the same afterwards, and is a choice to drop the captions.) Other systems
+/// answer no.
 fn stdout_was_closed() -> bool {
-    let is_null = std::fs::read_link("/proc/self/fd/1").is_ok_and(|p| p == Path::new("/dev/null"));
-    let read_write = std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
-        info.lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-            .is_some_and(|flags| flags & 0o3 == 0o2)
-    });
-    is_null && read_write
+    #[cfg(target_os = "linux")]
+    return start::STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+#[cfg(target_os = "linux")]
+mod start {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub(super) static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+    /// Run by the C runtime before `main` and before Rust's own set-up.
+    #[used]
+    #[link_section = ".init_array"]
+    static NOTE_CLOSED_STDOUT: extern "C" fn() = note_closed_stdout;
+
+    extern "C" fn note_closed_stdout() {
+        // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed descriptor.
+        if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Makes tract's matrix products use `threads` threads, in every thread of the process: `listen`

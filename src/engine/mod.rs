@@ -2,6 +2,9 @@
 //! decoder's cross-attention keys/values), the one-step decoder with its self-attention cache,
 //! and, in bundles that have one, the tagger (mel window -> a score per tag).
 
+mod conv3x3;
+mod epilogue;
+mod group_max;
 mod pool;
 mod search;
 mod stem;
@@ -218,6 +221,16 @@ fn run_err(graph: &'static str) -> impl Fn(TractError) -> EngineError {
     }
 }
 
+/// A new f32 tensor of `shape`, zeroed, then filled in place by `fill` (no copy of the values).
+fn new_f32(
+    shape: &[usize],
+    fill: impl FnOnce(&mut [f32]) -> TractResult<()>,
+) -> TractResult<TValue> {
+    let mut tensor = Tensor::zero::<f32>(shape)?;
+    fill(tensor.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?)?;
+    Ok(tensor.into_tvalue())
+}
+
 fn plain_f32<'a>(graph: &'static str, value: &'a TValue) -> Result<&'a [f32], EngineError> {
     value
         .try_as_plain_ram()
@@ -280,10 +293,15 @@ fn load_graph(
     weights.bind(&mut typed).map_err(load)?;
     declutter(&mut typed).map_err(load)?;
     let stems = stem::replace_stem_convs(&mut typed).map_err(load)?;
+    let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
+    let groups = group_max::replace_group_maxes(&mut typed).map_err(load)?;
+    let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
-        "{}: {stems} stem convolution(s) and {pools} max-pool(s) run by earsight's own ops",
+        "{}: {stems} stem convolution(s), {convs} 3x3 convolution(s) ({fused} of the two with \
+         their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
+         group max(es) run by earsight's own ops",
         path.display()
     );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.

@@ -9,6 +9,8 @@
 //! vector multiply-adds.
 
 use tract_onnx::tract_core::internal::*;
+
+use super::epilogue::{Epilogue, WithEpilogue};
 #[cfg(test)]
 use tract_onnx::tract_core::ops::cnn::PoolSpec;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
@@ -22,6 +24,8 @@ pub(super) struct StemConv {
     weights: Arc<Tensor>,
     /// `[C]`.
     bias: Arc<Tensor>,
+    /// The ReLU and pool folded in after it, if any.
+    epilogue: Epilogue,
 }
 
 /// The output length of a stride-2, 3-tap axis padded by one on each side.
@@ -50,39 +54,40 @@ impl EvalOp for StemConv {
             bail!("StemConv wants [N, 1, H, W], found {:?}", input.shape());
         };
         let (oh, ow, channels) = (out_len(h), out_len(w), self.channels());
+        let e = self.epilogue;
         let plain = input.try_as_plain_ram()?;
         let images = plain.as_slice::<f32>()?;
         let weights = self.weights.try_as_plain_ram()?;
         let weights = weights.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?;
         let bias = bias.as_slice::<f32>()?;
-        let mut output = vec![0f32; n * channels * oh * ow];
-        // For each input row, the input column under each of the three taps of every output
-        // column (2 * ox - 1, 2 * ox, 2 * ox + 1), zero where it falls in the padding.
-        let mut taps = vec![0f32; h * 3 * ow];
-        if output.is_empty() {
-            return Ok(tvec!(
-                Tensor::from_shape(&[n, channels, oh, ow], &output)?.into_tvalue()
-            ));
-        }
-        for (image, out) in images
-            .chunks_exact(h * w)
-            .zip(output.chunks_exact_mut(channels * oh * ow))
-        {
-            for (row, taps) in image.chunks_exact(w).zip(taps.chunks_exact_mut(3 * ow)) {
-                let (left, rest) = taps.split_at_mut(ow);
-                let (centre, right) = rest.split_at_mut(ow);
-                for ox in 0..ow {
-                    left[ox] = if ox > 0 { row[2 * ox - 1] } else { 0.0 };
-                    centre[ox] = row[2 * ox];
-                    right[ox] = row.get(2 * ox + 1).copied().unwrap_or(0.0);
-                }
+        let output = super::new_f32(&[n, channels, e.len(oh), e.len(ow)], |output| {
+            if output.is_empty() {
+                return Ok(());
             }
-            convolve(&Taps { rows: &taps, h, ow }, weights, bias, out);
-        }
-        Ok(tvec!(
-            Tensor::from_shape(&[n, channels, oh, ow], &output)?.into_tvalue()
-        ))
+            // For each input row, the input column under each of the three taps of every
+            // output column (2 * ox - 1, 2 * ox, 2 * ox + 1), zero where it falls in the padding.
+            let mut taps = vec![0f32; h * 3 * ow];
+            for (image, out) in images
+                .chunks_exact(h * w)
+                .zip(output.chunks_exact_mut(channels * e.len(oh) * e.len(ow)))
+            {
+                for (row, taps) in image.chunks_exact(w).zip(taps.chunks_exact_mut(3 * ow)) {
+                    let (left, rest) = taps.split_at_mut(ow);
+                    let (centre, right) = rest.split_at_mut(ow);
+                    for ox in 0..ow {
+                        left[ox] = if ox > 0 { row[2 * ox - 1] } else { 0.0 };
+                        centre[ox] = row[2 * ox];
+                        right[ox] = row.get(2 * ox + 1).copied().unwrap_or(0.0);
+                    }
+                }
+                e.apply(oh, ow, out, |planes| {
+                    convolve(&Taps { rows: &taps, h, ow }, weights, bias, planes)
+                });
+            }
+            Ok(())
+        })?;
+        Ok(tvec!(output))
     }
 
     op_out_of_plan!();
@@ -151,13 +156,26 @@ impl TypedOp for StemConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape = &inputs[0].shape;
         ensure!(shape.rank() == 4, "StemConv wants a rank-4 input");
-        let halved = |d: &TDim| (d.clone() + 1) / 2;
+        let halved = |d: &TDim| self.epilogue.side(&((d.clone() + 1) / 2));
         Ok(tvec!(f32::fact([
             shape[0].clone(),
             self.channels().to_dim(),
             halved(&shape[2]),
             halved(&shape[3]),
         ])))
+    }
+}
+
+impl WithEpilogue for StemConv {
+    fn epilogue(&self) -> Epilogue {
+        self.epilogue
+    }
+
+    fn with_epilogue(&self, epilogue: Epilogue) -> StemConv {
+        StemConv {
+            epilogue,
+            ..self.clone()
+        }
     }
 }
 
@@ -206,6 +224,7 @@ fn stem_of(op: &Conv, inputs: &[&TypedFact]) -> Option<StemConv> {
     Some(StemConv {
         weights: weights.into_arc_tensor(),
         bias: bias.into_arc_tensor(),
+        epilogue: Epilogue::default(),
     })
 }
 

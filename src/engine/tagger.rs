@@ -50,7 +50,7 @@ impl Tagger {
     pub fn scores(&self, mel: &[f32]) -> Result<Vec<f32>, EngineError> {
         let (frames, n_mels) = (self.frames, self.n_mels);
         let available = mel.len() / n_mels;
-        if available == 0 || mel.len() % n_mels != 0 {
+        if available == 0 || !mel.len().is_multiple_of(n_mels) {
             return Err(EngineError::TaggerShape {
                 found: mel.len(),
                 mels: n_mels,

@@ -174,7 +174,7 @@ fn rows(a: &Array, from: usize, count: usize) -> Array {
 fn image_weights(v: &VisionConfig, ck: &mut Checkpoint) -> Result<ImageWeights> {
     let d = v.hidden_size;
     ensure!(
-        v.intermediate_size % d == 0,
+        v.intermediate_size.is_multiple_of(d),
         "vision intermediate_size {} is not a multiple of hidden_size {d}",
         v.intermediate_size
     );

@@ -63,7 +63,7 @@ impl ImageConfig {
             ensure!(v > 0, "image.{name} must be positive");
         }
         ensure!(
-            self.image_size % self.patch == 0,
+            self.image_size.is_multiple_of(self.patch),
             "image.image_size ({}) must be a multiple of image.patch ({})",
             self.image_size,
             self.patch
@@ -75,7 +75,7 @@ impl ImageConfig {
             self.dim
         );
         ensure!(
-            self.dim % self.heads == 0,
+            self.dim.is_multiple_of(self.heads),
             "image.dim ({}) must be a multiple of image.heads ({})",
             self.dim,
             self.heads
