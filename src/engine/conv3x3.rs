@@ -13,8 +13,9 @@
 use tract_onnx::tract_core::internal::*;
 
 use super::epilogue::{Epilogue, WithEpilogue};
-#[cfg(test)]
-use tract_onnx::tract_core::ops::cnn::PoolSpec;
+#[cfg(target_arch = "aarch64")]
+use super::lanes::Neon;
+use super::lanes::{Lanes, Scalar};
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -201,7 +202,7 @@ fn convolve(image: &Image, padded: &[f32], packed: &[f32], bias: &[f32], out: &m
     // 4 the weights.
     #[cfg(target_arch = "aarch64")]
     // SAFETY: NEON is part of every aarch64 processor.
-    return unsafe { convolve_with::<neon::Neon, 5, 4>(image, padded, packed, bias, out) };
+    return unsafe { convolve_with::<Neon, 5, 4>(image, padded, packed, bias, out) };
     #[allow(unreachable_code)]
     // SAFETY: plain arithmetic needs no processor extension.
     unsafe {
@@ -209,119 +210,10 @@ fn convolve(image: &Image, padded: &[f32], packed: &[f32], bias: &[f32], out: &m
     }
 }
 
-/// The vectors of f32 of one instruction set, as the tile loop uses them.
-trait Lanes {
-    type V: Copy;
-    const LANES: usize;
-    /// # Safety
-    /// The processor has the instruction set.
-    unsafe fn zero() -> Self::V;
-    /// # Safety
-    /// The processor has the instruction set, and `LANES` values are readable at `src`.
-    unsafe fn load(src: *const f32) -> Self::V;
-    /// # Safety
-    /// The processor has the instruction set.
-    unsafe fn splat(x: f32) -> Self::V;
-    /// `a * b + acc`.
-    /// # Safety
-    /// The processor has the instruction set.
-    unsafe fn mul_add(a: Self::V, b: Self::V, acc: Self::V) -> Self::V;
-    /// # Safety
-    /// The processor has the instruction set, and `LANES` values are writable at `dst`.
-    unsafe fn store(dst: *mut f32, v: Self::V);
-}
-
-/// One value at a time, for processors without a vector path here.
-struct Scalar;
-
-impl Lanes for Scalar {
-    type V = f32;
-    const LANES: usize = 1;
-    unsafe fn zero() -> f32 {
-        0.0
-    }
-    unsafe fn load(src: *const f32) -> f32 {
-        *src
-    }
-    unsafe fn splat(x: f32) -> f32 {
-        x
-    }
-    unsafe fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
-        acc + a * b
-    }
-    unsafe fn store(dst: *mut f32, v: f32) {
-        *dst = v
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{convolve_with, Image, Lanes};
-    use std::arch::x86_64::*;
-
-    pub(super) struct Avx512;
-
-    impl Lanes for Avx512 {
-        type V = __m512;
-        const LANES: usize = 16;
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn zero() -> __m512 {
-            _mm512_setzero_ps()
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load(src: *const f32) -> __m512 {
-            _mm512_loadu_ps(src)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn splat(x: f32) -> __m512 {
-            _mm512_set1_ps(x)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn mul_add(a: __m512, b: __m512, acc: __m512) -> __m512 {
-            _mm512_fmadd_ps(a, b, acc)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn store(dst: *mut f32, v: __m512) {
-            _mm512_storeu_ps(dst, v)
-        }
-    }
-
-    pub(super) struct Avx2Fma;
-
-    impl Lanes for Avx2Fma {
-        type V = __m256;
-        const LANES: usize = 8;
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn zero() -> __m256 {
-            _mm256_setzero_ps()
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn load(src: *const f32) -> __m256 {
-            _mm256_loadu_ps(src)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn splat(x: f32) -> __m256 {
-            _mm256_set1_ps(x)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn mul_add(a: __m256, b: __m256, acc: __m256) -> __m256 {
-            _mm256_fmadd_ps(a, b, acc)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn store(dst: *mut f32, v: __m256) {
-            _mm256_storeu_ps(dst, v)
-        }
-    }
+    use super::super::lanes::{Avx2Fma, Avx512};
+    use super::{convolve_with, Image};
 
     /// 10 pixels x 2 vectors: 20 of the 32 ZMM registers hold the sums, 10 the broadcast
     /// inputs, 2 the weights (at 12 pixels they spill).
@@ -347,39 +239,6 @@ mod x86 {
         out: &mut [f32],
     ) {
         convolve_with::<Avx2Fma, 2, 4>(image, padded, packed, bias, out)
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod neon {
-    use super::Lanes;
-    use std::arch::aarch64::*;
-
-    pub(super) struct Neon;
-
-    impl Lanes for Neon {
-        type V = float32x4_t;
-        const LANES: usize = 4;
-        #[inline(always)]
-        unsafe fn zero() -> float32x4_t {
-            vdupq_n_f32(0.0)
-        }
-        #[inline(always)]
-        unsafe fn load(src: *const f32) -> float32x4_t {
-            vld1q_f32(src)
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> float32x4_t {
-            vdupq_n_f32(x)
-        }
-        #[inline(always)]
-        unsafe fn mul_add(a: float32x4_t, b: float32x4_t, acc: float32x4_t) -> float32x4_t {
-            vfmaq_f32(acc, a, b)
-        }
-        #[inline(always)]
-        unsafe fn store(dst: *mut f32, v: float32x4_t) {
-            vst1q_f32(dst, v)
-        }
     }
 }
 
@@ -467,9 +326,20 @@ unsafe fn tile<S: Lanes, const P: usize, const V: usize>(
     sums
 }
 
-/// The kernel and bias of tract's convolution `op` over `inputs` when it is one [`Conv3x3`]
-/// computes: 3x3, stride 1, padded by one, more than one input channel, constant weights.
-fn conv3x3_of(op: &Conv, inputs: &[&TypedFact]) -> Option<Conv3x3> {
+/// The constant weights of one of tract's 3x3 convolutions padded by one pixel on every side,
+/// over an f32 NCHW input, without groups, quantisation or dilation.
+pub(super) struct Constant3x3 {
+    /// The input channels.
+    pub inputs: usize,
+    /// `[O, I, 3, 3]`, row-major.
+    pub kernel: Vec<f32>,
+    /// `[O]`.
+    pub bias: Tensor,
+}
+
+/// The weights of tract's convolution `op` over `inputs` when it is a [`Constant3x3`] of
+/// `stride` on both axes.
+pub(super) fn constant_3x3(op: &Conv, inputs: &[&TypedFact], stride: usize) -> Option<Constant3x3> {
     let spec = &op.pool_spec;
     let padded_by_one = match &spec.padding {
         PaddingSpec::Explicit(before, after) => before.iter().chain(after).all(|&p| p == 1),
@@ -483,7 +353,7 @@ fn conv3x3_of(op: &Conv, inputs: &[&TypedFact]) -> Option<Conv3x3> {
         && op.kernel_fmt == KernelFormat::OIHW
         && spec.data_format == DataFormat::NCHW
         && spec.kernel_shape[..] == [3, 3]
-        && spec.strides.as_deref().is_none_or(|s| s == [1, 1])
+        && spec.strides.as_deref().unwrap_or(&[1, 1]) == [stride, stride]
         && spec.dilations.as_deref().is_none_or(|d| d == [1, 1])
         && padded_by_one
         && inputs.len() == 3
@@ -492,7 +362,7 @@ fn conv3x3_of(op: &Conv, inputs: &[&TypedFact]) -> Option<Conv3x3> {
     if !plain {
         return None;
     }
-    let channels = inputs[0].shape[1].to_usize().ok().filter(|&c| c > 1)?;
+    let channels = inputs[0].shape[1].to_usize().ok()?;
     let kernel = inputs[1].konst.as_ref()?;
     let bias = inputs[2].konst.as_ref()?;
     let outputs = kernel.shape().first().copied()?;
@@ -503,27 +373,37 @@ fn conv3x3_of(op: &Conv, inputs: &[&TypedFact]) -> Option<Conv3x3> {
     {
         return None;
     }
-    let kernel = kernel.try_as_plain_ram().ok()?;
-    let bias = bias.clone().into_tensor().into_shape(&[outputs]).ok()?;
-    Conv3x3::new(kernel.as_slice::<f32>().ok()?, bias, channels).ok()
+    Some(Constant3x3 {
+        inputs: channels,
+        kernel: kernel
+            .try_as_plain_ram()
+            .ok()?
+            .as_slice::<f32>()
+            .ok()?
+            .to_vec(),
+        bias: bias.clone().into_tensor().into_shape(&[outputs]).ok()?,
+    })
 }
 
-/// Puts [`Conv3x3`] in place of each of tract's multi-channel 3x3, stride-1 convolutions padded
-/// by one in a decluttered graph (before tract optimises it into patches and a matrix product);
-/// returns how many it replaced.
-pub(super) fn replace_conv3x3s(model: &mut TypedModel) -> TractResult<usize> {
+/// Puts `op_for`'s op in place of each of tract's convolutions of a decluttered graph (before
+/// tract optimises them into patches and a matrix product) for which it has one; returns how
+/// many it replaced.
+pub(super) fn replace_convs<T: TypedOp>(
+    model: &mut TypedModel,
+    op_for: impl Fn(&Conv, &[&TypedFact]) -> Option<T>,
+) -> TractResult<usize> {
     let mut replaced = 0;
     for id in 0..model.nodes.len() {
         let node = &model.nodes[id];
         let Some(op) = node.op_as::<Conv>() else {
             continue;
         };
-        let Some(conv) = conv3x3_of(op, &model.node_input_facts(id)?) else {
+        let Some(op) = op_for(op, &model.node_input_facts(id)?) else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
         let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, conv, &[data])?[0];
+        let wire = patch.wire_node(&node.name, op, &[data])?[0];
         patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
         patch.apply(model)?;
         replaced += 1;
@@ -531,60 +411,19 @@ pub(super) fn replace_conv3x3s(model: &mut TypedModel) -> TractResult<usize> {
     Ok(replaced)
 }
 
+/// Puts [`Conv3x3`] in place of each of tract's [`Constant3x3`] convolutions of stride 1 over
+/// more than one input channel; returns how many it replaced.
+pub(super) fn replace_conv3x3s(model: &mut TypedModel) -> TractResult<usize> {
+    replace_convs(model, |op, inputs| {
+        let c = constant_3x3(op, inputs, 1).filter(|c| c.inputs > 1)?;
+        Conv3x3::new(&c.kernel, c.bias, c.inputs).ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::op_tests::{assert_close, run, tensor, tract_conv};
     use super::*;
-
-    /// tract's convolution of `kernel` (`[O, I, 3, 3]`) and `bias` over an input of `shape`,
-    /// with `stride` and `pad` on every side, decluttered as the engine declutters its graphs.
-    fn tract_conv(
-        shape: &[usize],
-        kernel: &Tensor,
-        bias: &Tensor,
-        stride: usize,
-        pad: usize,
-    ) -> TypedModel {
-        let mut model = TypedModel::default();
-        let source = model.add_source("x", f32::fact(shape)).unwrap();
-        let conv = Conv {
-            pool_spec: PoolSpec {
-                data_format: DataFormat::NCHW,
-                kernel_shape: tvec![3, 3],
-                padding: PaddingSpec::Explicit(tvec![pad, pad], tvec![pad, pad]),
-                dilations: None,
-                strides: Some(tvec![stride, stride]),
-                input_channels: kernel.shape()[1],
-                output_channels: kernel.shape()[0],
-            },
-            kernel_fmt: KernelFormat::OIHW,
-            group: 1,
-            q_params: None,
-        };
-        let kernel = model.add_const("kernel", kernel.clone()).unwrap();
-        let bias = model.add_const("bias", bias.clone()).unwrap();
-        let out = model
-            .wire_node("conv", conv, &[source, kernel, bias])
-            .unwrap();
-        model.select_output_outlets(&out).unwrap();
-        model.into_decluttered().unwrap()
-    }
-
-    fn values(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i * 7919 + seed * 104729) % 211) as f32 / 53.0 - 2.0)
-            .collect()
-    }
-
-    fn run(model: TypedModel, input: &Tensor) -> Tensor {
-        let outputs = model
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap()
-            .run(tvec![input.clone().into()])
-            .unwrap();
-        outputs[0].clone().into_tensor()
-    }
 
     #[test]
     fn replaces_tracts_convolution_with_the_same_values() {
@@ -598,41 +437,26 @@ mod tests {
             ([1, 2, 1, 1], 5),
         ] {
             let inputs = shape[1];
-            let kernel =
-                Tensor::from_shape(&[outputs, inputs, 3, 3], &values(outputs * inputs * 9, 1))
-                    .unwrap();
-            let bias = Tensor::from_shape(&[outputs], &values(outputs, 2)).unwrap();
-            let x = Tensor::from_shape(&shape, &values(shape.iter().product(), 3)).unwrap();
-            let expected = run(tract_conv(&shape, &kernel, &bias, 1, 1), &x);
-            let mut model = tract_conv(&shape, &kernel, &bias, 1, 1);
+            let (kernel, bias) = (tensor(&[outputs, inputs, 3, 3], 1), tensor(&[outputs], 2));
+            let x = tensor(&shape, 3);
+            let conv = || tract_conv(&shape, &kernel, &bias, (1, 1), |_, o| o);
+            let expected = run(conv(), &x);
+            let mut model = conv();
             assert_eq!(replace_conv3x3s(&mut model).unwrap(), 1, "{shape:?}");
-            let found = run(model, &x);
-            assert_eq!(found.shape(), expected.shape(), "{shape:?}");
-            let (found, expected) = (
-                found.to_plain_array_view::<f32>().unwrap(),
-                expected.to_plain_array_view::<f32>().unwrap(),
-            );
-            let scale = (inputs * 9) as f32;
-            for (i, (f, e)) in found.iter().zip(expected.iter()).enumerate() {
-                // The same products, summed in another order.
-                assert!(
-                    (f - e).abs() <= 1e-5 * scale * (1.0 + e.abs()),
-                    "{shape:?} at {i}: {f} != {e}"
-                );
-            }
+            let tolerance = 1e-5 * (inputs * 9) as f32;
+            assert_close(&run(model, &x), &expected, tolerance, &format!("{shape:?}"));
         }
     }
 
     #[test]
     fn leaves_other_convolutions_to_tract() {
-        let kernel = Tensor::from_shape(&[4, 2, 3, 3], &values(72, 1)).unwrap();
-        let bias = Tensor::from_shape(&[4], &values(4, 2)).unwrap();
+        let (kernel, bias) = (tensor(&[4, 2, 3, 3], 1), tensor(&[4], 2));
         for (stride, pad) in [(2, 1), (1, 0)] {
-            let mut model = tract_conv(&[1, 2, 8, 8], &kernel, &bias, stride, pad);
+            let mut model = tract_conv(&[1, 2, 8, 8], &kernel, &bias, (stride, pad), |_, o| o);
             assert_eq!(replace_conv3x3s(&mut model).unwrap(), 0, "{stride} {pad}");
         }
-        let single = Tensor::from_shape(&[4, 1, 3, 3], &values(36, 1)).unwrap();
-        let mut model = tract_conv(&[1, 1, 8, 8], &single, &bias, 1, 1);
+        let single = tensor(&[4, 1, 3, 3], 1);
+        let mut model = tract_conv(&[1, 1, 8, 8], &single, &bias, (1, 1), |_, o| o);
         assert_eq!(
             replace_conv3x3s(&mut model).unwrap(),
             0,

@@ -139,97 +139,64 @@ pub(super) fn fuse_epilogues(model: &mut TypedModel) -> TractResult<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::op_tests::{assert_close, run, tensor, tract_conv};
     use super::*;
-    use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+    use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::math::max;
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
-    /// A 3x3 convolution (one input channel and stride 2 when `stem`, else two channels and
-    /// stride 1) of `[1, I, 9, 7]`, padded by one, then `max(x, 0)`, then a 2x2 max-pool of
-    /// stride 2 when `pool`, decluttered.
-    fn block(stem: bool, pool: bool) -> TypedModel {
-        let (inputs, stride) = if stem { (1, 2) } else { (2, 1) };
-        let mut model = TypedModel::default();
-        let x = model.add_source("x", f32::fact([1, inputs, 9, 7])).unwrap();
-        let values = |len: usize, seed: usize| -> Vec<f32> {
-            (0..len)
-                .map(|i| ((i * 7919 + seed * 104729) % 211) as f32 / 53.0 - 2.0)
-                .collect()
-        };
-        let kernel = Tensor::from_shape(&[3, inputs, 3, 3], &values(27 * inputs, 1)).unwrap();
-        let kernel = model.add_const("kernel", kernel).unwrap();
-        let bias = model
-            .add_const("bias", Tensor::from_shape(&[3], &values(3, 2)).unwrap())
-            .unwrap();
-        let spec = |kernel: usize, stride: usize, pad: usize, channels: usize| PoolSpec {
-            data_format: DataFormat::NCHW,
-            kernel_shape: tvec![kernel, kernel],
-            padding: PaddingSpec::Explicit(tvec![pad, pad], tvec![pad, pad]),
-            dilations: None,
-            strides: Some(tvec![stride, stride]),
-            input_channels: channels,
-            output_channels: 3,
-        };
-        let conv = Conv {
-            pool_spec: spec(3, stride, 1, inputs),
-            kernel_fmt: KernelFormat::OIHW,
-            group: 1,
-            q_params: None,
-        };
-        let mut wire = model.wire_node("conv", conv, &[x, kernel, bias]).unwrap();
+    /// `max(x, 0)` after `x`, then a 2x2 max-pool of stride 2 when `pool`.
+    fn relu_and_pool(model: &mut TypedModel, x: OutletId, pool: bool) -> OutletId {
         let zero = model.add_const("zero", tensor4(&[[[[0f32]]]])).unwrap();
-        wire = model.wire_node("relu", max(), &[wire[0], zero]).unwrap();
-        if pool {
-            let spec = PoolSpec {
-                padding: PaddingSpec::Valid,
-                ..spec(2, 2, 0, 3)
-            };
-            wire = model
-                .wire_node("pool", MaxPool::new(spec, None), &wire)
-                .unwrap();
+        let relu = model.wire_node("relu", max(), &[x, zero]).unwrap()[0];
+        if !pool {
+            return relu;
         }
-        model.select_output_outlets(&wire).unwrap();
-        model.into_decluttered().unwrap()
-    }
-
-    fn run(model: TypedModel, input: &Tensor) -> Tensor {
-        let outputs = model
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap()
-            .run(tvec![input.clone().into()])
-            .unwrap();
-        outputs[0].clone().into_tensor()
+        let channels = model.outlet_fact(x).unwrap().shape[1].to_usize().unwrap();
+        let spec = PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: tvec![2, 2],
+            padding: PaddingSpec::Valid,
+            dilations: None,
+            strides: Some(tvec![2, 2]),
+            input_channels: channels,
+            output_channels: channels,
+        };
+        model
+            .wire_node("pool", MaxPool::new(spec, None), &[relu])
+            .unwrap()[0]
     }
 
     #[test]
     fn folds_the_relu_and_the_pool_with_the_same_values() {
-        for stem in [true, false] {
+        // The stem (one input channel, stride 2) and a 3x3 convolution of two channels.
+        for (inputs, stride) in [(1, 2), (2, 1)] {
             for pool in [true, false] {
-                let inputs = if stem { 1 } else { 2 };
-                let values: Vec<f32> = (0..inputs * 63)
-                    .map(|i| ((i * 31 + 7) % 19) as f32 / 4.0 - 2.0)
-                    .collect();
-                let x = Tensor::from_shape(&[1, inputs, 9, 7], &values).unwrap();
-                let expected = run(block(stem, pool), &x);
-                let mut model = block(stem, pool);
-                let replaced = if stem {
+                let shape = [1, inputs, 9, 7];
+                let (kernel, bias) = (tensor(&[3, inputs, 3, 3], 1), tensor(&[3], 2));
+                let x = tensor(&shape, 3);
+                let block = || {
+                    tract_conv(&shape, &kernel, &bias, (stride, 1), |m, o| {
+                        relu_and_pool(m, o, pool)
+                    })
+                };
+                let expected = run(block(), &x);
+                let mut model = block();
+                let replaced = if inputs == 1 {
                     super::super::stem::replace_stem_convs(&mut model).unwrap()
                 } else {
                     super::super::conv3x3::replace_conv3x3s(&mut model).unwrap()
                 };
                 assert_eq!(replaced, 1);
-                assert_eq!(fuse_epilogues(&mut model).unwrap(), 1, "{stem} {pool}");
+                assert_eq!(fuse_epilogues(&mut model).unwrap(), 1, "{inputs} {pool}");
                 let model = model.into_decluttered().unwrap();
                 assert_eq!(model.nodes.len(), 2, "source and convolution: {model}");
-                let found = run(model, &x);
-                assert_eq!(found.shape(), expected.shape(), "{stem} {pool}");
-                let found = found.to_plain_array_view::<f32>().unwrap();
-                let expected = expected.to_plain_array_view::<f32>().unwrap();
-                for (f, e) in found.iter().zip(expected.iter()) {
-                    assert!((f - e).abs() <= 1e-5 * (1.0 + e.abs()), "{f} != {e}");
-                }
+                assert_close(
+                    &run(model, &x),
+                    &expected,
+                    1e-5,
+                    &format!("{inputs} {pool}"),
+                );
             }
         }
     }

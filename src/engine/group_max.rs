@@ -147,6 +147,7 @@ pub(super) fn replace_group_maxes(model: &mut TypedModel) -> TractResult<usize> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::op_tests::run;
     use super::*;
 
     /// Scores `[2, 10]` -> per group, a gather (several classes) or a slice (one class), a max
@@ -179,17 +180,6 @@ mod tests {
             .unwrap();
         model.select_output_outlets(&out).unwrap();
         model
-    }
-
-    fn run(model: TypedModel, input: &Tensor) -> Tensor {
-        let outputs = model
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap()
-            .run(tvec![input.clone().into()])
-            .unwrap();
-        outputs[0].clone().into_tensor()
     }
 
     #[test]

@@ -5,6 +5,9 @@
 mod conv3x3;
 mod epilogue;
 mod group_max;
+mod lanes;
+#[cfg(test)]
+mod op_tests;
 mod pool;
 mod search;
 mod stem;
@@ -291,10 +294,11 @@ fn load_graph(
     }
     let mut typed = model.into_typed().map_err(load)?;
     weights.bind(&mut typed).map_err(load)?;
+    // Before decluttering, so that tract's passes do not visit the hundreds of ops it replaces.
+    let groups = group_max::replace_group_maxes(&mut typed).map_err(load)?;
     declutter(&mut typed).map_err(load)?;
     let stems = stem::replace_stem_convs(&mut typed).map_err(load)?;
     let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
-    let groups = group_max::replace_group_maxes(&mut typed).map_err(load)?;
     let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;

@@ -307,6 +307,7 @@ mod tests {
 
 #[cfg(test)]
 mod max_over_axis_tests {
+    use super::super::op_tests::{run, tensor};
     use super::*;
 
     /// tract's max over `axis` of an input of `shape`, kept as a dimension, optimised.
@@ -320,22 +321,10 @@ mod max_over_axis_tests {
         model.into_optimized().unwrap()
     }
 
-    fn run(model: TypedModel, input: &Tensor) -> Tensor {
-        let outputs = model
-            .into_runnable()
-            .unwrap()
-            .run(tvec![input.clone().into()])
-            .unwrap();
-        outputs[0].clone().into_tensor()
-    }
-
     #[test]
     fn replaces_tracts_max_over_any_axis_with_the_same_values() {
         let shape = [2, 15, 3, 4];
-        let values: Vec<f32> = (0..360)
-            .map(|i| ((i * 7919 + 13) % 97) as f32 / 8.0 - 6.0)
-            .collect();
-        let x = Tensor::from_shape(&shape, &values).unwrap();
+        let x = tensor(&shape, 1);
         for axis in 0..shape.len() {
             let expected = run(tract_max(&shape, axis), &x);
             let mut model = tract_max(&shape, axis);

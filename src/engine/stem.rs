@@ -6,15 +6,14 @@
 //! about ten times what onnxruntime takes (`tools/bench/FINDINGS.md`, "The tagger's pools and
 //! stem"). This op splits each input row into its even and odd columns once, so that every tap
 //! of a stride-2 row is a contiguous run, and accumulates the nine taps of each output row as
-//! vector multiply-adds.
+//! vector multiply-adds, for a block of output channels at once: each input vector is loaded
+//! once for the block, and the block's sums stay in registers.
 
 use tract_onnx::tract_core::internal::*;
 
+use super::conv3x3::{constant_3x3, replace_convs};
 use super::epilogue::{Epilogue, WithEpilogue};
-#[cfg(test)]
-use tract_onnx::tract_core::ops::cnn::PoolSpec;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use super::lanes::{Lanes, Scalar};
 
 /// A convolution of `[N, 1, H, W]` f32 with `C` kernels of 3x3, stride 2, one pixel of zero
 /// padding on every side, and a bias: `[N, C, (H + 1) / 2, (W + 1) / 2]`.
@@ -102,49 +101,139 @@ struct Taps<'a> {
 }
 
 /// Every output channel of one image into `out` (planes of `oh` rows of `ow`), kernel `c` of
-/// `weights` (3x3, row-major) and its bias. With the x86-64 AVX2 and FMA extensions where the
-/// processor has them (the portable build's code is SSE2, four lanes and no fused multiply-add).
+/// `weights` (3x3, row-major) and its bias. With AVX-512 or AVX2 and FMA on x86-64 where the
+/// processor has them, NEON on aarch64, and plain arithmetic elsewhere.
 fn convolve(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the processor has both extensions, checked just above.
-        return unsafe { convolve_avx2_fma(taps, weights, bias, out) };
+    {
+        use super::lanes::{Avx2Fma, Avx512};
+        if is_x86_feature_detected!("avx512f") {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
+                // 8 channels x 2 vectors: 16 of the 32 ZMM registers hold the sums.
+                convolve_with::<Avx512, 8, 2>(taps, weights, bias, out)
+            }
+            // SAFETY: the processor has AVX-512F, checked just above.
+            return unsafe { avx512(taps, weights, bias, out) };
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2_fma(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
+                // 4 channels x 2 vectors: 8 of the 16 YMM registers hold the sums.
+                convolve_with::<Avx2Fma, 4, 2>(taps, weights, bias, out)
+            }
+            // SAFETY: the processor has both extensions, checked just above.
+            return unsafe { avx2_fma(taps, weights, bias, out) };
+        }
     }
-    // aarch64's NEON always fuses; elsewhere `mul_add` may be a library call.
-    convolve_with::<{ cfg!(target_arch = "aarch64") }>(taps, weights, bias, out)
+    // 4 channels x 4 vectors: 16 of the 32 NEON registers hold the sums.
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: NEON is part of every aarch64 processor.
+    return unsafe { convolve_with::<super::lanes::Neon, 4, 4>(taps, weights, bias, out) };
+    #[allow(unreachable_code)]
+    // SAFETY: plain arithmetic needs no processor extension.
+    unsafe {
+        convolve_with::<Scalar, 1, 8>(taps, weights, bias, out)
+    }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn convolve_avx2_fma(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
-    convolve_with::<true>(taps, weights, bias, out)
-}
-
+/// The convolution in blocks of `R` output channels, each output row in tiles of `V` vectors:
+/// the tile's sums stay in registers over the nine taps, each input vector loaded once for the
+/// `R` channels. Channels past the last whole block go one at a time.
+///
+/// # Safety
+/// The processor has `S`'s instruction set.
 #[inline(always)]
-fn convolve_with<const FUSED: bool>(taps: &Taps, weights: &[f32], bias: &[f32], out: &mut [f32]) {
-    let Taps { rows, h, ow } = *taps;
+unsafe fn convolve_with<S: Lanes, const R: usize, const V: usize>(
+    taps: &Taps,
+    weights: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
     if out.is_empty() || bias.is_empty() {
         return;
     }
-    let planes = out.chunks_exact_mut(out.len() / bias.len());
-    for ((plane, k), &channel_bias) in planes.zip(weights.chunks_exact(9)).zip(bias) {
-        for (oy, out_row) in plane.chunks_exact_mut(ow).enumerate() {
-            out_row.fill(channel_bias);
-            for ky in 0..3 {
-                let Some(iy) = (2 * oy + ky).checked_sub(1).filter(|&iy| iy < h) else {
-                    continue;
-                };
-                let t = &rows[iy * 3 * ow..][..3 * ow];
-                let (left, rest) = t.split_at(ow);
-                let (centre, right) = rest.split_at(ow);
-                let (k0, k1, k2) = (k[3 * ky], k[3 * ky + 1], k[3 * ky + 2]);
-                for (((o, &a), &b), &d) in out_row.iter_mut().zip(left).zip(centre).zip(right) {
-                    *o = if FUSED {
-                        k2.mul_add(d, k1.mul_add(b, k0.mul_add(a, *o)))
-                    } else {
-                        *o + k0 * a + k1 * b + k2 * d
-                    };
+    let plane = out.len() / bias.len();
+    let whole = bias.len() / R * R;
+    let (blocks, rest) = out.split_at_mut(whole * plane);
+    for ((planes, k), b) in blocks
+        .chunks_exact_mut(R * plane)
+        .zip(weights.chunks_exact(R * 9))
+        .zip(bias.chunks_exact(R))
+    {
+        channels::<S, R, V>(taps, k, b, planes);
+    }
+    for ((planes, k), b) in rest
+        .chunks_exact_mut(plane)
+        .zip(weights[whole * 9..].chunks_exact(9))
+        .zip(bias[whole..].chunks_exact(1))
+    {
+        channels::<S, 1, V>(taps, k, b, planes);
+    }
+}
+
+/// `R` output channels (kernels `weights`, biases `bias`) into their planes.
+///
+/// # Safety
+/// As [`convolve_with`].
+#[inline(always)]
+unsafe fn channels<S: Lanes, const R: usize, const V: usize>(
+    taps: &Taps,
+    weights: &[f32],
+    bias: &[f32],
+    planes: &mut [f32],
+) {
+    let Taps { rows, h, ow } = *taps;
+    let plane = planes.len() / R;
+    let width = V * S::LANES;
+    let tiled = ow / width * width;
+    for oy in 0..plane / ow {
+        // The input rows under the kernel's three rows, None in the padding.
+        let under: [Option<&[f32]>; 3] = std::array::from_fn(|ky| {
+            (2 * oy + ky)
+                .checked_sub(1)
+                .filter(|&iy| iy < h)
+                .map(|iy| &rows[iy * 3 * ow..][..3 * ow])
+        });
+        for x0 in (0..tiled).step_by(width) {
+            let mut sums: [[S::V; V]; R] = std::array::from_fn(|r| [S::splat(bias[r]); V]);
+            for (ky, row) in under.iter().enumerate() {
+                let Some(row) = row else { continue };
+                for kx in 0..3 {
+                    // Tap kx's columns of this row, from x0: within the row (x0 + width <= ow).
+                    let src = row[kx * ow + x0..][..width].as_ptr();
+                    let x: [S::V; V] = std::array::from_fn(|v| S::load(src.add(v * S::LANES)));
+                    for (sum, k) in sums.iter_mut().zip(weights.chunks_exact(9)) {
+                        let w = S::splat(k[3 * ky + kx]);
+                        for (s, &x) in sum.iter_mut().zip(&x) {
+                            *s = S::mul_add(w, x, *s);
+                        }
+                    }
                 }
+            }
+            for (sum, out) in sums.iter().zip(planes.chunks_exact_mut(plane)) {
+                let dst = out[oy * ow + x0..][..width].as_mut_ptr();
+                for (v, &s) in sum.iter().enumerate() {
+                    S::store(dst.add(v * S::LANES), s);
+                }
+            }
+        }
+        // The columns past the last whole tile, one at a time.
+        for ((out, k), &b) in planes
+            .chunks_exact_mut(plane)
+            .zip(weights.chunks_exact(9))
+            .zip(bias)
+        {
+            for x in tiled..ow {
+                let mut sum = b;
+                for (ky, row) in under.iter().enumerate() {
+                    if let Some(row) = row {
+                        for kx in 0..3 {
+                            sum += k[3 * ky + kx] * row[kx * ow + x];
+                        }
+                    }
+                }
+                out[oy * ow + x] = sum;
             }
         }
     }
@@ -179,171 +268,45 @@ impl WithEpilogue for StemConv {
     }
 }
 
-/// The kernel and bias of tract's convolution `op` over `inputs` when it is the one
-/// [`StemConv`] computes: one input channel, 3x3, stride 2, padded by one, constant weights.
-fn stem_of(op: &Conv, inputs: &[&TypedFact]) -> Option<StemConv> {
-    let spec = &op.pool_spec;
-    let padded_by_one = match &spec.padding {
-        PaddingSpec::Explicit(before, after) => before.iter().chain(after).all(|&p| p == 1),
-        PaddingSpec::ExplicitOnnxPool(before, after, ceil) => {
-            !ceil && before.iter().chain(after).all(|&p| p == 1)
-        }
-        _ => false,
-    };
-    let plain = op.q_params.is_none()
-        && op.group == 1
-        && op.kernel_fmt == KernelFormat::OIHW
-        && spec.data_format == DataFormat::NCHW
-        && spec.kernel_shape[..] == [3, 3]
-        && spec.strides.as_deref().is_some_and(|s| s == [2, 2])
-        && spec.dilations.as_deref().is_none_or(|d| d == [1, 1])
-        && padded_by_one
-        && inputs.len() == 3
-        && inputs[0].datum_type == f32::datum_type()
-        && inputs[0].rank() == 4
-        && inputs[0].shape[1] == 1.to_dim();
-    if !plain {
-        return None;
-    }
-    let kernel = inputs[1].konst.as_ref()?;
-    let bias = inputs[2].konst.as_ref()?;
-    let channels = kernel.shape().first().copied()?;
-    if kernel.datum_type() != f32::datum_type()
-        || kernel.shape() != [channels, 1, 3, 3]
-        || bias.datum_type() != f32::datum_type()
-        || bias.len() != channels
-    {
-        return None;
-    }
-    let weights = kernel
-        .clone()
-        .into_tensor()
-        .into_shape(&[channels, 9])
-        .ok()?;
-    let bias = bias.clone().into_tensor().into_shape(&[channels]).ok()?;
-    Some(StemConv {
-        weights: weights.into_arc_tensor(),
-        bias: bias.into_arc_tensor(),
-        epilogue: Epilogue::default(),
-    })
-}
-
-/// Puts [`StemConv`] in place of each of tract's single-channel 3x3, stride-2 convolutions of
-/// a decluttered graph (before tract optimises it into patches and a matrix product); returns
-/// how many it replaced.
+/// Puts [`StemConv`] in place of each of tract's single-channel constant 3x3 convolutions
+/// of stride 2; returns how many it replaced.
 pub(super) fn replace_stem_convs(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in 0..model.nodes.len() {
-        let node = &model.nodes[id];
-        let Some(op) = node.op_as::<Conv>() else {
-            continue;
-        };
-        let Some(stem) = stem_of(op, &model.node_input_facts(id)?) else {
-            continue;
-        };
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, stem, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    replace_convs(model, |op, inputs| {
+        let c = constant_3x3(op, inputs, 2).filter(|c| c.inputs == 1)?;
+        let channels = c.bias.len();
+        Some(StemConv {
+            weights: Tensor::from_shape(&[channels, 9], &c.kernel)
+                .ok()?
+                .into_arc_tensor(),
+            bias: c.bias.into_arc_tensor(),
+            epilogue: Epilogue::default(),
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::op_tests::{assert_close, run, tensor, tract_conv};
     use super::*;
-
-    /// tract's convolution of `kernel` (`[C, 1, 3, 3]`) and `bias` over an input of `shape`,
-    /// with `stride` and `pad` on every side, decluttered as the engine declutters its graphs.
-    fn tract_conv(
-        shape: &[usize],
-        kernel: &Tensor,
-        bias: &Tensor,
-        stride: usize,
-        pad: usize,
-    ) -> TypedModel {
-        let mut model = TypedModel::default();
-        let source = model.add_source("x", f32::fact(shape)).unwrap();
-        let kernel = model.add_const("kernel", kernel.clone()).unwrap();
-        let bias = model.add_const("bias", bias.clone()).unwrap();
-        let conv = Conv {
-            pool_spec: PoolSpec {
-                data_format: DataFormat::NCHW,
-                kernel_shape: tvec![3, 3],
-                padding: PaddingSpec::Explicit(tvec![pad, pad], tvec![pad, pad]),
-                dilations: None,
-                strides: Some(tvec![stride, stride]),
-                input_channels: 1,
-                output_channels: kernel_channels(&model, kernel),
-            },
-            kernel_fmt: KernelFormat::OIHW,
-            group: 1,
-            q_params: None,
-        };
-        let out = model
-            .wire_node("conv", conv, &[source, kernel, bias])
-            .unwrap();
-        model.select_output_outlets(&out).unwrap();
-        model.into_decluttered().unwrap()
-    }
-
-    fn kernel_channels(model: &TypedModel, kernel: OutletId) -> usize {
-        model.outlet_fact(kernel).unwrap().shape[0]
-            .to_usize()
-            .unwrap()
-    }
-
-    fn values(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i * 7919 + seed * 104729) % 211) as f32 / 53.0 - 2.0)
-            .collect()
-    }
-
-    fn run(model: TypedModel, input: &Tensor) -> Tensor {
-        let outputs = model
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap()
-            .run(tvec![input.clone().into()])
-            .unwrap();
-        outputs[0].clone().into_tensor()
-    }
 
     #[test]
     fn replaces_tracts_convolution_with_the_same_values_at_even_and_odd_sizes() {
         for (shape, channels) in [([1, 1, 496, 64], 24), ([2, 1, 7, 9], 3), ([1, 1, 1, 1], 2)] {
-            let kernel =
-                Tensor::from_shape(&[channels, 1, 3, 3], &values(channels * 9, 1)).unwrap();
-            let bias = Tensor::from_shape(&[channels], &values(channels, 2)).unwrap();
-            let x = Tensor::from_shape(&shape, &values(shape.iter().product(), 3)).unwrap();
-            let expected = run(tract_conv(&shape, &kernel, &bias, 2, 1), &x);
-            let mut model = tract_conv(&shape, &kernel, &bias, 2, 1);
+            let (kernel, bias) = (tensor(&[channels, 1, 3, 3], 1), tensor(&[channels], 2));
+            let x = tensor(&shape, 3);
+            let conv = || tract_conv(&shape, &kernel, &bias, (2, 1), |_, o| o);
+            let expected = run(conv(), &x);
+            let mut model = conv();
             assert_eq!(replace_stem_convs(&mut model).unwrap(), 1, "{shape:?}");
-            let found = run(model, &x);
-            assert_eq!(found.shape(), expected.shape(), "{shape:?}");
-            let (found, expected) = (
-                found.to_plain_array_view::<f32>().unwrap(),
-                expected.to_plain_array_view::<f32>().unwrap(),
-            );
-            for (i, (f, e)) in found.iter().zip(expected.iter()).enumerate() {
-                // The same products, summed in another order.
-                assert!(
-                    (f - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                    "{shape:?} at {i}: {f} != {e}"
-                );
-            }
+            assert_close(&run(model, &x), &expected, 1e-5, &format!("{shape:?}"));
         }
     }
 
     #[test]
     fn leaves_other_convolutions_to_tract() {
-        let kernel = Tensor::from_shape(&[4, 1, 3, 3], &values(36, 1)).unwrap();
-        let bias = Tensor::from_shape(&[4], &values(4, 2)).unwrap();
+        let (kernel, bias) = (tensor(&[4, 1, 3, 3], 1), tensor(&[4], 2));
         for (stride, pad) in [(1, 1), (2, 0)] {
-            let mut model = tract_conv(&[1, 1, 8, 8], &kernel, &bias, stride, pad);
+            let mut model = tract_conv(&[1, 1, 8, 8], &kernel, &bias, (stride, pad), |_, o| o);
             assert_eq!(replace_stem_convs(&mut model).unwrap(), 0, "{stride} {pad}");
         }
     }
