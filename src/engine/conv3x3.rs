@@ -13,14 +13,13 @@
 use tract_onnx::tract_core::internal::*;
 
 use super::epilogue::{Epilogue, WithEpilogue};
-#[cfg(target_arch = "aarch64")]
-use super::lanes::Neon;
-use super::lanes::{Lanes, Scalar};
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// Output channels per block of packed weights: a tile's accumulators are this many lanes wide.
-const BLOCK: usize = if cfg!(target_arch = "x86_64") { 32 } else { 16 };
+const BLOCK: usize = 32;
 
 /// A convolution of `[N, I, H, W]` f32 with `O` kernels of `I x 3 x 3`, stride 1, one pixel of
 /// zero padding on every side, and a bias: `[N, O, H, W]`.
@@ -102,9 +101,11 @@ impl EvalOp for Conv3x3 {
                 .zip(output.chunks_exact_mut(outputs * e.len(h) * e.len(w)))
             {
                 image.pad(pixels, &mut padded);
+                let mut convolved = Ok(());
                 e.apply(h, w, out, |planes| {
-                    convolve(&image, &padded, packed, bias, planes)
+                    convolved = convolve(&image, &padded, packed, bias, planes)
                 });
+                convolved?;
             }
             Ok(())
         })?;
@@ -172,42 +173,55 @@ impl Image {
     }
 
     /// The offset in a padded plane of the top-left tap of output pixel `p` (row-major).
+    #[cfg(target_arch = "x86_64")]
     fn corner(&self, p: usize) -> usize {
         (p / self.w) * (self.w + 2) + p % self.w
     }
 
     /// The offsets of the nine taps from a pixel's top-left tap, row-major.
+    #[cfg(target_arch = "x86_64")]
     fn taps(&self) -> [usize; 9] {
         let stride = self.w + 2;
         std::array::from_fn(|t| (t / 3) * stride + t % 3)
     }
 }
 
+/// Whether this processor has one of the op's vector paths: AVX-512, or AVX2 and FMA. Elsewhere
+/// the engine keeps tract's own convolution: on ARM its assembly kernels took fewer
+/// instructions than this op's NEON loop (`tools/bench/FINDINGS.md`, "The tagger's
+/// convolutions").
+pub(super) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512f")
+        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// One image's convolution: `padded` holds its input planes padded by one pixel, `out` gets
-/// its output planes. With AVX-512 or AVX2 and FMA on x86-64 where the processor has them, NEON
-/// on aarch64, and plain arithmetic elsewhere.
-fn convolve(image: &Image, padded: &[f32], packed: &[f32], bias: &[f32], out: &mut [f32]) {
+/// its output planes. With AVX-512, or AVX2 and FMA ([`available`]).
+fn convolve(
+    image: &Image,
+    padded: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) -> TractResult<()> {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: the processor has AVX-512F, checked just above.
-            return unsafe { x86::convolve_avx512(image, padded, packed, bias, out) };
+            unsafe { x86::convolve_avx512(image, padded, packed, bias, out) };
+            return Ok(());
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the processor has both extensions, checked just above.
-            return unsafe { x86::convolve_avx2_fma(image, padded, packed, bias, out) };
+            unsafe { x86::convolve_avx2_fma(image, padded, packed, bias, out) };
+            return Ok(());
         }
     }
-    // 5 pixels x 4 vectors: 20 of the 32 NEON registers hold the sums, 5 the broadcast inputs,
-    // 4 the weights.
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: NEON is part of every aarch64 processor.
-    return unsafe { convolve_with::<Neon, 5, 4>(image, padded, packed, bias, out) };
-    #[allow(unreachable_code)]
-    // SAFETY: plain arithmetic needs no processor extension.
-    unsafe {
-        convolve_with::<Scalar, 2, BLOCK>(image, padded, packed, bias, out)
-    }
+    let _ = (image, padded, packed, bias, out);
+    bail!("Conv3x3 needs AVX-512, or AVX2 and FMA")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -246,6 +260,7 @@ mod x86 {
 ///
 /// # Safety
 /// The processor has `S`'s instruction set, and `V * S::LANES == BLOCK`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn convolve_with<S: Lanes, const P: usize, const V: usize>(
     image: &Image,
@@ -292,6 +307,7 @@ unsafe fn convolve_with<S: Lanes, const P: usize, const V: usize>(
 ///
 /// # Safety
 /// As [`convolve_with`].
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn tile<S: Lanes, const P: usize, const V: usize>(
     image: &Image,
@@ -301,7 +317,7 @@ unsafe fn tile<S: Lanes, const P: usize, const V: usize>(
     taps: &[usize; 9],
 ) -> [[S::V; V]; P] {
     let plane = image.plane();
-    let mut sums = [[S::zero(); V]; P];
+    let mut sums = [[S::splat(0.0); V]; P];
     let last = corners.iter().max().copied().unwrap_or(0) + taps[8];
     assert!(last < plane, "a tap falls outside the padded plane");
     // Unrolled, the nine taps' loads were hoisted above their multiply-adds and spilled the
@@ -412,15 +428,19 @@ pub(super) fn replace_convs<T: TypedOp>(
 }
 
 /// Puts [`Conv3x3`] in place of each of tract's [`Constant3x3`] convolutions of stride 1 over
-/// more than one input channel; returns how many it replaced.
+/// more than one input channel, where the processor has its vector paths ([`available`]);
+/// returns how many it replaced.
 pub(super) fn replace_conv3x3s(model: &mut TypedModel) -> TractResult<usize> {
+    if !available() {
+        return Ok(0);
+    }
     replace_convs(model, |op, inputs| {
         let c = constant_3x3(op, inputs, 1).filter(|c| c.inputs > 1)?;
         Conv3x3::new(&c.kernel, c.bias, c.inputs).ok()
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor, tract_conv};
     use super::*;

@@ -6,9 +6,6 @@ pub(super) trait Lanes {
     type V: Copy;
     const LANES: usize;
     /// # Safety
-    /// The processor has the instruction set.
-    unsafe fn zero() -> Self::V;
-    /// # Safety
     /// The processor has the instruction set, and `LANES` values are readable at `src`.
     unsafe fn load(src: *const f32) -> Self::V;
     /// # Safety
@@ -29,9 +26,6 @@ pub(super) struct Scalar;
 impl Lanes for Scalar {
     type V = f32;
     const LANES: usize = 1;
-    unsafe fn zero() -> f32 {
-        0.0
-    }
     unsafe fn load(src: *const f32) -> f32 {
         *src
     }
@@ -61,11 +55,6 @@ mod x86 {
         const LANES: usize = 16;
         #[inline]
         #[target_feature(enable = "avx512f")]
-        unsafe fn zero() -> __m512 {
-            _mm512_setzero_ps()
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
         unsafe fn load(src: *const f32) -> __m512 {
             _mm512_loadu_ps(src)
         }
@@ -91,11 +80,6 @@ mod x86 {
     impl Lanes for Avx2Fma {
         type V = __m256;
         const LANES: usize = 8;
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn zero() -> __m256 {
-            _mm256_setzero_ps()
-        }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn load(src: *const f32) -> __m256 {
@@ -132,10 +116,6 @@ mod neon {
     impl Lanes for Neon {
         type V = float32x4_t;
         const LANES: usize = 4;
-        #[inline(always)]
-        unsafe fn zero() -> float32x4_t {
-            vdupq_n_f32(0.0)
-        }
         #[inline(always)]
         unsafe fn load(src: *const f32) -> float32x4_t {
             vld1q_f32(src)
