@@ -43,10 +43,51 @@ impl Lanes for Scalar {
 #[cfg(target_arch = "x86_64")]
 pub(super) use x86::{Avx2Fma, Avx512};
 
+/// Vectors that can also be loaded from int8 values and summed across their lanes.
+#[cfg(target_arch = "x86_64")]
+pub(super) trait LanesI8: Lanes {
+    /// `LANES` int8 values at `src`, as f32.
+    /// # Safety
+    /// The processor has the instruction set, and `LANES` values are readable at `src`.
+    unsafe fn load_i8(src: *const i8) -> Self::V;
+    /// The sum of the lanes.
+    /// # Safety
+    /// The processor has the instruction set.
+    unsafe fn sum(v: Self::V) -> f32;
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::Lanes;
+    use super::{Lanes, LanesI8};
     use std::arch::x86_64::*;
+
+    impl LanesI8 for Avx512 {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load_i8(src: *const i8) -> __m512 {
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(src.cast())))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn sum(v: __m512) -> f32 {
+            _mm512_reduce_add_ps(v)
+        }
+    }
+
+    impl LanesI8 for Avx2Fma {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn load_i8(src: *const i8) -> __m256 {
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(src.cast())))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn sum(v: __m256) -> f32 {
+            let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+            _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
+        }
+    }
 
     pub(crate) struct Avx512;
 

@@ -5,7 +5,9 @@
 mod conv3x3;
 mod epilogue;
 mod group_max;
+mod hoist;
 mod lanes;
+mod matvec_i8;
 #[cfg(test)]
 mod op_tests;
 mod pool;
@@ -63,6 +65,8 @@ pub enum EngineError {
 pub struct Memory {
     tokens: TValue,
     cross: TVec<TValue>,
+    /// What the decoder's steps take from `cross` alone, computed once.
+    cross_once: TVec<TValue>,
 }
 
 impl Memory {
@@ -94,6 +98,10 @@ impl KvCache {
 pub struct Engine {
     config: ModelConfig,
     encoder: Arc<TypedRunnableModel>,
+    /// What the decoder computes from the cross-attention keys and values alone, run once per
+    /// window; `None` when it computes nothing from them alone.
+    cross_once: Option<Arc<TypedRunnableModel>>,
+    /// The decoder's step, which also takes `cross_once`'s outputs.
     decoder: Arc<TypedRunnableModel>,
 }
 
@@ -103,10 +111,30 @@ impl Engine {
     pub fn load(bundle: &Bundle) -> Result<Engine, EngineError> {
         let m = bundle.manifest();
         let encoder = load_graph(&bundle.path(ENCODER_FILE), &m.encoder)?;
-        let decoder = load_graph(&bundle.path(DECODER_FILE), &m.decoder)?;
+        let path = bundle.path(DECODER_FILE);
+        let decoder = load_typed(&path, &m.decoder)?;
+        // The token, its position and each layer's past keys and values come first; the
+        // cross-attention keys and values, the same for every step of a window, after them.
+        let depth = m.model.decoder.depth;
+        let cross: Vec<usize> = (2 + 2 * depth..2 + 4 * depth).collect();
+        let runnable = |model: TypedModel| model.into_runnable().map_err(|e| load_error(&path, e));
+        let (cross_once, decoder) =
+            match hoist::split(&decoder, &cross).map_err(|e| load_error(&path, e))? {
+                Some(split) => {
+                    log::debug!(
+                        "{}: {} of {} ops run once per window",
+                        path.display(),
+                        split.once.nodes.len(),
+                        decoder.nodes.len()
+                    );
+                    (Some(runnable(split.once)?), runnable(split.each)?)
+                }
+                None => (None, runnable(decoder)?),
+            };
         Ok(Engine {
             config: m.model.clone(),
             encoder,
+            cross_once,
             decoder,
         })
     }
@@ -126,10 +154,15 @@ impl Engine {
         let input =
             Tensor::from_shape(&[1, f.clip_frames, f.n_mels], mel).map_err(run_err("encoder"))?;
         let mut outputs = run(&self.encoder, tvec![input.into()]).map_err(run_err("encoder"))?;
-        let cross = outputs.drain(1..).collect();
+        let cross: TVec<TValue> = outputs.drain(1..).collect();
+        let cross_once = match &self.cross_once {
+            Some(once) => run(once, cross.clone()).map_err(run_err("decoder"))?,
+            None => tvec![],
+        };
         Ok(Memory {
             tokens: outputs.remove(0),
             cross,
+            cross_once,
         })
     }
 
@@ -165,11 +198,13 @@ impl Engine {
                 vocab: d.vocab_size,
             });
         }
-        let mut inputs: TVec<TValue> = TVec::with_capacity(2 + 4 * d.depth);
+        let mut inputs: TVec<TValue> =
+            TVec::with_capacity(2 + 4 * d.depth + memory.cross_once.len());
         inputs.push(tensor2(&[[token as i64]]).into());
         inputs.push(tensor2(&[[position as i64]]).into());
         inputs.extend(cache.past.drain(..));
         inputs.extend(memory.cross.iter().cloned());
+        inputs.extend(memory.cross_once.iter().cloned());
         let mut outputs = run(&self.decoder, inputs).map_err(run_err("decoder"))?;
         cache.past = outputs.drain(1..).collect();
         Ok(plain_f32("decoder", &outputs[0])?.to_vec())
@@ -246,10 +281,21 @@ fn load_graph(
     path: &Path,
     spec: &crate::bundle::GraphSpec,
 ) -> Result<Arc<TypedRunnableModel>, EngineError> {
-    let load = |e: TractError| EngineError::Load {
+    load_typed(path, spec)?
+        .into_runnable()
+        .map_err(|e| load_error(path, e))
+}
+
+fn load_error(path: &Path, e: TractError) -> EngineError {
+    EngineError::Load {
         path: path.into(),
         reason: format!("{e:#}"),
-    };
+    }
+}
+
+/// [`load_graph`]'s optimised graph, before it is made runnable.
+fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel, EngineError> {
+    let load = |e: TractError| load_error(path, e);
     let onnx = tract_onnx::onnx();
     let mut proto = onnx.proto_model_for_path(path).map_err(load)?;
     let weights = weights::defer_int8(&mut proto).map_err(load)?;
@@ -300,12 +346,13 @@ fn load_graph(
     let stems = stem::replace_stem_convs(&mut typed).map_err(load)?;
     let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
     let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
+    let matvecs = matvec_i8::replace_matvecs(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
         "{}: {stems} stem convolution(s), {convs} 3x3 convolution(s) ({fused} of the two with \
          their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
-         group max(es) run by earsight's own ops",
+         group max(es) and {matvecs} int8 single-row product(s) run by earsight's own ops",
         path.display()
     );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.
@@ -320,7 +367,7 @@ fn load_graph(
         let dims: Vec<Option<TDim>> = fact.shape.iter().map(|d| Some(d.clone())).collect();
         check_shape(path, "output shape", index, expected, &dims)?;
     }
-    typed.into_runnable().map_err(load)
+    Ok(typed)
 }
 
 /// A graph's output names, in order: each output's label, else its node's name (what an ONNX

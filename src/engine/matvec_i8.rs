@@ -1,0 +1,294 @@
+//! A matrix product of f32 activations, one row at a time, with constant weights that are
+//! whole numbers in the int8 range, kept as int8, in place of tract's.
+//!
+//! An int8 bundle's graphs multiply by the int8 weights cast to f32 and scale the product
+//! after. tract folds the cast into an f32 constant, four times the bytes, and a decoder step
+//! reads all of them for its single token (`tools/bench/FINDINGS.md`, "The decoder's step").
+//! This op keeps each output's weights as a contiguous row of int8, converts them in vector
+//! registers, and takes the dot product with the activation row: the same products (a whole
+//! number below 128 is exact in f32), summed in another order. It runs where the processor has
+//! AVX-512, or AVX2 and FMA; elsewhere tract's product is kept.
+
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+
+#[cfg(target_arch = "x86_64")]
+use super::lanes::LanesI8;
+
+/// `[A, M, K]` f32 times constant `[K, N]` weights -> `[A, M, N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MatVecI8 {
+    /// `[N, K]`: the weights of each output, int8.
+    weights: Arc<Tensor>,
+}
+
+impl MatVecI8 {
+    fn k(&self) -> usize {
+        self.weights.shape()[1]
+    }
+
+    fn n(&self) -> usize {
+        self.weights.shape()[0]
+    }
+}
+
+impl Op for MatVecI8 {
+    fn name(&self) -> StaticName {
+        "MatVecI8".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for MatVecI8 {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = &inputs[0];
+        let (k, n) = (self.k(), self.n());
+        let shape = input.shape();
+        ensure!(
+            shape.last() == Some(&k),
+            "MatVecI8 wants rows of {k}, found {shape:?}"
+        );
+        let mut out_shape: TVec<usize> = shape.into();
+        *out_shape.last_mut().expect("a rank of at least one") = n;
+        let plain = input.try_as_plain_ram()?;
+        let rows = plain.as_slice::<f32>()?;
+        let weights = self.weights.try_as_plain_ram()?;
+        let weights = weights.as_slice::<i8>()?;
+        let output = super::new_f32(&out_shape, |output| {
+            if k == 0 || n == 0 {
+                return Ok(());
+            }
+            for (row, out) in rows.chunks_exact(k).zip(output.chunks_exact_mut(n)) {
+                products(row, weights, out)?;
+            }
+            Ok(())
+        })?;
+        Ok(tvec!(output))
+    }
+
+    op_out_of_plan!();
+}
+
+impl TypedOp for MatVecI8 {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = inputs[0].shape.clone();
+        ensure!(shape.rank() >= 1, "MatVecI8 wants a rank of at least one");
+        shape.set(shape.rank() - 1, self.n().to_dim());
+        Ok(tvec!(f32::fact(shape)))
+    }
+}
+
+/// Whether this processor has the op's vector paths.
+fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512f")
+        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Each output of `out`: the dot product of `row` with that output's weights.
+fn products(row: &[f32], weights: &[i8], out: &mut [f32]) -> TractResult<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::lanes::{Avx2Fma, Avx512};
+        if is_x86_feature_detected!("avx512f") {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(row: &[f32], weights: &[i8], out: &mut [f32]) {
+                dot_rows::<Avx512>(row, weights, out)
+            }
+            // SAFETY: the processor has AVX-512F, checked just above.
+            unsafe { avx512(row, weights, out) };
+            return Ok(());
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2_fma(row: &[f32], weights: &[i8], out: &mut [f32]) {
+                dot_rows::<Avx2Fma>(row, weights, out)
+            }
+            // SAFETY: the processor has both extensions, checked just above.
+            unsafe { avx2_fma(row, weights, out) };
+            return Ok(());
+        }
+    }
+    let _ = (row, weights, out);
+    bail!("MatVecI8 needs AVX-512, or AVX2 and FMA")
+}
+
+/// Four outputs at a time, each with its own sum in a register, over whole vectors of the row;
+/// the row's last values past a whole vector one at a time.
+///
+/// # Safety
+/// The processor has `S`'s instruction set.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn dot_rows<S: LanesI8>(row: &[f32], weights: &[i8], out: &mut [f32]) {
+    let k = row.len();
+    let whole = k / S::LANES * S::LANES;
+    let dot_tail = |w: &[i8]| -> f32 {
+        row[whole..]
+            .iter()
+            .zip(&w[whole..])
+            .map(|(&x, &q)| x * q as f32)
+            .sum()
+    };
+    let mut outs = out.chunks_exact_mut(4);
+    let mut blocks = weights.chunks_exact(4 * k);
+    for (out, block) in (&mut outs).zip(&mut blocks) {
+        let mut sums = [S::splat(0.0); 4];
+        for c in (0..whole).step_by(S::LANES) {
+            let x = S::load(row[c..][..S::LANES].as_ptr());
+            for (r, sum) in sums.iter_mut().enumerate() {
+                let w = S::load_i8(block[r * k + c..][..S::LANES].as_ptr());
+                *sum = S::mul_add(w, x, *sum);
+            }
+        }
+        for (r, (o, &sum)) in out.iter_mut().zip(&sums).enumerate() {
+            *o = S::sum(sum) + dot_tail(&block[r * k..][..k]);
+        }
+    }
+    for (o, w) in outs
+        .into_remainder()
+        .iter_mut()
+        .zip(blocks.remainder().chunks_exact(k))
+    {
+        let mut sum = S::splat(0.0);
+        for c in (0..whole).step_by(S::LANES) {
+            let x = S::load(row[c..][..S::LANES].as_ptr());
+            sum = S::mul_add(S::load_i8(w[c..][..S::LANES].as_ptr()), x, sum);
+        }
+        *o = S::sum(sum) + dot_tail(w);
+    }
+}
+
+/// The op for tract's product `op` over `inputs` when it is `[A, 1, K]` f32 activations times
+/// a constant `[K, N]` of whole numbers in the int8 range.
+fn matvec_of(op: &EinSum, inputs: &[&TypedFact]) -> Option<MatVecI8> {
+    if op.q_params.is_some()
+        || op.operating_dt != f32::datum_type()
+        || op.axes.to_string() != "amk,kn->amn"
+        || inputs.len() != 2
+        || inputs[0].datum_type != f32::datum_type()
+        || inputs[0].rank() != 3
+        || inputs[0].shape[1] != 1.to_dim()
+    {
+        return None;
+    }
+    let b = inputs[1].konst.as_ref()?;
+    let [k, n] = *b.shape() else {
+        return None;
+    };
+    if b.datum_type() != f32::datum_type() || inputs[0].shape[2] != k.to_dim() {
+        return None;
+    }
+    let b = b.try_as_plain_ram().ok()?;
+    let b = b.as_slice::<f32>().ok()?;
+    // Transposed, each output's weights contiguous, in tiles that stay in the cache.
+    const TILE: usize = 32;
+    let mut weights = vec![0i8; k * n];
+    for i0 in (0..k).step_by(TILE) {
+        for j0 in (0..n).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(k) {
+                for j in j0..(j0 + TILE).min(n) {
+                    let v = b[i * n + j];
+                    if v.fract() != 0.0 || !(-128.0..=127.0).contains(&v) {
+                        return None;
+                    }
+                    weights[j * k + i] = v as i8;
+                }
+            }
+        }
+    }
+    Some(MatVecI8 {
+        weights: Tensor::from_shape(&[n, k], &weights)
+            .ok()?
+            .into_arc_tensor(),
+    })
+}
+
+/// Puts [`MatVecI8`] in place of each of tract's single-row products by int8-valued constant
+/// weights in a decluttered graph, where the processor has its vector paths; returns how many
+/// it replaced.
+pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
+    if !available() {
+        return Ok(0);
+    }
+    let mut replaced = 0;
+    for id in 0..model.nodes.len() {
+        let node = &model.nodes[id];
+        let Some(op) = node.op_as::<EinSum>() else {
+            continue;
+        };
+        let Some(matvec) = matvec_of(op, &model.node_input_facts(id)?) else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let data = patch.tap_model(model, node.inputs[0])?;
+        let wire = patch.wire_node(&node.name, matvec, &[data])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::op_tests::{assert_close, run, tensor};
+    use super::*;
+
+    /// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`).
+    fn tract_product(m: usize, b: &Tensor) -> TypedModel {
+        let k = b.shape()[0];
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
+        let b = model.add_const("b", b.clone()).unwrap();
+        let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+        let y = model.wire_node("product", einsum, &[x, b]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        model.into_decluttered().unwrap()
+    }
+
+    /// `[k, n]` whole numbers from -128 to 127.
+    fn int8_valued(k: usize, n: usize) -> Tensor {
+        let values: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 7919) % 256) as f32 - 128.0)
+            .collect();
+        Tensor::from_shape(&[k, n], &values).unwrap()
+    }
+
+    #[test]
+    fn replaces_tracts_product_with_the_same_values() {
+        if !available() {
+            return;
+        }
+        // The decoder's sizes; sizes that leave a partial vector and a partial block of four.
+        for (k, n) in [(256, 4000), (256, 1024), (37, 9), (5, 3)] {
+            let b = int8_valued(k, n);
+            let x = tensor(&[1, 1, k], 1);
+            let expected = run(tract_product(1, &b), &x);
+            let mut model = tract_product(1, &b);
+            assert_eq!(replace_matvecs(&mut model).unwrap(), 1, "{k} {n}");
+            let tolerance = 1e-6 * k as f32 * 128.0;
+            assert_close(&run(model, &x), &expected, tolerance, &format!("{k} {n}"));
+        }
+    }
+
+    #[test]
+    fn leaves_other_products_to_tract() {
+        // Weights that are not whole numbers, or out of the int8 range; more than one row.
+        let fractional = tensor(&[8, 4], 2);
+        let mut wide = int8_valued(8, 4);
+        wide.try_as_plain_ram_mut()
+            .unwrap()
+            .as_slice_mut::<f32>()
+            .unwrap()[3] = 128.0;
+        for (m, b) in [(1, &fractional), (1, &wide), (2, &int8_valued(8, 4))] {
+            let mut model = tract_product(m, b);
+            assert_eq!(replace_matvecs(&mut model).unwrap(), 0, "{m}");
+        }
+    }
+}
