@@ -7,6 +7,7 @@ mod epilogue;
 mod group_max;
 mod hoist;
 mod lanes;
+mod matmul;
 mod matvec_i8;
 #[cfg(test)]
 mod op_tests;
@@ -347,12 +348,14 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
     let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
     let matvecs = matvec_i8::replace_matvecs(&mut typed).map_err(load)?;
+    let matmuls = matmul::replace_matmuls(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
         "{}: {stems} stem convolution(s), {convs} 3x3 convolution(s) ({fused} of the two with \
          their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
-         group max(es) and {matvecs} int8 single-row product(s) run by earsight's own ops",
+         group max(es), {matvecs} int8 single-row product(s) and {matmuls} product(s) of many \
+         rows run by earsight's own ops",
         path.display()
     );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.

@@ -1,0 +1,280 @@
+//! A matrix product of many f32 rows by constant f32 weights, in place of tract's.
+//!
+//! The encoder's projections multiply its 256 tokens by constant weights. tract 0.23.9's
+//! kernels reached about half of this machine's multiply-add rate on them
+//! (`tools/bench/FINDINGS.md`, "The encoder's products"). This op packs the weights once, in
+//! blocks of 32 output columns, and keeps a tile of rows by one block in vector registers over
+//! the whole inner dimension: one broadcast input and two (AVX-512) or four (AVX2) vectors of
+//! weights per multiply-add, the outputs stored as contiguous runs. It runs where the
+//! processor has AVX-512, or AVX2 and FMA; elsewhere tract's product stays.
+
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
+
+/// Output columns per block of packed weights.
+const BLOCK: usize = 32;
+
+/// `[.., K]` f32 rows times constant `[K, N]` weights -> `[.., N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MatMulPacked {
+    /// `[blocks, K, BLOCK]`: per block of output columns, per inner index, the block's weights,
+    /// zero past the last column.
+    packed: Arc<Tensor>,
+    n: usize,
+}
+
+impl MatMulPacked {
+    fn k(&self) -> usize {
+        self.packed.shape()[1]
+    }
+
+    /// Packs `[K, N]` row-major weights.
+    fn new(weights: &[f32], k: usize, n: usize) -> TractResult<MatMulPacked> {
+        ensure!(weights.len() == k * n);
+        let blocks = n.div_ceil(BLOCK);
+        let mut packed = vec![0f32; blocks * k * BLOCK];
+        for (i, row) in weights.chunks_exact(n.max(1)).enumerate() {
+            for (block, columns) in row.chunks(BLOCK).enumerate() {
+                packed[(block * k + i) * BLOCK..][..columns.len()].copy_from_slice(columns);
+            }
+        }
+        Ok(MatMulPacked {
+            packed: Tensor::from_shape(&[blocks, k, BLOCK], &packed)?.into_arc_tensor(),
+            n,
+        })
+    }
+}
+
+impl Op for MatMulPacked {
+    fn name(&self) -> StaticName {
+        "MatMulPacked".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for MatMulPacked {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = &inputs[0];
+        let (k, n) = (self.k(), self.n);
+        let shape = input.shape();
+        ensure!(
+            shape.last() == Some(&k),
+            "MatMulPacked wants rows of {k}, found {shape:?}"
+        );
+        let mut out_shape: TVec<usize> = shape.into();
+        *out_shape.last_mut().expect("a rank of at least one") = n;
+        let plain = input.try_as_plain_ram()?;
+        let rows = plain.as_slice::<f32>()?;
+        let packed = self.packed.try_as_plain_ram()?;
+        let packed = packed.as_slice::<f32>()?;
+        let output = super::new_f32(&out_shape, |output| {
+            if output.is_empty() || k == 0 {
+                return Ok(());
+            }
+            multiply(rows, k, packed, n, output)
+        })?;
+        Ok(tvec!(output))
+    }
+
+    op_out_of_plan!();
+}
+
+impl TypedOp for MatMulPacked {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = inputs[0].shape.clone();
+        ensure!(
+            shape.rank() >= 1,
+            "MatMulPacked wants a rank of at least one"
+        );
+        shape.set(shape.rank() - 1, self.n.to_dim());
+        Ok(tvec!(f32::fact(shape)))
+    }
+}
+
+/// Whether this processor has the op's vector paths: AVX-512, or AVX2 and FMA.
+fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512f")
+        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `out` (rows of `n`) = `rows` (rows of `k`) times the packed weights.
+fn multiply(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) -> TractResult<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::lanes::{Avx2Fma, Avx512};
+        if is_x86_feature_detected!("avx512f") {
+            /// 10 rows x 2 vectors: 20 of the 32 ZMM registers hold the sums.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
+                multiply_with::<Avx512, 10, 2>(rows, k, packed, n, out)
+            }
+            // SAFETY: the processor has AVX-512F, checked just above.
+            unsafe { avx512(rows, k, packed, n, out) };
+            return Ok(());
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            /// 2 rows x 4 vectors: 8 of the 16 YMM registers hold the sums.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2_fma(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
+                multiply_with::<Avx2Fma, 2, 4>(rows, k, packed, n, out)
+            }
+            // SAFETY: the processor has both extensions, checked just above.
+            unsafe { avx2_fma(rows, k, packed, n, out) };
+            return Ok(());
+        }
+    }
+    let _ = (rows, k, packed, n, out);
+    bail!("MatMulPacked needs AVX-512, or AVX2 and FMA")
+}
+
+/// The product in tiles of `P` rows by one block of `V` vectors of output columns.
+///
+/// # Safety
+/// The processor has `S`'s instruction set, and `V * S::LANES == BLOCK`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
+    rows: &[f32],
+    k: usize,
+    packed: &[f32],
+    n: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(V * S::LANES, BLOCK, "a block is V vectors");
+    let count = rows.len() / k;
+    let mut lanes = [[0f32; BLOCK]; P];
+    for (block, weights) in packed.chunks_exact(k * BLOCK).enumerate() {
+        let columns = BLOCK.min(n - block * BLOCK);
+        for first in (0..count).step_by(P) {
+            let used = P.min(count - first);
+            // A short last tile repeats its last row; the repeats are not written.
+            // Each tile row's first value; its k values are all within `rows`.
+            let starts: [*const f32; P] =
+                std::array::from_fn(|p| rows[(first + p.min(used - 1)) * k..][..k].as_ptr());
+            let mut sums = [[S::splat(0.0); V]; P];
+            for (i, w) in weights.chunks_exact(BLOCK).enumerate() {
+                let w: [S::V; V] = std::array::from_fn(|v| S::load(w[v * S::LANES..].as_ptr()));
+                for (sum, &start) in sums.iter_mut().zip(&starts) {
+                    // SAFETY: i < k, and each start has k values after it (sliced above).
+                    let x = S::splat(*start.add(i));
+                    for (s, &w) in sum.iter_mut().zip(&w) {
+                        *s = S::mul_add(x, w, *s);
+                    }
+                }
+            }
+            for (lane, sum) in lanes.iter_mut().zip(&sums) {
+                for (chunk, &s) in lane.chunks_exact_mut(S::LANES).zip(sum) {
+                    S::store(chunk.as_mut_ptr(), s);
+                }
+            }
+            for (p, lane) in lanes.iter().enumerate().take(used) {
+                let row = &mut out[(first + p) * n + block * BLOCK..][..columns];
+                row.copy_from_slice(&lane[..columns]);
+            }
+        }
+    }
+}
+
+/// The op for tract's product `op` over `inputs` when it is `[A, M, K]` f32 rows, `M` more
+/// than one, times constant `[K, N]` f32 weights.
+fn matmul_of(op: &EinSum, inputs: &[&TypedFact]) -> Option<MatMulPacked> {
+    if op.q_params.is_some()
+        || op.operating_dt != f32::datum_type()
+        || op.axes.to_string() != "amk,kn->amn"
+        || inputs.len() != 2
+        || inputs[0].datum_type != f32::datum_type()
+        || inputs[0].rank() != 3
+        || inputs[0].shape[1].to_usize().is_ok_and(|m| m < 2)
+    {
+        return None;
+    }
+    let b = inputs[1].konst.as_ref()?;
+    let [k, n] = *b.shape() else {
+        return None;
+    };
+    if b.datum_type() != f32::datum_type() || inputs[0].shape[2] != k.to_dim() {
+        return None;
+    }
+    let b = b.try_as_plain_ram().ok()?;
+    MatMulPacked::new(b.as_slice::<f32>().ok()?, k, n).ok()
+}
+
+/// Puts [`MatMulPacked`] in place of each of tract's products of many rows by constant weights
+/// in a decluttered graph, where the processor has its vector paths; returns how many it
+/// replaced.
+pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
+    if !available() {
+        return Ok(0);
+    }
+    let mut replaced = 0;
+    for id in 0..model.nodes.len() {
+        let node = &model.nodes[id];
+        let Some(op) = node.op_as::<EinSum>() else {
+            continue;
+        };
+        let Some(matmul) = matmul_of(op, &model.node_input_facts(id)?) else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let data = patch.tap_model(model, node.inputs[0])?;
+        let wire = patch.wire_node(&node.name, matmul, &[data])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::op_tests::{assert_close, run, tensor};
+    use super::*;
+
+    /// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`).
+    fn tract_product(m: usize, b: &Tensor) -> TypedModel {
+        let k = b.shape()[0];
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
+        let b = model.add_const("b", b.clone()).unwrap();
+        let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+        let y = model.wire_node("product", einsum, &[x, b]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        model.into_decluttered().unwrap()
+    }
+
+    #[test]
+    fn replaces_tracts_product_with_the_same_values() {
+        if !available() {
+            return;
+        }
+        // The encoder's sizes; sizes that leave a partial tile of rows and a partial block.
+        for (m, k, n) in [(256, 192, 768), (256, 768, 192), (13, 7, 37), (2, 3, 5)] {
+            let (b, x) = (tensor(&[k, n], 1), tensor(&[1, m, k], 2));
+            let expected = run(tract_product(m, &b), &x);
+            let mut model = tract_product(m, &b);
+            assert_eq!(replace_matmuls(&mut model).unwrap(), 1, "{m} {k} {n}");
+            let tolerance = 1e-6 * k as f32;
+            assert_close(
+                &run(model, &x),
+                &expected,
+                tolerance,
+                &format!("{m} {k} {n}"),
+            );
+        }
+    }
+
+    #[test]
+    fn leaves_single_rows_to_tract() {
+        let mut model = tract_product(1, &tensor(&[8, 4], 1));
+        assert_eq!(replace_matmuls(&mut model).unwrap(), 0);
+    }
+}
