@@ -10,7 +10,10 @@
 //! AVX-512, or AVX2 and FMA; elsewhere tract's product is kept.
 
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::cast::Cast;
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::konst::Const;
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::LanesI8;
@@ -164,9 +167,51 @@ unsafe fn dot_rows<S: LanesI8>(row: &[f32], weights: &[i8], out: &mut [f32]) {
     }
 }
 
+/// The `[K, N]` weights at `outlet` as int8, when they are a constant of whole numbers in the
+/// int8 range: an f32 constant (once tract has folded the cast), or int8 constant weights cast
+/// to f32, possibly through transposes (before it has).
+fn int8_weights(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
+    let fact = model.outlet_fact(outlet).ok()?;
+    if let Some(konst) = &fact.konst {
+        let values = konst.try_as_plain_ram().ok()?;
+        let values = values.as_slice::<f32>().ok()?;
+        let whole = |v: f32| v.fract() == 0.0 && (-128.0..=127.0).contains(&v);
+        if !values.iter().all(|&v| whole(v)) {
+            return None;
+        }
+        let ints: Vec<i8> = values.iter().map(|&v| v as i8).collect();
+        return Tensor::from_shape(konst.shape(), &ints).ok();
+    }
+    let cast = model.node(outlet.node);
+    if cast.op_as::<Cast>()?.to != f32::datum_type() {
+        return None;
+    }
+    // The transposes between the constant and the cast, outermost first.
+    let mut moves = vec![];
+    let mut source = cast.inputs[0];
+    loop {
+        let node = model.node(source.node);
+        if let Some(AxisOp::Move(from, to)) = node.op_as::<AxisOp>() {
+            moves.push((*from, *to));
+            source = node.inputs[0];
+        } else {
+            let konst = node.op_as::<Const>()?.val();
+            if konst.datum_type() != i8::datum_type() {
+                return None;
+            }
+            return moves
+                .into_iter()
+                .rev()
+                .try_fold(konst.clone().into_tensor(), |t, (from, to)| {
+                    t.move_axis(from, to).ok()
+                });
+        }
+    }
+}
+
 /// The op for tract's product `op` over `inputs` when it is `[A, 1, K]` f32 activations times
-/// a constant `[K, N]` of whole numbers in the int8 range.
-fn matvec_of(op: &EinSum, inputs: &[&TypedFact]) -> Option<MatVecI8> {
+/// `weights`, `[K, N]` int8.
+fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatVecI8> {
     if op.q_params.is_some()
         || op.operating_dt != f32::datum_type()
         || op.axes.to_string() != "amk,kn->amn"
@@ -177,41 +222,34 @@ fn matvec_of(op: &EinSum, inputs: &[&TypedFact]) -> Option<MatVecI8> {
     {
         return None;
     }
-    let b = inputs[1].konst.as_ref()?;
-    let [k, n] = *b.shape() else {
+    let [k, n] = *weights.shape() else {
         return None;
     };
-    if b.datum_type() != f32::datum_type() || inputs[0].shape[2] != k.to_dim() {
+    if inputs[0].shape[2] != k.to_dim() {
         return None;
     }
-    let b = b.try_as_plain_ram().ok()?;
-    let b = b.as_slice::<f32>().ok()?;
+    let b = weights.try_as_plain_ram().ok()?;
+    let b = b.as_slice::<i8>().ok()?;
     // Transposed, each output's weights contiguous, in tiles that stay in the cache.
     const TILE: usize = 32;
-    let mut weights = vec![0i8; k * n];
+    let mut rows = vec![0i8; k * n];
     for i0 in (0..k).step_by(TILE) {
         for j0 in (0..n).step_by(TILE) {
             for i in i0..(i0 + TILE).min(k) {
                 for j in j0..(j0 + TILE).min(n) {
-                    let v = b[i * n + j];
-                    if v.fract() != 0.0 || !(-128.0..=127.0).contains(&v) {
-                        return None;
-                    }
-                    weights[j * k + i] = v as i8;
+                    rows[j * k + i] = b[i * n + j];
                 }
             }
         }
     }
     Some(MatVecI8 {
-        weights: Tensor::from_shape(&[n, k], &weights)
-            .ok()?
-            .into_arc_tensor(),
+        weights: Tensor::from_shape(&[n, k], &rows).ok()?.into_arc_tensor(),
     })
 }
 
 /// Puts [`MatVecI8`] in place of each of tract's single-row products by int8-valued constant
-/// weights in a decluttered graph, where the processor has its vector paths; returns how many
-/// it replaced.
+/// weights (see [`int8_weights`]), where the processor has its vector paths; returns how many it
+/// replaced. Before tract declutters the graph, so that it never widens those weights to f32.
 pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
     if !available() {
         return Ok(0);
@@ -222,7 +260,10 @@ pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
         let Some(op) = node.op_as::<EinSum>() else {
             continue;
         };
-        let Some(matvec) = matvec_of(op, &model.node_input_facts(id)?) else {
+        let Some(weights) = node.inputs.get(1).and_then(|&b| int8_weights(model, b)) else {
+            continue;
+        };
+        let Some(matvec) = matvec_of(op, &model.node_input_facts(id)?, &weights) else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
@@ -275,6 +316,34 @@ mod tests {
             let tolerance = 1e-6 * k as f32 * 128.0;
             assert_close(&run(model, &x), &expected, tolerance, &format!("{k} {n}"));
         }
+    }
+
+    #[test]
+    fn takes_int8_weights_cast_to_f32_through_a_transpose_before_tract_folds_them() {
+        if !available() {
+            return;
+        }
+        let (k, n) = (37, 9);
+        let ints: Vec<i8> = (0..k * n).map(|i| ((i * 7919) % 256) as u8 as i8).collect();
+        let stored = Tensor::from_shape(&[n, k], &ints).unwrap();
+        let product = || {
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact([1, 1, k])).unwrap();
+            let w = model.add_const("w", stored.clone()).unwrap();
+            let t = model.wire_node("t", AxisOp::Move(1, 0), &[w]).unwrap();
+            let b = model
+                .wire_node("b", Cast::new(f32::datum_type()), &t)
+                .unwrap()[0];
+            let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+            let y = model.wire_node("product", einsum, &[x, b]).unwrap();
+            model.select_output_outlets(&y).unwrap();
+            model
+        };
+        let x = tensor(&[1, 1, k], 1);
+        let expected = run(product(), &x);
+        let mut model = product();
+        assert_eq!(replace_matvecs(&mut model).unwrap(), 1);
+        assert_close(&run(model, &x), &expected, 1e-6 * k as f32 * 128.0, "cast");
     }
 
     #[test]
