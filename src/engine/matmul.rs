@@ -185,8 +185,8 @@ unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
 }
 
 /// The op for tract's product `op` over `inputs` when it is `[A, M, K]` f32 rows, `M` more
-/// than one, times constant `[K, N]` f32 weights.
-fn matmul_of(op: &EinSum, inputs: &[&TypedFact]) -> Option<MatMulPacked> {
+/// than one, times `weights`, `[K, N]` f32.
+fn matmul_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatMulPacked> {
     if op.q_params.is_some()
         || op.operating_dt != f32::datum_type()
         || op.axes.to_string() != "amk,kn->amn"
@@ -197,20 +197,32 @@ fn matmul_of(op: &EinSum, inputs: &[&TypedFact]) -> Option<MatMulPacked> {
     {
         return None;
     }
-    let b = inputs[1].konst.as_ref()?;
-    let [k, n] = *b.shape() else {
+    let [k, n] = *weights.shape() else {
         return None;
     };
-    if b.datum_type() != f32::datum_type() || inputs[0].shape[2] != k.to_dim() {
+    if weights.datum_type() != f32::datum_type() || inputs[0].shape[2] != k.to_dim() {
         return None;
     }
-    let b = b.try_as_plain_ram().ok()?;
+    let b = weights.try_as_plain_ram().ok()?;
     MatMulPacked::new(b.as_slice::<f32>().ok()?, k, n).ok()
 }
 
-/// Puts [`MatMulPacked`] in place of each of tract's products of many rows by constant weights
-/// in a decluttered graph, where the processor has its vector paths; returns how many it
-/// replaced.
+/// The constant `[K, N]` f32 weights at `outlet`: an f32 constant, or int8 constant weights
+/// cast to f32 (before tract has folded the cast).
+fn constant_weights(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
+    match &model.outlet_fact(outlet).ok()?.konst {
+        Some(konst) => Some(konst.clone().into_tensor()),
+        None => super::weights::int8_constant(model, outlet)?
+            .cast_to::<f32>()
+            .ok()
+            .map(|t| t.into_owned()),
+    }
+}
+
+/// Puts [`MatMulPacked`] in place of each of tract's products of many rows by constant weights,
+/// where the processor has its vector paths; returns how many it replaced. Before tract
+/// declutters the graph, so that it neither folds nor packs those weights itself, and again
+/// after, for products whose weights only declutter makes constant.
 pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     if !available() {
         return Ok(0);
@@ -221,7 +233,10 @@ pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
         let Some(op) = node.op_as::<EinSum>() else {
             continue;
         };
-        let Some(matmul) = matmul_of(op, &model.node_input_facts(id)?) else {
+        let Some(weights) = node.inputs.get(1).and_then(|&b| constant_weights(model, b)) else {
+            continue;
+        };
+        let Some(matmul) = matmul_of(op, &model.node_input_facts(id)?, &weights) else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
@@ -238,6 +253,7 @@ pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor};
     use super::*;
+    use tract_onnx::tract_core::ops::cast::Cast;
 
     /// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`).
     fn tract_product(m: usize, b: &Tensor) -> TypedModel {
@@ -270,6 +286,32 @@ mod tests {
                 &format!("{m} {k} {n}"),
             );
         }
+    }
+
+    #[test]
+    fn takes_int8_weights_cast_to_f32_before_tract_folds_them() {
+        if !available() {
+            return;
+        }
+        let (m, k, n) = (13, 7, 37);
+        let ints: Vec<i8> = (0..k * n).map(|i| ((i * 7919) % 256) as u8 as i8).collect();
+        let product = || {
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
+            let w = Tensor::from_shape(&[k, n], &ints).unwrap();
+            let w = model.add_const("w", w).unwrap();
+            let cast = Cast::new(f32::datum_type());
+            let b = model.wire_node("b", cast, &[w]).unwrap()[0];
+            let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+            let y = model.wire_node("product", einsum, &[x, b]).unwrap();
+            model.select_output_outlets(&y).unwrap();
+            model
+        };
+        let x = tensor(&[1, m, k], 2);
+        let expected = run(product(), &x);
+        let mut model = product();
+        assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
+        assert_close(&run(model, &x), &expected, 1e-6 * k as f32 * 128.0, "cast");
     }
 
     #[test]

@@ -10,10 +10,7 @@
 //! AVX-512, or AVX2 and FMA; elsewhere tract's product is kept.
 
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cast::Cast;
-use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
-use tract_onnx::tract_core::ops::konst::Const;
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::LanesI8;
@@ -167,48 +164,6 @@ unsafe fn dot_rows<S: LanesI8>(row: &[f32], weights: &[i8], out: &mut [f32]) {
     }
 }
 
-/// The `[K, N]` weights at `outlet` as int8, when they are a constant of whole numbers in the
-/// int8 range: an f32 constant (once tract has folded the cast), or int8 constant weights cast
-/// to f32, possibly through transposes (before it has).
-fn int8_weights(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
-    let fact = model.outlet_fact(outlet).ok()?;
-    if let Some(konst) = &fact.konst {
-        let values = konst.try_as_plain_ram().ok()?;
-        let values = values.as_slice::<f32>().ok()?;
-        let whole = |v: f32| v.fract() == 0.0 && (-128.0..=127.0).contains(&v);
-        if !values.iter().all(|&v| whole(v)) {
-            return None;
-        }
-        let ints: Vec<i8> = values.iter().map(|&v| v as i8).collect();
-        return Tensor::from_shape(konst.shape(), &ints).ok();
-    }
-    let cast = model.node(outlet.node);
-    if cast.op_as::<Cast>()?.to != f32::datum_type() {
-        return None;
-    }
-    // The transposes between the constant and the cast, outermost first.
-    let mut moves = vec![];
-    let mut source = cast.inputs[0];
-    loop {
-        let node = model.node(source.node);
-        if let Some(AxisOp::Move(from, to)) = node.op_as::<AxisOp>() {
-            moves.push((*from, *to));
-            source = node.inputs[0];
-        } else {
-            let konst = node.op_as::<Const>()?.val();
-            if konst.datum_type() != i8::datum_type() {
-                return None;
-            }
-            return moves
-                .into_iter()
-                .rev()
-                .try_fold(konst.clone().into_tensor(), |t, (from, to)| {
-                    t.move_axis(from, to).ok()
-                });
-        }
-    }
-}
-
 /// The op for tract's product `op` over `inputs` when it is `[A, 1, K]` f32 activations times
 /// `weights`, `[K, N]` int8.
 fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatVecI8> {
@@ -248,7 +203,7 @@ fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<Mat
 }
 
 /// Puts [`MatVecI8`] in place of each of tract's single-row products by int8-valued constant
-/// weights (see [`int8_weights`]), where the processor has its vector paths; returns how many it
+/// weights (see [`super::weights::int8_constant`]), where the processor has its vector paths; returns how many it
 /// replaced. Before tract declutters the graph, so that it never widens those weights to f32.
 pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
     if !available() {
@@ -260,7 +215,11 @@ pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
         let Some(op) = node.op_as::<EinSum>() else {
             continue;
         };
-        let Some(weights) = node.inputs.get(1).and_then(|&b| int8_weights(model, b)) else {
+        let Some(weights) = node
+            .inputs
+            .get(1)
+            .and_then(|&b| super::weights::int8_constant(model, b))
+        else {
             continue;
         };
         let Some(matvec) = matvec_of(op, &model.node_input_facts(id)?, &weights) else {
@@ -280,6 +239,8 @@ pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor};
     use super::*;
+    use tract_onnx::tract_core::ops::cast::Cast;
+    use tract_onnx::tract_core::ops::change_axes::AxisOp;
 
     /// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`).
     fn tract_product(m: usize, b: &Tensor) -> TypedModel {

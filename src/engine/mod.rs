@@ -345,11 +345,12 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     // replace, nor widen the int8 weights of single-row products to f32.
     let groups = group_max::replace_group_maxes(&mut typed).map_err(load)?;
     let matvecs = matvec_i8::replace_matvecs(&mut typed).map_err(load)?;
+    let mut matmuls = matmul::replace_matmuls(&mut typed).map_err(load)?;
     declutter(&mut typed).map_err(load)?;
     let stems = stem::replace_stem_convs(&mut typed).map_err(load)?;
     let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
     let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
-    let matmuls = matmul::replace_matmuls(&mut typed).map_err(load)?;
+    matmuls += matmul::replace_matmuls(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(

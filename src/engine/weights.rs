@@ -9,6 +9,8 @@
 use anyhow::{ensure, format_err};
 use tract_onnx::pb::{self, tensor_proto::DataType};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::cast::Cast;
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::konst::Const;
 
 /// The int8 initializers taken out of a graph, in the order they were appended to its inputs.
@@ -103,6 +105,48 @@ fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
             })),
         }),
         doc_string: String::new(),
+    }
+}
+
+/// The `[K, N]` weights at `outlet` as int8, when they are a constant of whole numbers in the
+/// int8 range: an f32 constant (once tract has folded the cast), or int8 constant weights cast
+/// to f32, possibly through transposes (before it has).
+pub(super) fn int8_constant(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
+    let fact = model.outlet_fact(outlet).ok()?;
+    if let Some(konst) = &fact.konst {
+        let values = konst.try_as_plain_ram().ok()?;
+        let values = values.as_slice::<f32>().ok()?;
+        let whole = |v: f32| v.fract() == 0.0 && (-128.0..=127.0).contains(&v);
+        if !values.iter().all(|&v| whole(v)) {
+            return None;
+        }
+        let ints: Vec<i8> = values.iter().map(|&v| v as i8).collect();
+        return Tensor::from_shape(konst.shape(), &ints).ok();
+    }
+    let cast = model.node(outlet.node);
+    if cast.op_as::<Cast>()?.to != f32::datum_type() {
+        return None;
+    }
+    // The transposes between the constant and the cast, outermost first.
+    let mut moves = vec![];
+    let mut source = cast.inputs[0];
+    loop {
+        let node = model.node(source.node);
+        if let Some(AxisOp::Move(from, to)) = node.op_as::<AxisOp>() {
+            moves.push((*from, *to));
+            source = node.inputs[0];
+        } else {
+            let konst = node.op_as::<Const>()?.val();
+            if konst.datum_type() != i8::datum_type() {
+                return None;
+            }
+            return moves
+                .into_iter()
+                .rev()
+                .try_fold(konst.clone().into_tensor(), |t, (from, to)| {
+                    t.move_axis(from, to).ok()
+                });
+        }
     }
 }
 
