@@ -186,20 +186,8 @@ impl Image {
     }
 }
 
-/// Whether this processor has one of the op's vector paths: AVX-512, or AVX2 and FMA. Elsewhere
-/// the engine keeps tract's own convolution: on ARM its assembly kernels took fewer
-/// instructions than this op's NEON loop (`tools/bench/FINDINGS.md`, "The tagger's
-/// convolutions").
-pub(super) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx512f")
-        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// One image's convolution: `padded` holds its input planes padded by one pixel, `out` gets
-/// its output planes. With AVX-512, or AVX2 and FMA ([`available`]).
+/// its output planes. With AVX-512, or AVX2 and FMA ([`super::lanes::x86_vectors`]).
 fn convolve(
     image: &Image,
     padded: &[f32],
@@ -428,10 +416,12 @@ pub(super) fn replace_convs<T: TypedOp>(
 }
 
 /// Puts [`Conv3x3`] in place of each of tract's [`Constant3x3`] convolutions of stride 1 over
-/// more than one input channel, where the processor has its vector paths ([`available`]);
-/// returns how many it replaced.
+/// more than one input channel, where the processor has its vector paths
+/// ([`super::lanes::x86_vectors`]): on ARM, tract's assembly kernels took fewer instructions
+/// than this op's NEON loop (`tools/bench/FINDINGS.md`, "The tagger's convolutions"). Returns
+/// how many it replaced.
 pub(super) fn replace_conv3x3s(model: &mut TypedModel) -> TractResult<usize> {
-    if !available() {
+    if !super::lanes::x86_vectors() {
         return Ok(0);
     }
     replace_convs(model, |op, inputs| {

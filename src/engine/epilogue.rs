@@ -171,7 +171,7 @@ mod tests {
     fn folds_the_relu_and_the_pool_with_the_same_values() {
         // The stem (one input channel, stride 2) and a 3x3 convolution of two channels.
         for (inputs, stride) in [(1, 2), (2, 1)] {
-            if inputs > 1 && !super::super::conv3x3::available() {
+            if inputs > 1 && !super::super::lanes::x86_vectors() {
                 continue;
             }
             for pool in [true, false] {

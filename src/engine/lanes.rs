@@ -1,6 +1,16 @@
 //! The f32 vectors of each instruction set that the engine's own ops use, behind one trait, so
 //! that each op's loop is written once and compiled for each.
 
+/// Whether this processor has AVX-512, or AVX2 and FMA: the engine's products and 3x3
+/// convolution have vector paths for these alone, and leave the work to tract elsewhere.
+pub(super) fn x86_vectors() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512f")
+        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The vectors of f32 of one instruction set.
 pub(super) trait Lanes {
     type V: Copy;

@@ -97,15 +97,6 @@ impl TypedOp for MatMulPacked {
     }
 }
 
-/// Whether this processor has the op's vector paths: AVX-512, or AVX2 and FMA.
-fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx512f")
-        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// `out` (rows of `n`) = `rows` (rows of `k`) times the packed weights.
 fn multiply(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) -> TractResult<()> {
     #[cfg(target_arch = "x86_64")]
@@ -224,7 +215,7 @@ fn constant_weights(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
 /// declutters the graph, so that it neither folds nor packs those weights itself, and again
 /// after, for products whose weights only declutter makes constant.
 pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
-    if !available() {
+    if !super::lanes::x86_vectors() {
         return Ok(0);
     }
     let mut replaced = 0;
@@ -249,7 +240,7 @@ pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     Ok(replaced)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor};
     use super::*;
@@ -269,9 +260,6 @@ mod tests {
 
     #[test]
     fn replaces_tracts_product_with_the_same_values() {
-        if !available() {
-            return;
-        }
         // The encoder's sizes; sizes that leave a partial tile of rows and a partial block.
         for (m, k, n) in [(256, 192, 768), (256, 768, 192), (13, 7, 37), (2, 3, 5)] {
             let (b, x) = (tensor(&[k, n], 1), tensor(&[1, m, k], 2));
@@ -290,9 +278,6 @@ mod tests {
 
     #[test]
     fn takes_int8_weights_cast_to_f32_before_tract_folds_them() {
-        if !available() {
-            return;
-        }
         let (m, k, n) = (13, 7, 37);
         let ints: Vec<i8> = (0..k * n).map(|i| ((i * 7919) % 256) as u8 as i8).collect();
         let product = || {

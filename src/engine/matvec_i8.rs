@@ -81,15 +81,6 @@ impl TypedOp for MatVecI8 {
     }
 }
 
-/// Whether this processor has the op's vector paths.
-fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx512f")
-        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// Each output of `out`: the dot product of `row` with that output's weights.
 fn products(row: &[f32], weights: &[i8], out: &mut [f32]) -> TractResult<()> {
     #[cfg(target_arch = "x86_64")]
@@ -203,10 +194,11 @@ fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<Mat
 }
 
 /// Puts [`MatVecI8`] in place of each of tract's single-row products by int8-valued constant
-/// weights (see [`super::weights::int8_constant`]), where the processor has its vector paths; returns how many it
-/// replaced. Before tract declutters the graph, so that it never widens those weights to f32.
+/// weights (see [`super::weights::int8_constant`]), where the processor has its vector paths;
+/// returns how many it replaced. Before tract declutters the graph, so that it never widens
+/// those weights to f32.
 pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
-    if !available() {
+    if !super::lanes::x86_vectors() {
         return Ok(0);
     }
     let mut replaced = 0;
@@ -235,7 +227,7 @@ pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
     Ok(replaced)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor};
     use super::*;
@@ -264,9 +256,6 @@ mod tests {
 
     #[test]
     fn replaces_tracts_product_with_the_same_values() {
-        if !available() {
-            return;
-        }
         // The decoder's sizes; sizes that leave a partial vector and a partial block of four.
         for (k, n) in [(256, 4000), (256, 1024), (37, 9), (5, 3)] {
             let b = int8_valued(k, n);
@@ -281,9 +270,6 @@ mod tests {
 
     #[test]
     fn takes_int8_weights_cast_to_f32_through_a_transpose_before_tract_folds_them() {
-        if !available() {
-            return;
-        }
         let (k, n) = (37, 9);
         let ints: Vec<i8> = (0..k * n).map(|i| ((i * 7919) % 256) as u8 as i8).collect();
         let stored = Tensor::from_shape(&[n, k], &ints).unwrap();
