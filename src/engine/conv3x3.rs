@@ -15,6 +15,7 @@ use tract_onnx::tract_core::internal::*;
 use super::epilogue::{Epilogue, WithEpilogue};
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
+use super::rewrite::replace_each;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -389,32 +390,6 @@ pub(super) fn constant_3x3(op: &Conv, inputs: &[&TypedFact], stride: usize) -> O
     })
 }
 
-/// Puts `op_for`'s op in place of each of tract's convolutions of a decluttered graph (before
-/// tract optimises them into patches and a matrix product) for which it has one; returns how
-/// many it replaced.
-pub(super) fn replace_convs<T: TypedOp>(
-    model: &mut TypedModel,
-    op_for: impl Fn(&Conv, &[&TypedFact]) -> Option<T>,
-) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in 0..model.nodes.len() {
-        let node = &model.nodes[id];
-        let Some(op) = node.op_as::<Conv>() else {
-            continue;
-        };
-        let Some(op) = op_for(op, &model.node_input_facts(id)?) else {
-            continue;
-        };
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, op, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
-}
-
 /// Puts [`Conv3x3`] in place of each of tract's [`Constant3x3`] convolutions of stride 1 over
 /// more than one input channel, where the processor has its vector paths
 /// ([`super::lanes::x86_vectors`]): on ARM, tract's assembly kernels took fewer instructions
@@ -424,7 +399,7 @@ pub(super) fn replace_conv3x3s(model: &mut TypedModel) -> TractResult<usize> {
     if !super::lanes::x86_vectors() {
         return Ok(0);
     }
-    replace_convs(model, |op, inputs| {
+    replace_each(model, |_, _, op: &Conv, inputs| {
         let c = constant_3x3(op, inputs, 1).filter(|c| c.inputs > 1)?;
         Conv3x3::new(&c.kernel, c.bias, c.inputs).ok()
     })

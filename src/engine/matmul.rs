@@ -11,6 +11,8 @@
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+use super::rewrite::replace_each;
+
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
 
@@ -58,23 +60,10 @@ impl Op for MatMulPacked {
 
 impl EvalOp for MatMulPacked {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = &inputs[0];
-        let (k, n) = (self.k(), self.n);
-        let shape = input.shape();
-        ensure!(
-            shape.last() == Some(&k),
-            "MatMulPacked wants rows of {k}, found {shape:?}"
-        );
-        let mut out_shape: TVec<usize> = shape.into();
-        *out_shape.last_mut().expect("a rank of at least one") = n;
-        let plain = input.try_as_plain_ram()?;
-        let rows = plain.as_slice::<f32>()?;
         let packed = self.packed.try_as_plain_ram()?;
         let packed = packed.as_slice::<f32>()?;
-        let output = super::new_f32(&out_shape, |output| {
-            if output.is_empty() || k == 0 {
-                return Ok(());
-            }
+        let (k, n) = (self.k(), self.n);
+        let output = super::map_rows("MatMulPacked", &inputs[0], (k, n), |rows, output| {
             multiply(rows, k, packed, n, output)
         })?;
         Ok(tvec!(output))
@@ -87,13 +76,7 @@ impl TypedOp for MatMulPacked {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let mut shape = inputs[0].shape.clone();
-        ensure!(
-            shape.rank() >= 1,
-            "MatMulPacked wants a rank of at least one"
-        );
-        shape.set(shape.rank() - 1, self.n.to_dim());
-        Ok(tvec!(f32::fact(shape)))
+        super::rows_fact("MatMulPacked", inputs[0], self.n)
     }
 }
 
@@ -218,45 +201,17 @@ pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     if !super::lanes::x86_vectors() {
         return Ok(0);
     }
-    let mut replaced = 0;
-    for id in 0..model.nodes.len() {
-        let node = &model.nodes[id];
-        let Some(op) = node.op_as::<EinSum>() else {
-            continue;
-        };
-        let Some(weights) = node.inputs.get(1).and_then(|&b| constant_weights(model, b)) else {
-            continue;
-        };
-        let Some(matmul) = matmul_of(op, &model.node_input_facts(id)?, &weights) else {
-            continue;
-        };
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, matmul, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    replace_each(model, |model, node, op: &EinSum, inputs| {
+        let weights = constant_weights(model, *node.inputs.get(1)?)?;
+        matmul_of(op, inputs, &weights)
+    })
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::op_tests::{assert_close, run, tensor};
+    use super::super::op_tests::{assert_close, run, tensor, tract_product};
     use super::*;
     use tract_onnx::tract_core::ops::cast::Cast;
-
-    /// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`).
-    fn tract_product(m: usize, b: &Tensor) -> TypedModel {
-        let k = b.shape()[0];
-        let mut model = TypedModel::default();
-        let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
-        let b = model.add_const("b", b.clone()).unwrap();
-        let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
-        let y = model.wire_node("product", einsum, &[x, b]).unwrap();
-        model.select_output_outlets(&y).unwrap();
-        model.into_decluttered().unwrap()
-    }
 
     #[test]
     fn replaces_tracts_product_with_the_same_values() {

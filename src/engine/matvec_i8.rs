@@ -12,6 +12,8 @@
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+use super::rewrite::replace_each;
+
 #[cfg(target_arch = "x86_64")]
 use super::lanes::LanesI8;
 
@@ -42,23 +44,10 @@ impl Op for MatVecI8 {
 
 impl EvalOp for MatVecI8 {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = &inputs[0];
-        let (k, n) = (self.k(), self.n());
-        let shape = input.shape();
-        ensure!(
-            shape.last() == Some(&k),
-            "MatVecI8 wants rows of {k}, found {shape:?}"
-        );
-        let mut out_shape: TVec<usize> = shape.into();
-        *out_shape.last_mut().expect("a rank of at least one") = n;
-        let plain = input.try_as_plain_ram()?;
-        let rows = plain.as_slice::<f32>()?;
         let weights = self.weights.try_as_plain_ram()?;
         let weights = weights.as_slice::<i8>()?;
-        let output = super::new_f32(&out_shape, |output| {
-            if k == 0 || n == 0 {
-                return Ok(());
-            }
+        let (k, n) = (self.k(), self.n());
+        let output = super::map_rows("MatVecI8", &inputs[0], (k, n), |rows, output| {
             for (row, out) in rows.chunks_exact(k).zip(output.chunks_exact_mut(n)) {
                 products(row, weights, out)?;
             }
@@ -74,10 +63,7 @@ impl TypedOp for MatVecI8 {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let mut shape = inputs[0].shape.clone();
-        ensure!(shape.rank() >= 1, "MatVecI8 wants a rank of at least one");
-        shape.set(shape.rank() - 1, self.n().to_dim());
-        Ok(tvec!(f32::fact(shape)))
+        super::rows_fact("MatVecI8", inputs[0], self.n())
     }
 }
 
@@ -201,50 +187,18 @@ pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
     if !super::lanes::x86_vectors() {
         return Ok(0);
     }
-    let mut replaced = 0;
-    for id in 0..model.nodes.len() {
-        let node = &model.nodes[id];
-        let Some(op) = node.op_as::<EinSum>() else {
-            continue;
-        };
-        let Some(weights) = node
-            .inputs
-            .get(1)
-            .and_then(|&b| super::weights::int8_constant(model, b))
-        else {
-            continue;
-        };
-        let Some(matvec) = matvec_of(op, &model.node_input_facts(id)?, &weights) else {
-            continue;
-        };
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, matvec, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    replace_each(model, |model, node, op: &EinSum, inputs| {
+        let weights = super::weights::int8_constant(model, *node.inputs.get(1)?)?;
+        matvec_of(op, inputs, &weights)
+    })
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::op_tests::{assert_close, run, tensor};
+    use super::super::op_tests::{assert_close, run, tensor, tract_product};
     use super::*;
     use tract_onnx::tract_core::ops::cast::Cast;
     use tract_onnx::tract_core::ops::change_axes::AxisOp;
-
-    /// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`).
-    fn tract_product(m: usize, b: &Tensor) -> TypedModel {
-        let k = b.shape()[0];
-        let mut model = TypedModel::default();
-        let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
-        let b = model.add_const("b", b.clone()).unwrap();
-        let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
-        let y = model.wire_node("product", einsum, &[x, b]).unwrap();
-        model.select_output_outlets(&y).unwrap();
-        model.into_decluttered().unwrap()
-    }
 
     /// `[k, n]` whole numbers from -128 to 127.
     fn int8_valued(k: usize, n: usize) -> Tensor {

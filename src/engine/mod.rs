@@ -12,6 +12,7 @@ mod matvec_i8;
 #[cfg(test)]
 mod op_tests;
 mod pool;
+mod rewrite;
 mod search;
 mod stem;
 mod tagger;
@@ -268,6 +269,42 @@ fn new_f32(
     let mut tensor = Tensor::zero::<f32>(shape)?;
     fill(tensor.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?)?;
     Ok(tensor.into_tvalue())
+}
+
+/// For an op that maps each last-axis row of `k` f32 values to a row of `n`: its output, filled
+/// by `fill` from the input's rows (`op` names the op in errors).
+fn map_rows(
+    op: &str,
+    input: &TValue,
+    (k, n): (usize, usize),
+    fill: impl FnOnce(&[f32], &mut [f32]) -> TractResult<()>,
+) -> TractResult<TValue> {
+    let shape = input.shape();
+    tract_onnx::tract_core::internal::ensure!(
+        shape.last() == Some(&k),
+        "{op} wants rows of {k}, found {shape:?}"
+    );
+    let mut out_shape: TVec<usize> = shape.into();
+    *out_shape.last_mut().expect("a rank of at least one") = n;
+    let plain = input.try_as_plain_ram()?;
+    let rows = plain.as_slice::<f32>()?;
+    new_f32(&out_shape, |output| {
+        if output.is_empty() || k == 0 {
+            return Ok(());
+        }
+        fill(rows, output)
+    })
+}
+
+/// The output fact of a [`map_rows`] op: the input's shape with a last axis of `n`.
+fn rows_fact(op: &str, input: &TypedFact, n: usize) -> TractResult<TVec<TypedFact>> {
+    let mut shape = input.shape.clone();
+    tract_onnx::tract_core::internal::ensure!(
+        shape.rank() >= 1,
+        "{op} wants a rank of at least one"
+    );
+    shape.set(shape.rank() - 1, n.to_dim());
+    Ok(tvec!(f32::fact(shape)))
 }
 
 fn plain_f32<'a>(graph: &'static str, value: &'a TValue) -> Result<&'a [f32], EngineError> {

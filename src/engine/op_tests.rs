@@ -3,6 +3,8 @@
 
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+#[cfg(target_arch = "x86_64")]
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// `len` deterministic values in [-2, 2), different for each `seed`.
@@ -50,6 +52,19 @@ pub fn tract_conv(
         .unwrap()[0];
     let out = tail(&mut model, out);
     model.select_output_outlets(&[out]).unwrap();
+    model.into_decluttered().unwrap()
+}
+
+/// tract's product of an `[1, m, k]` input with the constant `b` (`[k, n]`), decluttered.
+#[cfg(target_arch = "x86_64")]
+pub fn tract_product(m: usize, b: &Tensor) -> TypedModel {
+    let k = b.shape()[0];
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
+    let b = model.add_const("b", b.clone()).unwrap();
+    let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+    let y = model.wire_node("product", einsum, &[x, b]).unwrap();
+    model.select_output_outlets(&y).unwrap();
     model.into_decluttered().unwrap()
 }
 

@@ -11,9 +11,11 @@
 
 use tract_onnx::tract_core::internal::*;
 
-use super::conv3x3::{constant_3x3, replace_convs};
+use super::conv3x3::constant_3x3;
 use super::epilogue::{Epilogue, WithEpilogue};
 use super::lanes::{Lanes, Scalar};
+use super::rewrite::replace_each;
+use tract_onnx::tract_core::ops::cnn::Conv;
 
 /// A convolution of `[N, 1, H, W]` f32 with `C` kernels of 3x3, stride 2, one pixel of zero
 /// padding on every side, and a bias: `[N, C, (H + 1) / 2, (W + 1) / 2]`.
@@ -271,7 +273,7 @@ impl WithEpilogue for StemConv {
 /// Puts [`StemConv`] in place of each of tract's single-channel constant 3x3 convolutions
 /// of stride 2; returns how many it replaced.
 pub(super) fn replace_stem_convs(model: &mut TypedModel) -> TractResult<usize> {
-    replace_convs(model, |op, inputs| {
+    replace_each(model, |_, _, op: &Conv, inputs| {
         let c = constant_3x3(op, inputs, 2).filter(|c| c.inputs == 1)?;
         let channels = c.bias.len();
         Some(StemConv {

@@ -1,0 +1,29 @@
+//! Putting the engine's own ops in place of tract's in a graph.
+
+use tract_onnx::tract_core::internal::*;
+
+/// Puts `op_for`'s op in place of each of the graph's ops of type `O` for which it has one,
+/// reading the same first input; returns how many it replaced. `op_for` sees the graph, the
+/// node and the facts of its inputs.
+pub(super) fn replace_each<O: TypedOp, T: TypedOp>(
+    model: &mut TypedModel,
+    op_for: impl Fn(&TypedModel, &TypedNode, &O, &[&TypedFact]) -> Option<T>,
+) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in 0..model.nodes.len() {
+        let node = &model.nodes[id];
+        let Some(op) = node.op_as::<O>() else {
+            continue;
+        };
+        let Some(op) = op_for(model, node, op, &model.node_input_facts(id)?) else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let data = patch.tap_model(model, node.inputs[0])?;
+        let wire = patch.wire_node(&node.name, op, &[data])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
