@@ -11,7 +11,7 @@
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
-use super::rewrite::replace_each;
+use super::rewrite::{replace_each, rows_by_weights};
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
@@ -161,20 +161,8 @@ unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
 /// The op for tract's product `op` over `inputs` when it is `[A, M, K]` f32 rows, `M` more
 /// than one, times `weights`, `[K, N]` f32.
 fn matmul_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatMulPacked> {
-    if op.q_params.is_some()
-        || op.operating_dt != f32::datum_type()
-        || op.axes.to_string() != "amk,kn->amn"
-        || inputs.len() != 2
-        || inputs[0].datum_type != f32::datum_type()
-        || inputs[0].rank() != 3
-        || inputs[0].shape[1].to_usize().is_ok_and(|m| m < 2)
-    {
-        return None;
-    }
-    let [k, n] = *weights.shape() else {
-        return None;
-    };
-    if weights.datum_type() != f32::datum_type() || inputs[0].shape[2] != k.to_dim() {
+    let (m, k, n) = rows_by_weights(op, inputs, weights)?;
+    if m.to_usize().is_ok_and(|m| m < 2) || weights.datum_type() != f32::datum_type() {
         return None;
     }
     let b = weights.try_as_plain_ram().ok()?;

@@ -12,7 +12,7 @@
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
-use super::rewrite::replace_each;
+use super::rewrite::{replace_each, rows_by_weights};
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::LanesI8;
@@ -144,20 +144,8 @@ unsafe fn dot_rows<S: LanesI8>(row: &[f32], weights: &[i8], out: &mut [f32]) {
 /// The op for tract's product `op` over `inputs` when it is `[A, 1, K]` f32 activations times
 /// `weights`, `[K, N]` int8.
 fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatVecI8> {
-    if op.q_params.is_some()
-        || op.operating_dt != f32::datum_type()
-        || op.axes.to_string() != "amk,kn->amn"
-        || inputs.len() != 2
-        || inputs[0].datum_type != f32::datum_type()
-        || inputs[0].rank() != 3
-        || inputs[0].shape[1] != 1.to_dim()
-    {
-        return None;
-    }
-    let [k, n] = *weights.shape() else {
-        return None;
-    };
-    if inputs[0].shape[2] != k.to_dim() {
+    let (m, k, n) = rows_by_weights(op, inputs, weights)?;
+    if m != 1.to_dim() {
         return None;
     }
     let b = weights.try_as_plain_ram().ok()?;
