@@ -5,26 +5,33 @@
 //! (`tools/bench/FINDINGS.md`, "The encoder's products"). This op packs the weights once, in
 //! blocks of 32 output columns, and keeps a tile of rows by one block in vector registers over
 //! the whole inner dimension: one broadcast input and two (AVX-512) or four (AVX2) vectors of
-//! weights per multiply-add, the outputs stored as contiguous runs. It runs where the
-//! processor has AVX-512, or AVX2 and FMA; elsewhere tract's product stays.
+//! weights per multiply-add, the outputs stored as contiguous runs. The int8 graphs scale each
+//! product's columns and add a bias after it; those are folded in, applied to the sums in
+//! registers before they are stored. It runs where the processor has AVX-512, or AVX2 and FMA;
+//! elsewhere tract's product stays.
 
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::rewrite::{replace_each, rows_by_weights};
 
-#[cfg(target_arch = "x86_64")]
-use super::lanes::Lanes;
+use super::lanes::{Lanes, Scalar};
 
 /// Output columns per block of packed weights.
-const BLOCK: usize = 32;
+pub(super) const BLOCK: usize = 32;
 
-/// `[.., K]` f32 rows times constant `[K, N]` weights -> `[.., N]`.
+/// `[.., K]` f32 rows times constant `[K, N]` weights, each column then times its scale plus
+/// its bias -> `[.., N]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct MatMulPacked {
     /// `[blocks, K, BLOCK]`: per block of output columns, per inner index, the block's weights,
     /// zero past the last column.
     packed: Arc<Tensor>,
+    /// `[blocks * BLOCK]`: each column's scale (one where there is none), then its bias (zero
+    /// where there is none), padded as the blocks are.
+    scale: Arc<Tensor>,
+    bias: Arc<Tensor>,
     n: usize,
 }
 
@@ -43,11 +50,53 @@ impl MatMulPacked {
                 packed[(block * k + i) * BLOCK..][..columns.len()].copy_from_slice(columns);
             }
         }
+        let columns =
+            |value: f32| Tensor::from_shape(&[blocks * BLOCK], &vec![value; blocks * BLOCK]);
         Ok(MatMulPacked {
             packed: Tensor::from_shape(&[blocks, k, BLOCK], &packed)?.into_arc_tensor(),
+            scale: columns(1.0)?.into_arc_tensor(),
+            bias: columns(0.0)?.into_arc_tensor(),
             n,
         })
     }
+
+    /// The same product with each column's result then multiplied (`Column::Scale`) or
+    /// shifted (`Column::Shift`) by the column's value in `values` (one value: all columns).
+    fn then(&self, column: Column, values: &[f32]) -> TractResult<MatMulPacked> {
+        let mut scale = self.scale.as_ref().clone();
+        let mut bias = self.bias.as_ref().clone();
+        {
+            let mut scale_plain = scale.try_as_plain_ram_mut()?;
+            let mut bias_plain = bias.try_as_plain_ram_mut()?;
+            let scales = scale_plain.as_slice_mut::<f32>()?;
+            let biases = bias_plain.as_slice_mut::<f32>()?;
+            for (c, (s, b)) in scales
+                .iter_mut()
+                .zip(biases.iter_mut())
+                .enumerate()
+                .take(self.n)
+            {
+                let value = values[c % values.len()];
+                match column {
+                    // (x * s + b) * v = x * (s * v) + b * v
+                    Column::Scale => (*s, *b) = (*s * value, *b * value),
+                    Column::Shift => *b += value,
+                }
+            }
+        }
+        Ok(MatMulPacked {
+            scale: scale.into_arc_tensor(),
+            bias: bias.into_arc_tensor(),
+            ..self.clone()
+        })
+    }
+}
+
+/// What an op after a product does to each of its columns, by a value per column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Scale,
+    Shift,
 }
 
 impl Op for MatMulPacked {
@@ -60,12 +109,25 @@ impl Op for MatMulPacked {
 
 impl EvalOp for MatMulPacked {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let packed = self.packed.try_as_plain_ram()?;
-        let packed = packed.as_slice::<f32>()?;
-        let (k, n) = (self.k(), self.n);
-        let output = super::map_rows("MatMulPacked", &inputs[0], (k, n), |rows, output| {
-            multiply(rows, k, packed, n, output)
-        })?;
+        let [packed, scale, bias] =
+            [&self.packed, &self.scale, &self.bias].map(|t| t.try_as_plain_ram());
+        let (packed, scale, bias) = (packed?, scale?, bias?);
+        let weights = Packed {
+            weights: packed.as_slice::<f32>()?,
+            scale: scale.as_slice::<f32>()?,
+            bias: bias.as_slice::<f32>()?,
+            k: self.k(),
+            n: self.n,
+        };
+        let output = super::map_rows(
+            "MatMulPacked",
+            &inputs[0],
+            (weights.k, weights.n),
+            |rows, output| {
+                multiply(rows, &weights, output);
+                Ok(())
+            },
+        )?;
         Ok(tvec!(output))
     }
 
@@ -80,54 +142,74 @@ impl TypedOp for MatMulPacked {
     }
 }
 
-/// `out` (rows of `n`) = `rows` (rows of `k`) times the packed weights.
-fn multiply(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) -> TractResult<()> {
+/// Weights packed in blocks of [`BLOCK`] columns, with each column's scale and bias.
+#[derive(Clone, Copy)]
+pub(super) struct Packed<'a> {
+    /// `[blocks, k, BLOCK]`.
+    pub weights: &'a [f32],
+    /// `[blocks * BLOCK]` each.
+    pub scale: &'a [f32],
+    pub bias: &'a [f32],
+    pub k: usize,
+    pub n: usize,
+}
+
+/// `out` (rows of `n`) = `rows` (rows of `k`) times the packed weights, each column then
+/// scaled and shifted.
+pub(super) fn multiply(rows: &[f32], weights: &Packed, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use super::lanes::{Avx2Fma, Avx512};
         if is_x86_feature_detected!("avx512f") {
             /// 10 rows x 2 vectors: 20 of the 32 ZMM registers hold the sums.
             #[target_feature(enable = "avx512f")]
-            unsafe fn avx512(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
-                multiply_with::<Avx512, 10, 2>(rows, k, packed, n, out)
+            unsafe fn avx512(rows: &[f32], weights: &Packed, out: &mut [f32]) {
+                multiply_with::<Avx512, 10, 2>(rows, weights, out)
             }
             // SAFETY: the processor has AVX-512F, checked just above.
-            unsafe { avx512(rows, k, packed, n, out) };
-            return Ok(());
+            return unsafe { avx512(rows, weights, out) };
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             /// 2 rows x 4 vectors: 8 of the 16 YMM registers hold the sums.
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2_fma(rows: &[f32], k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
-                multiply_with::<Avx2Fma, 2, 4>(rows, k, packed, n, out)
+            unsafe fn avx2_fma(rows: &[f32], weights: &Packed, out: &mut [f32]) {
+                multiply_with::<Avx2Fma, 2, 4>(rows, weights, out)
             }
             // SAFETY: the processor has both extensions, checked just above.
-            unsafe { avx2_fma(rows, k, packed, n, out) };
-            return Ok(());
+            return unsafe { avx2_fma(rows, weights, out) };
         }
     }
-    let _ = (rows, k, packed, n, out);
-    bail!("MatMulPacked needs AVX-512, or AVX2 and FMA")
+    // Elsewhere the graphs keep tract's products; this serves the op's tests and any other use.
+    // SAFETY: plain f32 arithmetic needs no instruction set.
+    unsafe { multiply_with::<Scalar, 1, BLOCK>(rows, weights, out) }
 }
 
 /// The product in tiles of `P` rows by one block of `V` vectors of output columns.
 ///
 /// # Safety
 /// The processor has `S`'s instruction set, and `V * S::LANES == BLOCK`.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
     rows: &[f32],
-    k: usize,
-    packed: &[f32],
-    n: usize,
+    weights: &Packed,
     out: &mut [f32],
 ) {
     assert_eq!(V * S::LANES, BLOCK, "a block is V vectors");
+    let Packed { k, n, .. } = *weights;
+    assert!(
+        weights.scale.len() >= n.div_ceil(BLOCK) * BLOCK
+            && weights.bias.len() >= n.div_ceil(BLOCK) * BLOCK
+    );
     let count = rows.len() / k;
     let mut lanes = [[0f32; BLOCK]; P];
-    for (block, weights) in packed.chunks_exact(k * BLOCK).enumerate() {
+    for (block, packed) in weights.weights.chunks_exact(k * BLOCK).enumerate() {
         let columns = BLOCK.min(n - block * BLOCK);
+        // SAFETY: the scales and biases hold whole blocks (asserted above).
+        let scale: [S::V; V] = std::array::from_fn(|v| {
+            S::load(weights.scale[block * BLOCK + v * S::LANES..].as_ptr())
+        });
+        let bias: [S::V; V] =
+            std::array::from_fn(|v| S::load(weights.bias[block * BLOCK + v * S::LANES..].as_ptr()));
         for first in (0..count).step_by(P) {
             let used = P.min(count - first);
             // A short last tile repeats its last row; the repeats are not written.
@@ -135,7 +217,7 @@ unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
             let starts: [*const f32; P] =
                 std::array::from_fn(|p| rows[(first + p.min(used - 1)) * k..][..k].as_ptr());
             let mut sums = [[S::splat(0.0); V]; P];
-            for (i, w) in weights.chunks_exact(BLOCK).enumerate() {
+            for (i, w) in packed.chunks_exact(BLOCK).enumerate() {
                 let w: [S::V; V] = std::array::from_fn(|v| S::load(w[v * S::LANES..].as_ptr()));
                 for (sum, &start) in sums.iter_mut().zip(&starts) {
                     // SAFETY: i < k, and each start has k values after it (sliced above).
@@ -146,8 +228,12 @@ unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
                 }
             }
             for (lane, sum) in lanes.iter_mut().zip(&sums) {
-                for (chunk, &s) in lane.chunks_exact_mut(S::LANES).zip(sum) {
-                    S::store(chunk.as_mut_ptr(), s);
+                for ((chunk, &s), (&scale, &bias)) in lane
+                    .chunks_exact_mut(S::LANES)
+                    .zip(sum)
+                    .zip(scale.iter().zip(&bias))
+                {
+                    S::store(chunk.as_mut_ptr(), S::mul_add(s, scale, bias));
                 }
             }
             for (p, lane) in lanes.iter().enumerate().take(used) {
@@ -195,6 +281,77 @@ pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     })
 }
 
+/// The column op and its values when `node` multiplies or shifts `x`, rows of `n`, by an f32
+/// constant that varies along the last axis alone, or not at all.
+fn column_op(
+    model: &TypedModel,
+    node: &TypedNode,
+    x: OutletId,
+    n: usize,
+) -> Option<(Column, Vec<f32>)> {
+    let op = node.op_as::<TypedBinOp>()?;
+    let column = match op.0.name() {
+        "Mul" => Column::Scale,
+        "Add" => Column::Shift,
+        _ => return None,
+    };
+    let [a, b] = node.inputs[..] else {
+        return None;
+    };
+    let other = if a == x { b } else { a };
+    let konst = model.outlet_fact(other).ok()?.konst.clone()?;
+    let shape = konst.shape();
+    let last = shape.last().copied().unwrap_or(1);
+    let leading_ones = shape.iter().rev().skip(1).all(|&d| d == 1);
+    if other == x
+        || konst.datum_type() != f32::datum_type()
+        || konst.rank() > model.outlet_fact(x).ok()?.rank()
+        || !leading_ones
+        || (last != n && last != 1)
+    {
+        return None;
+    }
+    let plain = konst.try_as_plain_ram().ok()?;
+    Some((column, plain.as_slice::<f32>().ok()?.to_vec()))
+}
+
+/// Folds into each [`MatMulPacked`] the chain of per-column scales and shifts by constants
+/// that alone read its output (the int8 graphs' weight scales and biases); returns how many
+/// products took one.
+pub(super) fn fuse_column_ops(model: &mut TypedModel) -> TractResult<usize> {
+    let outputs = model.output_outlets()?.to_vec();
+    let mut fused = 0;
+    for id in 0..model.nodes.len() {
+        let Some(op) = model.nodes[id].op_as::<MatMulPacked>() else {
+            continue;
+        };
+        let mut op = op.clone();
+        let mut last = id;
+        while let Some(next) = model.single_succ(last)? {
+            let x = OutletId::new(last, 0);
+            if outputs.contains(&x) {
+                break;
+            }
+            let Some((column, values)) = column_op(model, next, x, op.n) else {
+                break;
+            };
+            op = op.then(column, &values)?;
+            last = next.id;
+        }
+        if last == id {
+            continue;
+        }
+        let node = &model.nodes[id];
+        let mut patch = TypedModelPatch::default();
+        let data = patch.tap_model(model, node.inputs[0])?;
+        let wire = patch.wire_node(&node.name, op, &[data])?[0];
+        patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor, tract_product};
@@ -240,6 +397,51 @@ mod tests {
         let mut model = product();
         assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
         assert_close(&run(model, &x), &expected, 1e-6 * k as f32 * 128.0, "cast");
+    }
+
+    #[test]
+    fn folds_the_scale_and_bias_after_it_with_the_same_values() {
+        use tract_onnx::tract_core::ops::math::{add, mul};
+        let (m, k, n) = (13, 7, 37);
+        let product = |scale: Tensor, bias: Tensor| {
+            let mut model = tract_product(m, &tensor(&[k, n], 1));
+            let y = model.output_outlets().unwrap()[0];
+            let scale = model.add_const("scale", scale).unwrap();
+            let y = model.wire_node("scaled", mul(), &[y, scale]).unwrap()[0];
+            let bias = model.add_const("bias", bias).unwrap();
+            let y = model.wire_node("shifted", add(), &[bias, y]).unwrap();
+            model.select_output_outlets(&y).unwrap();
+            model
+        };
+        let x = tensor(&[1, m, k], 2);
+        for (scale, bias) in [
+            (tensor(&[1, 1, n], 3), tensor(&[1, 1, n], 4)),
+            (tensor(&[1, 1, 1], 3), tensor(&[1, 1, 1], 4)),
+        ] {
+            let expected = run(product(scale.clone(), bias.clone()), &x);
+            let mut model = product(scale, bias);
+            assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
+            assert_eq!(fuse_column_ops(&mut model).unwrap(), 1);
+            assert_eq!(
+                model.eval_order().unwrap().len(),
+                2,
+                "source and product alone"
+            );
+            assert_close(&run(model, &x), &expected, 1e-5, "scaled and shifted");
+        }
+    }
+
+    #[test]
+    fn leaves_a_scale_that_varies_by_row() {
+        use tract_onnx::tract_core::ops::math::mul;
+        let (m, k, n) = (13, 7, 37);
+        let mut model = tract_product(m, &tensor(&[k, n], 1));
+        let y = model.output_outlets().unwrap()[0];
+        let scale = model.add_const("scale", tensor(&[1, m, 1], 3)).unwrap();
+        let y = model.wire_node("scaled", mul(), &[y, scale]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
+        assert_eq!(fuse_column_ops(&mut model).unwrap(), 0);
     }
 
     #[test]

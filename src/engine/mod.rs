@@ -2,6 +2,7 @@
 //! decoder's cross-attention keys/values), the one-step decoder with its self-attention cache,
 //! and, in bundles that have one, the tagger (mel window -> a score per tag).
 
+mod attention;
 mod conv3x3;
 mod epilogue;
 mod group_max;
@@ -388,13 +389,16 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
     let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
     matmuls += matmul::replace_matmuls(&mut typed).map_err(load)?;
+    let scaled = matmul::fuse_column_ops(&mut typed).map_err(load)?;
+    let attentions = attention::replace_attentions(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
         "{}: {stems} stem convolution(s), {convs} 3x3 convolution(s) ({fused} of the two with \
          their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
          group max(es), {matvecs} int8 single-row product(s) and {matmuls} product(s) of many \
-         rows run by earsight's own ops",
+         rows ({scaled} with their columns' scales and biases) and {attentions} multi-head \
+         attention(s) run by earsight's own ops",
         path.display()
     );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.
