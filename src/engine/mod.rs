@@ -8,6 +8,7 @@ mod epilogue;
 mod group_max;
 mod hoist;
 mod lanes;
+mod layer_norm;
 mod matmul;
 mod matvec_i8;
 #[cfg(test)]
@@ -391,6 +392,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     matmuls += matmul::replace_matmuls(&mut typed).map_err(load)?;
     let scaled = matmul::fuse_column_ops(&mut typed).map_err(load)?;
     let attentions = attention::replace_attentions(&mut typed).map_err(load)?;
+    let norms = layer_norm::replace_layer_norms(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
@@ -398,7 +400,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
          their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
          group max(es), {matvecs} int8 single-row product(s) and {matmuls} product(s) of many \
          rows ({scaled} with their columns' scales and biases) and {attentions} multi-head \
-         attention(s) run by earsight's own ops",
+         attention(s) and {norms} layer norm(s) run by earsight's own ops",
         path.display()
     );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.

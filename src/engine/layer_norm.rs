@@ -1,0 +1,287 @@
+//! Layer normalisation as one op, in place of the six tract runs it as.
+//!
+//! tract reads an ONNX `LayerNormalization` as a sum over the last axis, a multiply to make it
+//! a mean, a subtraction, a root-mean-square normalisation, then a scale and a shift: five
+//! passes over the rows, each writing a whole tensor that the next reads again. This op takes
+//! each row once while it is in the cache: its mean, its variance, then the normalised, scaled
+//! and shifted row (`tools/bench/FINDINGS.md`, "The encoder's attention").
+
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
+
+/// `(x - mean(x)) / sqrt(var(x) + eps) * gamma + beta` over the last axis of `[.., C]` f32 rows.
+#[derive(Debug, Clone)]
+pub(super) struct LayerNorm {
+    eps: f32,
+    /// `[C]` each.
+    gamma: Arc<Tensor>,
+    beta: Arc<Tensor>,
+}
+
+impl PartialEq for LayerNorm {
+    fn eq(&self, other: &LayerNorm) -> bool {
+        (self.eps.to_bits(), &self.gamma, &self.beta)
+            == (other.eps.to_bits(), &other.gamma, &other.beta)
+    }
+}
+
+impl Eq for LayerNorm {}
+
+impl Op for LayerNorm {
+    fn name(&self) -> StaticName {
+        "LayerNorm".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for LayerNorm {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let gamma = self.gamma.try_as_plain_ram()?;
+        let beta = self.beta.try_as_plain_ram()?;
+        let (gamma, beta) = (gamma.as_slice::<f32>()?, beta.as_slice::<f32>()?);
+        let c = gamma.len();
+        let output = super::map_rows("LayerNorm", &inputs[0], (c, c), |rows, output| {
+            for (row, out) in rows.chunks_exact(c).zip(output.chunks_exact_mut(c)) {
+                normalise(row, self.eps, gamma, beta, out);
+            }
+            Ok(())
+        })?;
+        Ok(tvec!(output))
+    }
+
+    op_out_of_plan!();
+}
+
+impl TypedOp for LayerNorm {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        super::rows_fact("LayerNorm", inputs[0], self.gamma.len())
+    }
+}
+
+/// The sum of `values` in eight independent lanes, which the compiler turns into vectors.
+fn sum_in_lanes(values: impl ExactSizeIterator<Item = f32>) -> f32 {
+    let mut lanes = [0f32; 8];
+    for (i, x) in values.enumerate() {
+        lanes[i % 8] += x;
+    }
+    lanes.iter().sum()
+}
+
+/// One row, normalised into `out`.
+fn normalise(row: &[f32], eps: f32, gamma: &[f32], beta: &[f32], out: &mut [f32]) {
+    let c = row.len() as f32;
+    let mean = sum_in_lanes(row.iter().copied()) / c;
+    let variance = sum_in_lanes(row.iter().map(|&x| (x - mean) * (x - mean))) / c;
+    let inverse = (variance + eps).sqrt().recip();
+    for (((o, &x), &g), &b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
+        *o = (x - mean) * inverse * g + b;
+    }
+}
+
+/// The f32 constant at `outlet`, when there is one.
+fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
+    let konst = model.outlet_fact(outlet).ok()?.konst.clone()?;
+    (konst.datum_type() == f32::datum_type()).then_some(konst)
+}
+
+/// The other input of `node`, a binary `op_name` op with `x` as one input.
+fn other_input(node: &TypedNode, op_name: &str, x: OutletId) -> Option<OutletId> {
+    if node.op_as::<TypedBinOp>()?.0.name() != op_name {
+        return None;
+    }
+    let [a, b] = node.inputs[..] else {
+        return None;
+    };
+    match (a == x, b == x) {
+        (true, false) => Some(b),
+        (false, true) => Some(a),
+        _ => None,
+    }
+}
+
+/// `values` as `c` values, one per column: `c` of them, or one for all.
+fn per_column(values: &Tensor, c: usize, rank: usize) -> Option<Vec<f32>> {
+    let shape = values.shape();
+    let leading_ones = shape.iter().rev().skip(1).all(|&d| d == 1);
+    let last = shape.last().copied().unwrap_or(1);
+    if !leading_ones || values.rank() > rank || (last != c && last != 1) {
+        return None;
+    }
+    let plain = values.try_as_plain_ram().ok()?;
+    let values = plain.as_slice::<f32>().ok()?;
+    Some((0..c).map(|i| values[i % values.len()]).collect())
+}
+
+/// The layer norm whose root-mean-square node is `rms`: its input rows, the op, and the outlet
+/// its output takes the place of.
+fn layer_norm_at(model: &TypedModel, rms: &TypedNode) -> Option<(OutletId, LayerNorm, OutletId)> {
+    let op = rms.op_as::<RmsNorm>()?;
+    let centred = model.node(rms.inputs[0].node);
+    let [x, mean] = centred.inputs[..] else {
+        return None;
+    };
+    if other_input(centred, "Sub", x)? != mean || centred.inputs[0] != x {
+        return None;
+    }
+    let fact = model.outlet_fact(x).ok()?;
+    let rank = fact.rank();
+    let c = fact.shape.last()?.to_usize().ok()?;
+    if fact.datum_type != f32::datum_type() || op.axis + 1 != rank || c == 0 {
+        return None;
+    }
+    // mean = sum(x) * (1 / C)
+    let mean_node = model.node(mean.node);
+    let sum = mean_node
+        .inputs
+        .iter()
+        .copied()
+        .find(|&i| model.node(i.node).op_as::<Reduce>().is_some())?;
+    let recip = constant(model, other_input(mean_node, "Mul", sum)?)?;
+    let reduce = model.node(sum.node).op_as::<Reduce>()?;
+    let sums_rows = reduce.reducer == Reducer::Sum
+        && reduce.axes[..] == [rank - 1]
+        && model.node(sum.node).inputs[0] == x;
+    let recip = recip.cast_to_scalar::<f32>().ok()?;
+    if !sums_rows || (recip * c as f32 - 1.0).abs() > 1e-6 {
+        return None;
+    }
+    let eps = op.eps.cast_to_scalar::<f32>().ok()?;
+    // Then a scale and a shift by constants per column, each where present, in that order.
+    let mut last = OutletId::new(rms.id, 0);
+    let mut gamma = vec![1f32; c];
+    let mut beta = vec![0f32; c];
+    let outputs = model.output_outlets().ok()?;
+    for (op_name, values) in [("Mul", &mut gamma), ("Add", &mut beta)] {
+        if outputs.contains(&last) {
+            break;
+        }
+        let Some(next) = model.single_succ(last.node).ok()? else {
+            break;
+        };
+        let Some(found) = other_input(next, op_name, last)
+            .and_then(|o| constant(model, o))
+            .and_then(|k| per_column(&k, c, rank))
+        else {
+            continue;
+        };
+        *values = found;
+        last = OutletId::new(next.id, 0);
+    }
+    let tensor = |v: Vec<f32>| {
+        Tensor::from_shape(&[c], &v)
+            .ok()
+            .map(Tensor::into_arc_tensor)
+    };
+    Some((
+        x,
+        LayerNorm {
+            eps,
+            gamma: tensor(gamma)?,
+            beta: tensor(beta)?,
+        },
+        last,
+    ))
+}
+
+/// Puts [`LayerNorm`] in place of each layer normalisation written as tract reads ONNX's, in a
+/// decluttered graph; returns how many it replaced.
+pub(super) fn replace_layer_norms(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in 0..model.nodes.len() {
+        let Some((x, op, output)) = layer_norm_at(model, &model.nodes[id]) else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let data = patch.tap_model(model, x)?;
+        let name = format!("{}.layer_norm", model.nodes[id].name);
+        let wire = patch.wire_node(name, op, &[data])?[0];
+        patch.shunt_outside(model, output, wire)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::op_tests::{assert_close, run, tensor};
+    use super::*;
+    use tract_onnx::tract_core::ops::math::{add, mul, sub};
+
+    /// tract's layer norm over `[1, rows, c]` as it reads ONNX's `LayerNormalization`, with a
+    /// scale and a shift of `[1, 1, c]` where given, decluttered as the engine does.
+    fn tract_layer_norm(
+        rows: usize,
+        c: usize,
+        gamma: Option<Tensor>,
+        beta: Option<Tensor>,
+    ) -> TypedModel {
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, rows, c])).unwrap();
+        let reduce = Reduce {
+            axes: tvec![2],
+            reducer: Reducer::Sum,
+        };
+        let sum = model.wire_node("sum", reduce, &[x]).unwrap()[0];
+        let recip = model
+            .add_const("recip", tensor3(&[[[1.0 / c as f32]]]))
+            .unwrap();
+        let mean = model.wire_node("mean", mul(), &[sum, recip]).unwrap()[0];
+        let centred = model.wire_node("centred", sub(), &[x, mean]).unwrap()[0];
+        let rms = RmsNorm {
+            axis: 2,
+            eps: tensor0(1e-5f32).into_arc_tensor(),
+        };
+        let mut y = model.wire_node("rms", rms, &[centred]).unwrap()[0];
+        if let Some(gamma) = gamma {
+            let gamma = model.add_const("gamma", gamma).unwrap();
+            y = model.wire_node("scaled", mul(), &[gamma, y]).unwrap()[0];
+        }
+        if let Some(beta) = beta {
+            let beta = model.add_const("beta", beta).unwrap();
+            y = model.wire_node("shifted", add(), &[y, beta]).unwrap()[0];
+        }
+        model.select_output_outlets(&[y]).unwrap();
+        super::super::declutter(&mut model).unwrap();
+        model
+    }
+
+    #[test]
+    fn replaces_tracts_layer_norm_with_the_same_values() {
+        // The encoder's and decoder's widths; a width that leaves partial lanes.
+        for (rows, c) in [(256, 192), (1, 256), (5, 13)] {
+            for (gamma, beta) in [
+                (Some(tensor(&[1, 1, c], 2)), Some(tensor(&[1, 1, c], 3))),
+                (None, Some(tensor(&[1, 1, c], 3))),
+                (None, None),
+            ] {
+                let what = format!("{rows} {c} {} {}", gamma.is_some(), beta.is_some());
+                let x = tensor(&[1, rows, c], 1);
+                let expected = run(tract_layer_norm(rows, c, gamma.clone(), beta.clone()), &x);
+                let mut model = tract_layer_norm(rows, c, gamma, beta);
+                assert_eq!(replace_layer_norms(&mut model).unwrap(), 1, "{what}");
+                assert_eq!(
+                    model.eval_order().unwrap().len(),
+                    2,
+                    "{what}: source and norm alone"
+                );
+                assert_close(&run(model, &x), &expected, 1e-5, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn leaves_a_mean_over_the_wrong_count() {
+        let mut model = tract_layer_norm(4, 8, None, None);
+        let recip = model.nodes.iter().position(|n| n.name == "recip").unwrap();
+        let half = tensor3(&[[[0.5f32]]]).into_arc_tensor();
+        model.nodes[recip].op =
+            Box::new(tract_onnx::tract_core::ops::konst::Const::new(half.clone()).unwrap());
+        model.nodes[recip].outputs[0].fact = TypedFact::try_from(half).unwrap();
+        assert_eq!(replace_layer_norms(&mut model).unwrap(), 0);
+    }
+}
