@@ -11,10 +11,9 @@
 //! elsewhere tract's product stays.
 
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
-use super::rewrite::{replace_each, rows_by_weights};
+use super::rewrite::{replace_each, rows_by_weights, Column, ScalesColumns};
 
 use super::lanes::{Lanes, Scalar};
 
@@ -59,44 +58,21 @@ impl MatMulPacked {
             n,
         })
     }
+}
 
-    /// The same product with each column's result then multiplied (`Column::Scale`) or
-    /// shifted (`Column::Shift`) by the column's value in `values` (one value: all columns).
+impl ScalesColumns for MatMulPacked {
+    fn columns(&self) -> usize {
+        self.n
+    }
+
     fn then(&self, column: Column, values: &[f32]) -> TractResult<MatMulPacked> {
-        let mut scale = self.scale.as_ref().clone();
-        let mut bias = self.bias.as_ref().clone();
-        {
-            let mut scale_plain = scale.try_as_plain_ram_mut()?;
-            let mut bias_plain = bias.try_as_plain_ram_mut()?;
-            let scales = scale_plain.as_slice_mut::<f32>()?;
-            let biases = bias_plain.as_slice_mut::<f32>()?;
-            for (c, (s, b)) in scales
-                .iter_mut()
-                .zip(biases.iter_mut())
-                .enumerate()
-                .take(self.n)
-            {
-                let value = values[c % values.len()];
-                match column {
-                    // (x * s + b) * v = x * (s * v) + b * v
-                    Column::Scale => (*s, *b) = (*s * value, *b * value),
-                    Column::Shift => *b += value,
-                }
-            }
-        }
+        let (scale, bias) = column.fold(&self.scale, &self.bias, self.n, values)?;
         Ok(MatMulPacked {
-            scale: scale.into_arc_tensor(),
-            bias: bias.into_arc_tensor(),
+            scale,
+            bias,
             ..self.clone()
         })
     }
-}
-
-/// What an op after a product does to each of its columns, by a value per column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Scale,
-    Shift,
 }
 
 impl Op for MatMulPacked {
@@ -281,80 +257,10 @@ pub(super) fn replace_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     })
 }
 
-/// The column op and its values when `node` multiplies or shifts `x`, rows of `n`, by an f32
-/// constant that varies along the last axis alone, or not at all.
-fn column_op(
-    model: &TypedModel,
-    node: &TypedNode,
-    x: OutletId,
-    n: usize,
-) -> Option<(Column, Vec<f32>)> {
-    let op = node.op_as::<TypedBinOp>()?;
-    let column = match op.0.name() {
-        "Mul" => Column::Scale,
-        "Add" => Column::Shift,
-        _ => return None,
-    };
-    let [a, b] = node.inputs[..] else {
-        return None;
-    };
-    let other = if a == x { b } else { a };
-    let konst = model.outlet_fact(other).ok()?.konst.clone()?;
-    let shape = konst.shape();
-    let last = shape.last().copied().unwrap_or(1);
-    let leading_ones = shape.iter().rev().skip(1).all(|&d| d == 1);
-    if other == x
-        || konst.datum_type() != f32::datum_type()
-        || konst.rank() > model.outlet_fact(x).ok()?.rank()
-        || !leading_ones
-        || (last != n && last != 1)
-    {
-        return None;
-    }
-    let plain = konst.try_as_plain_ram().ok()?;
-    Some((column, plain.as_slice::<f32>().ok()?.to_vec()))
-}
-
-/// Folds into each [`MatMulPacked`] the chain of per-column scales and shifts by constants
-/// that alone read its output (the int8 graphs' weight scales and biases); returns how many
-/// products took one.
-pub(super) fn fuse_column_ops(model: &mut TypedModel) -> TractResult<usize> {
-    let outputs = model.output_outlets()?.to_vec();
-    let mut fused = 0;
-    for id in 0..model.nodes.len() {
-        let Some(op) = model.nodes[id].op_as::<MatMulPacked>() else {
-            continue;
-        };
-        let mut op = op.clone();
-        let mut last = id;
-        while let Some(next) = model.single_succ(last)? {
-            let x = OutletId::new(last, 0);
-            if outputs.contains(&x) {
-                break;
-            }
-            let Some((column, values)) = column_op(model, next, x, op.n) else {
-                break;
-            };
-            op = op.then(column, &values)?;
-            last = next.id;
-        }
-        if last == id {
-            continue;
-        }
-        let node = &model.nodes[id];
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, op, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
-        patch.apply(model)?;
-        fused += 1;
-    }
-    Ok(fused)
-}
-
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::op_tests::{assert_close, run, tensor, tract_product};
+    use super::super::op_tests::{assert_close, run, tensor, tract_product, tract_scaled_product};
+    use super::super::rewrite::fuse_column_ops;
     use super::*;
     use tract_onnx::tract_core::ops::cast::Cast;
 
@@ -401,27 +307,18 @@ mod tests {
 
     #[test]
     fn folds_the_scale_and_bias_after_it_with_the_same_values() {
-        use tract_onnx::tract_core::ops::math::{add, mul};
         let (m, k, n) = (13, 7, 37);
-        let product = |scale: Tensor, bias: Tensor| {
-            let mut model = tract_product(m, &tensor(&[k, n], 1));
-            let y = model.output_outlets().unwrap()[0];
-            let scale = model.add_const("scale", scale).unwrap();
-            let y = model.wire_node("scaled", mul(), &[y, scale]).unwrap()[0];
-            let bias = model.add_const("bias", bias).unwrap();
-            let y = model.wire_node("shifted", add(), &[bias, y]).unwrap();
-            model.select_output_outlets(&y).unwrap();
-            model
-        };
         let x = tensor(&[1, m, k], 2);
         for (scale, bias) in [
             (tensor(&[1, 1, n], 3), tensor(&[1, 1, n], 4)),
             (tensor(&[1, 1, 1], 3), tensor(&[1, 1, 1], 4)),
         ] {
-            let expected = run(product(scale.clone(), bias.clone()), &x);
-            let mut model = product(scale, bias);
+            let product =
+                || tract_scaled_product(m, &tensor(&[k, n], 1), scale.clone(), bias.clone());
+            let expected = run(product(), &x);
+            let mut model = product();
             assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
-            assert_eq!(fuse_column_ops(&mut model).unwrap(), 1);
+            assert_eq!(fuse_column_ops::<MatMulPacked>(&mut model).unwrap(), 1);
             assert_eq!(
                 model.eval_order().unwrap().len(),
                 2,
@@ -441,7 +338,7 @@ mod tests {
         let y = model.wire_node("scaled", mul(), &[y, scale]).unwrap();
         model.select_output_outlets(&y).unwrap();
         assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
-        assert_eq!(fuse_column_ops(&mut model).unwrap(), 0);
+        assert_eq!(fuse_column_ops::<MatMulPacked>(&mut model).unwrap(), 0);
     }
 
     #[test]

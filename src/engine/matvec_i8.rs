@@ -6,22 +6,27 @@
 //! reads all of them for its single token (`tools/bench/FINDINGS.md`, "The decoder's step").
 //! This op keeps each output's weights as a contiguous row of int8, converts them in vector
 //! registers, and takes the dot product with the activation row: the same products (a whole
-//! number below 128 is exact in f32), summed in another order. It runs where the processor has
-//! AVX-512, or AVX2 and FMA; elsewhere tract's product is kept.
+//! number below 128 is exact in f32), summed in another order. The per-column scale and bias
+//! after the product are folded in. It runs where the processor has AVX-512, or AVX2 and FMA;
+//! elsewhere tract's product is kept.
 
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
-use super::rewrite::{replace_each, rows_by_weights};
+use super::rewrite::{replace_each, rows_by_weights, Column, ScalesColumns};
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::LanesI8;
 
-/// `[A, M, K]` f32 times constant `[K, N]` weights -> `[A, M, N]`.
+/// `[A, M, K]` f32 times constant `[K, N]` weights, each column then times its scale plus its
+/// bias -> `[A, M, N]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct MatVecI8 {
     /// `[N, K]`: the weights of each output, int8.
     weights: Arc<Tensor>,
+    /// `[N]` each: one and zero where there are none.
+    scale: Arc<Tensor>,
+    bias: Arc<Tensor>,
 }
 
 impl MatVecI8 {
@@ -31,6 +36,21 @@ impl MatVecI8 {
 
     fn n(&self) -> usize {
         self.weights.shape()[0]
+    }
+}
+
+impl ScalesColumns for MatVecI8 {
+    fn columns(&self) -> usize {
+        self.n()
+    }
+
+    fn then(&self, column: Column, values: &[f32]) -> TractResult<MatVecI8> {
+        let (scale, bias) = column.fold(&self.scale, &self.bias, self.n(), values)?;
+        Ok(MatVecI8 {
+            scale,
+            bias,
+            ..self.clone()
+        })
     }
 }
 
@@ -46,10 +66,18 @@ impl EvalOp for MatVecI8 {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let weights = self.weights.try_as_plain_ram()?;
         let weights = weights.as_slice::<i8>()?;
+        let (scale, bias) = (
+            self.scale.try_as_plain_ram()?,
+            self.bias.try_as_plain_ram()?,
+        );
+        let (scale, bias) = (scale.as_slice::<f32>()?, bias.as_slice::<f32>()?);
         let (k, n) = (self.k(), self.n());
         let output = super::map_rows("MatVecI8", &inputs[0], (k, n), |rows, output| {
             for (row, out) in rows.chunks_exact(k).zip(output.chunks_exact_mut(n)) {
                 products(row, weights, out)?;
+                for ((o, &s), &b) in out.iter_mut().zip(scale).zip(bias) {
+                    *o = *o * s + b;
+                }
             }
             Ok(())
         })?;
@@ -162,8 +190,11 @@ fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<Mat
             }
         }
     }
+    let columns = |value: f32| Tensor::from_shape(&[n], &vec![value; n]).ok();
     Some(MatVecI8 {
         weights: Tensor::from_shape(&[n, k], &rows).ok()?.into_arc_tensor(),
+        scale: columns(1.0)?.into_arc_tensor(),
+        bias: columns(0.0)?.into_arc_tensor(),
     })
 }
 
@@ -183,7 +214,8 @@ pub(super) fn replace_matvecs(model: &mut TypedModel) -> TractResult<usize> {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::op_tests::{assert_close, run, tensor, tract_product};
+    use super::super::op_tests::{assert_close, run, tensor, tract_product, tract_scaled_product};
+    use super::super::rewrite::fuse_column_ops;
     use super::*;
     use tract_onnx::tract_core::ops::cast::Cast;
     use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -208,6 +240,27 @@ mod tests {
             let tolerance = 1e-6 * k as f32 * 128.0;
             assert_close(&run(model, &x), &expected, tolerance, &format!("{k} {n}"));
         }
+    }
+
+    #[test]
+    fn folds_the_scale_and_bias_after_it_with_the_same_values() {
+        let (k, n) = (37, 9);
+        let x = tensor(&[1, 1, k], 1);
+        let product = || {
+            let (scale, bias) = (tensor(&[1, 1, n], 3), tensor(&[1, 1, n], 4));
+            tract_scaled_product(1, &int8_valued(k, n), scale, bias)
+        };
+        let expected = run(product(), &x);
+        let mut model = product();
+        assert_eq!(replace_matvecs(&mut model).unwrap(), 1);
+        assert_eq!(fuse_column_ops::<MatVecI8>(&mut model).unwrap(), 1);
+        assert_eq!(
+            model.eval_order().unwrap().len(),
+            2,
+            "source and product alone"
+        );
+        let tolerance = 1e-6 * k as f32 * 128.0;
+        assert_close(&run(model, &x), &expected, tolerance, "scaled and shifted");
     }
 
     #[test]

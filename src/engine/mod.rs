@@ -390,7 +390,8 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
     let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
     matmuls += matmul::replace_matmuls(&mut typed).map_err(load)?;
-    let scaled = matmul::fuse_column_ops(&mut typed).map_err(load)?;
+    let scaled = rewrite::fuse_column_ops::<matmul::MatMulPacked>(&mut typed).map_err(load)?
+        + rewrite::fuse_column_ops::<matvec_i8::MatVecI8>(&mut typed).map_err(load)?;
     let attentions = attention::replace_attentions(&mut typed).map_err(load)?;
     let norms = layer_norm::replace_layer_norms(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
@@ -399,7 +400,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
         "{}: {stems} stem convolution(s), {convs} 3x3 convolution(s) ({fused} of the two with \
          their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
          group max(es), {matvecs} int8 single-row product(s) and {matmuls} product(s) of many \
-         rows ({scaled} with their columns' scales and biases) and {attentions} multi-head \
+         rows ({scaled} of the products with their columns' scales and biases) and {attentions} multi-head \
          attention(s) and {norms} layer norm(s) run by earsight's own ops",
         path.display()
     );

@@ -68,6 +68,21 @@ pub fn tract_product(m: usize, b: &Tensor) -> TypedModel {
     model.into_decluttered().unwrap()
 }
 
+/// [`tract_product`], then its columns multiplied by `scale` and shifted by `bias` (each
+/// `[1, 1, n]`, or `[1, 1, 1]` for all columns), as the int8 graphs follow their products.
+#[cfg(target_arch = "x86_64")]
+pub fn tract_scaled_product(m: usize, b: &Tensor, scale: Tensor, bias: Tensor) -> TypedModel {
+    use tract_onnx::tract_core::ops::math::{add, mul};
+    let mut model = tract_product(m, b);
+    let y = model.output_outlets().unwrap()[0];
+    let scale = model.add_const("scale", scale).unwrap();
+    let y = model.wire_node("scaled", mul(), &[y, scale]).unwrap()[0];
+    let bias = model.add_const("bias", bias).unwrap();
+    let y = model.wire_node("shifted", add(), &[bias, y]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    model
+}
+
 /// Optimises `model` as the engine does and runs it on `input`.
 pub fn run(model: TypedModel, input: &Tensor) -> Tensor {
     let outputs = model

@@ -1,6 +1,7 @@
 //! Putting the engine's own ops in place of tract's in a graph.
 
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 /// Puts `op_for`'s op in place of each of the graph's ops of type `O` for which it has one,
@@ -50,4 +51,120 @@ pub(super) fn rows_by_weights(
         return None;
     };
     (inputs[0].shape[2] == k.to_dim()).then(|| (inputs[0].shape[1].clone(), k, n))
+}
+
+/// What an op after a product does to each of its columns, by a value per column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Column {
+    Scale,
+    Shift,
+}
+
+impl Column {
+    /// A product's per-column `scale` and `bias` (applied as `x * scale + bias`, `n` columns,
+    /// maybe padded) once this is applied after them with the column's value in `values` (one
+    /// value: all columns).
+    pub fn fold(
+        self,
+        scale: &Tensor,
+        bias: &Tensor,
+        n: usize,
+        values: &[f32],
+    ) -> TractResult<(Arc<Tensor>, Arc<Tensor>)> {
+        let (mut scale, mut bias) = (scale.clone(), bias.clone());
+        {
+            let mut scale_plain = scale.try_as_plain_ram_mut()?;
+            let mut bias_plain = bias.try_as_plain_ram_mut()?;
+            let scales = scale_plain.as_slice_mut::<f32>()?;
+            let biases = bias_plain.as_slice_mut::<f32>()?;
+            for (c, (s, b)) in scales.iter_mut().zip(biases.iter_mut()).enumerate().take(n) {
+                let value = values[c % values.len()];
+                match self {
+                    // (x * s + b) * v = x * (s * v) + b * v
+                    Column::Scale => (*s, *b) = (*s * value, *b * value),
+                    Column::Shift => *b += value,
+                }
+            }
+        }
+        Ok((scale.into_arc_tensor(), bias.into_arc_tensor()))
+    }
+}
+
+/// A product op that scales and shifts each of its output columns before it returns them.
+pub(super) trait ScalesColumns: TypedOp + Clone {
+    /// Its output columns.
+    fn columns(&self) -> usize;
+    /// The same op with `column` then applied by `values`.
+    fn then(&self, column: Column, values: &[f32]) -> TractResult<Self>;
+}
+
+/// The column op and its values when `node` multiplies or shifts `x`, rows of `n`, by an f32
+/// constant that varies along the last axis alone, or not at all.
+fn column_op(
+    model: &TypedModel,
+    node: &TypedNode,
+    x: OutletId,
+    n: usize,
+) -> Option<(Column, Vec<f32>)> {
+    let op = node.op_as::<TypedBinOp>()?;
+    let column = match op.0.name() {
+        "Mul" => Column::Scale,
+        "Add" => Column::Shift,
+        _ => return None,
+    };
+    let [a, b] = node.inputs[..] else {
+        return None;
+    };
+    let other = if a == x { b } else { a };
+    let konst = model.outlet_fact(other).ok()?.konst.clone()?;
+    let shape = konst.shape();
+    let last = shape.last().copied().unwrap_or(1);
+    let leading_ones = shape.iter().rev().skip(1).all(|&d| d == 1);
+    if other == x
+        || konst.datum_type() != f32::datum_type()
+        || konst.rank() > model.outlet_fact(x).ok()?.rank()
+        || !leading_ones
+        || (last != n && last != 1)
+    {
+        return None;
+    }
+    let plain = konst.try_as_plain_ram().ok()?;
+    Some((column, plain.as_slice::<f32>().ok()?.to_vec()))
+}
+
+/// Folds into each op of type `T` the chain of per-column scales and shifts by constants that
+/// alone read its output (the int8 graphs' weight scales and biases); returns how many ops took
+/// one.
+pub(super) fn fuse_column_ops<T: ScalesColumns>(model: &mut TypedModel) -> TractResult<usize> {
+    let outputs = model.output_outlets()?.to_vec();
+    let mut fused = 0;
+    for id in 0..model.nodes.len() {
+        let Some(op) = model.nodes[id].op_as::<T>() else {
+            continue;
+        };
+        let mut op = op.clone();
+        let mut last = id;
+        while let Some(next) = model.single_succ(last)? {
+            let x = OutletId::new(last, 0);
+            if outputs.contains(&x) {
+                break;
+            }
+            let Some((column, values)) = column_op(model, next, x, op.columns()) else {
+                break;
+            };
+            op = op.then(column, &values)?;
+            last = next.id;
+        }
+        if last == id {
+            continue;
+        }
+        let node = &model.nodes[id];
+        let mut patch = TypedModelPatch::default();
+        let data = patch.tap_model(model, node.inputs[0])?;
+        let wire = patch.wire_node(&node.name, op, &[data])?[0];
+        patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
 }
