@@ -130,10 +130,10 @@ impl EvalOp for Attention {
                 );
                 let out = &mut out[b * tq * width..][..tq * width];
                 for head in 0..self.heads {
-                    if tq < PACK_FROM {
-                        heads.one_by_one(head, q, k, v, out);
-                    } else {
+                    if heads.packs {
                         heads.packed(head, q, k, v, out);
+                    } else {
+                        heads.one_by_one(head, q, k, v, out);
                     }
                 }
             }
@@ -153,6 +153,8 @@ struct Heads<'a> {
     op: &'a Attention,
     tq: usize,
     tk: usize,
+    /// Whether both products are packed (else the queries are taken one by one).
+    packs: bool,
     /// One head's queries, `[Tq, D]`.
     queries: Vec<f32>,
     /// One head's keys, transposed and packed as the product's weights, with the scale.
@@ -172,24 +174,29 @@ struct Heads<'a> {
 }
 
 impl<'a> Heads<'a> {
+    /// The buffers for `tq` queries over `tk` keys: those of the packed products only where
+    /// they will be packed, one query's where they are taken one by one.
     fn new(op: &'a Attention, tq: usize, tk: usize) -> Heads<'a> {
         let d = op.head_dim;
-        let key_columns = tk.div_ceil(BLOCK) * BLOCK;
-        let value_columns = d.div_ceil(BLOCK) * BLOCK;
+        let packs = tq >= PACK_FROM;
+        let rows = if packs { tq } else { 1 };
+        let key_columns = if packs { tk.div_ceil(BLOCK) * BLOCK } else { 0 };
+        let value_columns = if packs { d.div_ceil(BLOCK) * BLOCK } else { 0 };
         Heads {
             op,
             tq,
             tk,
-            queries: vec![0.0; tq * d],
+            packs,
+            queries: vec![0.0; if packs { tq * d } else { 0 }],
             keys: vec![0.0; key_columns * d],
             key_scale: vec![op.scale; key_columns],
             key_bias: vec![0.0; key_columns],
-            scores: vec![0.0; tq * tk],
-            sums: vec![0.0; tq],
+            scores: vec![0.0; rows * tk],
+            sums: vec![0.0; rows],
             values: vec![0.0; value_columns * tk],
             value_scale: vec![1.0; value_columns],
             value_bias: vec![0.0; value_columns],
-            mixed: vec![0.0; tq * d],
+            mixed: vec![0.0; rows * d],
         }
     }
 
@@ -520,15 +527,8 @@ pub(super) fn replace_attentions(model: &mut TypedModel) -> TractResult<usize> {
         let Some((op, inputs, output)) = attention_at(model, &model.nodes[id]) else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let taps = inputs
-            .iter()
-            .map(|&i| patch.tap_model(model, i))
-            .collect::<TractResult<TVec<_>>>()?;
-        let name = &model.nodes[id].name;
-        let wire = patch.wire_node(format!("{name}.attention"), op, &taps)?[0];
-        patch.shunt_outside(model, output, wire)?;
-        patch.apply(model)?;
+        let name = format!("{}.attention", model.nodes[id].name);
+        super::rewrite::put_in_place(model, name, op, &inputs, output)?;
         replaced += 1;
     }
     Ok(replaced)

@@ -121,12 +121,8 @@ fn fuse<T: WithEpilogue>(model: &mut TypedModel) -> TractResult<usize> {
             }
         }
         let op = op.with_epilogue(epilogue);
-        let node = &model.nodes[id];
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, op, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
-        patch.apply(model)?;
+        let (name, input) = (model.nodes[id].name.clone(), model.nodes[id].inputs[0]);
+        super::rewrite::put_in_place(model, name, op, &[input], OutletId::new(last, 0))?;
         fused += 1;
     }
     Ok(fused)

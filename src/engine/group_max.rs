@@ -135,11 +135,8 @@ pub(super) fn replace_group_maxes(model: &mut TypedModel) -> TractResult<usize> 
         let op = GroupMax {
             groups: groups.into_iter().map(|(_, g)| g).collect(),
         };
-        let mut patch = TypedModelPatch::default();
-        let scores = patch.tap_model(model, source)?;
-        let wire = patch.wire_node(&node.name, op, &[scores])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
+        let name = node.name.clone();
+        super::rewrite::put_in_place(model, name, op, &[source], OutletId::new(id, 0))?;
         replaced += 1;
     }
     Ok(replaced)

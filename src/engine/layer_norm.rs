@@ -199,12 +199,8 @@ pub(super) fn replace_layer_norms(model: &mut TypedModel) -> TractResult<usize> 
         let Some((x, op, output)) = layer_norm_at(model, &model.nodes[id]) else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, x)?;
         let name = format!("{}.layer_norm", model.nodes[id].name);
-        let wire = patch.wire_node(name, op, &[data])?[0];
-        patch.shunt_outside(model, output, wire)?;
-        patch.apply(model)?;
+        super::rewrite::put_in_place(model, name, op, &[x], output)?;
         replaced += 1;
     }
     Ok(replaced)

@@ -4,6 +4,25 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+/// Wires `op` named `name` over `inputs` and puts its output in place of `replaced`: what
+/// reads `replaced` then reads it; tract drops the ops left unread.
+pub(super) fn put_in_place<T: TypedOp>(
+    model: &mut TypedModel,
+    name: impl Into<String>,
+    op: T,
+    inputs: &[OutletId],
+    replaced: OutletId,
+) -> TractResult<()> {
+    let mut patch = TypedModelPatch::default();
+    let taps = inputs
+        .iter()
+        .map(|&i| patch.tap_model(model, i))
+        .collect::<TractResult<TVec<_>>>()?;
+    let wire = patch.wire_node(name, op, &taps)?[0];
+    patch.shunt_outside(model, replaced, wire)?;
+    patch.apply(model)
+}
+
 /// Puts `op_for`'s op in place of each of the graph's ops of type `O` for which it has one,
 /// reading the same first input; returns how many it replaced. `op_for` sees the graph, the
 /// node and the facts of its inputs.
@@ -20,11 +39,8 @@ pub(super) fn replace_each<O: TypedOp, T: TypedOp>(
         let Some(op) = op_for(model, node, op, &model.node_input_facts(id)?) else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, op, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
+        let (name, input) = (node.name.clone(), node.inputs[0]);
+        put_in_place(model, name, op, &[input], OutletId::new(id, 0))?;
         replaced += 1;
     }
     Ok(replaced)
@@ -158,12 +174,8 @@ pub(super) fn fuse_column_ops<T: ScalesColumns>(model: &mut TypedModel) -> Tract
         if last == id {
             continue;
         }
-        let node = &model.nodes[id];
-        let mut patch = TypedModelPatch::default();
-        let data = patch.tap_model(model, node.inputs[0])?;
-        let wire = patch.wire_node(&node.name, op, &[data])?[0];
-        patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
-        patch.apply(model)?;
+        let (name, input) = (model.nodes[id].name.clone(), model.nodes[id].inputs[0]);
+        put_in_place(model, name, op, &[input], OutletId::new(last, 0))?;
         fused += 1;
     }
     Ok(fused)
