@@ -1,15 +1,17 @@
 //! Multi-head attention as one op, in place of the dozen tract runs it as.
 //!
-//! The encoder's graph splits its queries, keys and values into heads with reshapes and
-//! transposes, scales the queries, multiplies them by the transposed keys, takes a softmax over
-//! each row and multiplies by the values, then transposes and reshapes the heads back: each step
+//! The bundles' graphs split their queries, keys and values into heads with reshapes and
+//! transposes, scale the queries, multiply them by the transposed keys, take a softmax over
+//! each row and multiply by the values, then transpose and reshape the heads back: each step
 //! writes a whole `[heads, tokens, tokens]` or `[heads, tokens, dim]` tensor that the next reads
 //! again, and tract packs both products' operands at every run. This op reads each head's
-//! columns straight from the `[tokens, heads x dim]` rows, runs both products with the engine's
-//! packed product (the scale folded into the first, the softmax's division into the second's
-//! output) and tract's own row kernels for the softmax, and writes the heads back in place
-//! (`tools/bench/FINDINGS.md`, "The encoder's attention"). It runs where the processor has the
-//! product's vector paths; elsewhere tract's ops stay.
+//! vectors where they lie (columns of `[tokens, heads x dim]` rows, or a `[heads, tokens, dim]`
+//! tensor such as the decoder's cache), runs both products with the engine's packed product
+//! (the scale folded into the first, the softmax's division into the second's output) with its
+//! own vectorised exponentials in between, or, for the decoder's single query, dot products
+//! with the keys in place, and writes the heads back in place (`tools/bench/FINDINGS.md`, "The
+//! encoder's attention"). It runs where the processor has the product's vector paths;
+//! elsewhere tract's ops stay.
 
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
@@ -200,7 +202,8 @@ impl<'a> Heads<'a> {
         }
     }
 
-    /// Head `head` and its vectors' layout, with the keys' and values' length.
+    /// Head `head`'s place for [`head_vectors`] (its index, the count and the size of heads),
+    /// with the keys' and values' length.
     fn head(&self, head: usize) -> ((usize, usize, usize), usize) {
         ((head, self.op.heads, self.op.head_dim), self.tk)
     }
