@@ -14,12 +14,12 @@
 //! elsewhere tract's ops stay.
 
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
 use super::matmul::{multiply, Packed, BLOCK};
+use super::rewrite::scalar_factor;
 
 /// Fewer queries than this are taken one by one, as dot products with the keys in place: for
 /// them, packing the keys and values for the product would cost more than it saves.
@@ -452,22 +452,10 @@ fn scaled_queries(model: &TypedModel, outlet: OutletId) -> Option<(OutletId, usi
         return Some((rows, h, d, 1.0));
     }
     let node = model.node(outlet.node);
-    if node.op_as::<TypedBinOp>()?.0.name() != "Mul" {
-        return None;
-    }
-    let [a, b] = node.inputs[..] else {
-        return None;
-    };
-    let constant = |o: OutletId| {
-        let konst = model.outlet_fact(o).ok()?.konst.clone()?;
-        (konst.len() == 1 && konst.datum_type() == f32::datum_type())
-            .then(|| konst.cast_to_scalar::<f32>().ok())?
-    };
-    let (heads, scale) = match (constant(a), constant(b)) {
-        (None, Some(scale)) => (a, scale),
-        (Some(scale), None) => (b, scale),
-        _ => return None,
-    };
+    let (heads, scale) = node
+        .inputs
+        .iter()
+        .find_map(|&x| Some((x, scalar_factor(model, node, x)?)))?;
     let (rows, h, d) = heads_of(model, heads)?;
     Some((rows, h, d, scale))
 }

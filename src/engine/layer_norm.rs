@@ -10,6 +10,8 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
 
+use super::rewrite::{scalar_factor, Column, ScalesColumns};
+
 /// `(x - mean(x)) / sqrt(var(x) + eps) * gamma + beta` over the last axis of `[.., C]` f32 rows.
 #[derive(Debug, Clone)]
 pub(super) struct LayerNorm {
@@ -27,6 +29,21 @@ impl PartialEq for LayerNorm {
 }
 
 impl Eq for LayerNorm {}
+
+impl ScalesColumns for LayerNorm {
+    fn columns(&self) -> usize {
+        self.gamma.len()
+    }
+
+    fn then(&self, column: Column, values: &[f32]) -> TractResult<LayerNorm> {
+        let (gamma, beta) = column.fold(&self.gamma, &self.beta, self.gamma.len(), values)?;
+        Ok(LayerNorm {
+            gamma,
+            beta,
+            ..self.clone()
+        })
+    }
+}
 
 impl Op for LayerNorm {
     fn name(&self) -> StaticName {
@@ -86,49 +103,15 @@ fn normalise(row: &[f32], eps: f32, gamma: &[f32], beta: &[f32], out: &mut [f32]
     }
 }
 
-/// The f32 constant at `outlet`, when there is one.
-fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
-    let konst = model.outlet_fact(outlet).ok()?.konst.clone()?;
-    (konst.datum_type() == f32::datum_type()).then_some(konst)
-}
-
-/// The other input of `node`, a binary `op_name` op with `x` as one input.
-fn other_input(node: &TypedNode, op_name: &str, x: OutletId) -> Option<OutletId> {
-    if node.op_as::<TypedBinOp>()?.0.name() != op_name {
-        return None;
-    }
-    let [a, b] = node.inputs[..] else {
-        return None;
-    };
-    match (a == x, b == x) {
-        (true, false) => Some(b),
-        (false, true) => Some(a),
-        _ => None,
-    }
-}
-
-/// `values` as `c` values, one per column: `c` of them, or one for all.
-fn per_column(values: &Tensor, c: usize, rank: usize) -> Option<Vec<f32>> {
-    let shape = values.shape();
-    let leading_ones = shape.iter().rev().skip(1).all(|&d| d == 1);
-    let last = shape.last().copied().unwrap_or(1);
-    if !leading_ones || values.rank() > rank || (last != c && last != 1) {
-        return None;
-    }
-    let plain = values.try_as_plain_ram().ok()?;
-    let values = plain.as_slice::<f32>().ok()?;
-    Some((0..c).map(|i| values[i % values.len()]).collect())
-}
-
-/// The layer norm whose root-mean-square node is `rms`: its input rows, the op, and the outlet
-/// its output takes the place of.
-fn layer_norm_at(model: &TypedModel, rms: &TypedNode) -> Option<(OutletId, LayerNorm, OutletId)> {
+/// The layer norm whose root-mean-square node is `rms`: its input rows and the op, with no
+/// scale or shift yet ([`super::rewrite::fuse_column_ops`] folds those in after).
+fn layer_norm_at(model: &TypedModel, rms: &TypedNode) -> Option<(OutletId, LayerNorm)> {
     let op = rms.op_as::<RmsNorm>()?;
     let centred = model.node(rms.inputs[0].node);
     let [x, mean] = centred.inputs[..] else {
         return None;
     };
-    if other_input(centred, "Sub", x)? != mean || centred.inputs[0] != x {
+    if centred.op_as::<TypedBinOp>()?.0.name() != "Sub" || x == mean {
         return None;
     }
     let fact = model.outlet_fact(x).ok()?;
@@ -144,61 +127,35 @@ fn layer_norm_at(model: &TypedModel, rms: &TypedNode) -> Option<(OutletId, Layer
         .iter()
         .copied()
         .find(|&i| model.node(i.node).op_as::<Reduce>().is_some())?;
-    let recip = constant(model, other_input(mean_node, "Mul", sum)?)?;
+    let recip = scalar_factor(model, mean_node, sum)?;
     let reduce = model.node(sum.node).op_as::<Reduce>()?;
     let sums_rows = reduce.reducer == Reducer::Sum
         && reduce.axes[..] == [rank - 1]
         && model.node(sum.node).inputs[0] == x;
-    let recip = recip.cast_to_scalar::<f32>().ok()?;
     if !sums_rows || (recip * c as f32 - 1.0).abs() > 1e-6 {
         return None;
     }
-    let eps = op.eps.cast_to_scalar::<f32>().ok()?;
-    // Then a scale and a shift by constants per column, each where present, in that order.
-    let mut last = OutletId::new(rms.id, 0);
-    let mut gamma = vec![1f32; c];
-    let mut beta = vec![0f32; c];
-    let outputs = model.output_outlets().ok()?;
-    for (op_name, values) in [("Mul", &mut gamma), ("Add", &mut beta)] {
-        if outputs.contains(&last) {
-            break;
-        }
-        let Some(next) = model.single_succ(last.node).ok()? else {
-            break;
-        };
-        let Some(found) = other_input(next, op_name, last)
-            .and_then(|o| constant(model, o))
-            .and_then(|k| per_column(&k, c, rank))
-        else {
-            continue;
-        };
-        *values = found;
-        last = OutletId::new(next.id, 0);
-    }
-    let tensor = |v: Vec<f32>| {
-        Tensor::from_shape(&[c], &v)
-            .ok()
-            .map(Tensor::into_arc_tensor)
-    };
+    let columns = |value: f32| Tensor::from_shape(&[c], &vec![value; c]).ok();
     Some((
         x,
         LayerNorm {
-            eps,
-            gamma: tensor(gamma)?,
-            beta: tensor(beta)?,
+            eps: op.eps.cast_to_scalar::<f32>().ok()?,
+            gamma: columns(1.0)?.into_arc_tensor(),
+            beta: columns(0.0)?.into_arc_tensor(),
         },
-        last,
     ))
 }
 
 /// Puts [`LayerNorm`] in place of each layer normalisation written as tract reads ONNX's, in a
-/// decluttered graph; returns how many it replaced.
+/// decluttered graph, up to its root-mean-square norm; returns how many it replaced. The
+/// scale and shift after it are folded in by [`super::rewrite::fuse_column_ops`].
 pub(super) fn replace_layer_norms(model: &mut TypedModel) -> TractResult<usize> {
     let mut replaced = 0;
     for id in 0..model.nodes.len() {
-        let Some((x, op, output)) = layer_norm_at(model, &model.nodes[id]) else {
+        let Some((x, op)) = layer_norm_at(model, &model.nodes[id]) else {
             continue;
         };
+        let output = OutletId::new(id, 0);
         let name = format!("{}.layer_norm", model.nodes[id].name);
         super::rewrite::put_in_place(model, name, op, &[x], output)?;
         replaced += 1;
@@ -209,6 +166,7 @@ pub(super) fn replace_layer_norms(model: &mut TypedModel) -> TractResult<usize> 
 #[cfg(test)]
 mod tests {
     use super::super::op_tests::{assert_close, run, tensor};
+    use super::super::rewrite::fuse_column_ops;
     use super::*;
     use tract_onnx::tract_core::ops::math::{add, mul, sub};
 
@@ -264,6 +222,7 @@ mod tests {
                 let expected = run(tract_layer_norm(rows, c, gamma.clone(), beta.clone()), &x);
                 let mut model = tract_layer_norm(rows, c, gamma, beta);
                 assert_eq!(replace_layer_norms(&mut model).unwrap(), 1, "{what}");
+                fuse_column_ops::<LayerNorm>(&mut model).unwrap();
                 assert_eq!(
                     model.eval_order().unwrap().len(),
                     2,

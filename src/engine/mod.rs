@@ -394,6 +394,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
         + rewrite::fuse_column_ops::<matvec_i8::MatVecI8>(&mut typed).map_err(load)?;
     let attentions = attention::replace_attentions(&mut typed).map_err(load)?;
     let norms = layer_norm::replace_layer_norms(&mut typed).map_err(load)?;
+    rewrite::fuse_column_ops::<layer_norm::LayerNorm>(&mut typed).map_err(load)?;
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(

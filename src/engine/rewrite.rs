@@ -116,7 +116,7 @@ pub(super) trait ScalesColumns: TypedOp + Clone {
 
 /// The column op and its values when `node` multiplies or shifts `x`, rows of `n`, by an f32
 /// constant that varies along the last axis alone, or not at all.
-fn column_op(
+pub(super) fn column_op(
     model: &TypedModel,
     node: &TypedNode,
     x: OutletId,
@@ -146,6 +146,14 @@ fn column_op(
     }
     let plain = konst.try_as_plain_ram().ok()?;
     Some((column, plain.as_slice::<f32>().ok()?.to_vec()))
+}
+
+/// The one f32 number `node` multiplies `x` by, when it does.
+pub(super) fn scalar_factor(model: &TypedModel, node: &TypedNode, x: OutletId) -> Option<f32> {
+    match column_op(model, node, x, 1)? {
+        (Column::Scale, values) => values.first().copied(),
+        (Column::Shift, _) => None,
+    }
 }
 
 /// Folds into each op of type `T` the chain of per-column scales and shifts by constants that
