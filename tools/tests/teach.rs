@@ -558,6 +558,24 @@ fn a_bundle_tagged_by_the_student_reports_its_tags(
     let retuned: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&retuned).unwrap()).unwrap();
     assert_eq!(retuned["tags"].as_array().unwrap().len(), 3, "{retuned}");
+    // Measured at other thresholds than it ships: none fires at none, each judged tag fires
+    // on every clip at a threshold below every score.
+    let fired_at = |threshold: serde_json::Value| {
+        let mut at = retuned.clone();
+        for t in at["tags"].as_array_mut().unwrap() {
+            t["threshold"] = threshold.clone();
+        }
+        let path = out.path().join("at.json");
+        std::fs::write(&path, at.to_string()).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&tools_ok(&argv(
+            "teacher tag-eval --bundle {} --thresholds {} --tags {} --map {} --data {}",
+            &[&tagged, &path, &s.map_path, &s.map_path, &s.data],
+        )))
+        .unwrap();
+        report["fired"].as_u64().unwrap()
+    };
+    assert_eq!(fired_at(serde_json::Value::Null), 0);
+    assert_eq!(fired_at(serde_json::json!(-1.0)), 2 * 3);
     let esc10 = repo().join("tools/configs/esc10-audioset.json");
     tools_fails(
         &argv(

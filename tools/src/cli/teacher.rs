@@ -133,10 +133,11 @@ pub enum TeacherCommand {
         /// A `train teach` checkpoint of a convolutional student, measured at --thresholds.
         #[arg(long, required_unless_present = "bundle", requires = "thresholds")]
         student: Option<PathBuf>,
-        /// What `teacher thresholds` wrote for the student and --tags.
-        #[arg(long, requires = "student")]
+        /// What `teacher thresholds` wrote for the student (or the bundle's tagger) and --tags.
+        #[arg(long)]
         thresholds: Option<PathBuf>,
-        /// Or a bundle's tagger at the thresholds it ships, run as `earsight caption` runs it.
+        /// Or a bundle's tagger, run as `earsight caption` runs it, at the thresholds it ships
+        /// unless --thresholds is given.
         #[arg(long, conflicts_with = "student")]
         bundle: Option<PathBuf>,
         #[arg(long, default_value = TAGS, value_parser = in_checkout)]
@@ -377,11 +378,17 @@ pub fn run(command: TeacherCommand) -> Result<()> {
                         thresholds.tags.iter().map(|t| t.threshold).collect();
                     evaluate(&mut scorer, &tags, &at, &labels, &metadata, fold)?
                 }
-                (None, None, Some(bundle)) => {
+                (None, thresholds, Some(bundle)) => {
                     let tags = zero_shot::LabelMap::read(&tags)?;
                     let mut scorer = BundleTags::open(&bundle, &tags)?;
-                    let at: Vec<Option<f32>> =
-                        scorer.tag_specs().iter().map(|t| t.threshold).collect();
+                    let at: Vec<Option<f32>> = match thresholds {
+                        Some(path) => {
+                            let tuned: Thresholds = read_json(&path, "thresholds file")?;
+                            tuned.check_tags(&tags)?;
+                            tuned.tags.iter().map(|t| t.threshold).collect()
+                        }
+                        None => scorer.tag_specs().iter().map(|t| t.threshold).collect(),
+                    };
                     evaluate(&mut scorer, &tags, &at, &labels, &metadata, fold)?
                 }
                 _ => bail!("give --student with --thresholds, or --bundle"),
