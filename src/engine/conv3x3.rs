@@ -47,16 +47,22 @@ impl Conv3x3 {
         ensure!(kernel.len() == outputs * inputs * 9);
         let blocks = outputs.div_ceil(BLOCK);
         let mut packed = vec![0f32; blocks * inputs * 9 * BLOCK];
-        for (o, kernels) in kernel.chunks_exact(inputs * 9).enumerate() {
-            let (block, lane) = (o / BLOCK, o % BLOCK);
-            for (i, taps) in kernels.chunks_exact(9).enumerate() {
-                for (t, &w) in taps.iter().enumerate() {
-                    packed[((block * inputs + i) * 9 + t) * BLOCK + lane] = w;
+        // A block's outputs' kernels are read side by side, so that its packed taps are
+        // written in order.
+        let per_output = (inputs * 9).max(1);
+        for (kernels, out) in kernel
+            .chunks(per_output * BLOCK)
+            .zip(packed.chunks_exact_mut(per_output * BLOCK))
+        {
+            for (tap, out) in out.chunks_exact_mut(BLOCK).enumerate() {
+                for (o, kernel) in out.iter_mut().zip(kernels.chunks_exact(per_output)) {
+                    *o = kernel[tap];
                 }
             }
         }
         Ok(Conv3x3 {
-            packed: Tensor::from_shape(&[blocks, inputs, 9, BLOCK], &packed)?.into_arc_tensor(),
+            packed: tract_ndarray::Array4::from_shape_vec((blocks, inputs, 9, BLOCK), packed)?
+                .into_arc_tensor(),
             bias: bias.into_arc_tensor(),
             inputs,
             epilogue: Epilogue::default(),

@@ -14,6 +14,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::rewrite::{replace_each, rows_by_weights, Column, ScalesColumns};
+use super::weights::ProductWeights;
 
 use super::lanes::{Lanes, Scalar};
 
@@ -39,22 +40,51 @@ impl MatMulPacked {
         self.packed.shape()[1]
     }
 
-    /// Packs `[K, N]` row-major weights.
-    fn new(weights: &[f32], k: usize, n: usize) -> TractResult<MatMulPacked> {
-        ensure!(weights.len() == k * n);
+    /// Packs constant weights, f32 or int8, as the graph stores them.
+    fn new(weights: &ProductWeights) -> TractResult<MatMulPacked> {
+        let stored = weights.stored.try_as_plain_ram()?;
+        match weights.stored.datum_type() {
+            DatumType::F32 => Self::pack(stored.as_slice::<f32>()?, weights),
+            DatumType::I8 => Self::pack(stored.as_slice::<i8>()?, weights),
+            other => bail!("MatMulPacked: weights of {other:?}"),
+        }
+    }
+
+    fn pack<T: Copy + Into<f32>>(values: &[T], weights: &ProductWeights) -> TractResult<Self> {
+        let (k, n) = (weights.k, weights.n);
+        ensure!(values.len() == k * n);
         let blocks = n.div_ceil(BLOCK);
         let mut packed = vec![0f32; blocks * k * BLOCK];
-        for (i, row) in weights.chunks_exact(n.max(1)).enumerate() {
-            for (block, columns) in row.chunks(BLOCK).enumerate() {
-                packed[(block * k + i) * BLOCK..][..columns.len()].copy_from_slice(columns);
+        if weights.transposed {
+            // `[N, K]`: each column's weights are contiguous; a block's columns are read side
+            // by side, so that its packed weights are written in order.
+            for (columns, out) in values
+                .chunks(k.max(1) * BLOCK)
+                .zip(packed.chunks_exact_mut(k.max(1) * BLOCK))
+            {
+                for (i, out) in out.chunks_exact_mut(BLOCK).enumerate() {
+                    for (o, column) in out.iter_mut().zip(columns.chunks_exact(k)) {
+                        *o = column[i].into();
+                    }
+                }
+            }
+        } else {
+            for (i, row) in values.chunks_exact(n.max(1)).enumerate() {
+                for (block, columns) in row.chunks(BLOCK).enumerate() {
+                    let out = &mut packed[(block * k + i) * BLOCK..][..columns.len()];
+                    for (o, &w) in out.iter_mut().zip(columns) {
+                        *o = w.into();
+                    }
+                }
             }
         }
         let columns =
-            |value: f32| Tensor::from_shape(&[blocks * BLOCK], &vec![value; blocks * BLOCK]);
+            |value: f32| tract_ndarray::Array1::from_elem(blocks * BLOCK, value).into_arc_tensor();
         Ok(MatMulPacked {
-            packed: Tensor::from_shape(&[blocks, k, BLOCK], &packed)?.into_arc_tensor(),
-            scale: columns(1.0)?.into_arc_tensor(),
-            bias: columns(0.0)?.into_arc_tensor(),
+            packed: tract_ndarray::Array3::from_shape_vec((blocks, k, BLOCK), packed)?
+                .into_arc_tensor(),
+            scale: columns(1.0),
+            bias: columns(0.0),
             n,
         })
     }
@@ -221,25 +251,24 @@ unsafe fn multiply_with<S: Lanes, const P: usize, const V: usize>(
 }
 
 /// The op for tract's product `op` over `inputs` when it is `[A, M, K]` f32 rows, `M` more
-/// than one, times `weights`, `[K, N]` f32.
-fn matmul_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatMulPacked> {
-    let (m, k, n) = rows_by_weights(op, inputs, weights)?;
-    if m.to_usize().is_ok_and(|m| m < 2) || weights.datum_type() != f32::datum_type() {
+/// than one, times `weights`.
+fn matmul_of(op: &EinSum, inputs: &[&TypedFact], weights: &ProductWeights) -> Option<MatMulPacked> {
+    let m = rows_by_weights(op, inputs, weights)?;
+    if m.to_usize().is_ok_and(|m| m < 2) {
         return None;
     }
-    let b = weights.try_as_plain_ram().ok()?;
-    MatMulPacked::new(b.as_slice::<f32>().ok()?, k, n).ok()
+    MatMulPacked::new(weights).ok()
 }
 
-/// The constant `[K, N]` f32 weights at `outlet`: an f32 constant, or int8 constant weights
-/// cast to f32 (before tract has folded the cast).
-fn constant_weights(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
+/// The constant `[K, N]` weights at `outlet`: an f32 constant, or int8 constant weights cast
+/// to f32 (before tract has folded the cast).
+fn constant_weights(model: &TypedModel, outlet: OutletId) -> Option<ProductWeights> {
     match &model.outlet_fact(outlet).ok()?.konst {
-        Some(konst) => Some(konst.clone().into_tensor()),
-        None => super::weights::int8_constant(model, outlet)?
-            .cast_to::<f32>()
-            .ok()
-            .map(|t| t.into_owned()),
+        Some(konst) if konst.datum_type() == f32::datum_type() => {
+            ProductWeights::new(konst.clone(), false)
+        }
+        Some(_) => None,
+        None => super::weights::int8_constant(model, outlet),
     }
 }
 
@@ -263,6 +292,7 @@ mod tests {
     use super::super::rewrite::fuse_column_ops;
     use super::*;
     use tract_onnx::tract_core::ops::cast::Cast;
+    use tract_onnx::tract_core::ops::change_axes::AxisOp;
 
     #[test]
     fn replaces_tracts_product_with_the_same_values() {
@@ -284,25 +314,34 @@ mod tests {
 
     #[test]
     fn takes_int8_weights_cast_to_f32_before_tract_folds_them() {
+        // Stored `[K, N]`, and stored `[N, K]` under a transpose (as the int8 exporter writes
+        // them), with a partial block of columns.
         let (m, k, n) = (13, 7, 37);
         let ints: Vec<i8> = (0..k * n).map(|i| ((i * 7919) % 256) as u8 as i8).collect();
-        let product = || {
-            let mut model = TypedModel::default();
-            let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
-            let w = Tensor::from_shape(&[k, n], &ints).unwrap();
-            let w = model.add_const("w", w).unwrap();
-            let cast = Cast::new(f32::datum_type());
-            let b = model.wire_node("b", cast, &[w]).unwrap()[0];
-            let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
-            let y = model.wire_node("product", einsum, &[x, b]).unwrap();
-            model.select_output_outlets(&y).unwrap();
-            model
-        };
-        let x = tensor(&[1, m, k], 2);
-        let expected = run(product(), &x);
-        let mut model = product();
-        assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
-        assert_close(&run(model, &x), &expected, 1e-6 * k as f32 * 128.0, "cast");
+        for transposed in [false, true] {
+            let product = || {
+                let mut model = TypedModel::default();
+                let x = model.add_source("x", f32::fact([1, m, k])).unwrap();
+                let shape = if transposed { [n, k] } else { [k, n] };
+                let w = Tensor::from_shape(&shape, &ints).unwrap();
+                let mut w = model.add_const("w", w).unwrap();
+                if transposed {
+                    w = model.wire_node("t", AxisOp::Move(1, 0), &[w]).unwrap()[0];
+                }
+                let cast = Cast::new(f32::datum_type());
+                let b = model.wire_node("b", cast, &[w]).unwrap()[0];
+                let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+                let y = model.wire_node("product", einsum, &[x, b]).unwrap();
+                model.select_output_outlets(&y).unwrap();
+                model
+            };
+            let x = tensor(&[1, m, k], 2);
+            let expected = run(product(), &x);
+            let mut model = product();
+            assert_eq!(replace_matmuls(&mut model).unwrap(), 1);
+            let tolerance = 1e-6 * k as f32 * 128.0;
+            assert_close(&run(model, &x), &expected, tolerance, "cast");
+        }
     }
 
     #[test]

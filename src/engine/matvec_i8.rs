@@ -14,6 +14,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::rewrite::{replace_each, rows_by_weights, Column, ScalesColumns};
+use super::weights::ProductWeights;
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::LanesI8;
@@ -171,30 +172,18 @@ unsafe fn dot_rows<S: LanesI8>(row: &[f32], weights: &[i8], out: &mut [f32]) {
 
 /// The op for tract's product `op` over `inputs` when it is `[A, 1, K]` f32 activations times
 /// `weights`, `[K, N]` int8.
-fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &Tensor) -> Option<MatVecI8> {
-    let (m, k, n) = rows_by_weights(op, inputs, weights)?;
-    if m != 1.to_dim() {
+fn matvec_of(op: &EinSum, inputs: &[&TypedFact], weights: &ProductWeights) -> Option<MatVecI8> {
+    if rows_by_weights(op, inputs, weights)? != 1.to_dim()
+        || weights.stored.datum_type() != i8::datum_type()
+    {
         return None;
     }
-    let b = weights.try_as_plain_ram().ok()?;
-    let b = b.as_slice::<i8>().ok()?;
-    // Transposed, each output's weights contiguous, in tiles that stay in the cache.
-    const TILE: usize = 32;
-    let mut rows = vec![0i8; k * n];
-    for i0 in (0..k).step_by(TILE) {
-        for j0 in (0..n).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(k) {
-                for j in j0..(j0 + TILE).min(n) {
-                    rows[j * k + i] = b[i * n + j];
-                }
-            }
-        }
-    }
-    let columns = |value: f32| Tensor::from_shape(&[n], &vec![value; n]).ok();
+    let n = weights.n;
+    let columns = |value: f32| tract_ndarray::Array1::from_elem(n, value).into_arc_tensor();
     Some(MatVecI8 {
-        weights: Tensor::from_shape(&[n, k], &rows).ok()?.into_arc_tensor(),
-        scale: columns(1.0)?.into_arc_tensor(),
-        bias: columns(0.0)?.into_arc_tensor(),
+        weights: weights.by_output::<i8>().ok()?,
+        scale: columns(1.0),
+        bias: columns(0.0),
     })
 }
 

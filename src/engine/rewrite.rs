@@ -4,6 +4,8 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+use super::weights::ProductWeights;
+
 /// Wires `op` named `name` over `inputs` and puts its output in place of `replaced`: what
 /// reads `replaced` then reads it; tract drops the ops left unread.
 pub(super) fn put_in_place<T: TypedOp>(
@@ -46,14 +48,14 @@ pub(super) fn replace_each<O: TypedOp, T: TypedOp>(
     Ok(replaced)
 }
 
-/// The `M` (rows) dimension and `[K, N]` sizes of tract's product `op` over `inputs` when it is
-/// `[A, M, K]` f32 rows times `weights` (`[K, N]`, held apart as a constant): what the engine's
-/// product ops replace.
+/// The `M` (rows) dimension of tract's product `op` over `inputs` when it is `[A, M, K]` f32
+/// rows times `weights` (`[K, N]`, held apart as a constant): what the engine's product ops
+/// replace.
 pub(super) fn rows_by_weights(
     op: &EinSum,
     inputs: &[&TypedFact],
-    weights: &Tensor,
-) -> Option<(TDim, usize, usize)> {
+    weights: &ProductWeights,
+) -> Option<TDim> {
     if op.q_params.is_some()
         || op.operating_dt != f32::datum_type()
         || op.axes.to_string() != "amk,kn->amn"
@@ -63,10 +65,7 @@ pub(super) fn rows_by_weights(
     {
         return None;
     }
-    let [k, n] = *weights.shape() else {
-        return None;
-    };
-    (inputs[0].shape[2] == k.to_dim()).then(|| (inputs[0].shape[1].clone(), k, n))
+    (inputs[0].shape[2] == weights.k.to_dim()).then(|| inputs[0].shape[1].clone())
 }
 
 /// What an op after a product does to each of its columns, by a value per column.

@@ -82,7 +82,7 @@ fn int8_tensor(init: &pb::TensorProto) -> TractResult<Tensor> {
         init.name,
         values.len()
     );
-    Tensor::from_shape(&shape, &values)
+    Ok(tract_ndarray::ArrayD::from_shape_vec(shape, values)?.into_tensor())
 }
 
 fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
@@ -108,10 +108,63 @@ fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
     }
 }
 
+/// A product's constant `[K, N]` weights, shared with the graph that holds them rather than
+/// copied: row-major `[K, N]`, or `[N, K]` (each output's weights contiguous) where the graph
+/// transposes a stored `[N, K]` constant, as the int8 exporter writes them.
+pub(super) struct ProductWeights {
+    pub stored: Arc<Tensor>,
+    /// `stored` is `[N, K]`.
+    pub transposed: bool,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl ProductWeights {
+    /// `stored` as `[K, N]` weights (`[N, K]` when `transposed`); `None` unless it has two
+    /// dimensions.
+    pub fn new(stored: Arc<Tensor>, transposed: bool) -> Option<ProductWeights> {
+        let (k, n) = match (stored.shape(), transposed) {
+            (&[k, n], false) | (&[n, k], true) => (k, n),
+            _ => return None,
+        };
+        Some(ProductWeights {
+            stored,
+            transposed,
+            k,
+            n,
+        })
+    }
+
+    /// The weights of each output, `[N, K]` row-major: the stored values where they are laid out
+    /// so, else transposed in tiles that stay in the cache.
+    pub fn by_output<T: Datum + Copy + Default>(&self) -> TractResult<Arc<Tensor>> {
+        if self.transposed {
+            return Ok(self.stored.clone());
+        }
+        let (k, n) = (self.k, self.n);
+        let stored = self.stored.try_as_plain_ram()?;
+        let b = stored.as_slice::<T>()?;
+        const TILE: usize = 32;
+        let mut rows = vec![T::default(); k * n];
+        for i0 in (0..k).step_by(TILE) {
+            for j0 in (0..n).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(k) {
+                    for j in j0..(j0 + TILE).min(n) {
+                        rows[j * k + i] = b[i * n + j];
+                    }
+                }
+            }
+        }
+        Ok(tract_ndarray::Array2::from_shape_vec((n, k), rows)?
+            .into_tensor()
+            .into_arc_tensor())
+    }
+}
+
 /// The `[K, N]` weights at `outlet` as int8, when they are a constant of whole numbers in the
 /// int8 range: an f32 constant (once tract has folded the cast), or int8 constant weights cast
 /// to f32, possibly through transposes (before it has).
-pub(super) fn int8_constant(model: &TypedModel, outlet: OutletId) -> Option<Tensor> {
+pub(super) fn int8_constant(model: &TypedModel, outlet: OutletId) -> Option<ProductWeights> {
     let fact = model.outlet_fact(outlet).ok()?;
     if let Some(konst) = &fact.konst {
         let values = konst.try_as_plain_ram().ok()?;
@@ -121,31 +174,30 @@ pub(super) fn int8_constant(model: &TypedModel, outlet: OutletId) -> Option<Tens
             return None;
         }
         let ints: Vec<i8> = values.iter().map(|&v| v as i8).collect();
-        return Tensor::from_shape(konst.shape(), &ints).ok();
+        let ints = tract_ndarray::ArrayD::from_shape_vec(konst.shape(), ints).ok()?;
+        return ProductWeights::new(ints.into_tensor().into_arc_tensor(), false);
     }
     let cast = model.node(outlet.node);
     if cast.op_as::<Cast>()?.to != f32::datum_type() {
         return None;
     }
-    // The transposes between the constant and the cast, outermost first.
-    let mut moves = vec![];
+    // Each transpose between the constant and the cast swaps its two axes.
+    let mut transposed = false;
     let mut source = cast.inputs[0];
     loop {
         let node = model.node(source.node);
-        if let Some(AxisOp::Move(from, to)) = node.op_as::<AxisOp>() {
-            moves.push((*from, *to));
+        if let Some(&AxisOp::Move(from, to)) = node.op_as::<AxisOp>() {
+            if from.max(to) > 1 {
+                return None;
+            }
+            transposed ^= from != to;
             source = node.inputs[0];
         } else {
             let konst = node.op_as::<Const>()?.val();
             if konst.datum_type() != i8::datum_type() {
                 return None;
             }
-            return moves
-                .into_iter()
-                .rev()
-                .try_fold(konst.clone().into_tensor(), |t, (from, to)| {
-                    t.move_axis(from, to).ok()
-                });
+            return ProductWeights::new(konst.clone(), transposed);
         }
     }
 }
