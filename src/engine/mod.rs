@@ -380,6 +380,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     }
     let mut typed = model.into_typed().map_err(load)?;
     weights.bind(&mut typed).map_err(load)?;
+    let kernels = weights::fold_kernel_scales(&mut typed).map_err(load)?;
     // Before decluttering, so that tract's passes do not visit the hundreds of ops they
     // replace, nor widen the int8 weights of single-row products to f32.
     let groups = group_max::replace_group_maxes(&mut typed).map_err(load)?;
@@ -398,8 +399,8 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
-        "{}: {stems} stem convolution(s), {convs} 3x3 convolution(s) ({fused} of the two with \
-         their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
+        "{}: {kernels} int8 kernel(s) scaled once, {stems} stem convolution(s), {convs} 3x3 \
+         convolution(s) ({fused} of the two with their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
          group max(es), {matvecs} int8 single-row product(s) and {matmuls} product(s) of many \
          rows ({scaled} of the products with their columns' scales and biases) and {attentions} multi-head \
          attention(s) and {norms} layer norm(s) run by earsight's own ops",

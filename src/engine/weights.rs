@@ -9,6 +9,7 @@
 use anyhow::{ensure, format_err};
 use tract_onnx::pb::{self, tensor_proto::DataType};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::konst::Const;
@@ -202,6 +203,74 @@ pub(super) fn int8_constant(model: &TypedModel, outlet: OutletId) -> Option<Prod
     }
 }
 
+/// Folds each int8 kernel's per-output-channel scale (`Cast(int8 constant) * constant`, how the
+/// int8 exporter writes a convolution's kernel) into one f32 constant before tract declutters,
+/// which would fold it element by element through its broadcasting product; returns how many it
+/// folded. The values are tract's own: each int8 value widened, times its channel's scale.
+pub(super) fn fold_kernel_scales(model: &mut TypedModel) -> TractResult<usize> {
+    let mut folded = 0;
+    for id in 0..model.nodes.len() {
+        let Some(kernel) = scaled_kernel(model, &model.nodes[id]) else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let wire = patch.add_const(&model.nodes[id].name, kernel)?;
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.apply(model)?;
+        folded += 1;
+    }
+    Ok(folded)
+}
+
+/// `node`'s value when it multiplies an int8 constant `[O, ..]` widened to f32 by an f32
+/// constant `[O, 1, ..]` of the same rank (one scale per leading index).
+fn scaled_kernel(model: &TypedModel, node: &TypedNode) -> Option<Tensor> {
+    if node.op_as::<TypedBinOp>()?.0.name() != "Mul" {
+        return None;
+    }
+    let [a, b] = node.inputs[..] else {
+        return None;
+    };
+    let int8_source = |outlet: OutletId| -> Option<Arc<Tensor>> {
+        let cast = model.node(outlet.node);
+        if cast.op_as::<Cast>()?.to != f32::datum_type() {
+            return None;
+        }
+        let konst = model.node(cast.inputs[0].node).op_as::<Const>()?.val();
+        (konst.datum_type() == i8::datum_type()).then(|| konst.clone())
+    };
+    let (ints, scale) = match (int8_source(a), int8_source(b)) {
+        (Some(ints), None) => (ints, b),
+        (None, Some(ints)) => (ints, a),
+        _ => return None,
+    };
+    let scale = model.outlet_fact(scale).ok()?.konst.clone()?;
+    let shape = ints.shape().to_vec();
+    let channels = *shape.first()?;
+    if scale.datum_type() != f32::datum_type()
+        || scale.rank() != ints.rank()
+        || scale.shape()[0] != channels
+        || scale.shape()[1..].iter().any(|&d| d != 1)
+    {
+        return None;
+    }
+    let (ints, scale) = (
+        ints.try_as_plain_ram().ok()?,
+        scale.try_as_plain_ram().ok()?,
+    );
+    let (ints, scale) = (ints.as_slice::<i8>().ok()?, scale.as_slice::<f32>().ok()?);
+    let per_channel = ints.len() / channels.max(1);
+    let mut values = Vec::with_capacity(ints.len());
+    for (channel, &s) in ints.chunks_exact(per_channel.max(1)).zip(scale) {
+        values.extend(channel.iter().map(|&q| q as f32 * s));
+    }
+    Some(
+        tract_ndarray::ArrayD::from_shape_vec(shape, values)
+            .ok()?
+            .into_tensor(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +317,61 @@ mod tests {
         assert_eq!(a.len(), b.len());
         for (a, b) in a.iter().zip(&b) {
             a.close_enough(b, Approximation::Close).unwrap();
+        }
+    }
+
+    #[test]
+    fn int8_kernels_are_scaled_once_to_tracts_own_values() {
+        // Four output channels of 2 x 3 x 3, and the scale on either side of the product.
+        let ints: Vec<i8> = (0..72).map(|i| ((i * 37) % 256) as u8 as i8).collect();
+        let kernel = Tensor::from_shape(&[4, 2, 3, 3], &ints).unwrap();
+        let scale = Tensor::from_shape(&[4, 1, 1, 1], &[0.5f32, -0.25, 3.0, 1e-3]).unwrap();
+        for scale_first in [false, true] {
+            let mut model = TypedModel::default();
+            let q = model.add_const("q", kernel.clone()).unwrap();
+            let w = model
+                .wire_node("w", Cast::new(f32::datum_type()), &[q])
+                .unwrap()[0];
+            let s = model.add_const("s", scale.clone()).unwrap();
+            let inputs = if scale_first { [s, w] } else { [w, s] };
+            let k = model
+                .wire_node("k", tract_onnx::tract_core::ops::math::mul(), &inputs)
+                .unwrap();
+            model.select_output_outlets(&k).unwrap();
+            let run = |model: TypedModel| {
+                let plan = model.into_runnable().unwrap();
+                plan.run(tvec![]).unwrap().remove(0).into_tensor()
+            };
+            let expected = run(model.clone());
+            assert_eq!(fold_kernel_scales(&mut model).unwrap(), 1);
+            let node = model.node(model.output_outlets().unwrap()[0].node);
+            assert!(node.op_is::<Const>(), "{node}");
+            assert_eq!(run(model), expected, "bit for bit");
+        }
+    }
+
+    #[test]
+    fn only_per_channel_scales_of_int8_kernels_are_folded() {
+        // Large enough that tract does not fold the product as it wires it.
+        let ints: Vec<i8> = (0..100).map(|i| i as i8).collect();
+        let kernel = Tensor::from_shape(&[2, 50], &ints).unwrap();
+        for (scale, folded) in [
+            (Tensor::from_shape(&[2, 1], &[2f32, 3.0]).unwrap(), 1),
+            // A scale per column, or per element, is another product.
+            (Tensor::from_shape(&[1, 50], &[2f32; 50]).unwrap(), 0),
+            (Tensor::from_shape(&[2, 50], &[1f32; 100]).unwrap(), 0),
+        ] {
+            let mut model = TypedModel::default();
+            let q = model.add_const("q", kernel.clone()).unwrap();
+            let w = model
+                .wire_node("w", Cast::new(f32::datum_type()), &[q])
+                .unwrap()[0];
+            let s = model.add_const("s", scale.clone()).unwrap();
+            let k = model
+                .wire_node("k", tract_onnx::tract_core::ops::math::mul(), &[w, s])
+                .unwrap();
+            model.select_output_outlets(&k).unwrap();
+            assert_eq!(fold_kernel_scales(&mut model).unwrap(), folded, "{scale:?}");
         }
     }
 
