@@ -147,11 +147,14 @@ impl ProductWeights {
         let b = stored.as_slice::<T>()?;
         const TILE: usize = 32;
         let mut rows = vec![T::default(); k * n];
-        for i0 in (0..k).step_by(TILE) {
-            for j0 in (0..n).step_by(TILE) {
-                for i in i0..(i0 + TILE).min(k) {
-                    for j in j0..(j0 + TILE).min(n) {
-                        rows[j * k + i] = b[i * n + j];
+        // Tile by tile: each output row's run of a tile is written in order, from reads that
+        // stay within the tile's cache lines.
+        for (j0, outputs) in (0..n).step_by(TILE).zip(rows.chunks_mut(TILE * k.max(1))) {
+            for i0 in (0..k).step_by(TILE) {
+                let i1 = (i0 + TILE).min(k);
+                for (j, row) in (j0..).zip(outputs.chunks_exact_mut(k)) {
+                    for (o, i) in row[i0..i1].iter_mut().zip(i0..) {
+                        *o = b[i * n + j];
                     }
                 }
             }
