@@ -339,6 +339,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     let onnx = tract_onnx::onnx();
     let mut proto = onnx.proto_model_for_path(path).map_err(load)?;
     let weights = weights::defer_int8(&mut proto).map_err(load)?;
+    let groups = group_max::gather_group_maxes(&mut proto).map_err(load)?;
     let model = onnx.model_for_proto_model(&proto).map_err(load)?;
     // The graph's own inputs; the deferred weights follow them.
     let inputs = &model.inputs[..model.inputs.len() - weights.len()];
@@ -383,7 +384,6 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     let kernels = weights::fold_kernel_scales(&mut typed).map_err(load)?;
     // Before decluttering, so that tract's passes do not visit the hundreds of ops they
     // replace, nor widen the int8 weights of single-row products to f32.
-    let groups = group_max::replace_group_maxes(&mut typed).map_err(load)?;
     let matvecs = matvec_i8::replace_matvecs(&mut typed).map_err(load)?;
     let mut matmuls = matmul::replace_matmuls(&mut typed).map_err(load)?;
     declutter(&mut typed).map_err(load)?;
@@ -399,11 +399,12 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     typed.optimize().map_err(load)?;
     let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
     log::debug!(
-        "{}: {kernels} int8 kernel(s) scaled once, {stems} stem convolution(s), {convs} 3x3 \
-         convolution(s) ({fused} of the two with their ReLU and pool), {pools} other max-pool(s) or max(es) over an axis, and {groups} \
-         group max(es), {matvecs} int8 single-row product(s) and {matmuls} product(s) of many \
-         rows ({scaled} of the products with their columns' scales and biases) and {attentions} multi-head \
-         attention(s) and {norms} layer norm(s) run by earsight's own ops",
+        "{}: {groups} concatenation(s) of group maxes gathered at once, {kernels} int8 \
+         kernel(s) scaled once; earsight's own ops run {stems} stem convolution(s), {convs} 3x3 \
+         convolution(s) ({fused} of the two with their ReLU and pool), {pools} other max-pool(s) \
+         or max(es) over an axis, {matvecs} int8 single-row product(s), {matmuls} product(s) of \
+         many rows ({scaled} of the products with their columns' scales and biases), \
+         {attentions} multi-head attention(s) and {norms} layer norm(s)",
         path.display()
     );
     // Output shapes as tract infers them from the graph itself, not as the file declares them.
