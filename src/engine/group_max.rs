@@ -282,25 +282,7 @@ mod tests {
     }
 
     fn value(name: &str, shape: &[i64]) -> pb::ValueInfoProto {
-        use pb::tensor_shape_proto::{dimension::Value, Dimension};
-        let dim = shape
-            .iter()
-            .map(|&d| Dimension {
-                denotation: String::new(),
-                value: Some(Value::DimValue(d)),
-            })
-            .collect();
-        pb::ValueInfoProto {
-            name: name.into(),
-            r#type: Some(pb::TypeProto {
-                denotation: String::new(),
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: DataType::Float as i32,
-                    shape: Some(pb::TensorShapeProto { dim }),
-                })),
-            }),
-            doc_string: String::new(),
-        }
+        super::super::weights::value_info(name, DataType::Float as i32, shape)
     }
 
     fn run(proto: &pb::ModelProto, scores: &Tensor) -> Tensor {

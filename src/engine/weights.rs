@@ -87,9 +87,13 @@ fn int8_tensor(init: &pb::TensorProto) -> TractResult<Tensor> {
 }
 
 fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
+    value_info(&init.name, init.data_type, &init.dims)
+}
+
+/// A graph input or output named `name`, of ONNX element type `elem_type` and shape `dims`.
+pub(super) fn value_info(name: &str, elem_type: i32, dims: &[i64]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
-    let dim = init
-        .dims
+    let dim = dims
         .iter()
         .map(|&d| Dimension {
             denotation: String::new(),
@@ -97,11 +101,11 @@ fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
         })
         .collect();
     pb::ValueInfoProto {
-        name: init.name.clone(),
+        name: name.into(),
         r#type: Some(pb::TypeProto {
             denotation: String::new(),
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: init.data_type,
+                elem_type,
                 shape: Some(pb::TensorShapeProto { dim }),
             })),
         }),
@@ -323,6 +327,22 @@ mod tests {
         }
     }
 
+    /// `kernel` (int8) widened to f32, times `scale`, which comes first when `scale_first`.
+    fn scaled_kernel_graph(kernel: &Tensor, scale: &Tensor, scale_first: bool) -> TypedModel {
+        let mut model = TypedModel::default();
+        let q = model.add_const("q", kernel.clone()).unwrap();
+        let w = model
+            .wire_node("w", Cast::new(f32::datum_type()), &[q])
+            .unwrap()[0];
+        let s = model.add_const("s", scale.clone()).unwrap();
+        let inputs = if scale_first { [s, w] } else { [w, s] };
+        let k = model
+            .wire_node("k", tract_onnx::tract_core::ops::math::mul(), &inputs)
+            .unwrap();
+        model.select_output_outlets(&k).unwrap();
+        model
+    }
+
     #[test]
     fn int8_kernels_are_scaled_once_to_tracts_own_values() {
         // Four output channels of 2 x 3 x 3, and the scale on either side of the product.
@@ -330,17 +350,7 @@ mod tests {
         let kernel = Tensor::from_shape(&[4, 2, 3, 3], &ints).unwrap();
         let scale = Tensor::from_shape(&[4, 1, 1, 1], &[0.5f32, -0.25, 3.0, 1e-3]).unwrap();
         for scale_first in [false, true] {
-            let mut model = TypedModel::default();
-            let q = model.add_const("q", kernel.clone()).unwrap();
-            let w = model
-                .wire_node("w", Cast::new(f32::datum_type()), &[q])
-                .unwrap()[0];
-            let s = model.add_const("s", scale.clone()).unwrap();
-            let inputs = if scale_first { [s, w] } else { [w, s] };
-            let k = model
-                .wire_node("k", tract_onnx::tract_core::ops::math::mul(), &inputs)
-                .unwrap();
-            model.select_output_outlets(&k).unwrap();
+            let mut model = scaled_kernel_graph(&kernel, &scale, scale_first);
             let run = |model: TypedModel| {
                 let plan = model.into_runnable().unwrap();
                 plan.run(tvec![]).unwrap().remove(0).into_tensor()
@@ -364,16 +374,7 @@ mod tests {
             (Tensor::from_shape(&[1, 50], &[2f32; 50]).unwrap(), 0),
             (Tensor::from_shape(&[2, 50], &[1f32; 100]).unwrap(), 0),
         ] {
-            let mut model = TypedModel::default();
-            let q = model.add_const("q", kernel.clone()).unwrap();
-            let w = model
-                .wire_node("w", Cast::new(f32::datum_type()), &[q])
-                .unwrap()[0];
-            let s = model.add_const("s", scale.clone()).unwrap();
-            let k = model
-                .wire_node("k", tract_onnx::tract_core::ops::math::mul(), &[w, s])
-                .unwrap();
-            model.select_output_outlets(&k).unwrap();
+            let mut model = scaled_kernel_graph(&kernel, &scale, false);
             assert_eq!(fold_kernel_scales(&mut model).unwrap(), folded, "{scale:?}");
         }
     }
