@@ -59,8 +59,8 @@ impl MatMulPacked {
             // `[N, K]`: each column's weights are contiguous; a block's columns are read side
             // by side, so that its packed weights are written in order.
             for (columns, out) in values
-                .chunks(k.max(1) * BLOCK)
-                .zip(packed.chunks_exact_mut(k.max(1) * BLOCK))
+                .chunks(k * BLOCK)
+                .zip(packed.chunks_exact_mut(k * BLOCK))
             {
                 for (i, out) in out.chunks_exact_mut(BLOCK).enumerate() {
                     for (o, column) in out.iter_mut().zip(columns.chunks_exact(k)) {
@@ -69,7 +69,7 @@ impl MatMulPacked {
                 }
             }
         } else {
-            for (i, row) in values.chunks_exact(n.max(1)).enumerate() {
+            for (i, row) in values.chunks_exact(n).enumerate() {
                 for (block, columns) in row.chunks(BLOCK).enumerate() {
                     let out = &mut packed[(block * k + i) * BLOCK..][..columns.len()];
                     for (o, &w) in out.iter_mut().zip(columns) {

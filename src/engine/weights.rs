@@ -126,10 +126,10 @@ pub(super) struct ProductWeights {
 
 impl ProductWeights {
     /// `stored` as `[K, N]` weights (`[N, K]` when `transposed`); `None` unless it has two
-    /// dimensions.
+    /// dimensions, neither of them empty.
     pub fn new(stored: Arc<Tensor>, transposed: bool) -> Option<ProductWeights> {
         let (k, n) = match (stored.shape(), transposed) {
-            (&[k, n], false) | (&[n, k], true) => (k, n),
+            (&[k, n], false) | (&[n, k], true) if k > 0 && n > 0 => (k, n),
             _ => return None,
         };
         Some(ProductWeights {
@@ -153,7 +153,7 @@ impl ProductWeights {
         let mut rows = vec![T::default(); k * n];
         // Tile by tile: each output row's run of a tile is written in order, from reads that
         // stay within the tile's cache lines.
-        for (j0, outputs) in (0..n).step_by(TILE).zip(rows.chunks_mut(TILE * k.max(1))) {
+        for (j0, outputs) in (0..n).step_by(TILE).zip(rows.chunks_mut(TILE * k)) {
             for i0 in (0..k).step_by(TILE) {
                 let i1 = (i0 + TILE).min(k);
                 for (j, row) in (j0..).zip(outputs.chunks_exact_mut(k)) {
