@@ -56,7 +56,17 @@ fn find_groups(graph: &pb::GraphProto) -> Option<Groups> {
         *readers.entry(name.as_str()).or_default() += 1;
     }
     let read_once = |name: &str| readers.get(name) == Some(&1);
-    let initializer = |name: &str| graph.initializer.iter().find(|i| i.name == name);
+    // An initializer that is also a graph input can be fed another value: not a constant.
+    let initializer = |name: &str| {
+        (!graph.input.iter().any(|i| i.name == name))
+            .then(|| graph.initializer.iter().find(|i| i.name == name))
+            .flatten()
+    };
+    let taken = |name: &str| {
+        producer.contains_key(name)
+            || readers.contains_key(name)
+            || graph.initializer.iter().any(|i| i.name == name)
+    };
     graph.node.iter().enumerate().find_map(|(concat, node)| {
         if node.op_type != "Concat" || int_attribute(node, "axis") != Some(1) {
             return None;
@@ -101,7 +111,10 @@ fn find_groups(graph: &pb::GraphProto) -> Option<Groups> {
                 found.indices.push(table.clone());
             }
         }
-        (!found.groups.is_empty()).then_some(found)
+        let free = [".groups", ".picked"]
+            .iter()
+            .all(|suffix| !taken(&format!("{}{suffix}", node.name)));
+        (free && !found.groups.is_empty()).then_some(found)
     })
 }
 
@@ -324,5 +337,12 @@ mod tests {
             assert_eq!(gather_group_maxes(&mut proto).unwrap(), 0);
             assert_eq!(proto, original);
         }
+        // Indices that are also a graph input can be fed at run time: not constant groups.
+        let mut fed = tagger_head(groups, false, false);
+        let graph = fed.graph.as_mut().unwrap();
+        graph.input.push(value("idx0", &[2]));
+        let original = fed.clone();
+        assert_eq!(gather_group_maxes(&mut fed).unwrap(), 0);
+        assert_eq!(fed, original);
     }
 }
