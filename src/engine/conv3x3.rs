@@ -46,20 +46,8 @@ impl Conv3x3 {
         let outputs = bias.len();
         ensure!(kernel.len() == outputs * inputs * 9);
         let blocks = outputs.div_ceil(BLOCK);
-        let mut packed = vec![0f32; blocks * inputs * 9 * BLOCK];
-        // A block's outputs' kernels are read side by side, so that its packed taps are
-        // written in order.
-        let per_output = (inputs * 9).max(1);
-        for (kernels, out) in kernel
-            .chunks(per_output * BLOCK)
-            .zip(packed.chunks_exact_mut(per_output * BLOCK))
-        {
-            for (tap, out) in out.chunks_exact_mut(BLOCK).enumerate() {
-                for (o, kernel) in out.iter_mut().zip(kernels.chunks_exact(per_output)) {
-                    *o = kernel[tap];
-                }
-            }
-        }
+        // `[O, I, 3, 3]` is each output's `I * 9` taps, contiguous.
+        let packed = super::weights::pack_output_blocks::<BLOCK, f32>(kernel, inputs * 9);
         Ok(Conv3x3 {
             packed: tract_ndarray::Array4::from_shape_vec((blocks, inputs, 9, BLOCK), packed)?
                 .into_arc_tensor(),

@@ -54,21 +54,10 @@ impl MatMulPacked {
         let (k, n) = (weights.k, weights.n);
         ensure!(values.len() == k * n);
         let blocks = n.div_ceil(BLOCK);
-        let mut packed = vec![0f32; blocks * k * BLOCK];
-        if weights.transposed {
-            // `[N, K]`: each column's weights are contiguous; a block's columns are read side
-            // by side, so that its packed weights are written in order.
-            for (columns, out) in values
-                .chunks(k * BLOCK)
-                .zip(packed.chunks_exact_mut(k * BLOCK))
-            {
-                for (i, out) in out.chunks_exact_mut(BLOCK).enumerate() {
-                    for (o, column) in out.iter_mut().zip(columns.chunks_exact(k)) {
-                        *o = column[i].into();
-                    }
-                }
-            }
+        let packed = if weights.transposed {
+            super::weights::pack_output_blocks::<BLOCK, T>(values, k)
         } else {
+            let mut packed = vec![0f32; blocks * k * BLOCK];
             for (i, row) in values.chunks_exact(n).enumerate() {
                 for (block, columns) in row.chunks(BLOCK).enumerate() {
                     let out = &mut packed[(block * k + i) * BLOCK..][..columns.len()];
@@ -77,7 +66,8 @@ impl MatMulPacked {
                     }
                 }
             }
-        }
+            packed
+        };
         let columns =
             |value: f32| tract_ndarray::Array1::from_elem(blocks * BLOCK, value).into_arc_tensor();
         Ok(MatMulPacked {

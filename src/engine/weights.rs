@@ -169,6 +169,28 @@ impl ProductWeights {
     }
 }
 
+/// Weights stored `[N, K]` (each output's `k` weights contiguous) packed as `[blocks, K, B]`:
+/// per block of `B` outputs, per inner index, the block's weights, zero past the last output.
+/// A block's outputs are read side by side, so that the packed weights are written in order.
+pub(super) fn pack_output_blocks<const B: usize, T: Copy + Into<f32>>(
+    by_output: &[T],
+    k: usize,
+) -> Vec<f32> {
+    let n = by_output.len() / k.max(1);
+    let mut packed = vec![0f32; n.div_ceil(B) * k * B];
+    if k == 0 {
+        return packed;
+    }
+    for (outputs, out) in by_output.chunks(k * B).zip(packed.chunks_exact_mut(k * B)) {
+        for (i, out) in out.chunks_exact_mut(B).enumerate() {
+            for (o, weights) in out.iter_mut().zip(outputs.chunks_exact(k)) {
+                *o = weights[i].into();
+            }
+        }
+    }
+    packed
+}
+
 /// The `[K, N]` weights at `outlet` as int8, when they are a constant of whole numbers in the
 /// int8 range: an f32 constant (once tract has folded the cast), or int8 constant weights cast
 /// to f32, possibly through transposes (before it has).
@@ -220,10 +242,11 @@ pub(super) fn fold_kernel_scales(model: &mut TypedModel) -> TractResult<usize> {
         let Some(kernel) = scaled_kernel(model, &model.nodes[id]) else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let wire = patch.add_const(&model.nodes[id].name, kernel)?;
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.apply(model)?;
+        let (name, konst) = (
+            model.nodes[id].name.clone(),
+            Const::new(kernel.into_arc_tensor())?,
+        );
+        super::rewrite::put_in_place(model, name, konst, &[], OutletId::new(id, 0))?;
         folded += 1;
     }
     Ok(folded)
