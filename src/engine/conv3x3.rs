@@ -16,6 +16,7 @@ use super::epilogue::{Epilogue, WithEpilogue};
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
 use super::rewrite::replace_each;
+use super::weights::{filled_tensor, pack_output_blocks};
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -47,10 +48,11 @@ impl Conv3x3 {
         ensure!(kernel.len() == outputs * inputs * 9);
         let blocks = outputs.div_ceil(BLOCK);
         // `[O, I, 3, 3]` is each output's `I * 9` taps, contiguous.
-        let packed = super::weights::pack_output_blocks::<BLOCK, f32>(kernel, inputs * 9);
+        let packed = filled_tensor::<f32>(&[blocks, inputs, 9, BLOCK], |packed| {
+            pack_output_blocks::<BLOCK, f32>(kernel, inputs * 9, packed)
+        })?;
         Ok(Conv3x3 {
-            packed: tract_ndarray::Array4::from_shape_vec((blocks, inputs, 9, BLOCK), packed)?
-                .into_arc_tensor(),
+            packed: packed.into_arc_tensor(),
             bias: bias.into_arc_tensor(),
             inputs,
             epilogue: Epilogue::default(),

@@ -14,7 +14,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::rewrite::{replace_each, rows_by_weights, Column, ScalesColumns};
-use super::weights::ProductWeights;
+use super::weights::{filled_tensor, pack_output_blocks, ProductWeights};
 
 use super::lanes::{Lanes, Scalar};
 
@@ -54,10 +54,11 @@ impl MatMulPacked {
         let (k, n) = (weights.k, weights.n);
         ensure!(values.len() == k * n);
         let blocks = n.div_ceil(BLOCK);
-        let packed = if weights.transposed {
-            super::weights::pack_output_blocks::<BLOCK, T>(values, k)
-        } else {
-            let mut packed = vec![0f32; blocks * k * BLOCK];
+        let packed = filled_tensor::<f32>(&[blocks, k, BLOCK], |packed| {
+            if weights.transposed {
+                pack_output_blocks::<BLOCK, T>(values, k, packed);
+                return;
+            }
             for (i, row) in values.chunks_exact(n).enumerate() {
                 for (block, columns) in row.chunks(BLOCK).enumerate() {
                     let out = &mut packed[(block * k + i) * BLOCK..][..columns.len()];
@@ -66,13 +67,11 @@ impl MatMulPacked {
                     }
                 }
             }
-            packed
-        };
+        })?;
         let columns =
             |value: f32| tract_ndarray::Array1::from_elem(blocks * BLOCK, value).into_arc_tensor();
         Ok(MatMulPacked {
-            packed: tract_ndarray::Array3::from_shape_vec((blocks, k, BLOCK), packed)?
-                .into_arc_tensor(),
+            packed: packed.into_arc_tensor(),
             scale: columns(1.0),
             bias: columns(0.0),
             n,

@@ -68,22 +68,45 @@ fn int8_tensor(init: &pb::TensorProto) -> TractResult<Tensor> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format_err!("{}: dimension {d}", init.name)))
         .collect::<TractResult<Vec<usize>>>()?;
-    let values: Vec<i8> = if init.raw_data.is_empty() {
-        init.int32_data.iter().map(|&v| v as i8).collect()
+    let found = if init.raw_data.is_empty() {
+        init.int32_data.len()
     } else {
-        init.raw_data.iter().map(|&b| b as i8).collect()
+        init.raw_data.len()
     };
     let expected = shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .ok_or_else(|| format_err!("initializer {}: shape {shape:?} is too large", init.name))?;
     ensure!(
-        values.len() == expected,
-        "initializer {}: {} int8 values for shape {shape:?} ({expected} expected)",
-        init.name,
-        values.len()
+        found == expected,
+        "initializer {}: {found} int8 values for shape {shape:?} ({expected} expected)",
+        init.name
     );
-    Ok(tract_ndarray::ArrayD::from_shape_vec(shape, values)?.into_tensor())
+    filled_tensor::<i8>(&shape, |values| {
+        if init.raw_data.is_empty() {
+            for (value, &stored) in values.iter_mut().zip(&init.int32_data) {
+                *value = stored as i8;
+            }
+        } else {
+            for (value, &stored) in values.iter_mut().zip(&init.raw_data) {
+                *value = stored as i8;
+            }
+        }
+    })
+}
+
+/// A tensor of `shape` filled in place by `fill`, from zero. Its own aligned storage is the
+/// only copy: a `Vec` turned into a tensor would be copied once more, and the heap would keep
+/// both as the graphs load.
+pub(super) fn filled_tensor<T: Datum>(
+    shape: &[usize],
+    fill: impl FnOnce(&mut [T]),
+) -> TractResult<Tensor> {
+    let mut tensor = Tensor::zero_dt(T::datum_type(), shape)?;
+    let mut plain = tensor.try_as_plain_ram_mut()?;
+    fill(plain.as_slice_mut::<T>()?);
+    drop(plain);
+    Ok(tensor)
 }
 
 fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
@@ -150,36 +173,35 @@ impl ProductWeights {
         let stored = self.stored.try_as_plain_ram()?;
         let b = stored.as_slice::<T>()?;
         const TILE: usize = 32;
-        let mut rows = vec![T::default(); k * n];
         // Tile by tile: each output row's run of a tile is written in order, from reads that
         // stay within the tile's cache lines.
-        for (j0, outputs) in (0..n).step_by(TILE).zip(rows.chunks_mut(TILE * k)) {
-            for i0 in (0..k).step_by(TILE) {
-                let i1 = (i0 + TILE).min(k);
-                for (j, row) in (j0..).zip(outputs.chunks_exact_mut(k)) {
-                    for (o, i) in row[i0..i1].iter_mut().zip(i0..) {
-                        *o = b[i * n + j];
+        let rows = filled_tensor::<T>(&[n, k], |rows| {
+            for (j0, outputs) in (0..n).step_by(TILE).zip(rows.chunks_mut(TILE * k)) {
+                for i0 in (0..k).step_by(TILE) {
+                    let i1 = (i0 + TILE).min(k);
+                    for (j, row) in (j0..).zip(outputs.chunks_exact_mut(k)) {
+                        for (o, i) in row[i0..i1].iter_mut().zip(i0..) {
+                            *o = b[i * n + j];
+                        }
                     }
                 }
             }
-        }
-        Ok(tract_ndarray::Array2::from_shape_vec((n, k), rows)?
-            .into_tensor()
-            .into_arc_tensor())
+        })?;
+        Ok(rows.into_arc_tensor())
     }
 }
 
-/// Weights stored `[N, K]` (each output's `k` weights contiguous) packed as `[blocks, K, B]`:
-/// per block of `B` outputs, per inner index, the block's weights, zero past the last output.
-/// A block's outputs are read side by side, so that the packed weights are written in order.
+/// Weights stored `[N, K]` (each output's `k` weights contiguous) packed into `packed`,
+/// `[blocks, K, B]` and zeroed: per block of `B` outputs, per inner index, the block's weights,
+/// zero past the last output. A block's outputs are read side by side, so that the packed
+/// weights are written in order.
 pub(super) fn pack_output_blocks<const B: usize, T: Copy + Into<f32>>(
     by_output: &[T],
     k: usize,
-) -> Vec<f32> {
-    let n = by_output.len() / k.max(1);
-    let mut packed = vec![0f32; n.div_ceil(B) * k * B];
+    packed: &mut [f32],
+) {
     if k == 0 {
-        return packed;
+        return;
     }
     for (outputs, out) in by_output.chunks(k * B).zip(packed.chunks_exact_mut(k * B)) {
         for (i, out) in out.chunks_exact_mut(B).enumerate() {
@@ -188,7 +210,6 @@ pub(super) fn pack_output_blocks<const B: usize, T: Copy + Into<f32>>(
             }
         }
     }
-    packed
 }
 
 /// The `[K, N]` weights at `outlet` as int8, when they are a constant of whole numbers in the
