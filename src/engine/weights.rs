@@ -105,7 +105,6 @@ pub(super) fn filled_tensor<T: Datum>(
     let mut tensor = Tensor::zero_dt(T::datum_type(), shape)?;
     let mut plain = tensor.try_as_plain_ram_mut()?;
     fill(plain.as_slice_mut::<T>()?);
-    drop(plain);
     Ok(tensor)
 }
 
