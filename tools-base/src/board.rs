@@ -401,27 +401,16 @@ pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), B
 /// and the live-caption web page.
 pub const BOARD_FEATURES: &str = "mic,mqtt,http";
 
-/// What [`cross_build`] builds, and whether it runs the tests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CrossBuild {
-    /// The release binary alone.
-    Binary,
-    /// The runtime's tests too, built the same way and run under qemu with the oldest CPU of
-    /// the target (`boards/qemu-runner.sh`); the binary they ran is the one returned.
-    Tested,
-    /// The tests and the binary compiled as [`CrossBuild::Tested`] compiles them, and not run:
-    /// a later `Tested` build of the board finds them built. CI compiles both boards this way
-    /// side by side, as one build alone leaves a core idle at times.
-    TestsCompiled,
-}
-
 /// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
 /// the release binary. Each board has its own target directory: its RUSTFLAGS differ.
+///
+/// With `test`, the runtime's tests are built the same way and run under qemu with the oldest
+/// CPU of the target (`boards/qemu-runner.sh`), and the binary they ran is the one returned.
 pub fn cross_build(
     repo: &Path,
     board: &str,
     profile: &Profile,
-    build: CrossBuild,
+    test: bool,
 ) -> Result<PathBuf, BoardError> {
     let target = profile.target;
     let target_dir = repo.join("target/cross").join(board);
@@ -439,14 +428,7 @@ pub fn cross_build(
     let hint = "; install the cross toolchain with boards/install-cross.sh (as root)";
     // The tests' build leaves the binary they ran where a plain build would put it; building
     // again would only relink it with the features of a build without dev-dependencies.
-    let mut command = cargo(match build {
-        CrossBuild::Binary => "build",
-        CrossBuild::Tested | CrossBuild::TestsCompiled => "test",
-    });
-    if build == CrossBuild::TestsCompiled {
-        command.arg("--no-run");
-    }
-    run(&mut command, hint)?;
+    run(&mut cargo(if test { "test" } else { "build" }), hint)?;
     Ok(target_dir
         .join(target.triple())
         .join("release")

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use earsight_tools::ship::board::{self, CrossBuild, PackageInputs, Profile};
+use earsight_tools::ship::board::{self, PackageInputs, Profile};
 
 use super::common::{in_checkout, CHECKOUT};
 
@@ -44,10 +44,6 @@ pub enum BoardCommand {
         /// target's oldest CPU; the package holds the binary they tested.
         #[arg(long, conflicts_with = "binary")]
         test: bool,
-        /// With --test: compile the tests and the binary, and neither run them nor package; a
-        /// later `board build --test` of the board finds them compiled.
-        #[arg(long, requires = "test")]
-        no_run: bool,
         /// Replace a package already in --out.
         #[arg(long)]
         force: bool,
@@ -79,16 +75,10 @@ pub fn run(command: BoardCommand) -> Result<()> {
             out,
             binary,
             test,
-            no_run,
             force,
         } => {
             let profile = Profile::load(&boards, &name)?;
             let began = std::time::Instant::now();
-            let build = match (test, no_run) {
-                (false, _) => CrossBuild::Binary,
-                (true, false) => CrossBuild::Tested,
-                (true, true) => CrossBuild::TestsCompiled,
-            };
             let (binary, strip) = match binary {
                 Some(path) => (path, false),
                 None => {
@@ -99,16 +89,12 @@ pub fn run(command: BoardCommand) -> Result<()> {
                         profile.rustflags()
                     );
                     (
-                        board::cross_build(Path::new(CHECKOUT), &name, &profile, build)?,
+                        board::cross_build(Path::new(CHECKOUT), &name, &profile, test)?,
                         true,
                     )
                 }
             };
             let built_s = began.elapsed().as_secs_f64();
-            if build == CrossBuild::TestsCompiled {
-                println!("{name}: the runtime and its tests compiled in {built_s:.0} s, not run");
-                return Ok(());
-            }
             fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let package = board::write_package(
                 &PackageInputs {
