@@ -13,10 +13,11 @@
 use tract_onnx::tract_core::internal::*;
 
 use super::epilogue::{Epilogue, WithEpilogue};
+use super::filled_tensor;
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
 use super::rewrite::replace_each;
-use super::weights::{filled_tensor, pack_output_blocks};
+use super::weights::pack_output_blocks;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -49,7 +50,8 @@ impl Conv3x3 {
         let blocks = outputs.div_ceil(BLOCK);
         // `[O, I, 3, 3]` is each output's `I * 9` taps, contiguous.
         let packed = filled_tensor::<f32>(&[blocks, inputs, 9, BLOCK], |packed| {
-            pack_output_blocks::<BLOCK, f32>(kernel, inputs * 9, packed)
+            pack_output_blocks::<BLOCK, f32>(kernel, inputs * 9, packed);
+            Ok(())
         })?;
         Ok(Conv3x3 {
             packed: packed.into_arc_tensor(),

@@ -13,8 +13,9 @@
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+use super::filled_tensor;
 use super::rewrite::{replace_each, rows_by_weights, Column, ScalesColumns};
-use super::weights::{filled_tensor, pack_output_blocks, ProductWeights};
+use super::weights::{pack_output_blocks, ProductWeights};
 
 use super::lanes::{Lanes, Scalar};
 
@@ -57,7 +58,7 @@ impl MatMulPacked {
         let packed = filled_tensor::<f32>(&[blocks, k, BLOCK], |packed| {
             if weights.transposed {
                 pack_output_blocks::<BLOCK, T>(values, k, packed);
-                return;
+                return Ok(());
             }
             for (i, row) in values.chunks_exact(n).enumerate() {
                 for (block, columns) in row.chunks(BLOCK).enumerate() {
@@ -67,6 +68,7 @@ impl MatMulPacked {
                     }
                 }
             }
+            Ok(())
         })?;
         let columns =
             |value: f32| tract_ndarray::Array1::from_elem(blocks * BLOCK, value).into_arc_tensor();

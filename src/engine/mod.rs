@@ -263,14 +263,24 @@ fn run_err(graph: &'static str) -> impl Fn(TractError) -> EngineError {
     }
 }
 
-/// A new f32 tensor of `shape`, zeroed, then filled in place by `fill` (no copy of the values).
+/// A new tensor of `shape`, zeroed, then filled in place by `fill`. Its own aligned storage is
+/// the only copy of the values: a `Vec` turned into a tensor would be copied once more, and
+/// while graphs load, the heap would keep both.
+fn filled_tensor<T: Datum>(
+    shape: &[usize],
+    fill: impl FnOnce(&mut [T]) -> TractResult<()>,
+) -> TractResult<Tensor> {
+    let mut tensor = Tensor::zero_dt(T::datum_type(), shape)?;
+    fill(tensor.try_as_plain_ram_mut()?.as_slice_mut::<T>()?)?;
+    Ok(tensor)
+}
+
+/// A new f32 op output of `shape`, filled in place by `fill` ([`filled_tensor`]).
 fn new_f32(
     shape: &[usize],
     fill: impl FnOnce(&mut [f32]) -> TractResult<()>,
 ) -> TractResult<TValue> {
-    let mut tensor = Tensor::zero::<f32>(shape)?;
-    fill(tensor.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?)?;
-    Ok(tensor.into_tvalue())
+    Ok(filled_tensor(shape, fill)?.into_tvalue())
 }
 
 /// For an op that maps each last-axis row of `k` f32 values to a row of `n`: its output, filled

@@ -14,6 +14,8 @@ use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::konst::Const;
 
+use super::filled_tensor;
+
 /// The int8 initializers taken out of a graph, in the order they were appended to its inputs.
 pub(super) struct DeferredWeights {
     weights: Vec<(String, Tensor)>,
@@ -92,20 +94,8 @@ fn int8_tensor(init: &pb::TensorProto) -> TractResult<Tensor> {
                 *value = stored as i8;
             }
         }
+        Ok(())
     })
-}
-
-/// A tensor of `shape` filled in place by `fill`, from zero. Its own aligned storage is the
-/// only copy: a `Vec` turned into a tensor would be copied once more, and the heap would keep
-/// both as the graphs load.
-pub(super) fn filled_tensor<T: Datum>(
-    shape: &[usize],
-    fill: impl FnOnce(&mut [T]),
-) -> TractResult<Tensor> {
-    let mut tensor = Tensor::zero_dt(T::datum_type(), shape)?;
-    let mut plain = tensor.try_as_plain_ram_mut()?;
-    fill(plain.as_slice_mut::<T>()?);
-    Ok(tensor)
 }
 
 fn input_like(init: &pb::TensorProto) -> pb::ValueInfoProto {
@@ -164,7 +154,7 @@ impl ProductWeights {
 
     /// The weights of each output, `[N, K]` row-major: the stored values where they are laid out
     /// so, else transposed in tiles that stay in the cache.
-    pub fn by_output<T: Datum + Copy + Default>(&self) -> TractResult<Arc<Tensor>> {
+    pub fn by_output<T: Datum + Copy>(&self) -> TractResult<Arc<Tensor>> {
         if self.transposed {
             return Ok(self.stored.clone());
         }
@@ -185,6 +175,7 @@ impl ProductWeights {
                     }
                 }
             }
+            Ok(())
         })?;
         Ok(rows.into_arc_tensor())
     }
