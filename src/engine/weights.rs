@@ -214,9 +214,14 @@ pub(super) fn int8_constant(model: &TypedModel, outlet: OutletId) -> Option<Prod
         if !values.iter().all(|&v| whole(v)) {
             return None;
         }
-        let ints: Vec<i8> = values.iter().map(|&v| v as i8).collect();
-        let ints = tract_ndarray::ArrayD::from_shape_vec(konst.shape(), ints).ok()?;
-        return ProductWeights::new(ints.into_tensor().into_arc_tensor(), false);
+        let ints = filled_tensor::<i8>(konst.shape(), |ints| {
+            for (int, &v) in ints.iter_mut().zip(values) {
+                *int = v as i8;
+            }
+            Ok(())
+        })
+        .ok()?;
+        return ProductWeights::new(ints.into_arc_tensor(), false);
     }
     let cast = model.node(outlet.node);
     if cast.op_as::<Cast>()?.to != f32::datum_type() {
@@ -300,16 +305,20 @@ fn scaled_kernel(model: &TypedModel, node: &TypedNode) -> Option<Tensor> {
         scale.try_as_plain_ram().ok()?,
     );
     let (ints, scale) = (ints.as_slice::<i8>().ok()?, scale.as_slice::<f32>().ok()?);
-    let per_channel = ints.len() / channels.max(1);
-    let mut values = Vec::with_capacity(ints.len());
-    for (channel, &s) in ints.chunks_exact(per_channel.max(1)).zip(scale) {
-        values.extend(channel.iter().map(|&q| q as f32 * s));
-    }
-    Some(
-        tract_ndarray::ArrayD::from_shape_vec(shape, values)
-            .ok()?
-            .into_tensor(),
-    )
+    let per_channel = (ints.len() / channels.max(1)).max(1);
+    filled_tensor::<f32>(&shape, |values| {
+        for ((out, channel), &s) in values
+            .chunks_exact_mut(per_channel)
+            .zip(ints.chunks_exact(per_channel))
+            .zip(scale)
+        {
+            for (o, &q) in out.iter_mut().zip(channel) {
+                *o = q as f32 * s;
+            }
+        }
+        Ok(())
+    })
+    .ok()
 }
 
 #[cfg(test)]
