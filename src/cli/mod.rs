@@ -234,6 +234,7 @@ fn model_dir(model: Option<PathBuf>) -> Result<PathBuf> {
 fn open_captioner(dir: &Path) -> Result<Captioner> {
     let captioner =
         Captioner::open(dir).with_context(|| format!("loading bundle {}", dir.display()))?;
+    release_loading_leftovers();
     if !captioner.bundle().manifest().trained {
         eprintln!(
             "warning: {} is an untrained bundle (random weights); captions are not descriptions",
@@ -241,6 +242,17 @@ fn open_captioner(dir: &Path) -> Result<Captioner> {
         );
     }
     Ok(captioner)
+}
+
+/// Hands back to the kernel the heap pages that loading freed (the protobuf's copies of the
+/// weights, tract's graphs before optimisation), which malloc keeps (`main`'s tunables) and
+/// which the first window's activations mostly do not fit.
+fn release_loading_leftovers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Overrides the bundle's beam width with `--beam`, within what earsight searches.

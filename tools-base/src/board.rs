@@ -412,27 +412,42 @@ pub fn cross_build(
     profile: &Profile,
     test: bool,
 ) -> Result<PathBuf, BoardError> {
-    let target = profile.target;
-    let target_dir = repo.join("target/cross").join(board);
-    let cargo = |subcommand: &str| {
-        let mut command = Command::new("sh");
-        command
-            .arg(repo.join("boards/cross.sh"))
-            .args([target.triple(), subcommand, "--release", "--locked"])
-            .args(["-p", "earsight", "--features", BOARD_FEATURES])
-            .current_dir(repo)
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .env("RUSTFLAGS", profile.rustflags());
-        command
-    };
-    let hint = "; install the cross toolchain with boards/install-cross.sh (as root)";
     // The tests' build leaves the binary they ran where a plain build would put it; building
     // again would only relink it with the features of a build without dev-dependencies.
-    run(&mut cargo(if test { "test" } else { "build" }), hint)?;
-    Ok(target_dir
-        .join(target.triple())
+    let subcommand = if test { "test" } else { "build" };
+    run(&mut cross_cargo(repo, board, profile, subcommand), CROSS_HINT)?;
+    Ok(repo
+        .join("target/cross")
+        .join(board)
+        .join(profile.target.triple())
         .join("release")
         .join("earsight"))
+}
+
+/// Type-checks the runtime for the board, as [`cross_build`] with `test` compiles it (the
+/// board's flags, `-D warnings`, its features; the library, the binary and the tests), without
+/// generating code: a compile error or a warning that only this target meets, in a fraction of
+/// a release build's time. Nothing runs.
+pub fn cross_check(repo: &Path, board: &str, profile: &Profile) -> Result<(), BoardError> {
+    let mut command = cross_cargo(repo, board, profile, "check");
+    command.args(["--lib", "--bins", "--tests"]);
+    run(&mut command, CROSS_HINT)
+}
+
+const CROSS_HINT: &str = "; install the cross toolchain with boards/install-cross.sh (as root)";
+
+/// `boards/cross.sh` running one cargo subcommand on the runtime in release, with the board's
+/// RUSTFLAGS and features, in the board's own target directory.
+fn cross_cargo(repo: &Path, board: &str, profile: &Profile, subcommand: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg(repo.join("boards/cross.sh"))
+        .args([profile.target.triple(), subcommand, "--release", "--locked"])
+        .args(["-p", "earsight", "--features", BOARD_FEATURES])
+        .current_dir(repo)
+        .env("CARGO_TARGET_DIR", repo.join("target/cross").join(board))
+        .env("RUSTFLAGS", profile.rustflags());
+    command
 }
 
 fn run(command: &mut Command, hint: &str) -> Result<(), BoardError> {

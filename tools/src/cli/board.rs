@@ -48,6 +48,16 @@ pub enum BoardCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Type-check the runtime (library, binary and tests) for the board with its flags and
+    /// features, without generating code or running it: the target's compile errors and
+    /// warnings, for far less than `build --test`'s release build.
+    Check {
+        /// The board: a profile name (`earsight-tools board list`).
+        name: String,
+        /// The profiles' directory.
+        #[arg(long, default_value = BOARDS_DIR, value_parser = in_checkout)]
+        boards: PathBuf,
+    },
 }
 
 /// Runs one `board` subcommand.
@@ -66,6 +76,23 @@ pub fn run(command: BoardCommand) -> Result<()> {
                     profile.board_memory_mb
                 );
             }
+            Ok(())
+        }
+        BoardCommand::Check { name, boards } => {
+            let profile = Profile::load(&boards, &name)?;
+            let began = std::time::Instant::now();
+            eprintln!(
+                "checking earsight for the {} ({}, RUSTFLAGS={:?})",
+                profile.name,
+                profile.target,
+                profile.rustflags()
+            );
+            board::cross_check(Path::new(CHECKOUT), &name, &profile)?;
+            println!(
+                "{name}: the runtime checks clean for {} ({:.0} s)",
+                profile.target,
+                began.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         BoardCommand::Build {
