@@ -415,7 +415,10 @@ pub fn cross_build(
     // The tests' build leaves the binary they ran where a plain build would put it; building
     // again would only relink it with the features of a build without dev-dependencies.
     let subcommand = if test { "test" } else { "build" };
-    run(&mut cross_cargo(repo, board, profile, subcommand), CROSS_HINT)?;
+    run(
+        &mut cross_cargo(repo, board, profile, subcommand),
+        CROSS_HINT,
+    )?;
     Ok(repo
         .join("target/cross")
         .join(board)
