@@ -419,9 +419,7 @@ pub fn cross_build(
         &mut cross_cargo(repo, board, profile, subcommand),
         CROSS_HINT,
     )?;
-    Ok(repo
-        .join("target/cross")
-        .join(board)
+    Ok(board_target_dir(repo, board)
         .join(profile.target.triple())
         .join("release")
         .join("earsight"))
@@ -439,6 +437,11 @@ pub fn cross_check(repo: &Path, board: &str, profile: &Profile) -> Result<(), Bo
 
 const CROSS_HINT: &str = "; install the cross toolchain with boards/install-cross.sh (as root)";
 
+/// The board's own target directory: each board's RUSTFLAGS differ.
+fn board_target_dir(repo: &Path, board: &str) -> PathBuf {
+    repo.join("target/cross").join(board)
+}
+
 /// `boards/cross.sh` running one cargo subcommand on the runtime in release, with the board's
 /// RUSTFLAGS and features, in the board's own target directory.
 fn cross_cargo(repo: &Path, board: &str, profile: &Profile, subcommand: &str) -> Command {
@@ -448,7 +451,7 @@ fn cross_cargo(repo: &Path, board: &str, profile: &Profile, subcommand: &str) ->
         .args([profile.target.triple(), subcommand, "--release", "--locked"])
         .args(["-p", "earsight", "--features", BOARD_FEATURES])
         .current_dir(repo)
-        .env("CARGO_TARGET_DIR", repo.join("target/cross").join(board))
+        .env("CARGO_TARGET_DIR", board_target_dir(repo, board))
         .env("RUSTFLAGS", profile.rustflags());
     command
 }
