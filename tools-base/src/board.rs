@@ -402,7 +402,7 @@ pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), B
 pub const BOARD_FEATURES: &str = "mic,mqtt,http";
 
 /// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
-/// the release binary. Each board has its own target directory: its RUSTFLAGS differ.
+/// the release binary, from the board's own target directory.
 ///
 /// With `test`, the runtime's tests are built the same way and run under qemu with the oldest
 /// CPU of the target (`boards/qemu-runner.sh`), and the binary they ran is the one returned.

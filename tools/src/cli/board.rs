@@ -81,12 +81,7 @@ pub fn run(command: BoardCommand) -> Result<()> {
         BoardCommand::Check { name, boards } => {
             let profile = Profile::load(&boards, &name)?;
             let began = std::time::Instant::now();
-            eprintln!(
-                "checking earsight for the {} ({}, RUSTFLAGS={:?})",
-                profile.name,
-                profile.target,
-                profile.rustflags()
-            );
+            announce("checking", &profile);
             board::cross_check(Path::new(CHECKOUT), &name, &profile)?;
             println!(
                 "{name}: the runtime checks clean for {} ({:.0} s)",
@@ -109,12 +104,7 @@ pub fn run(command: BoardCommand) -> Result<()> {
             let (binary, strip) = match binary {
                 Some(path) => (path, false),
                 None => {
-                    eprintln!(
-                        "building earsight for the {} ({}, RUSTFLAGS={:?})",
-                        profile.name,
-                        profile.target,
-                        profile.rustflags()
-                    );
+                    announce("building", &profile);
                     (
                         board::cross_build(Path::new(CHECKOUT), &name, &profile, test)?,
                         true,
@@ -149,4 +139,14 @@ pub fn run(command: BoardCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Says on stderr what the cross toolchain is about to compile, for which board and how.
+fn announce(doing: &str, profile: &Profile) {
+    eprintln!(
+        "{doing} earsight for the {} ({}, RUSTFLAGS={:?})",
+        profile.name,
+        profile.target,
+        profile.rustflags()
+    );
 }
