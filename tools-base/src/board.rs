@@ -401,8 +401,12 @@ pub fn check_binary(path: &Path, board: &str, profile: &Profile) -> Result<(), B
 /// and the live-caption web page.
 pub const BOARD_FEATURES: &str = "mic,mqtt,http";
 
-/// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) and returns
-/// the release binary, from the board's own target directory.
+/// The cargo profile of a board's shipped binary.
+pub const RELEASE_PROFILE: &str = "release";
+
+/// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) in the cargo
+/// profile `cargo_profile` ([`RELEASE_PROFILE`] for a package to ship) and returns the binary,
+/// from the board's own target directory.
 ///
 /// With `test`, the runtime's tests are built the same way and run under qemu with the oldest
 /// CPU of the target (`boards/qemu-runner.sh`), and the binary they ran is the one returned.
@@ -410,18 +414,19 @@ pub fn cross_build(
     repo: &Path,
     board: &str,
     profile: &Profile,
+    cargo_profile: &str,
     test: bool,
 ) -> Result<PathBuf, BoardError> {
     // The tests' build leaves the binary they ran where a plain build would put it; building
     // again would only relink it with the features of a build without dev-dependencies.
     let subcommand = if test { "test" } else { "build" };
     run(
-        &mut cross_cargo(repo, board, profile, subcommand),
+        &mut cross_cargo(repo, board, profile, cargo_profile, subcommand),
         CROSS_HINT,
     )?;
     Ok(board_target_dir(repo, board)
         .join(profile.target.triple())
-        .join("release")
+        .join(cargo_profile)
         .join("earsight"))
 }
 
@@ -430,7 +435,7 @@ pub fn cross_build(
 /// generating code: a compile error or a warning that only this target meets, in a fraction of
 /// a release build's time. Nothing runs.
 pub fn cross_check(repo: &Path, board: &str, profile: &Profile) -> Result<(), BoardError> {
-    let mut command = cross_cargo(repo, board, profile, "check");
+    let mut command = cross_cargo(repo, board, profile, RELEASE_PROFILE, "check");
     command.args(["--lib", "--bins", "--tests"]);
     run(&mut command, CROSS_HINT)
 }
@@ -442,13 +447,20 @@ fn board_target_dir(repo: &Path, board: &str) -> PathBuf {
     repo.join("target/cross").join(board)
 }
 
-/// `boards/cross.sh` running one cargo subcommand on the runtime in release, with the board's
-/// RUSTFLAGS and features, in the board's own target directory.
-fn cross_cargo(repo: &Path, board: &str, profile: &Profile, subcommand: &str) -> Command {
+/// `boards/cross.sh` running one cargo subcommand on the runtime in a cargo profile, with the
+/// board's RUSTFLAGS and features, in the board's own target directory.
+fn cross_cargo(
+    repo: &Path,
+    board: &str,
+    profile: &Profile,
+    cargo_profile: &str,
+    subcommand: &str,
+) -> Command {
     let mut command = Command::new("sh");
     command
         .arg(repo.join("boards/cross.sh"))
-        .args([profile.target.triple(), subcommand, "--release", "--locked"])
+        .args([profile.target.triple(), subcommand, "--locked"])
+        .args(["--profile", cargo_profile])
         .args(["-p", "earsight", "--features", BOARD_FEATURES])
         .current_dir(repo)
         .env("CARGO_TARGET_DIR", board_target_dir(repo, board))

@@ -44,6 +44,11 @@ pub enum BoardCommand {
         /// target's oldest CPU; the package holds the binary they tested.
         #[arg(long, conflicts_with = "binary")]
         test: bool,
+        /// The cargo profile of the build. `release` for a package to ship; CI's `qemu-test`
+        /// (Cargo.toml) builds tract's graph crates with less optimisation, for a faster build
+        /// of the same tests.
+        #[arg(long, default_value = board::RELEASE_PROFILE, conflicts_with = "binary")]
+        cargo_profile: String,
         /// Replace a package already in --out.
         #[arg(long)]
         force: bool,
@@ -97,6 +102,7 @@ pub fn run(command: BoardCommand) -> Result<()> {
             out,
             binary,
             test,
+            cargo_profile,
             force,
         } => {
             let profile = Profile::load(&boards, &name)?;
@@ -105,13 +111,24 @@ pub fn run(command: BoardCommand) -> Result<()> {
                 Some(path) => (path, false),
                 None => {
                     announce("building", &profile);
-                    (
-                        board::cross_build(Path::new(CHECKOUT), &name, &profile, test)?,
-                        true,
-                    )
+                    let built = board::cross_build(
+                        Path::new(CHECKOUT),
+                        &name,
+                        &profile,
+                        &cargo_profile,
+                        test,
+                    )?;
+                    (built, true)
                 }
             };
-            let built_s = began.elapsed().as_secs_f64();
+            let built = if strip {
+                format!(
+                    "{cargo_profile} build {:.0} s",
+                    began.elapsed().as_secs_f64()
+                )
+            } else {
+                "given binary".to_string()
+            };
             fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let package = board::write_package(
                 &PackageInputs {
@@ -128,13 +145,12 @@ pub fn run(command: BoardCommand) -> Result<()> {
             )?;
             let mb = |bytes: u64| bytes as f64 / 1e6;
             println!(
-                "{}: binary {:.1} MB{}, bundle {:.1} MB, package {:.1} MB (build {:.0} s)",
+                "{}: binary {:.1} MB{}, bundle {:.1} MB, package {:.1} MB ({built})",
                 package.tarball.display(),
                 mb(package.binary_bytes),
                 if strip { " stripped" } else { "" },
                 mb(package.bundle_bytes),
                 mb(package.tarball_bytes),
-                built_s
             );
             Ok(())
         }
