@@ -404,6 +404,10 @@ pub const BOARD_FEATURES: &str = "mic,mqtt,http";
 /// The cargo profile of a board's shipped binary.
 pub const RELEASE_PROFILE: &str = "release";
 
+/// The cargo profiles a board can be built in (`Cargo.toml`): [`RELEASE_PROFILE`], and
+/// `qemu-test`, CI's faster build of the same tests with tract's graph crates unoptimised.
+pub const CARGO_PROFILES: [&str; 2] = [RELEASE_PROFILE, "qemu-test"];
+
 /// Cross-compiles the runtime for the board with `boards/cross.sh` (Debian's Rust) in the cargo
 /// profile `cargo_profile` ([`RELEASE_PROFILE`] for a package to ship) and returns the binary,
 /// from the board's own target directory.

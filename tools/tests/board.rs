@@ -264,6 +264,8 @@ fn bad_builds_are_refused_with_the_reason() {
     let unknown = build("rpi9", &arm64, &out, &[]);
     assert_failed(&unknown, &["no board \"rpi9\"", "zero2w"]);
     assert_failed(&tools(&["board", "check", "rpi9"]), &["no board \"rpi9\""]);
+    let fast = tools(&["board", "build", "zero2w", "--cargo-profile", "fast"]);
+    assert_failed(&fast, &["--cargo-profile", "fast", "release", "qemu-test"]);
 
     let wrong = build("rpi-armv7", &arm64, &out, &[]);
     let wanted = ["armv7-unknown-linux-gnueabihf", "ELF class 2, machine 183"];

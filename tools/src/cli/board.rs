@@ -47,7 +47,12 @@ pub enum BoardCommand {
         /// The cargo profile of the build. `release` for a package to ship; CI's `qemu-test`
         /// (Cargo.toml) builds tract's graph crates with less optimisation, for a faster build
         /// of the same tests.
-        #[arg(long, default_value = board::RELEASE_PROFILE, conflicts_with = "binary")]
+        #[arg(
+            long,
+            default_value = board::RELEASE_PROFILE,
+            value_parser = clap::builder::PossibleValuesParser::new(board::CARGO_PROFILES),
+            conflicts_with = "binary"
+        )]
         cargo_profile: String,
         /// Replace a package already in --out.
         #[arg(long)]
