@@ -111,28 +111,22 @@ pub fn run(command: BoardCommand) -> Result<()> {
             force,
         } => {
             let profile = Profile::load(&boards, &name)?;
-            let began = std::time::Instant::now();
-            let (binary, strip) = match binary {
-                Some(path) => (path, false),
+            // A binary this tool built carries symbols to strip; a given one is packaged as is.
+            let (binary, strip, built) = match binary {
+                Some(path) => (path, false, "given binary".to_string()),
                 None => {
                     announce("building", &profile);
-                    let built = board::cross_build(
+                    let began = std::time::Instant::now();
+                    let path = board::cross_build(
                         Path::new(CHECKOUT),
                         &name,
                         &profile,
                         &cargo_profile,
                         test,
                     )?;
-                    (built, true)
+                    let seconds = began.elapsed().as_secs_f64();
+                    (path, true, format!("{cargo_profile} build {seconds:.0} s"))
                 }
-            };
-            let built = if strip {
-                format!(
-                    "{cargo_profile} build {:.0} s",
-                    began.elapsed().as_secs_f64()
-                )
-            } else {
-                "given binary".to_string()
             };
             fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let package = board::write_package(
