@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ModelConfig;
 
-/// The bundle layout version this runtime writes and reads: 2 added the optional tagger.
-pub const FORMAT_VERSION: u32 = 2;
+/// The bundle layout version this runtime writes and reads: 2 added the optional tagger, 3 the
+/// tags' caption words and the decoding's tag guidance.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest layout version this runtime still reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The `format` field every manifest carries.
@@ -174,6 +175,16 @@ pub struct DecodingConfig {
     pub max_tokens: usize,
     /// Forbid repeating any n-gram of this size; 0 disables.
     pub no_repeat_ngram: usize,
+    /// How much the tagger's scores steer the words that name sources: each word of a tag
+    /// gets `tag_guidance * ln(score / typical_score)` added to its log-probability, so a
+    /// caption names what the tagger hears rather than what it does not; 0 (the default)
+    /// decodes the caption alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tag_guidance: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 impl Default for DecodingConfig {
@@ -183,6 +194,7 @@ impl Default for DecodingConfig {
             length_penalty: 1.0,
             max_tokens: 20,
             no_repeat_ngram: 3,
+            tag_guidance: 0.0,
         }
     }
 }
@@ -190,6 +202,10 @@ impl Default for DecodingConfig {
 /// The widest beam earsight searches: each hypothesis costs a decoder step per token, and
 /// captions stop gaining from wider beams long before this.
 pub const MAX_BEAM_WIDTH: usize = 32;
+
+/// The strongest tag guidance earsight applies: at this weight a tag scored 0.01 takes its
+/// words' log-probabilities down by 46, past anything the decoder would still choose.
+pub const MAX_TAG_GUIDANCE: f32 = 10.0;
 
 impl DecodingConfig {
     /// Whether `model` can decode this way: as (field, expected, found) where it cannot. The
@@ -208,6 +224,13 @@ impl DecodingConfig {
                 "decoding.beam_width".into(),
                 format!("1..={MAX_BEAM_WIDTH}"),
                 self.beam_width.to_string(),
+            ));
+        }
+        if !(0.0..=MAX_TAG_GUIDANCE).contains(&self.tag_guidance) {
+            return Err((
+                "decoding.tag_guidance".into(),
+                format!("0 to {MAX_TAG_GUIDANCE}"),
+                self.tag_guidance.to_string(),
             ));
         }
         Ok(())
@@ -237,6 +260,14 @@ pub struct TagSpec {
     /// The lowest score at which the tag is reported, tuned for precision on validation data;
     /// `None`: the tag could not be tuned and is never reported.
     pub threshold: Option<f32>,
+    /// Caption words that name the tag's source, each one token of the bundle's tokenizer:
+    /// the words tag guidance steers (format version 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<String>,
+    /// The tag's usual score on validation audio (the geometric mean): guidance steers by a
+    /// score's ratio to it. Every tag with words has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typical_score: Option<f32>,
 }
 
 /// The tagger: a graph that scores the bundle's tags on a window of the same log-mel frames
@@ -546,6 +577,19 @@ fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BundleError> {
             "a tagger".into(),
         ));
     }
+    if manifest.format_version < 3 {
+        let worded = manifest
+            .tagger
+            .as_ref()
+            .is_some_and(|t| t.tags.iter().any(|tag| !tag.words.is_empty()));
+        if worded || manifest.decoding.tag_guidance != 0.0 {
+            return Err(field(
+                "format_version",
+                "3 for tag words or tag guidance".into(),
+                manifest.format_version.to_string(),
+            ));
+        }
+    }
     Ok(manifest)
 }
 
@@ -586,10 +630,21 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
     m.decoding
         .check(&m.model)
         .map_err(|(f, e, g)| field(&f, e, g))?;
-    match &m.tagger {
-        Some(tagger) => check_tagger(tagger, &m.model).map_err(|(f, e, g)| field(&f, e, g)),
-        None => Ok(()),
+    if let Some(tagger) = &m.tagger {
+        check_tagger(tagger, &m.model).map_err(|(f, e, g)| field(&f, e, g))?;
     }
+    let worded = m
+        .tagger
+        .as_ref()
+        .is_some_and(|t| t.tags.iter().any(|tag| !tag.words.is_empty()));
+    if m.decoding.tag_guidance > 0.0 && !worded {
+        return Err(field(
+            "decoding.tag_guidance",
+            "0 for a bundle without a tagger whose tags have words".into(),
+            m.decoding.tag_guidance.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the tagger's section: a window inside the encoder's, one graph output per tag,
@@ -627,6 +682,32 @@ fn check_tagger(t: &TaggerManifest, model: &ModelConfig) -> Result<(), (String, 
                     format!("tagger.tags[{i}].threshold"),
                     "a score in (0, 1], or null for a tag that is never reported".into(),
                     at.to_string(),
+                ));
+            }
+        }
+        match tag.typical_score {
+            Some(s) if !(s > 0.0 && s <= 1.0) => {
+                return Err((
+                    format!("tagger.tags[{i}].typical_score"),
+                    "a score in (0, 1]".into(),
+                    s.to_string(),
+                ))
+            }
+            None if !tag.words.is_empty() => {
+                return Err((
+                    format!("tagger.tags[{i}].typical_score"),
+                    "a score in (0, 1] for a tag with words".into(),
+                    "none".into(),
+                ))
+            }
+            _ => {}
+        }
+        for (j, word) in tag.words.iter().enumerate() {
+            if word.is_empty() || word.chars().any(|c| c.is_whitespace() || c.is_uppercase()) {
+                return Err((
+                    format!("tagger.tags[{i}].words[{j}]"),
+                    "one lower-case word".into(),
+                    format!("{word:?}"),
                 ));
             }
         }

@@ -8,7 +8,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleError, DecodingConfig, TOKENIZER_FILE};
-use crate::engine::{decode, Engine, EngineError, Tag, Tagger, WindowDecoder};
+use crate::engine::{
+    decode, fired, Engine, EngineError, Guided, GuidedTag, Tag, TagWords, Tagger, WindowDecoder,
+};
 use crate::frontend::LogMel;
 use crate::text::{TextDecoder, TextError};
 
@@ -21,6 +23,11 @@ pub enum CaptionError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Text(#[from] TextError),
+    #[error(
+        "tag {tag:?}: its word {word:?} is not one whole-word token of the bundle's tokenizer, \
+         so tag guidance cannot steer it"
+    )]
+    TagWord { tag: String, word: String },
 }
 
 /// Milliseconds spent in each stage for one window.
@@ -50,6 +57,7 @@ pub struct Captioner {
     bundle: Bundle,
     engine: Engine,
     tagger: Option<Tagger>,
+    tag_words: TagWords,
     text: TextDecoder,
     frontend: LogMel,
     /// Decoding settings; start as the bundle's defaults.
@@ -73,12 +81,17 @@ impl Captioner {
             m.model.decoder.vocab_size,
             &m.tokens,
         )?;
+        let tag_words = match &tagger {
+            Some(t) => tag_word_ids(t, &text)?,
+            None => TagWords::default(),
+        };
         let frontend = LogMel::new(&m.model.frontend);
         Ok(Captioner {
             decoding: m.decoding.clone(),
             bundle,
             engine,
             tagger,
+            tag_words,
             text,
             frontend,
         })
@@ -117,26 +130,42 @@ impl Captioner {
     /// frontend time is left at zero).
     pub fn caption_mel(&mut self, mel: &[f32]) -> Result<WindowCaption, CaptionError> {
         let t1 = Instant::now();
-        let memory = self.engine.encode(mel)?;
+        let scores = match &self.tagger {
+            Some(tagger) => tagger.scores(mel)?,
+            None => Vec::new(),
+        };
         let t2 = Instant::now();
+        let memory = self.engine.encode(mel)?;
+        let t3 = Instant::now();
         let model = WindowDecoder {
             engine: &self.engine,
             memory: &memory,
         };
-        let hyp = decode(&model, &self.decoding, &self.bundle.manifest().tokens)?;
+        let special = &self.bundle.manifest().tokens;
+        let weight = self.decoding.tag_guidance;
+        let hyp = if weight > 0.0 && !self.tag_words.is_empty() {
+            let steers = self.tag_words.steers(&scores, weight);
+            let guided = Guided {
+                model: &model,
+                words: &self.tag_words,
+                steers: &steers,
+            };
+            decode(&guided, &self.decoding, special)?
+        } else {
+            decode(&model, &self.decoding, special)?
+        };
         let text = self.text.decode(&hyp.tokens)?;
-        let t3 = Instant::now();
+        let t4 = Instant::now();
         let tags = match &self.tagger {
-            Some(tagger) => tagger.tags(mel)?,
+            Some(tagger) => fired(tagger.tag_specs(), &scores),
             None => Vec::new(),
         };
-        let t4 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         let timings = Timings {
             frontend: 0.0,
-            encoder: ms(t1, t2),
-            decoder: ms(t2, t3),
-            tagger: ms(t3, t4),
+            encoder: ms(t2, t3),
+            decoder: ms(t3, t4),
+            tagger: ms(t1, t2),
             total: ms(t1, t4),
         };
         Ok(WindowCaption {
@@ -146,4 +175,30 @@ impl Captioner {
             timings,
         })
     }
+}
+
+/// The token ids of each of the tagger's tags' words.
+fn tag_word_ids(tagger: &Tagger, text: &TextDecoder) -> Result<TagWords, CaptionError> {
+    let tags = tagger
+        .tag_specs()
+        .iter()
+        .map(|tag| {
+            let tokens = tag
+                .words
+                .iter()
+                .map(|word| {
+                    text.word_id(word).ok_or_else(|| CaptionError::TagWord {
+                        tag: tag.label.clone(),
+                        word: word.clone(),
+                    })
+                })
+                .collect::<Result<Vec<u32>, CaptionError>>()?;
+            Ok(GuidedTag {
+                tokens,
+                // The manifest check gives every tag with words a typical score.
+                typical: tag.typical_score.unwrap_or(1.0),
+            })
+        })
+        .collect::<Result<_, CaptionError>>()?;
+    Ok(TagWords::new(tags))
 }

@@ -134,6 +134,13 @@ impl TextDecoder {
         })
     }
 
+    /// The id of `word` when the tokenizer has it as one whole-word token.
+    pub fn word_id(&self, word: &str) -> Option<u32> {
+        self.tokenizer
+            .token_to_id(word)
+            .filter(|&id| (id as usize) < self.vocab)
+    }
+
     /// Turns generated ids (without the start token) into text; stops at the end token and
     /// skips special tokens.
     pub fn decode(&self, ids: &[u32]) -> Result<String, TextError> {

@@ -116,17 +116,17 @@ fn a_newer_format_version_says_this_earsight_is_too_old() {
     let mut value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap())
             .unwrap();
-    value["format_version"] = 3.into();
+    value["format_version"] = 4.into();
     value["a_field_from_the_future"] = true.into();
     std::fs::write(dir.path().join(MANIFEST_FILE), value.to_string()).unwrap();
     let err = open_err(dir.path());
     let wanted = [
-        "bundle format version 3 is newer than this earsight reads (1 to 2)",
+        "bundle format version 4 is newer than this earsight reads (1 to 3)",
         "update earsight",
     ];
     assert_contains(&err, &wanted);
     let err = refusal_after(|m| m.format_version = 0);
-    assert_contains(&err, &["`format_version`: expected 1 to 2, found 0"]);
+    assert_contains(&err, &["`format_version`: expected 1 to 3, found 0"]);
 }
 
 #[test]
@@ -175,6 +175,165 @@ fn a_tagger_that_is_not_what_the_manifest_says_is_refused_by_name() {
     // Its graph is checksummed like the others.
     let err = refusal_without(tagged_copy(), TAGGER_FILE);
     assert_contains(&err, &["tagger.onnx", "No such file"]);
+    let err = tagged_refusal_after(|t| t.tags[3].words = vec!["two words".into()]);
+    assert_contains(&err, &["`tagger.tags[3].words[0]`", "one lower-case word"]);
+}
+
+#[test]
+fn tag_words_and_guidance_need_format_version_3_a_tagger_and_tokens_of_the_tokenizer() {
+    let worded = |m: &mut Manifest| {
+        let tag = &mut m.tagger.as_mut().unwrap().tags[0];
+        tag.words = vec!["alarm".into()];
+        tag.typical_score = Some(0.01);
+    };
+    // A version-2 bundle has neither words nor guidance.
+    let dir = tagged_copy();
+    edit_manifest(dir.path(), |m| {
+        worded(m);
+        m.format_version = 2;
+    });
+    assert_contains(
+        &open_err(dir.path()),
+        &["`format_version`: expected 3 for tag words or tag guidance, found 2"],
+    );
+    // Words steer by a ratio to the tag's typical score: every tag with words has one.
+    let err = tagged_refusal_after(|t| {
+        t.tags[3].words = vec!["door".into()];
+        t.tags[3].typical_score = None;
+    });
+    assert_contains(
+        &err,
+        &[
+            "`tagger.tags[3].typical_score`",
+            "for a tag with words",
+            "found none",
+        ],
+    );
+    let err = tagged_refusal_after(|t| t.tags[3].typical_score = Some(0.0));
+    assert_contains(&err, &["`tagger.tags[3].typical_score`", "found 0"]);
+    let err = tagged_refusal_after(|t| {
+        t.tags[3].words = vec!["two words".into()];
+        t.tags[3].typical_score = Some(0.01);
+    });
+    assert_contains(&err, &["`tagger.tags[3].words[0]`", "one lower-case word"]);
+    // Guidance steers tag words: none without them, and within the runtime's range.
+    let err = refusal_after(|m| {
+        m.format_version = 3;
+        m.decoding.tag_guidance = 1.0;
+    });
+    assert_contains(
+        &err,
+        &[
+            "`decoding.tag_guidance`",
+            "without a tagger whose tags have words",
+        ],
+    );
+    for weight in [-1.0, 11.0] {
+        let err = refusal_after(|m| {
+            m.format_version = 3;
+            m.decoding.tag_guidance = weight;
+        });
+        assert_contains(&err, &["`decoding.tag_guidance`", "0 to 10"]);
+    }
+    // A word the tokenizer splits cannot be steered; the error names the tag and the word.
+    let dir = tagged_copy();
+    edit_manifest(dir.path(), |m| {
+        worded(m);
+        m.tagger.as_mut().unwrap().tags[0].words = vec!["zzzqx".into()];
+    });
+    let err = match Captioner::open(dir.path()) {
+        Ok(_) => panic!("a bundle whose tag word is no token opened"),
+        Err(e) => e.to_string(),
+    };
+    assert_contains(
+        &err,
+        &["\"smoke or fire alarm\"", "\"zzzqx\"", "whole-word token"],
+    );
+}
+
+/// Every tag's words, as the tools write them from the tag set.
+fn tag_set_words() -> Vec<Vec<String>> {
+    let tag_set: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tools/configs/tags.json")).unwrap(),
+    )
+    .unwrap();
+    tag_set["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_value(l["words"].clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn guidance_keeps_words_of_unheard_tags_out_of_captions_and_weight_0_changes_nothing() {
+    const TYPICAL: f32 = 0.01;
+    let words = tag_set_words();
+    // `None`: no words at all, as a version-2 bundle.
+    let guided = |weight: Option<f32>| {
+        let dir = tagged_copy();
+        edit_manifest(dir.path(), |m| {
+            for (tag, w) in m.tagger.as_mut().unwrap().tags.iter_mut().zip(&words) {
+                tag.words = if weight.is_some() {
+                    w.clone()
+                } else {
+                    Vec::new()
+                };
+                tag.typical_score = weight.map(|_| TYPICAL);
+            }
+            m.decoding.tag_guidance = weight.unwrap_or(0.0);
+        });
+        dir
+    };
+    let (plain_dir, weak, strong) = (guided(None), guided(Some(0.0)), guided(Some(10.0)));
+    let open = |dir: &Path| Captioner::open(dir).unwrap();
+    let (mut plain, mut weak, mut strong) = (
+        open(plain_dir.path()),
+        open(weak.path()),
+        open(strong.path()),
+    );
+    let said = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .map(String::from)
+            .collect()
+    };
+    let mut plain_says_unheard = 0;
+    for sample in ["cat", "car_engine", "rain"] {
+        let path = repo().join(format!("models/samples/{sample}.ogg"));
+        let samples = earsight::audio::read_all(&path, 16_000).unwrap();
+        let mel = plain.frontend_mut().window(&samples);
+        let scores = plain.tagger().unwrap().scores(&mel).unwrap();
+        // A word is unheard when every tag it names scored under a tenth of its typical score:
+        // at weight 10 that is a steer below 10 ln(0.1) = -23.
+        let unheard = |word: &String| {
+            let best = words
+                .iter()
+                .zip(&scores)
+                .filter(|(w, _)| w.contains(word))
+                .map(|(_, s)| *s)
+                .fold(f32::NAN, f32::max);
+            best < TYPICAL / 10.0
+        };
+        let before = plain.caption_samples(&samples).unwrap();
+        // Weight 0 carries the words and decodes exactly as before.
+        let same = weak.caption_samples(&samples).unwrap();
+        assert_eq!(
+            (&same.text, &same.tags),
+            (&before.text, &before.tags),
+            "{sample}"
+        );
+        let after = strong.caption_samples(&samples).unwrap();
+        assert_eq!(after.tags, before.tags, "{sample}");
+        for word in said(&after.text) {
+            assert!(!unheard(&word), "{sample}: {:?} says {word:?}", after.text);
+        }
+        plain_says_unheard += usize::from(said(&before.text).iter().any(unheard));
+    }
+    // Without guidance, some of these captions do name what the tagger does not hear.
+    assert!(
+        plain_says_unheard > 0,
+        "no plain caption names an unheard source"
+    );
 }
 
 #[test]

@@ -61,11 +61,12 @@ pub(super) fn info(dir: &Path) -> Result<()> {
         m.decoder_quantization
     );
     println!(
-        "decoding    beam {}, length penalty {}, max {} tokens, no-repeat {}-gram",
+        "decoding    beam {}, length penalty {}, max {} tokens, no-repeat {}-gram, tag guidance {}",
         m.decoding.beam_width,
         m.decoding.length_penalty,
         m.decoding.max_tokens,
-        m.decoding.no_repeat_ngram
+        m.decoding.no_repeat_ngram,
+        m.decoding.tag_guidance
     );
     match &m.tagger {
         Some(t) => {

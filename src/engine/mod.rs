@@ -6,6 +6,7 @@ mod attention;
 mod conv3x3;
 mod epilogue;
 mod group_max;
+mod guide;
 mod hoist;
 mod lanes;
 mod layer_norm;
@@ -30,6 +31,7 @@ use crate::bundle::{Bundle, Dim, TensorSpec, DECODER_FILE, ENCODER_FILE};
 use crate::config::ModelConfig;
 use tract_onnx::tract_hir::infer::GenericFactoid;
 
+pub use guide::{Guided, GuidedCache, GuidedTag, TagWords};
 pub use search::{decode, Hypothesis, StepModel};
 pub use tagger::{fired, fired_indices, Tag, Tagger};
 

@@ -214,6 +214,7 @@ mod tests {
             length_penalty: 1.0,
             max_tokens: 8,
             no_repeat_ngram,
+            tag_guidance: 0.0,
         }
     }
 

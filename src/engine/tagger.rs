@@ -78,11 +78,6 @@ impl Tagger {
         }
         Ok(best)
     }
-
-    /// The tags of a window (see [`Tagger::scores`]) that reach their thresholds, best first.
-    pub fn tags(&self, mel: &[f32]) -> Result<Vec<Tag>, EngineError> {
-        Ok(fired(&self.tags, &self.scores(mel)?))
-    }
 }
 
 /// The tags among `scores` that reach their thresholds, best first (ties in tag order).
@@ -143,6 +138,8 @@ mod tests {
         let spec = |label: &str, threshold| TagSpec {
             label: label.into(),
             threshold,
+            words: Vec::new(),
+            typical_score: None,
         };
         let tags = [
             spec("doorbell", Some(0.5)),

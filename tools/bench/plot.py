@@ -6,11 +6,19 @@
       one line per run (read from RUN_DIR/metrics.jsonl), the teacher's accuracy dashed.
   plot.py recall OUT.png REPORT.json [REPORT.json ...]
       Per-label recall of `teacher zero-shot --json` reports side by side (teacher, students).
+  plot.py guidance OUT.png EVAL_DIR [EVAL_DIR ...]
+      Source recall, precision and F1 against the tag guidance weight, from each guided
+      bundle's `eval` into EVAL_DIR/val, test and real (tools/bench/guidance.sh); prints the table
+      with the chosen weight marked, and writes it as JSON beside OUT. Chosen: the best
+      validation source F1 (then CIDEr-D, then the smaller weight) among the weights whose
+      validation captions run two sources' words together ("dog helicopter") no more often than
+      the unguided ones (weight 0, which must be among them).
 
 Needs matplotlib.
 """
 import json
 import os
+import re
 import sys
 
 import matplotlib
@@ -68,10 +76,98 @@ def recall(out, reports):
     fig.savefig(out, dpi=100)
 
 
+def run_together(caption, tags):
+    """Whether two words side by side name two different tags' sources ("dog helicopter")."""
+    words = re.findall(r"[a-z]+|,", caption)
+    return any(
+        not any(a in t and b in t for t in tags)
+        and any(a in t for t in tags)
+        and any(b in t for t in tags)
+        for a, b in zip(words, words[1:])
+    )
+
+
+def guidance(out, bundles):
+    tag_set = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "tags.json")
+    tags = [set(t["words"]) for t in json.load(open(tag_set))["labels"]]
+    rows = []
+    for b in bundles:
+        model = json.load(open(os.path.join(b, "val", "eval.json")))["model"]
+        weight = json.load(open(os.path.join(model, "manifest.json")))["decoding"].get(
+            "tag_guidance", 0.0
+        )
+        row = {"weight": weight}
+        for split in ("val", "test", "real"):
+            r = json.load(open(os.path.join(b, split, "eval.json")))
+            recall, precision = r["source_recall"] or 0.0, r["source_precision"] or 0.0
+            f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+            clips = [json.loads(line) for line in open(os.path.join(b, split, "clips.jsonl"))]
+            row[split] = {
+                "recall": recall,
+                "precision": precision,
+                "f1": f1,
+                "cider_d": ((r.get("captions") or {}).get("scores") or {}).get("CIDEr-D"),
+                "false_source_captions": r["false_source_captions"],
+                "labelled_clips": r["labelled_clips"],
+                "false_captions_on_silence": r["false_captions_on_silence"],
+                "silent_clips": r["silent_clips"],
+                "run_together": sum(run_together(c["caption"], tags) for c in clips),
+                "clips": len(clips),
+            }
+        rows.append(row)
+    unguided = [r for r in rows if r["weight"] == 0]
+    if not unguided:
+        sys.exit("guidance: weight 0 (unguided) must be among the weights")
+    fluent = [r for r in rows if r["val"]["run_together"] <= unguided[0]["val"]["run_together"]]
+    chosen = max(
+        fluent,
+        key=lambda r: (r["val"]["f1"], r["val"]["cider_d"] or 0.0, -r["weight"]),
+    )
+    json.dump(
+        {"chosen": chosen["weight"], "weights": rows},
+        open(os.path.splitext(out)[0] + ".json", "w"),
+        indent=1,
+    )
+
+    def cider(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    print("| weight | split | source recall | source precision | F1 | captions naming an absent "
+          "source | captions on silence | CIDEr-D | captions running two sources together |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        mark = " (chosen)" if r is chosen else ""
+        for split, name in (("val", "world val"), ("test", "world test"), ("real", "ESC-10 fold 4")):
+            m = r[split]
+            print(
+                f"| {r['weight']:g}{mark} | {name} | {m['recall']:.3f} | {m['precision']:.3f} | "
+                f"{m['f1']:.3f} | {m['false_source_captions']} of {m['labelled_clips']} | "
+                f"{m['false_captions_on_silence']} of {m['silent_clips']} | {cider(m['cider_d'])} | "
+                f"{m['run_together']} of {m['clips']} |"
+            )
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+    weights = [r["weight"] for r in rows]
+    for ax, (split, name) in zip(
+        axes, (("val", "world validation"), ("test", "world test"), ("real", "ESC-10 fold 4 (real)"))
+    ):
+        for key, label in (("recall", "source recall"), ("precision", "source precision"), ("f1", "F1")):
+            ax.plot(weights, [r[split][key] for r in rows], marker="o", label=label)
+        ax.axvline(chosen["weight"], color="grey", linestyle="--", linewidth=1)
+        ax.set_title(name)
+        ax.set_xlabel("tag guidance weight")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("Captions steered by the tags (dashed: the weight chosen on validation)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ("curves", "recall"):
+    if len(sys.argv) < 4 or sys.argv[1] not in ("curves", "recall", "guidance"):
         sys.exit(__doc__)
-    {"curves": curves, "recall": recall}[sys.argv[1]](sys.argv[2], sys.argv[3:])
+    {"curves": curves, "recall": recall, "guidance": guidance}[sys.argv[1]](
+        sys.argv[2], sys.argv[3:]
+    )
 
 
 main()

@@ -289,6 +289,144 @@ fn the_projects_tag_set_covers_esc10s_teacher_classes_once_each() {
 }
 
 #[test]
+fn nearly_every_tag_has_words_and_each_is_one_token_of_the_projects_tokenizer() {
+    let tags = LabelMap::read(&repo().join("tools/configs/tags.json")).unwrap();
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(repo().join("models/tokenizer/tokenizer.json")).unwrap();
+    // A few sounds have no name that is one token (a blender, a toothbrush): they steer
+    // nothing.
+    let worded = tags.labels.iter().filter(|t| !t.words.is_empty()).count();
+    assert!(
+        worded * 10 >= tags.labels.len() * 9,
+        "{worded} tags have words"
+    );
+    for tag in &tags.labels {
+        for word in &tag.words {
+            assert!(
+                tokenizer.token_to_id(word).is_some(),
+                "{:?}: {word:?} is not one token",
+                tag.label
+            );
+        }
+    }
+}
+
+/// A manifest of the samples as validation clips, and one with only silence in it.
+fn sample_manifests(dir: &Path) -> (PathBuf, PathBuf) {
+    let line = |file: &str, label: &str| {
+        serde_json::json!({
+            "id": file,
+            "audio": repo().join("models/samples").join(file),
+            "labels": [label],
+            "split": "val",
+        })
+        .to_string()
+    };
+    let clips = [
+        line("dog.ogg", "dog_bark"),
+        line("rain.ogg", "rain"),
+        line("cat.ogg", "cat"),
+    ];
+    let samples = dir.join("val.jsonl");
+    std::fs::write(&samples, clips.join("\n") + "\n").unwrap();
+    let silent = dir.join("silent.jsonl");
+    std::fs::write(&silent, line("dog.ogg", "silence") + "\n").unwrap();
+    (samples, silent)
+}
+
+#[test]
+fn teacher_guide_writes_the_tag_sets_words_typical_scores_and_weight_into_a_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (samples, _) = sample_manifests(tmp.path());
+    let mini = repo().join("models/mini");
+    let out = tmp.path().join("guided");
+    let card = tmp.path().join("card.md");
+    std::fs::write(&card, "Measured: nothing yet.\n").unwrap();
+    let guide = "teacher guide --bundle {} --data {} --tag-guidance 1.5 --card {} --out {}";
+    tools_ok(&argv(guide, &[&mini, &samples, &card, &out]));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format_version"], 3);
+    assert_eq!(manifest["decoding"]["tag_guidance"], 1.5);
+    let tag_set = LabelMap::read(&repo().join("tools/configs/tags.json")).unwrap();
+    let tags = manifest["tagger"]["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), tag_set.labels.len());
+    for (tag, mapped) in tags.iter().zip(&tag_set.labels) {
+        let words: Vec<String> = match &tag["words"] {
+            serde_json::Value::Null => Vec::new(),
+            words => serde_json::from_value(words.clone()).unwrap(),
+        };
+        assert_eq!(words, mapped.words, "{tag}");
+        let typical = tag["typical_score"].as_f64().unwrap();
+        assert!((1e-4..=1.0).contains(&typical), "{tag}");
+    }
+    // Three clips, one of them dogs barking: the dog's typical score is far above the floor.
+    let dog = tags.iter().find(|t| t["label"] == "dog barking").unwrap();
+    assert!(dog["typical_score"].as_f64().unwrap() > 0.01, "{dog}");
+    let written = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+    assert_contains(
+        &written,
+        &[
+            "## Tag guidance",
+            "`decoding.tag_guidance` = 1.5",
+            "over 3 validation recordings",
+            "Measured: nothing yet.",
+        ],
+    );
+    // The graphs are the bundle's own, byte for byte.
+    for graph in ["encoder.onnx", "decoder.onnx", "tagger.onnx"] {
+        assert_eq!(
+            std::fs::read(out.join(graph)).unwrap(),
+            std::fs::read(mini.join(graph)).unwrap(),
+            "{graph}"
+        );
+    }
+    // Guided again, the card keeps one section on it.
+    let again = tmp.path().join("again");
+    tools_ok(&argv(
+        "teacher guide --bundle {} --data {} --tag-guidance 0.5 --out {}",
+        &[&out, &samples, &again],
+    ));
+    let twice = std::fs::read_to_string(again.join("MODEL_CARD.md")).unwrap();
+    assert_eq!(twice.matches("## Tag guidance").count(), 1);
+    assert!(!twice.contains("Measured: nothing yet."));
+}
+
+#[test]
+fn teacher_guide_refuses_what_it_cannot_steer_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (samples, silent) = sample_manifests(tmp.path());
+    let mini = repo().join("models/mini");
+    let out = tmp.path().join("out");
+    let guide = "teacher guide --bundle {} --data {} --tag-guidance {} --out {}";
+    tools_fails(
+        &argv(guide, &[&mini, &samples, &"11", &out]),
+        &["--tag-guidance", "from 0 to 10"],
+    );
+    tools_fails(
+        &argv(guide, &[&mini, &silent, &"1", &out]),
+        &["silent.jsonl", "no clips with sound in the Val split"],
+    );
+    // A bundle without a tagger.
+    let untagged = repo().join("tests/fixtures/tiny-bundle");
+    tools_fails(
+        &argv(guide, &[&untagged, &samples, &"1", &out]),
+        &["has no tagger to guide its captions"],
+    );
+    // A tag set that is not the tagger's.
+    let other = tmp.path().join("tags.json");
+    write_label_map(&other, &[("dog", 0..1)]);
+    tools_fails(
+        &argv(
+            "teacher guide --bundle {} --data {} --tag-guidance 1 --tags {} --out {}",
+            &[&mini, &samples, &other, &out],
+        ),
+        &["its tagger's tags are not the tag set's"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     let map: LabelMap = serde_json::from_value(serde_json::json!({
         "teacher_classes": 12,

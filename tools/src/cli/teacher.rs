@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use earsight::bundle::Quantization;
+use earsight_tools::score::eval::SILENCE;
 use earsight_tools::teacher::conv_net::tagger::StudentTagger;
 use earsight_tools::teacher::conv_net::ConvCheckpoint;
 use earsight_tools::teacher::tag_scorer::{BundleTags, StudentTags};
@@ -13,7 +14,7 @@ use earsight_tools::teacher::zero_shot;
 use earsight_tools::train::read_json;
 use earsight_tools::train::thresholds::Thresholds;
 
-use super::common::{in_checkout, ESC10_MAP};
+use super::common::{in_checkout, SplitArg, ESC10_MAP};
 
 /// The project's tag set, mapped to the AudioSet teacher's classes.
 const TAGS: &str = "tools/configs/tags.json";
@@ -164,6 +165,35 @@ pub enum TeacherCommand {
         #[arg(long)]
         int8: bool,
         /// Markdown for the model card after the table of tags: credits and measurements.
+        #[arg(long)]
+        card: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace a bundle already in --out.
+        #[arg(long)]
+        force: bool,
+    },
+    /// A copy of a tagged bundle whose captions are steered by its tags: each tag carries the
+    /// tag set's caption words and its typical score on validation clips, and decoding adds
+    /// --tag-guidance times the logarithm of a tag's score over its typical score to its words'
+    /// log-probabilities. The graphs are copied unchanged.
+    Guide {
+        /// A bundle with a tagger (`teacher bundle`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A clip manifest (`world`'s manifest.jsonl, or `import`'s): the tags' typical scores
+        /// come from its --split clips, those labelled silence left out.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value = "val")]
+        split: SplitArg,
+        /// The tag set the tagger was made with, with each tag's words.
+        #[arg(long, default_value = TAGS, value_parser = in_checkout)]
+        tags: PathBuf,
+        /// How strongly the tags steer the captions (0 carries the words and steers nothing).
+        #[arg(long, value_parser = tag_guidance)]
+        tag_guidance: f32,
+        /// Markdown for the model card after the section on guidance: what was measured.
         #[arg(long)]
         card: Option<PathBuf>,
         #[arg(long)]
@@ -405,11 +435,7 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             force,
         } => {
             use earsight_tools::ship::export::tagger::{attach, TaggerSource};
-            let card = match card {
-                Some(path) => std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-                None => String::new(),
-            };
+            let card = read_card(card)?;
             let (tags, thresholds) = tuned.read()?;
             let source = TaggerSource {
                 checkpoint: &tuned.student,
@@ -430,6 +456,43 @@ pub fn run(command: TeacherCommand) -> Result<()> {
                 tagger.tags.len(),
                 tagger.tags.iter().filter(|t| t.threshold.is_some()).count()
             );
+            Ok(())
+        }
+        TeacherCommand::Guide {
+            bundle,
+            data,
+            split,
+            tags,
+            tag_guidance,
+            card,
+            out,
+            force,
+        } => {
+            use earsight_tools::ship::export::tagger::{guide, Guidance};
+            let tags = zero_shot::LabelMap::read(&tags)?;
+            let card = read_card(card)?;
+            let manifest = earsight_tools::data::Manifest::read(&data, None)?;
+            let split = split.into();
+            let clips: Vec<PathBuf> = manifest
+                .clips
+                .iter()
+                .filter(|c| c.split == split && c.labels.iter().any(|l| l != SILENCE))
+                .map(|c| c.audio.clone())
+                .collect();
+            if clips.is_empty() {
+                bail!(
+                    "{}: no clips with sound in the {split:?} split",
+                    data.display()
+                );
+            }
+            let guidance = Guidance {
+                tags: &tags,
+                weight: tag_guidance,
+                clips: &clips,
+                card: &card,
+            };
+            guide(&bundle, &guidance, &out, force)?;
+            eprintln!("wrote {} with tag guidance {tag_guidance}", out.display());
             Ok(())
         }
         TeacherCommand::StudentGraph {
@@ -461,5 +524,24 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Parses `--tag-guidance`: a weight the runtime applies (0 to its largest).
+fn tag_guidance(value: &str) -> Result<f32, String> {
+    let max = earsight::bundle::MAX_TAG_GUIDANCE;
+    match value.parse::<f32>() {
+        Ok(w) if (0.0..=max).contains(&w) => Ok(w),
+        _ => Err(format!("expected a number from 0 to {max}")),
+    }
+}
+
+/// The Markdown of `--card`, or nothing.
+fn read_card(card: Option<PathBuf>) -> Result<String> {
+    match card {
+        Some(path) => {
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        }
+        None => Ok(String::new()),
     }
 }

@@ -5,7 +5,7 @@
 //! runtime computes one log-mel for both.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use earsight::bundle::{
@@ -34,7 +34,8 @@ pub struct TaggerSource<'a> {
 }
 
 /// Writes a copy of the bundle at `from` into `out` with `source`'s tagger (replacing any it
-/// had); returns the new manifest.
+/// had, and with it any tag guidance: `guide` steers by a tagger's own typical scores);
+/// returns the new manifest.
 pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Result<Manifest> {
     let bundle = Bundle::open(from).with_context(|| format!("checking {}", from.display()))?;
     let c = ConvCheckpoint::load(source.checkpoint)?;
@@ -89,6 +90,8 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
         .map(|t| TagSpec {
             label: t.label.clone(),
             threshold: t.threshold,
+            words: Vec::new(),
+            typical_score: None,
         })
         .collect();
     let tagger = TaggerManifest {
@@ -115,10 +118,17 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
         .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
     write(
         &out.join(MODEL_CARD_FILE),
-        (card_without_tags(&card) + &tags_section(&tagger, source)).as_bytes(),
+        (card_without(&card, TAGS_HEADING) + &tags_section(&tagger, source)).as_bytes(),
     )?;
     manifest.format_version = FORMAT_VERSION;
     manifest.tagger = Some(tagger);
+    manifest.decoding.tag_guidance = 0.0;
+    finish(out, manifest)
+}
+
+/// Writes `manifest` into `out` with the hashes of the files there, and loads the bundle as the
+/// runtime does (its graphs, and its tag words in the tokenizer).
+fn finish(out: &Path, mut manifest: Manifest) -> Result<Manifest> {
     manifest.sha256.clear();
     for file in manifest.files() {
         manifest
@@ -127,16 +137,141 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
     }
     let json = serde_json::to_string_pretty(&manifest)? + "\n";
     write(&out.join(MANIFEST_FILE), json.as_bytes())?;
-    Bundle::open(out).with_context(|| format!("checking what was written to {}", out.display()))?;
+    earsight::Captioner::open(out)
+        .with_context(|| format!("checking what was written to {}", out.display()))?;
     Ok(manifest)
+}
+
+/// How `guide` steers a bundle's captions.
+pub struct Guidance<'a> {
+    /// The tag set the tagger was made with (the same labels in the same order), with words.
+    pub tags: &'a LabelMap,
+    /// `decoding.tag_guidance`: 0 carries the words and decodes as before.
+    pub weight: f32,
+    /// Validation recordings: each tag's typical score is its geometric mean over their first
+    /// model windows.
+    pub clips: &'a [PathBuf],
+    /// Markdown for the model card after the section on guidance (what was measured).
+    pub card: &'a str,
+}
+
+/// Writes a copy of the tagged bundle at `from` into `out` whose tags carry the caption words
+/// of `guidance.tags` and their typical scores, and whose captions are steered by them with
+/// `guidance.weight`. Nothing is trained: the graphs are copied unchanged, and the model card
+/// says how decoding is steered, followed by `guidance.card` (a tagger attached later drops
+/// the section with the guidance).
+pub fn guide(from: &Path, guidance: &Guidance, out: &Path, force: bool) -> Result<Manifest> {
+    let bundle = Bundle::open(from).with_context(|| format!("checking {}", from.display()))?;
+    let mut manifest = bundle.manifest().clone();
+    let tagger = manifest
+        .tagger
+        .as_mut()
+        .with_context(|| format!("{}: has no tagger to guide its captions", from.display()))?;
+    let theirs: Vec<&str> = tagger.tags.iter().map(|t| t.label.as_str()).collect();
+    let ours: Vec<&str> = guidance
+        .tags
+        .labels
+        .iter()
+        .map(|l| l.label.as_str())
+        .collect();
+    ensure!(
+        theirs == ours,
+        "{}: its tagger's tags are not the tag set's (the same labels in the same order)",
+        from.display()
+    );
+    let typical = typical_scores(from, guidance.clips)?;
+    for ((tag, mapped), typical) in tagger
+        .tags
+        .iter_mut()
+        .zip(&guidance.tags.labels)
+        .zip(typical)
+    {
+        tag.words = mapped.words.clone();
+        tag.typical_score = Some(typical);
+    }
+    manifest.decoding.tag_guidance = guidance.weight;
+    manifest.format_version = FORMAT_VERSION;
+    prepare_out_dir(out, force)?;
+    for file in manifest.files() {
+        if file != MODEL_CARD_FILE {
+            std::fs::copy(bundle.path(file), out.join(file))
+                .with_context(|| format!("copying {file} into {}", out.display()))?;
+        }
+    }
+    let card = std::fs::read_to_string(bundle.path(MODEL_CARD_FILE))
+        .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
+    let mut card = card_without(&card, GUIDANCE_HEADING);
+    if guidance.weight > 0.0 {
+        card += &guidance_section(guidance);
+    }
+    write(&out.join(MODEL_CARD_FILE), card.as_bytes())?;
+    finish(out, manifest)
+}
+
+/// Each tag's geometric-mean score over the first model window of every clip, through the
+/// runtime's frontend and tagger (scores floored at 1e-4, as guidance floors them).
+fn typical_scores(bundle: &Path, clips: &[PathBuf]) -> Result<Vec<f32>> {
+    ensure!(
+        !clips.is_empty(),
+        "no validation clips to find the tags' typical scores on"
+    );
+    let mut captioner = earsight::Captioner::open(bundle)
+        .with_context(|| format!("loading {}", bundle.display()))?;
+    let rate = captioner.bundle().manifest().model.frontend.sample_rate;
+    let mut sums: Vec<f64> = Vec::new();
+    for clip in clips {
+        let samples = earsight::audio::read_all(clip, rate)
+            .with_context(|| format!("reading {}", clip.display()))?;
+        let mel = captioner.frontend_mut().window(&samples);
+        let tagger = captioner
+            .tagger()
+            .with_context(|| format!("{}: has no tagger", bundle.display()))?;
+        let scores = tagger.scores(&mel)?;
+        sums.resize(scores.len(), 0.0);
+        for (sum, s) in sums.iter_mut().zip(scores) {
+            *sum += f64::from(s.max(1e-4)).ln();
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|sum| (sum / clips.len() as f64).exp() as f32)
+        .collect())
+}
+
+/// The heading of the model card's section on tag guidance, replaced when guided again.
+const GUIDANCE_HEADING: &str = "\n## Tag guidance\n";
+
+/// Text the user gave for a section of the card, after a blank line; nothing when blank.
+fn appended(text: &str) -> String {
+    if text.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\n{}\n", text.trim())
+    }
+}
+
+fn guidance_section(guidance: &Guidance) -> String {
+    let weight = guidance.weight;
+    format!(
+        "{GUIDANCE_HEADING}\nThe captions are steered by the tagger (`decoding.tag_guidance` = \
+         {weight}): each word that names a tag's source (the manifest's `words` of each tag) has \
+         {weight} times the logarithm of the ratio of that tag's score to its typical score \
+         (`typical_score`, its geometric mean over {} validation recordings) added to its \
+         log-probability at every step, a push up lasting until one word of the tag is said, so \
+         the decoder names what the tagger hears more than usual, once, rather than what it \
+         hears less. The graphs are those above, unchanged.\n{}",
+        guidance.clips.len(),
+        appended(guidance.card)
+    )
 }
 
 /// The heading of the model card's tags section: a card already holding one (a bundle tagged
 /// before) loses it, so that tagging again replaces it.
 const TAGS_HEADING: &str = "\n## Tags\n";
 
-fn card_without_tags(card: &str) -> String {
-    match card.find(TAGS_HEADING) {
+/// The card without its section under `heading` (and what follows it), ending in one newline.
+fn card_without(card: &str, heading: &str) -> String {
+    match card.find(heading) {
         Some(at) => card[..at].to_string(),
         None => card.trim_end().to_string() + "\n",
     }
@@ -199,10 +334,6 @@ fn tags_section(tagger: &TaggerManifest, source: &TaggerSource) -> String {
             ),
         };
     }
-    if !source.card.trim().is_empty() {
-        s.push('\n');
-        s.push_str(source.card.trim());
-        s.push('\n');
-    }
+    s.push_str(&appended(source.card));
     s
 }

@@ -1,0 +1,190 @@
+//! Tag guidance: the tagger's scores steer the caption decoder's choice of the words that name
+//! sources. Each guided word's log-probability gains `weight * ln(score / typical)` of the tag it
+//! names, where `typical` is the tag's usual score on validation audio: a word for a sound the
+//! tagger hears more than usual is pushed up, one for a sound it hears less than usual is pushed
+//! down, and a tag the tagger scores alike on everything (a sound it cannot hear) steers nothing.
+//! It is a product of the decoder's probabilities and the tagger's likelihood ratios, the latter
+//! raised to `weight`.
+
+use super::search::StepModel;
+
+/// The lowest score guidance takes the logarithm of: a tagger's zero would otherwise forbid a
+/// word outright.
+const SCORE_FLOOR: f32 = 1e-4;
+
+/// One tag's words, as token ids, and its typical score.
+#[derive(Clone, Debug)]
+pub struct GuidedTag {
+    pub tokens: Vec<u32>,
+    pub typical: f32,
+}
+
+/// The guided words of each tag, in the tagger's tag order.
+#[derive(Clone, Debug, Default)]
+pub struct TagWords {
+    tags: Vec<GuidedTag>,
+}
+
+impl TagWords {
+    /// From each tag's words and typical score, in tag order.
+    pub fn new(tags: Vec<GuidedTag>) -> TagWords {
+        TagWords { tags }
+    }
+
+    /// Whether any tag has a word to steer.
+    pub fn is_empty(&self) -> bool {
+        self.tags.iter().all(|t| t.tokens.is_empty())
+    }
+
+    /// Each tag's steer for a window it scored `scores` on: `weight * ln(score / typical)`,
+    /// both floored at [`SCORE_FLOOR`].
+    pub fn steers(&self, scores: &[f32], weight: f32) -> Vec<f32> {
+        self.tags
+            .iter()
+            .zip(scores)
+            .map(|(tag, &score)| {
+                weight * (score.max(SCORE_FLOOR).ln() - tag.typical.max(SCORE_FLOOR).ln())
+            })
+            .collect()
+    }
+}
+
+/// A step model steered by tags: each word of a tag has the tag's steer added to its logit
+/// (the largest over the tags a word names). A tag pushes its words up only until one of them
+/// is said, so a heard source is named, not repeated; words pushed down stay down.
+pub struct Guided<'a, M> {
+    pub model: &'a M,
+    pub words: &'a TagWords,
+    /// One per tag, from [`TagWords::steers`].
+    pub steers: &'a [f32],
+}
+
+/// A hypothesis's decoder cache, and which tags it has named.
+#[derive(Clone)]
+pub struct GuidedCache<C> {
+    inner: C,
+    named: Vec<bool>,
+}
+
+impl<M: StepModel> StepModel for Guided<'_, M> {
+    type Cache = GuidedCache<M::Cache>;
+    type Error = M::Error;
+
+    fn start(&self) -> Self::Cache {
+        GuidedCache {
+            inner: self.model.start(),
+            named: vec![false; self.words.tags.len()],
+        }
+    }
+
+    fn step(&self, cache: &mut Self::Cache, token: u32) -> Result<Vec<f32>, Self::Error> {
+        let mut logits = self.model.step(&mut cache.inner, token)?;
+        for (tag, named) in self.words.tags.iter().zip(&mut cache.named) {
+            *named |= tag.tokens.contains(&token);
+        }
+        // NaN marks a word no tag has steered yet; `max` keeps the number.
+        let mut best = vec![f32::NAN; logits.len()];
+        for ((tag, &steer), &named) in self.words.tags.iter().zip(self.steers).zip(&cache.named) {
+            let steer = if named { steer.min(0.0) } else { steer };
+            for &id in &tag.tokens {
+                if let Some(b) = best.get_mut(id as usize) {
+                    *b = b.max(steer);
+                }
+            }
+        }
+        for (l, b) in logits.iter_mut().zip(best) {
+            if !b.is_nan() {
+                *l += b;
+            }
+        }
+        Ok(logits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(tokens: Vec<u32>, typical: f32) -> GuidedTag {
+        GuidedTag { tokens, typical }
+    }
+
+    /// Always the same logits, whatever came before.
+    struct Fixed(Vec<f32>);
+
+    impl StepModel for Fixed {
+        type Cache = ();
+        type Error = ();
+        fn start(&self) {}
+        fn step(&self, _: &mut (), _: u32) -> Result<Vec<f32>, ()> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn a_tag_steers_by_its_log_ratio_and_a_typical_score_steers_nothing() {
+        let words = TagWords::new(vec![
+            tag(vec![1], 0.1),
+            tag(vec![2], 0.5),
+            tag(vec![3], 0.3),
+        ]);
+        let steers = words.steers(&[0.5, 0.01, 0.3], 2.0);
+        assert!((steers[0] - 2.0 * 5f32.ln()).abs() < 1e-5, "{steers:?}");
+        assert!((steers[1] - 2.0 * 0.02f32.ln()).abs() < 1e-5, "{steers:?}");
+        assert!(steers[2].abs() < 1e-6, "{steers:?}");
+        // Zeros are floored, not infinite.
+        let steers = words.steers(&[0.0, 1.0, 0.0], 1.0);
+        assert!(
+            (steers[0] - (SCORE_FLOOR / 0.1).ln()).abs() < 1e-5,
+            "{steers:?}"
+        );
+    }
+
+    #[test]
+    fn a_word_of_two_tags_takes_the_larger_steer_and_other_words_none() {
+        // Tag 0 names tokens 1 and 2, tag 1 names tokens 2 and 3.
+        let words = TagWords::new(vec![tag(vec![1, 2], 0.1), tag(vec![2, 3], 0.1)]);
+        let steers = [1.0, -3.0];
+        let model = Fixed(vec![0.0; 5]);
+        let guided = Guided {
+            model: &model,
+            words: &words,
+            steers: &steers,
+        };
+        let mut cache = guided.start();
+        let logits = guided.step(&mut cache, 0).unwrap();
+        assert_eq!(logits, vec![0.0, 1.0, 1.0, -3.0, 0.0]);
+    }
+
+    #[test]
+    fn a_heard_tag_pushes_its_words_up_until_one_is_said_and_an_unheard_one_always_down() {
+        let words = TagWords::new(vec![tag(vec![1, 2], 0.1), tag(vec![3], 0.1)]);
+        let steers = [2.0, -2.0];
+        let model = Fixed(vec![0.0; 4]);
+        let guided = Guided {
+            model: &model,
+            words: &words,
+            steers: &steers,
+        };
+        let mut cache = guided.start();
+        assert_eq!(
+            guided.step(&mut cache, 0).unwrap(),
+            vec![0.0, 2.0, 2.0, -2.0]
+        );
+        // Token 2 names tag 0: neither of its words is pushed up any more.
+        assert_eq!(
+            guided.step(&mut cache, 2).unwrap(),
+            vec![0.0, 0.0, 0.0, -2.0]
+        );
+        assert_eq!(
+            guided.step(&mut cache, 3).unwrap(),
+            vec![0.0, 0.0, 0.0, -2.0]
+        );
+        // Another hypothesis keeps its own account.
+        let mut other = guided.start();
+        assert_eq!(
+            guided.step(&mut other, 0).unwrap(),
+            vec![0.0, 2.0, 2.0, -2.0]
+        );
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Tag guidance's weight, chosen on validation and measured side by side (issue 35, step 4):
+# for each weight, `teacher guide` steers a copy of BUNDLE (typical scores from the world's
+# validation scenes), and `eval` captions the world's validation and test scenes and the
+# held-out ESC-10 fold 4. Chosen on validation alone: the best source F1 among the weights whose
+# captions run two sources' words together no more often than unguided ones
+# (`tools/bench/plot.py guidance`). Writes OUT/guidance.md, its JSON and OUT/guidance.png.
+#
+#   tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT ...]
+#   (here: models/mini ../shared/data runs/guidance)
+#
+# The world is the mini recipe's (tools/configs/mini/recipe.json: seed 1, 2000 scenes, fold 4
+# held out), made again in OUT/world unless it is there.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bundle=${1:?usage: tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT ...]}
+data=${2:?}
+out=${3:?}
+shift 3
+weights=("$@")
+[ ${#weights[@]} -gt 0 ] || weights=(0 0.5 1 1.5 2 2.5 3 3.5 4 5 6 8 10)
+mkdir -p "$out"
+cargo build --release --quiet -p earsight-tools
+tools=./target/release/earsight-tools
+world="$out/world"
+[ -f "$world/held_out.jsonl" ] ||
+    "$tools" world --sources "$data" --seed 1 --scenes 2000 --hold-out-fold 4 --out "$world" \
+        2>"$out/world.log"
+for w in "${weights[@]}"; do
+    echo "tag guidance $w" >&2
+    "$tools" teacher guide --bundle "$bundle" --data "$world/manifest.jsonl" \
+        --tag-guidance "$w" --out "$out/w$w" --force
+    "$tools" eval --model "$out/w$w" --data "$world/manifest.jsonl" --split val \
+        --out "$out/e$w/val" --force >/dev/null
+    "$tools" eval --model "$out/w$w" --data "$world/manifest.jsonl" --split test \
+        --out "$out/e$w/test" --force >/dev/null
+    "$tools" eval --model "$out/w$w" --data "$world/held_out.jsonl" \
+        --out "$out/e$w/real" --force >/dev/null
+done
+python3 tools/bench/plot.py guidance "$out/guidance.png" "${weights[@]/#/$out/e}" \
+    >"$out/guidance.md"
+cat "$out/guidance.md"
