@@ -23,17 +23,28 @@ pub struct GuidedTag {
 #[derive(Clone, Debug, Default)]
 pub struct TagWords {
     tags: Vec<GuidedTag>,
+    /// Each guided token once, with the tags whose word it is.
+    token_tags: Vec<(u32, Vec<usize>)>,
 }
 
 impl TagWords {
     /// From each tag's words and typical score, in tag order.
     pub fn new(tags: Vec<GuidedTag>) -> TagWords {
-        TagWords { tags }
+        let mut token_tags: Vec<(u32, Vec<usize>)> = Vec::new();
+        for (i, tag) in tags.iter().enumerate() {
+            for &id in &tag.tokens {
+                match token_tags.iter_mut().find(|(t, _)| *t == id) {
+                    Some((_, of)) => of.push(i),
+                    None => token_tags.push((id, vec![i])),
+                }
+            }
+        }
+        TagWords { tags, token_tags }
     }
 
     /// Whether any tag has a word to steer.
     pub fn is_empty(&self) -> bool {
-        self.tags.iter().all(|t| t.tokens.is_empty())
+        self.token_tags.is_empty()
     }
 
     /// Each tag's steer for a window it scored `scores` on: `weight * ln(score / typical)`,
@@ -82,19 +93,21 @@ impl<M: StepModel> StepModel for Guided<'_, M> {
         for (tag, named) in self.words.tags.iter().zip(&mut cache.named) {
             *named |= tag.tokens.contains(&token);
         }
-        // NaN marks a word no tag has steered yet; `max` keeps the number.
-        let mut best = vec![f32::NAN; logits.len()];
-        for ((tag, &steer), &named) in self.words.tags.iter().zip(self.steers).zip(&cache.named) {
-            let steer = if named { steer.min(0.0) } else { steer };
-            for &id in &tag.tokens {
-                if let Some(b) = best.get_mut(id as usize) {
-                    *b = b.max(steer);
-                }
-            }
-        }
-        for (l, b) in logits.iter_mut().zip(best) {
-            if !b.is_nan() {
-                *l += b;
+        for (id, tags) in &self.words.token_tags {
+            let steer = tags
+                .iter()
+                .map(|&t| {
+                    // The tagger scores every tag; a shorter list steers the rest by nothing.
+                    let steer = self.steers.get(t).copied().unwrap_or(0.0);
+                    if cache.named[t] {
+                        steer.min(0.0)
+                    } else {
+                        steer
+                    }
+                })
+                .fold(f32::NEG_INFINITY, f32::max);
+            if let Some(l) = logits.get_mut(*id as usize) {
+                *l += steer;
             }
         }
         Ok(logits)
