@@ -371,6 +371,44 @@ pub fn import_esc(metadata: &Path, test_fold: u32) -> Result<Vec<Clip>> {
         .collect()
 }
 
+/// One UrbanSound8K clip: a cut of at most 4 s from a longer Freesound recording.
+#[derive(Clone, Debug)]
+pub struct UrbanClip {
+    pub audio: PathBuf,
+    pub label: String,
+    pub fold: u32,
+    /// The Freesound recording it was cut from: the clips of one recording share a fold.
+    pub freesound_id: String,
+}
+
+/// UrbanSound8K's layout (`path,label,fold,freesound_id`, folds written `foldN`), every clip
+/// checked to exist.
+pub fn import_urbansound8k(metadata: &Path) -> Result<Vec<UrbanClip>> {
+    let root = metadata.parent().unwrap_or(Path::new("."));
+    let csv = Csv::read(metadata, &["path", "label", "fold", "freesound_id"])?;
+    csv.rows
+        .iter()
+        .map(|(line, row)| {
+            let at = csv.at(*line);
+            let fold = field(row, "fold");
+            let fold: u32 = fold
+                .trim_start_matches("fold")
+                .parse()
+                .with_context(|| format!("{at}: fold {fold:?} is not a number"))?;
+            let freesound_id = field(row, "freesound_id");
+            if freesound_id.is_empty() {
+                bail!("{at}: no freesound_id");
+            }
+            Ok(UrbanClip {
+                audio: find_audio(&at, &[root.join(field(row, "path"))])?,
+                label: field(row, "label").into(),
+                fold,
+                freesound_id: freesound_id.into(),
+            })
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct CavMaeList {
     data: Vec<CavMaeEntry>,

@@ -37,6 +37,7 @@ fn shape(scenes: usize) -> world::WorldShape {
     world::WorldShape {
         scenes,
         held_out_fold: None,
+        urbansound8k_folds: Vec::new(),
     }
 }
 
@@ -175,4 +176,54 @@ fn a_world_is_the_same_bytes_for_a_seed_and_holds_its_promises() {
         );
         assert!(clip.frames[0].ends_with(format!("images/{}.png", clip.id)));
     }
+}
+
+#[test]
+fn urbansound8k_joins_the_world_only_by_the_folds_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::world_sources(dir.path());
+    let plain = world::generate(&src, 7, &shape(24), &dir.path().join("plain")).unwrap();
+    let with = world::WorldShape {
+        urbansound8k_folds: vec![2],
+        ..shape(24)
+    };
+    let out = dir.path().join("with");
+    let stats = world::generate(&src, 7, &with, &out).unwrap();
+    // Fold 2's three clips join; fold 1's siren does not.
+    assert_eq!(stats.recordings, plain.recordings + 3);
+    assert_eq!(stats.recordings_per_class.get("siren"), Some(&1));
+    assert_eq!(
+        stats.recordings_per_class["dog_bark"],
+        plain.recordings_per_class["dog_bark"] + 2
+    );
+    let used: Vec<String> = scenes(&out)
+        .iter()
+        .flat_map(|s| s["sources"].as_array().unwrap().clone())
+        .map(|s| s["recording"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!used.iter().any(|r| r.contains("fold1")), "{used:?}");
+    // The shape says what was taken; a world made without it says nothing new.
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(
+        written["shape"]["urbansound8k_folds"],
+        serde_json::json!([2])
+    );
+    let plain: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("plain/stats.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(plain["shape"].get("urbansound8k_folds").is_none());
+    // A fold the metadata does not have is named.
+    let missing = world::WorldShape {
+        urbansound8k_folds: vec![5],
+        ..shape(4)
+    };
+    let err = world::generate(&src, 7, &missing, &dir.path().join("missing"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("urbansound8k/metadata.csv: no clips in fold 5"),
+        "{err}"
+    );
 }

@@ -209,6 +209,50 @@ pub const CLASSES: &[SourceClass] = &[
         &["a car", "a car on a street"],
         &["horn", "car"],
     ),
+    // UrbanSound8K's classes that none of the above is (its dog_bark, car_horn and jackhammer
+    // are the classes above).
+    class(
+        "air_conditioner",
+        &["an air conditioner hums", "an air conditioner is humming"],
+        &["an air conditioner", "an air conditioner on a wall"],
+        &["conditioner"],
+    ),
+    class(
+        "children_playing",
+        &["children are playing and shouting", "kids are shouting"],
+        &["children in a playground", "kids on a swing"],
+        &["children", "kids"],
+    ),
+    class(
+        "drilling",
+        &["a drill whirs", "a power drill is drilling"],
+        &["a power drill", "a drill on a table"],
+        &["drill"],
+    ),
+    class(
+        "engine_idling",
+        &["an engine idles", "an engine is idling"],
+        &["an engine", "a truck with its engine running"],
+        &["engine"],
+    ),
+    class(
+        "gun_shot",
+        &["a gunshot rings out", "gunshots are fired"],
+        &["a gun", "a man with a gun"],
+        &["gun", "gunshot", "gunshots"],
+    ),
+    class(
+        "siren",
+        &["a siren wails", "an ambulance siren is wailing"],
+        &["an ambulance", "an ambulance on a road"],
+        &["siren", "ambulance"],
+    ),
+    class(
+        "street_music",
+        &["street music is playing", "a band plays on the street"],
+        &["a band on a street", "a player with a guitar"],
+        &["music", "band", "guitar"],
+    ),
 ];
 
 pub fn class_named(name: &str) -> Option<&'static SourceClass> {

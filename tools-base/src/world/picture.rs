@@ -33,6 +33,7 @@ enum Pattern {
     Dots,
     Checks,
     Rings,
+    Grid,
 }
 
 /// The depiction of the class at `index` in [`CLASSES`]: every class a different
@@ -46,15 +47,16 @@ fn depiction(index: usize) -> (Shape, Pattern, f32) {
         Shape::Cross,
         Shape::Diamond,
     ];
-    const PATTERNS: [Pattern; 5] = [
+    const PATTERNS: [Pattern; 6] = [
         Pattern::Plain,
         Pattern::Stripes,
         Pattern::Dots,
         Pattern::Checks,
         Pattern::Rings,
+        Pattern::Grid,
     ];
     let hue = (index as f32 * 0.618_034).fract();
-    (SHAPES[index % 6], PATTERNS[(index / 6) % 5], hue)
+    (SHAPES[index % 6], PATTERNS[(index / 6) % 6], hue)
 }
 
 fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
@@ -97,6 +99,7 @@ fn marked(pattern: Pattern, x: f32, y: f32) -> bool {
         }
         Pattern::Checks => ((x * 3.0).floor() + (y * 3.0).floor()).rem_euclid(2.0) < 1.0,
         Pattern::Rings => ((x * x + y * y).sqrt() * 5.0).rem_euclid(2.0) < 1.0,
+        Pattern::Grid => (x * 4.0).rem_euclid(1.0) < 0.25 || (y * 4.0).rem_euclid(1.0) < 0.25,
     }
 }
 

@@ -1,6 +1,7 @@
-//! Finding source recordings: the recordings of a sources directory by class (ESC-10 by label,
-//! OpenSFX by title, GCompris by file name; comic effects skipped), the synthesized and spoken
-//! variants, the background soundscapes, and the split each recording belongs to.
+//! Finding source recordings: the recordings of a sources directory by class (ESC-10 and
+//! UrbanSound8K by label, OpenSFX by title, GCompris by file name; comic effects skipped), the
+//! synthesized and spoken variants, the background soundscapes, and the split each recording
+//! belongs to.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,18 @@ pub struct Recording {
     pub id: String,
     pub class: &'static str,
     pub sound: Sound,
+    /// For clips cut from one longer recording (UrbanSound8K's, by Freesound id), what they
+    /// share: they fall in one split, so no scene of the test split hears a recording that
+    /// training heard. `None`: the id alone decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl Recording {
+    /// The recording's split in a world of `seed` ([`split_of`] its group, else its id).
+    pub fn split(&self, seed: u64) -> Split {
+        split_of(seed, self.group.as_deref().unwrap_or(&self.id))
+    }
 }
 
 /// The class of an OpenSFX title or GCompris file name, if it is one we caption; comic and
@@ -61,12 +74,14 @@ fn class_of_name(name: &str) -> Option<&'static str> {
 
 /// The recordings of a sources directory plus `synth_variants` variants of every synthesized
 /// class, sorted by id; and the background recordings (soundscapes), by path relative to
-/// `sources`. ESC-10 recordings of `held_out_fold` are left out.
+/// `sources`. ESC-10 recordings of `held_out_fold` are left out; of UrbanSound8K, only the
+/// clips of `urbansound8k_folds` are taken.
 pub fn catalog(
     sources: &Path,
     synth_variants: u64,
     speech_dir: Option<&Path>,
     held_out_fold: Option<u32>,
+    urbansound8k_folds: &[u32],
 ) -> Result<(Vec<Recording>, Vec<String>)> {
     let mut recordings = Vec::new();
     let rel = |p: &Path| p.strip_prefix(sources).unwrap_or(p).display().to_string();
@@ -81,9 +96,13 @@ pub fn catalog(
                     id: rel(&clip.audio),
                     class,
                     sound: Sound::File(clip.audio),
+                    group: None,
                 });
             }
         }
+    }
+    if !urbansound8k_folds.is_empty() {
+        recordings.extend(urbansound8k(sources, urbansound8k_folds)?);
     }
     let sfx = sources.join("opensfx/metadata.tsv");
     if sfx.is_file() {
@@ -105,6 +124,7 @@ pub fn catalog(
                         id: rel(&path),
                         class,
                         sound: Sound::File(path),
+                        group: None,
                     });
                 }
             }
@@ -118,6 +138,7 @@ pub fn catalog(
                     id: rel(&clip.audio),
                     class,
                     sound: Sound::File(clip.audio),
+                    group: None,
                 });
             }
         }
@@ -128,6 +149,7 @@ pub fn catalog(
                 id: format!("synth/{class}/{variant}"),
                 class,
                 sound: Sound::Synth { variant },
+                group: None,
             });
         }
     }
@@ -137,6 +159,7 @@ pub fn catalog(
                 id: format!("speech/{variant}"),
                 class: "speech",
                 sound: Sound::File(speech::render(variant, dir)?),
+                group: None,
             });
         }
     }
@@ -158,6 +181,36 @@ pub fn catalog(
         );
     }
     Ok((recordings, backgrounds))
+}
+
+/// The UrbanSound8K clips of `folds` (`urbansound8k/metadata.csv`: `path,label,fold,
+/// freesound_id`), grouped by the Freesound recording they were cut from.
+fn urbansound8k(sources: &Path, folds: &[u32]) -> Result<Vec<Recording>> {
+    let metadata = sources.join("urbansound8k/metadata.csv");
+    let clips = crate::data::import_urbansound8k(&metadata)?;
+    for fold in folds {
+        if !clips.iter().any(|c| c.fold == *fold) {
+            bail!("{}: no clips in fold {fold}", metadata.display());
+        }
+    }
+    Ok(clips
+        .into_iter()
+        .filter(|c| folds.contains(&c.fold))
+        .filter_map(|c| {
+            let class = class_of_esc_label(&c.label)?;
+            Some(Recording {
+                id: c
+                    .audio
+                    .strip_prefix(sources)
+                    .unwrap_or(&c.audio)
+                    .display()
+                    .to_string(),
+                class,
+                sound: Sound::File(c.audio),
+                group: Some(format!("freesound/{}", c.freesound_id)),
+            })
+        })
+        .collect())
 }
 
 /// A recording's split: fixed by the seed and the recording's id alone, so it does not move
@@ -196,5 +249,27 @@ mod tests {
         assert_eq!(class_of_name("Toyland: Comedy bus start (1)"), None);
         assert_eq!(class_of_name("Train/ship breakdown"), None);
         assert_eq!(class_of_name("Cash till"), None);
+    }
+
+    #[test]
+    fn cuts_of_one_recording_share_a_split() {
+        let cut = |id: &str, group: Option<&str>| Recording {
+            id: id.into(),
+            class: "siren",
+            sound: Sound::Synth { variant: 0 },
+            group: group.map(String::from),
+        };
+        let mut apart = 0;
+        for seed in 0..50 {
+            let (a, b) = (
+                cut("urbansound8k/audio/fold2/1-8-0-0.ogg", Some("freesound/1")),
+                cut("urbansound8k/audio/fold2/1-8-0-7.ogg", Some("freesound/1")),
+            );
+            assert_eq!(a.split(seed), b.split(seed), "seed {seed}");
+            let (c, d) = (cut(&a.id, None), cut(&b.id, None));
+            apart += usize::from(c.split(seed) != d.split(seed));
+        }
+        // Without the group their ids alone would part them.
+        assert!(apart > 0);
     }
 }

@@ -13,17 +13,22 @@ use super::audio::render;
 use super::classes::SILENCE;
 use super::draw::draw_scenes;
 use super::scene::{Scene, RATE, SCENE_SECONDS};
-use super::sources::{catalog, split_of, Recording};
+use super::sources::{catalog, Recording};
 use super::{phrases, picture, speech};
 use crate::data::{Clip, Split};
 
-/// What [`generate`] makes: how many scenes, and which ESC-10 fold none of them uses.
+/// What [`generate`] makes: how many scenes, which ESC-10 fold none of them uses, and which
+/// UrbanSound8K folds they may use.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldShape {
     pub scenes: usize,
     /// The ESC-10 fold no stage sees: the real-recording validation set.
     pub held_out_fold: Option<u32>,
+    /// The UrbanSound8K folds whose clips join the world's recordings (none by default, as in
+    /// worlds made before; the teachers' fold 1 is for evaluation and stays out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urbansound8k_folds: Vec<u32>,
 }
 
 /// A world ready to draw scenes from, for writing a dataset or generating on the fly.
@@ -36,15 +41,11 @@ pub struct World {
 }
 
 impl World {
-    /// Catalogs the sources directory (without the ESC-10 recordings of `held_out_fold`),
-    /// mines its caption corpora when present, and renders the speech variants into
-    /// `speech_dir` when espeak-ng is installed.
-    pub fn open(
-        sources: &Path,
-        seed: u64,
-        held_out_fold: Option<u32>,
-        speech_dir: &Path,
-    ) -> Result<World> {
+    /// Catalogs the sources directory (without the ESC-10 recordings of `shape.held_out_fold`,
+    /// with the UrbanSound8K clips of `shape.urbansound8k_folds`), mines its caption corpora
+    /// when present, and renders the speech variants into `speech_dir` when espeak-ng is
+    /// installed.
+    pub fn open(sources: &Path, seed: u64, shape: &WorldShape, speech_dir: &Path) -> Result<World> {
         let speech_dir = if speech::available() {
             std::fs::create_dir_all(speech_dir)
                 .with_context(|| format!("creating {}", speech_dir.display()))?;
@@ -53,7 +54,13 @@ impl World {
             log::warn!("espeak-ng is not installed: the world has no speech");
             None
         };
-        let (recordings, backgrounds) = catalog(sources, 8, speech_dir, held_out_fold)?;
+        let (recordings, backgrounds) = catalog(
+            sources,
+            8,
+            speech_dir,
+            shape.held_out_fold,
+            &shape.urbansound8k_folds,
+        )?;
         let corpora: Vec<PathBuf> = [
             "audiocaps-captions/v1/train.csv",
             "clotho-captions/clotho_v1_development_en.csv",
@@ -93,7 +100,7 @@ impl World {
             let pool: Vec<&Recording> = self
                 .recordings
                 .iter()
-                .filter(|r| split_of(self.seed, &r.id) == split)
+                .filter(|r| r.split(self.seed) == split)
                 .collect();
             all.extend(draw_scenes(
                 &mut rng,
@@ -149,7 +156,7 @@ pub fn generate(sources: &Path, seed: u64, shape: &WorldShape, out: &Path) -> Re
         bail!("{}: exists; choose a new directory", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let world = World::open(sources, seed, shape.held_out_fold, &out.join("speech"))?;
+    let world = World::open(sources, seed, shape, &out.join("speech"))?;
     let mut held_out = 0;
     if let Some(fold) = shape.held_out_fold {
         let esc = sources.join("esc10/metadata.csv");

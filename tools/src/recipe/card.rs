@@ -95,6 +95,16 @@ fn how_it_was_made(md: &mut String, recipe: &RecipeConfig, distill: &DistillConf
             (true, true) => "the audio encoder, projector and caption decoder trained",
         },
     ));
+    let folds = &recipe.world.urbansound8k_folds;
+    if !folds.is_empty() {
+        let folds: Vec<String> = folds.iter().map(u32::to_string).collect();
+        md.push_str(&format!(
+            "The world's recordings include UrbanSound8K folds {} (J. Salamon, C. Jacoby, J. P. \
+             Bello, ACM MM 2014; CC BY-NC 3.0: used for training and evaluation only, none of it \
+             is in this bundle).\n\n",
+            folds.join(", ")
+        ));
+    }
 }
 
 /// The wall time of the whole recipe and of each step.

@@ -287,6 +287,22 @@ pub fn world_sources(dir: &Path) -> PathBuf {
     )
     .unwrap();
     copy("soundscape.ogg", "scikit-maad-soundscapes/pond.ogg");
+    // UrbanSound8K's layout: two cuts of one Freesound recording in fold 2, and fold 1, which
+    // a world never takes unless asked to.
+    copy("dog_bark.ogg", "urbansound8k/audio/fold2/100-3-0-0.ogg");
+    copy("dog_bark.ogg", "urbansound8k/audio/fold2/100-3-0-1.ogg");
+    copy(
+        "factory_whistle.wav",
+        "urbansound8k/audio/fold2/200-8-0-0.wav",
+    );
+    copy("rain.ogg", "urbansound8k/audio/fold1/300-8-0-0.ogg");
+    std::fs::write(
+        root.join("urbansound8k/metadata.csv"),
+        "path,label,fold,freesound_id\naudio/fold2/100-3-0-0.ogg,dog_bark,fold2,100\n\
+         audio/fold2/100-3-0-1.ogg,dog_bark,fold2,100\naudio/fold2/200-8-0-0.wav,siren,fold2,200\n\
+         audio/fold1/300-8-0-0.ogg,siren,fold1,300\n",
+    )
+    .unwrap();
     // A caption corpus to mine phrasings from; "laughs" is not a rooster's sound.
     let corpus = root.join("audiocaps-captions/v1/train.csv");
     std::fs::create_dir_all(corpus.parent().unwrap()).unwrap();
