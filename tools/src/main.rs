@@ -30,7 +30,8 @@ enum Command {
     /// Write a clip manifest (JSON lines) from a public dataset layout, then check it.
     Import(cli::import::ImportArgs),
     /// Caption every clip of a manifest with a bundle and score it: caption metrics against
-    /// the clips' references, source recall on labelled clips, false captions on silent ones.
+    /// the clips' references, source recall on labelled clips, false captions on silent ones,
+    /// and captions that speak of a picture.
     Eval(cli::eval::EvalArgs),
     /// Score captions from any system against references: BLEU-1..4, ROUGE-L, CIDEr-D as
     /// pycocoevalcap computes them. Prints the Markdown table; --out also writes report.json,

@@ -7,6 +7,20 @@ mod common;
 
 use common::{argv, repo, tools_fails, tools_ok, write_silence};
 
+/// The captions that speak of a picture: a word "picture", "image" or "photo" (or plural).
+fn picture_captions(clips: &[serde_json::Value]) -> usize {
+    let words = ["picture", "pictures", "image", "images", "photo", "photos"];
+    clips
+        .iter()
+        .filter(|c| {
+            let caption = c["caption"].as_str().unwrap().to_lowercase();
+            caption
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| words.contains(&w))
+        })
+        .count()
+}
+
 #[test]
 fn a_bundle_is_evaluated_on_a_manifest() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +85,21 @@ fn a_bundle_is_evaluated_on_a_manifest() {
         Some(precision) => assert_eq!(precision, present as f64 / named as f64),
         None => assert_eq!(named, 0, "{report}"),
     }
+    assert_eq!(report["picture_captions"], picture_captions(&clips));
+    // The shipped model's captions, too.
+    let mini = d.join("eval-mini");
+    tools_ok(&argv(
+        "eval --model {} --data {} --out {}",
+        &[&repo().join("models/mini"), &manifest, &mini],
+    ));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mini.join("eval.json")).unwrap()).unwrap();
+    let clips: Vec<serde_json::Value> = std::fs::read_to_string(mini.join("clips.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(report["picture_captions"], picture_captions(&clips));
     tools_fails(&args, &["exists; pass --force"]);
 }
 

@@ -2,7 +2,8 @@
 //! streaming path (one model window per clip, as the model was trained, with the runtime's
 //! gate), then the captions are scored against the clips' references ([`crate::score`]); for
 //! labelled clips, source recall (the share of audible sources the caption names, through the
-//! world's class names and sound words) and, for clips labelled `silence`, false captions.
+//! world's class names and sound words) and, for clips labelled `silence`, false captions; and
+//! for every clip, whether its caption speaks of a picture rather than of a sound.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,25 @@ use crate::world::phrases::sound_words;
 
 /// The label of clips in which nothing should be heard.
 pub use crate::world::classes::SILENCE;
+
+/// Words that describe a picture, not a sound: an audio caption should have none (issue 35).
+pub const PICTURE_WORDS: &[&str] = &[
+    "picture",
+    "pictures",
+    "image",
+    "images",
+    "photo",
+    "photos",
+    "photograph",
+    "photographs",
+    "drawing",
+    "drawings",
+];
+
+/// Whether `caption` (PTB-tokenized) has a word of [`PICTURE_WORDS`].
+pub fn speaks_of_a_picture(caption: &str) -> bool {
+    caption.split(' ').any(|w| PICTURE_WORDS.contains(&w))
+}
 
 /// Whether `caption` (PTB-tokenized) names `label`: by the names and sound words of the
 /// world's class for it (ESC spellings included), or else by the label's own words.
@@ -106,6 +126,8 @@ pub struct EvalReport {
     pub silent_clips: usize,
     /// Labelled clips whose caption names a source class they do not have.
     pub false_source_captions: usize,
+    /// Captions, of every clip, that speak of a picture ([`speaks_of_a_picture`]).
+    pub picture_captions: usize,
 }
 
 struct FirstEvent(Option<Event>);
@@ -226,6 +248,10 @@ pub fn evaluate(
         false_captions_on_silence: silent.iter().filter(|r| !r.gated).count(),
         silent_clips: silent.len(),
         false_source_captions: audible.iter().filter(|r| r.names_absent).count(),
+        picture_captions: results
+            .iter()
+            .filter(|r| speaks_of_a_picture(&tokenize(&r.caption)))
+            .count(),
     };
     Ok((report, results, items))
 }
@@ -269,6 +295,12 @@ pub fn markdown(report: &EvalReport) -> String {
             report.false_captions_on_silence, report.silent_clips
         ));
     }
+    md.push_str(&format!(
+        "\nCaptions that speak of a picture ({}): {} of {}.\n",
+        PICTURE_WORDS.join(", "),
+        report.picture_captions,
+        report.clips
+    ));
     md
 }
 
@@ -342,5 +374,16 @@ mod tests {
         assert_eq!(named_classes("a baby cries", &silence), (1, 0));
         assert_eq!(precision(3, 2), Some(2.0 / 3.0));
         assert_eq!(precision(0, 0), None);
+    }
+
+    #[test]
+    fn a_caption_speaks_of_a_picture_by_whole_words() {
+        assert!(speaks_of_a_picture("a picture of a dog"));
+        assert!(speaks_of_a_picture("a photo of rain on a window"));
+        assert!(!speaks_of_a_picture("a dog barks while rain falls"));
+        assert!(
+            !speaks_of_a_picture("a photographer speaks"),
+            "whole words only"
+        );
     }
 }

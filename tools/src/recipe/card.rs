@@ -47,12 +47,16 @@ fn in_short(md: &mut String, results: &RecipeResults) {
             "\n## In short\n\n{}: from audio alone it names {} of the sources in the world's \
              test scenes and {} of the held-out real ESC-10 recordings, which no stage saw \
              (the project's target is 0.7); {} of its {} world-test captions name a source the \
-             scene does not have, and {} of {} silent scenes get a caption.\n",
+             scene does not have, {} speak of a picture, and {} of {} silent scenes get a \
+             caption.\n",
             results.chosen,
             cell(audio.source_recall),
             cell(chosen.held_out.as_ref().and_then(|h| h.source_recall)),
             audio.false_source_captions,
             audio.clips,
+            audio
+                .picture_captions
+                .map_or("an uncounted number".into(), |n| n.to_string()),
             audio.false_captions_on_silence,
             audio.silent_clips,
         ));

@@ -33,6 +33,10 @@ pub struct Measured {
     /// Clips labelled silence that got a caption, of how many.
     pub false_captions_on_silence: usize,
     pub silent_clips: usize,
+    /// Captions that speak of a picture rather than a sound (absent from evaluations cached
+    /// before it was counted).
+    #[serde(default)]
+    pub picture_captions: Option<usize>,
 }
 
 impl Measured {
@@ -169,6 +173,7 @@ pub(super) fn measure_bundle(
         false_source_captions: report.false_source_captions,
         false_captions_on_silence: report.false_captions_on_silence,
         silent_clips: report.silent_clips,
+        picture_captions: Some(report.picture_captions),
     };
     std::fs::write(cache, serde_json::to_string_pretty(&measured)? + "\n")
         .with_context(|| format!("writing {}", cache.display()))?;
@@ -201,11 +206,13 @@ fn measure_expected(labels: &Path, expected: &[Expected]) -> Result<Measured> {
     };
     let (mut named, mut sources, mut absent) = (0, 0, 0);
     let (mut classes_named, mut classes_present) = (0, 0);
+    let mut pictures = 0;
     for clip in expected {
         let caption = by_id
             .get(&clip.id)
             .with_context(|| format!("{}: no caption for clip {}", labels.display(), clip.id))?;
         let tokens = tokenize(caption);
+        pictures += usize::from(eval::speaks_of_a_picture(&tokens));
         let present: Vec<&String> = clip.sources.iter().filter(|l| *l != SILENCE).collect();
         sources += present.len();
         named += present.iter().filter(|l| names_source(&tokens, l)).count();
@@ -227,6 +234,7 @@ fn measure_expected(labels: &Path, expected: &[Expected]) -> Result<Measured> {
         false_source_captions: absent,
         false_captions_on_silence: 0,
         silent_clips: 0,
+        picture_captions: Some(pictures),
     })
 }
 
@@ -294,6 +302,7 @@ mod tests {
             false_source_captions: 0,
             false_captions_on_silence: 0,
             silent_clips: 20,
+            picture_captions: None,
         };
         Candidate {
             name: name.into(),
