@@ -90,8 +90,10 @@ impl<M: StepModel> StepModel for Guided<'_, M> {
 
     fn step(&self, cache: &mut Self::Cache, token: u32) -> Result<Vec<f32>, Self::Error> {
         let mut logits = self.model.step(&mut cache.inner, token)?;
-        for (tag, named) in self.words.tags.iter().zip(&mut cache.named) {
-            *named |= tag.tokens.contains(&token);
+        if let Some((_, tags)) = self.words.token_tags.iter().find(|(id, _)| *id == token) {
+            for &t in tags {
+                cache.named[t] = true;
+            }
         }
         for (id, tags) in &self.words.token_tags {
             let steer = tags

@@ -246,6 +246,14 @@ fn field<'a>(row: &'a HashMap<String, String>, name: &str) -> &'a str {
     row.get(name).map_or("", String::as_str)
 }
 
+/// A row's `fold`: a number, which UrbanSound8K writes as `fold1` and ESC as `1`.
+fn fold_of(row: &HashMap<String, String>, at: &str) -> Result<u32> {
+    let fold = field(row, "fold");
+    fold.trim_start_matches("fold")
+        .parse()
+        .with_context(|| format!("{at}: fold {fold:?} is not a number"))
+}
+
 /// The first of `candidates` that exists, or an error naming them all.
 fn find_audio(at: &str, candidates: &[PathBuf]) -> Result<PathBuf> {
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
@@ -349,11 +357,7 @@ pub fn import_esc(metadata: &Path, test_fold: u32) -> Result<Vec<Clip>> {
             } else {
                 (PathBuf::from(field(row, "path")), field(row, "label"))
             };
-            // UrbanSound8K writes its folds as `fold1`, ESC as `1`.
-            let fold: u32 = field(row, "fold")
-                .trim_start_matches("fold")
-                .parse()
-                .with_context(|| format!("{at}: fold {:?} is not a number", field(row, "fold")))?;
+            let fold = fold_of(row, &at)?;
             let audio = find_audio(&at, &[root.join(&rel)])?;
             Ok(Clip {
                 id: rel.display().to_string(),
@@ -390,11 +394,7 @@ pub fn import_urbansound8k(metadata: &Path) -> Result<Vec<UrbanClip>> {
         .iter()
         .map(|(line, row)| {
             let at = csv.at(*line);
-            let fold = field(row, "fold");
-            let fold: u32 = fold
-                .trim_start_matches("fold")
-                .parse()
-                .with_context(|| format!("{at}: fold {fold:?} is not a number"))?;
+            let fold = fold_of(row, &at)?;
             let freesound_id = field(row, "freesound_id");
             if freesound_id.is_empty() {
                 bail!("{at}: no freesound_id");
