@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::config::ModelConfig;
 
 /// The bundle layout version this runtime writes and reads: 2 added the optional tagger, 3 the
-/// tags' caption words and the decoding's tag guidance.
-pub const FORMAT_VERSION: u32 = 3;
+/// tags' caption words and the decoding's tag guidance, 4 the convolutional audio encoder
+/// (`model.encoder.conv`).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest layout version this runtime still reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The `format` field every manifest carries.
@@ -589,6 +590,13 @@ fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BundleError> {
                 manifest.format_version.to_string(),
             ));
         }
+    }
+    if manifest.format_version < 4 && manifest.model.encoder.conv.is_some() {
+        return Err(field(
+            "format_version",
+            "4 for a convolutional audio encoder (model.encoder.conv)".into(),
+            manifest.format_version.to_string(),
+        ));
     }
     Ok(manifest)
 }

@@ -60,7 +60,8 @@ impl FrontendConfig {
 }
 
 /// Audio encoder: log-mel patches -> transformer blocks -> projector into the captioner's token
-/// space, optionally followed by learned prefix vectors.
+/// space, optionally followed by learned prefix vectors. With `conv`, a convolutional backbone
+/// takes the transformer's place in front of the same projector.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncoderConfig {
@@ -76,6 +77,52 @@ pub struct EncoderConfig {
     pub patch_freq: usize,
     /// Learned prefix vectors appended to the audio tokens (DALI stage 1a); 0 for none.
     pub n_prefix: usize,
+    /// A convolutional backbone instead of the transformer blocks: the CNN that an AudioSet
+    /// teacher was distilled into (`earsight-tools train teach`), so that the captions start
+    /// from what it learnt to hear. `dim` is then the width of its tokens and `patch_time` x
+    /// `patch_freq` the window area each token covers (see [`ConvBackboneConfig`]); `depth`,
+    /// `heads` and `mlp_ratio` are unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvBackboneConfig>,
+}
+
+/// A convolutional audio backbone: the stem and each block a 3x3 convolution (its batch norm
+/// folded into its kernel and bias), ReLU and 2x2 max-pooling, the stem with stride 2; then the
+/// mean over frequency. Each token is `channels`' last width and covers `4 << channels.len()`
+/// frames over all mel bands, so the config's `dim`, `patch_time` and `patch_freq` must say so.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvBackboneConfig {
+    /// Output channels of the stem.
+    pub stem: usize,
+    /// Output channels of each block after the stem.
+    pub channels: Vec<usize>,
+}
+
+impl ConvBackboneConfig {
+    /// Frames (and mel bands) one token's time step (frequency step) spans after the stem and
+    /// blocks have halved them.
+    pub fn shrink(&self) -> usize {
+        4 << self.channels.len()
+    }
+
+    /// Width of its tokens: the last block's channels.
+    pub fn width(&self) -> usize {
+        *self.channels.last().unwrap_or(&self.stem)
+    }
+
+    /// Each convolution's `(input, output)` channels, the stem's first.
+    pub fn convolutions(&self) -> Vec<(usize, usize)> {
+        let mut input = 1;
+        std::iter::once(self.stem)
+            .chain(self.channels.iter().copied())
+            .map(|output| {
+                let pair = (input, output);
+                input = output;
+                pair
+            })
+            .collect()
+    }
 }
 
 /// BLIP-style text decoder: causal self-attention, cross-attention to the audio tokens, MLP;
@@ -140,6 +187,10 @@ pub struct ModelConfig {
 /// Layer-norm epsilon used everywhere in the family.
 pub const LAYER_NORM_EPS: f32 = 1e-5;
 
+/// Bounds on [`ConvBackboneConfig`], so that a damaged manifest cannot ask for gigabytes.
+const MAX_CONV_BLOCKS: usize = 8;
+const MAX_CONV_CHANNELS: usize = 2048;
+
 impl ModelConfig {
     /// Audio tokens per window (patch grid size).
     pub fn n_audio_tokens(&self) -> usize {
@@ -165,13 +216,20 @@ impl ModelConfig {
         let block = |w: usize, ratio: usize| {
             4 * w + 4 * linear(w, w) + linear(w, w * ratio) + linear(w * ratio, w)
         };
-        let encoder = linear(e.patch_time * e.patch_freq, e.dim)
-            + self.n_audio_tokens() * e.dim
-            + e.depth * block(e.dim, e.mlp_ratio)
-            + 2 * e.dim
-            + linear(e.dim, d.dim)
-            + linear(d.dim, d.dim)
-            + e.n_prefix * d.dim;
+        let backbone = match &e.conv {
+            None => {
+                linear(e.patch_time * e.patch_freq, e.dim)
+                    + self.n_audio_tokens() * e.dim
+                    + e.depth * block(e.dim, e.mlp_ratio)
+                    + 2 * e.dim
+            }
+            Some(conv) => conv
+                .convolutions()
+                .iter()
+                .map(|&(i, o)| 9 * i * o + o)
+                .sum(),
+        };
+        let encoder = backbone + linear(e.dim, d.dim) + linear(d.dim, d.dim) + e.n_prefix * d.dim;
         let post_norm = match d.style {
             DecoderStyle::PreNorm => 0,
             // The embedding norm, the output transform and the output bias.
@@ -288,6 +346,69 @@ impl ModelConfig {
                 return Err(format!("{a} ({av}) must be a multiple of {b} ({bv})"));
             }
         }
+        e.conv
+            .as_ref()
+            .map_or(Ok(()), |conv| self.validate_conv(conv))
+    }
+
+    fn validate_conv(&self, conv: &ConvBackboneConfig) -> Result<(), String> {
+        let (f, e) = (&self.frontend, &self.encoder);
+        if !(1..=MAX_CONV_BLOCKS).contains(&conv.channels.len()) {
+            return Err(format!(
+                "encoder.conv.channels must list 1 to {MAX_CONV_BLOCKS} blocks, found {}",
+                conv.channels.len()
+            ));
+        }
+        for (i, &c) in std::iter::once(&conv.stem)
+            .chain(&conv.channels)
+            .enumerate()
+        {
+            if !(1..=MAX_CONV_CHANNELS).contains(&c) {
+                let name = match i {
+                    0 => "encoder.conv.stem".to_string(),
+                    i => format!("encoder.conv.channels[{}]", i - 1),
+                };
+                return Err(format!(
+                    "{name} ({c}) must be from 1 to {MAX_CONV_CHANNELS} channels"
+                ));
+            }
+        }
+        let shrink = conv.shrink();
+        let grid = [
+            (
+                "encoder.dim",
+                e.dim,
+                conv.width(),
+                "the last block's channels",
+            ),
+            (
+                "encoder.patch_time",
+                e.patch_time,
+                shrink,
+                "the frames the stem and blocks shrink a token to",
+            ),
+            (
+                "encoder.patch_freq",
+                e.patch_freq,
+                f.n_mels,
+                "frontend.n_mels: a token spans every band",
+            ),
+        ];
+        for (name, found, wanted, why) in grid {
+            if found != wanted {
+                return Err(format!(
+                    "{name} ({found}) must be {wanted} with encoder.conv ({why})"
+                ));
+            }
+        }
+        if f.n_mels % shrink != 0 {
+            return Err(format!(
+                "frontend.n_mels ({}) must be a multiple of {shrink}, what encoder.conv's stem \
+                 and {} blocks halve it by",
+                f.n_mels,
+                conv.channels.len()
+            ));
+        }
         Ok(())
     }
 
@@ -316,6 +437,7 @@ impl ModelConfig {
                 patch_time: 16,
                 patch_freq: 16,
                 n_prefix: 0,
+                conv: None,
             },
             decoder: DecoderConfig {
                 dim: 256,
@@ -385,6 +507,63 @@ mod tests {
         ];
         for (expected, damage) in cases {
             let mut c = ModelConfig::mini(4000);
+            damage(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
+    /// The mini config with the convolutional backbone of the shipped tagger's shape.
+    fn conv_mini() -> ModelConfig {
+        let mut c = ModelConfig::mini(4000);
+        c.encoder.conv = Some(ConvBackboneConfig {
+            stem: 24,
+            channels: vec![64, 128, 256],
+        });
+        c.encoder.dim = 256;
+        c.encoder.patch_time = 32;
+        c.encoder.patch_freq = 64;
+        c
+    }
+
+    #[test]
+    fn a_conv_backbone_gives_one_token_per_32_frames_and_counts_its_kernels() {
+        let c = conv_mini();
+        c.validate().unwrap();
+        assert_eq!(c.n_audio_tokens(), 1024 / 32);
+        let kernels = 9 * (24 + 24 * 64 + 64 * 128 + 128 * 256) + (24 + 64 + 128 + 256);
+        let (vit_encoder, decoder) = ModelConfig::mini(4000).parameter_counts();
+        let (encoder, same_decoder) = c.parameter_counts();
+        assert_eq!(same_decoder, decoder);
+        let projector = 256 * 256 + 256 + 256 * 256 + 256;
+        assert_eq!(encoder, kernels + projector);
+        assert!(vit_encoder > encoder);
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), c);
+        let plain = serde_json::to_string(&ModelConfig::mini(4000)).unwrap();
+        assert!(!plain.contains("conv"), "{plain}");
+    }
+
+    #[test]
+    fn a_conv_backbone_whose_grid_disagrees_is_refused_by_name() {
+        type Damage = fn(&mut ModelConfig);
+        let cases: [(&str, Damage); 5] = [
+            ("encoder.dim (192) must be 256", |c| c.encoder.dim = 192),
+            ("encoder.patch_time (16) must be 32", |c| {
+                c.encoder.patch_time = 16
+            }),
+            ("encoder.patch_freq (16) must be 64", |c| {
+                c.encoder.patch_freq = 16
+            }),
+            ("encoder.conv.channels[1] (0) must be from 1", |c| {
+                c.encoder.conv.as_mut().unwrap().channels[1] = 0
+            }),
+            ("encoder.conv.channels must list 1 to 8 blocks", |c| {
+                c.encoder.conv.as_mut().unwrap().channels = vec![]
+            }),
+        ];
+        for (expected, damage) in cases {
+            let mut c = conv_mini();
             damage(&mut c);
             let err = c.validate().unwrap_err();
             assert!(err.contains(expected), "{expected}: {err}");

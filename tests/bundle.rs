@@ -116,17 +116,17 @@ fn a_newer_format_version_says_this_earsight_is_too_old() {
     let mut value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap())
             .unwrap();
-    value["format_version"] = 4.into();
+    value["format_version"] = 5.into();
     value["a_field_from_the_future"] = true.into();
     std::fs::write(dir.path().join(MANIFEST_FILE), value.to_string()).unwrap();
     let err = open_err(dir.path());
     let wanted = [
-        "bundle format version 4 is newer than this earsight reads (1 to 3)",
+        "bundle format version 5 is newer than this earsight reads (1 to 4)",
         "update earsight",
     ];
     assert_contains(&err, &wanted);
     let err = refusal_after(|m| m.format_version = 0);
-    assert_contains(&err, &["`format_version`: expected 1 to 3, found 0"]);
+    assert_contains(&err, &["`format_version`: expected 1 to 4, found 0"]);
 }
 
 #[test]
@@ -177,6 +177,21 @@ fn a_tagger_that_is_not_what_the_manifest_says_is_refused_by_name() {
     assert_contains(&err, &["tagger.onnx", "No such file"]);
     let err = tagged_refusal_after(|t| t.tags[3].words = vec!["two words".into()]);
     assert_contains(&err, &["`tagger.tags[3].words[0]`", "one lower-case word"]);
+}
+
+#[test]
+fn a_convolutional_audio_encoder_needs_format_version_4() {
+    let err = refusal_after(|m| {
+        m.format_version = 3;
+        m.model.encoder.conv = Some(earsight::config::ConvBackboneConfig {
+            stem: 4,
+            channels: vec![8, 16],
+        });
+    });
+    assert_contains(
+        &err,
+        &["`format_version`: expected 4 for a convolutional audio encoder (model.encoder.conv), found 3"],
+    );
 }
 
 #[test]

@@ -42,10 +42,16 @@ pub(super) fn info(dir: &Path) -> Result<()> {
         f.clip_frames,
         f.window_samples() as f64 / f.sample_rate as f64
     );
+    let e = &m.model.encoder;
+    let backbone = match &e.conv {
+        None => format!("{} blocks x {} wide", e.depth, e.dim),
+        Some(conv) => format!(
+            "convolutional, {} stem + {:?} channels",
+            conv.stem, conv.channels
+        ),
+    };
     println!(
-        "encoder     {} blocks x {} wide, {} audio tokens + {} prefix -> D={}, {:.2} M params, {}",
-        m.model.encoder.depth,
-        m.model.encoder.dim,
+        "encoder     {backbone}, {} audio tokens + {} prefix -> D={}, {:.2} M params, {}",
         m.model.n_audio_tokens(),
         m.model.encoder.n_prefix,
         m.model.decoder.dim,

@@ -22,6 +22,10 @@ enum Command {
     /// Write seeded random weights as a checkpoint (weights.safetensors + config.json), the
     /// starting point of training.
     Init(cli::init::InitArgs),
+    /// Put a distilled convolutional backbone (a bundle's tagger, or a `train teach`
+    /// student) in place of a checkpoint's audio encoder, with a new seeded projector; the
+    /// stages after it keep the backbone frozen.
+    Graft(cli::graft::GraftArgs),
     /// Reference greedy decode in burn (full recompute, no cache), for parity checks.
     Decode(cli::decode::DecodeArgs),
     /// Generate the miniature audio-visual world: scenes of real and synthesized sources over
@@ -70,6 +74,7 @@ fn main() -> std::process::ExitCode {
     let done = match Cli::parse().command {
         Command::Export(args) => cli::export::run(args),
         Command::Init(args) => cli::init::run(args),
+        Command::Graft(args) => cli::graft::run(args),
         Command::Decode(args) => cli::decode::run(args),
         Command::World(args) => cli::world::run(args),
         Command::Import(args) => cli::import::run(args),

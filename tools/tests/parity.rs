@@ -139,6 +139,12 @@ fn post_norm_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
     check_parity("tiny-post-norm.json", 7);
 }
 
+/// The convolutional audio backbone (`encoder.conv`) in front of the same projector and decoder.
+#[test]
+fn conv_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
+    check_parity("tiny-conv.json", 7);
+}
+
 #[test]
 fn mini_bundle_logits_and_greedy_ids_match_the_full_recompute_reference() {
     check_parity("mini.json", 1);

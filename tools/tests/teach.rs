@@ -15,9 +15,11 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use common::{
-    argv, assert_contains, repo, shared, tools_fails, tools_ok, weights, write_label_map,
+    argv, assert_contains, relative_error, repo, shared, tools_fails, tools_ok, weights,
+    write_label_map,
 };
 use earsight::bundle::Quantization;
+use earsight::config::ConvBackboneConfig;
 use earsight_tools::model::reference::Cpu;
 use earsight_tools::model::weights::Weights;
 use earsight_tools::model::Captioner;
@@ -589,6 +591,75 @@ fn a_bundle_tagged_by_the_student_reports_its_tags(
     tools_fails(&args(&fixture, &s.map_path), &["--force"]);
     tools_fails(&args(&tagged, &s.map_path), &["--out is the bundle read"]);
     tools_fails(&args(&fixture, &esc10), &["not for this tag set"]);
+    a_student_grafts_onto_a_captioner(best, &tagged);
+}
+
+/// `graft` puts the student's backbone in place of a captioner checkpoint's audio encoder,
+/// from the student's checkpoint and from the bundle it tagged: the captioner's audio features
+/// are then the student's tokens, and its decoder and prefix stay.
+fn a_student_grafts_onto_a_captioner(best: &Path, tagged: &Path) {
+    let out = tempfile::tempdir().unwrap();
+    let start_dir = out.path().join("start");
+    start().save(&start_dir).unwrap();
+    let graft = |source: &Path, name: &str| {
+        argv(
+            "graft --backbone {} --model {} --seed 3 --out {}",
+            &[&source, &start_dir, &out.path().join(name)],
+        )
+    };
+    tools_ok(&graft(best, "from-checkpoint"));
+    tools_ok(&graft(tagged, "from-bundle"));
+    let from_checkpoint = Weights::load(&out.path().join("from-checkpoint")).unwrap();
+    let from_bundle = Weights::load(&out.path().join("from-bundle")).unwrap();
+    let c = &from_checkpoint.config;
+    let shape = ConvBackboneConfig {
+        stem: 4,
+        channels: vec![8, 16],
+    };
+    assert_eq!(c.encoder.conv, Some(shape));
+    assert_eq!(c.n_audio_tokens(), 1024 / 16);
+    assert_eq!(from_bundle.config, *c);
+    let start = start();
+    for kept in ["dec.tok", "dec.blocks.1.cross.k.w", "prefix"] {
+        assert_eq!(from_checkpoint.get(kept), start.get(kept), "{kept}");
+    }
+    assert_eq!(from_checkpoint.get("proj.fc1.w").shape, [16, 32]);
+
+    // The captioner's features are the tokens of the student's own graph, on a window of the
+    // student's length: from its batch norms folded exactly, from the bundle's int8 kernels
+    // closely.
+    let student = ConvCheckpoint::load(best).unwrap();
+    let (frames, mels) = (32, student.student.frontend.n_mels);
+    let graph = tagger(
+        &student.student.backbone,
+        mels,
+        &student.backbone,
+        &student.head,
+        Quantization::F32,
+    )
+    .unwrap();
+    let window: Vec<f32> = (0..frames * mels)
+        .map(|j| ((j * 7) % 13) as f32 / 5.0 - 1.2)
+        .collect();
+    let (tokens, _) = run_graph(&graph, &window, frames, mels);
+    let features = |w: &Weights| {
+        let device = Default::default();
+        let mel = Tensor::from_data(TensorData::new(window.clone(), [1, frames, mels]), &device);
+        let captioner = Captioner::<Cpu>::from_weights(w, &device);
+        earsight_tools::model::values(captioner.encoder.features(mel, &w.config))
+    };
+    let exact = relative_error(&features(&from_checkpoint), &tokens);
+    assert!(exact < 1e-5, "from the checkpoint: {exact}");
+    let close = relative_error(&features(&from_bundle), &tokens);
+    assert!(close > 0.0 && close < 0.05, "from the bundle: {close}");
+
+    // What holds no backbone is refused by name.
+    let fixture = repo().join("tests/fixtures/tiny-bundle");
+    tools_fails(&graft(&fixture, "untagged"), &["has no tagger"]);
+    tools_fails(
+        &graft(&start_dir, "nothing"),
+        &["neither a bundle", "nor a checkpoint of `train teach`"],
+    );
 }
 
 #[test]

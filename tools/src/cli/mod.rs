@@ -8,6 +8,7 @@ mod common;
 pub mod decode;
 pub mod eval;
 pub mod export;
+pub mod graft;
 pub mod import;
 pub mod init;
 pub mod pseudo_label;

@@ -21,13 +21,15 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use burn::module::{Module, Param};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::{gelu, relu, softmax};
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::TensorData;
-use earsight::config::{DecoderStyle, LAYER_NORM_EPS};
+use earsight::config::{ConvBackboneConfig, DecoderStyle, LAYER_NORM_EPS};
 use earsight::ModelConfig;
 
 use crate::model::image::{ImageConfig, ImageWeights};
-use crate::model::weights::{Array, Weights};
+use crate::model::weights::{conv_name, Array, Weights};
 
 /// The CPU backend the tools test and run the reference with (burn's ndarray).
 pub type Cpu = burn::backend::NdArray<f32>;
@@ -156,15 +158,53 @@ pub struct DecoderBlock<B: Backend> {
 }
 
 /// Audio encoder, projector and prefix: mel window -> memory tokens in the captioner's space.
+/// Its backbone is a transformer over patches or, with `encoder.conv` in the config, a
+/// convolutional one ([`ConvTokens`]); exactly one of the two is present.
 #[derive(Module, Debug)]
 pub struct AudioEncoder<B: Backend> {
+    vit: Option<VitBackbone<B>>,
+    conv: Option<ConvTokens<B>>,
+    proj1: Dense<B>,
+    proj2: Dense<B>,
+    prefix: Option<Param<Tensor<B, 2>>>,
+}
+
+/// The transformer backbone: patch embedding, positions, blocks, a last norm.
+#[derive(Module, Debug)]
+pub struct VitBackbone<B: Backend> {
     patch: Dense<B>,
     pos: Param<Tensor<B, 2>>,
     blocks: Vec<EncoderBlock<B>>,
     ln: Norm<B>,
-    proj1: Dense<B>,
-    proj2: Dense<B>,
-    prefix: Option<Param<Tensor<B, 2>>>,
+}
+
+/// The convolutional backbone of `encoder.conv`: a CNN distilled from an AudioSet teacher, its
+/// batch norms folded into each convolution's kernel and bias. The stages keep it frozen: it
+/// learnt to hear from far more audio than the world holds, and the DALI stages train what
+/// sits on it.
+#[derive(Module, Debug)]
+pub struct ConvTokens<B: Backend> {
+    /// Each convolution's kernel `[out, in, 3, 3]`, the stem's first.
+    kernels: Vec<Param<Tensor<B, 4>>>,
+    /// Each convolution's bias `[out]`.
+    biases: Vec<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> ConvTokens<B> {
+    /// `mel [b, frames, mels]` -> tokens `[b, frames / shrink, width]`. The kernels are read
+    /// detached, so that no gradient reaches them and autodiff keeps none of this graph.
+    pub fn forward(&self, mel: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, frames, mels] = mel.dims();
+        let mut x = mel.reshape([b, 1, frames, mels]);
+        for (i, (kernel, bias)) in self.kernels.iter().zip(&self.biases).enumerate() {
+            let stride = if i == 0 { 2 } else { 1 };
+            let options = ConvOptions::new([stride, stride], [1, 1], [1, 1], 1);
+            let y = conv2d(x, kernel.val().detach(), Some(bias.val().detach()), options);
+            x = max_pool2d(relu(y), [2, 2], [2, 2], [0, 0], [1, 1], false);
+        }
+        let [b, c, t, _] = x.dims();
+        x.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2)
+    }
 }
 
 /// BLIP-style text decoder with tied output projection, in either [`DecoderStyle`].
@@ -319,13 +359,24 @@ impl<B: Backend> Captioner<B> {
             device,
         };
         let c = &weights.config;
-        let encoder = AudioEncoder {
+        let vit = || VitBackbone {
             patch: l.dense("enc.patch"),
             pos: l.tensor("enc.pos"),
             blocks: (0..c.encoder.depth)
                 .map(|i| l.encoder_block(&format!("enc.blocks.{i}")))
                 .collect(),
             ln: l.norm("enc.ln"),
+        };
+        let conv = |conv: &ConvBackboneConfig| {
+            let count = conv.convolutions().len();
+            ConvTokens {
+                kernels: (0..count).map(|i| l.tensor(&conv_name(i, "w"))).collect(),
+                biases: (0..count).map(|i| l.tensor(&conv_name(i, "b"))).collect(),
+            }
+        };
+        let encoder = AudioEncoder {
+            vit: c.encoder.conv.is_none().then(vit),
+            conv: c.encoder.conv.as_ref().map(conv),
             proj1: l.dense("proj.fc1"),
             proj2: l.dense("proj.fc2"),
             prefix: (c.encoder.n_prefix > 0).then(|| l.tensor("prefix")),
@@ -359,12 +410,20 @@ impl<B: Backend> Captioner<B> {
     pub fn to_weights(&self, config: &ModelConfig) -> Result<Weights> {
         let mut out = Collector::default();
         let e = &self.encoder;
-        e.patch.collect("enc.patch", &mut out);
-        out.put("enc.pos", &e.pos);
-        for (i, b) in e.blocks.iter().enumerate() {
-            b.collect(&format!("enc.blocks.{i}"), &mut out);
+        if let Some(vit) = &e.vit {
+            vit.patch.collect("enc.patch", &mut out);
+            out.put("enc.pos", &vit.pos);
+            for (i, b) in vit.blocks.iter().enumerate() {
+                b.collect(&format!("enc.blocks.{i}"), &mut out);
+            }
+            vit.ln.collect("enc.ln", &mut out);
         }
-        e.ln.collect("enc.ln", &mut out);
+        if let Some(conv) = &e.conv {
+            for (i, (kernel, bias)) in conv.kernels.iter().zip(&conv.biases).enumerate() {
+                out.put(&conv_name(i, "w"), kernel);
+                out.put(&conv_name(i, "b"), bias);
+            }
+        }
         e.proj1.collect("proj.fc1", &mut out);
         e.proj2.collect("proj.fc2", &mut out);
         if let Some(p) = &e.prefix {
@@ -520,9 +579,13 @@ impl<B: Backend> AudioEncoder<B> {
         self.project(self.features(mel, c))
     }
 
-    /// The audio backbone alone: `mel` -> normalised features before the projector.
+    /// The audio backbone alone: `mel` -> features before the projector.
     pub fn features(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
-        self.backbone(self.patch.forward(patches(mel, c)), c)
+        match (&self.vit, &self.conv) {
+            (Some(vit), _) => vit.forward(vit.patch.forward(patches(mel, c)), c),
+            (None, Some(conv)) => conv.forward(mel),
+            (None, None) => unreachable!("an audio encoder is built with one backbone"),
+        }
     }
 
     /// The backbone with the embedded patches where `hidden [b, tokens, 1]` is 1 replaced by
@@ -534,23 +597,30 @@ impl<B: Backend> AudioEncoder<B> {
         token: Tensor<B, 1>,
         c: &ModelConfig,
     ) -> Tensor<B, 3> {
-        let embedded = self.patch.forward(patches(mel, c));
+        let vit = self
+            .vit
+            .as_ref()
+            .expect("pretraining refuses a convolutional backbone before it starts");
+        let embedded = vit.patch.forward(patches(mel, c));
         let shown = hidden.clone().neg().add_scalar(1.0);
         let x = embedded * shown + hidden * token.unsqueeze::<3>();
-        self.backbone(x, c)
-    }
-
-    fn backbone(&self, embedded: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
-        let mut x = embedded + self.pos.val().unsqueeze();
-        for block in &self.blocks {
-            x = block.forward(x, c.encoder.heads);
-        }
-        self.ln.forward(x)
+        vit.forward(x, c)
     }
 
     /// The projector into the captioner's token space (what distillation trains).
     pub fn project(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
         self.proj2.forward(gelu(self.proj1.forward(features)))
+    }
+}
+
+impl<B: Backend> VitBackbone<B> {
+    /// Embedded patches `[b, tokens, dim]` -> normalised features.
+    fn forward(&self, embedded: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
+        let mut x = embedded + self.pos.val().unsqueeze();
+        for block in &self.blocks {
+            x = block.forward(x, c.encoder.heads);
+        }
+        self.ln.forward(x)
     }
 }
 

@@ -12,7 +12,7 @@ use earsight::ModelConfig;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use crate::model::weights::{Array, Weights};
+use crate::model::weights::{conv_name, Array, Weights};
 
 /// ONNX opset the graphs use (LayerNormalization is opset 17).
 pub const OPSET: i64 = 17;
@@ -326,6 +326,62 @@ impl Graph {
         self.reshape(&o, &[1, tq, (h * dh) as i64])
     }
 
+    /// A 3x3 convolution padded by one (`kernel [out, in, 3, 3]` and `bias` with any batch
+    /// norm already folded in), ReLU and, with `pool`, 2x2 max-pooling of stride 2. Under an
+    /// int8 scheme the kernel is stored int8 with one scale per output channel (`Cast` then
+    /// `Mul`, which tract folds into f32 kernels at load).
+    pub(crate) fn conv3x3_relu(
+        &mut self,
+        x: &str,
+        name: &str,
+        kernel: &Array,
+        bias: &[f32],
+        stride: i64,
+        pool: bool,
+    ) -> String {
+        let channels = kernel.shape[0];
+        let w = match self.scheme {
+            Quantization::F32 => self.f32s(&format!("{name}.w"), &kernel.shape, &kernel.data),
+            Quantization::Int8Weights | Quantization::Int8Dynamic => {
+                let rows = Array {
+                    shape: vec![channels, kernel.data.len() / channels],
+                    data: kernel.data.clone(),
+                };
+                let (q, scale) = quantize_per_channel(&rows, 0);
+                let q = self.i8s(&format!("{name}.w.q"), &kernel.shape, &q);
+                let s = self.f32s(&format!("{name}.w.scale"), &[channels, 1, 1, 1], &scale);
+                let w = self.node(
+                    "Cast",
+                    &[&q],
+                    vec![("to", Attr::Int(DataType::Float as i64))],
+                );
+                self.node("Mul", &[&w, &s], vec![])
+            }
+        };
+        let b = self.f32s(&format!("{name}.b"), &[channels], bias);
+        let y = self.node(
+            "Conv",
+            &[x, &w, &b],
+            vec![
+                ("kernel_shape", Attr::Ints(vec![3, 3])),
+                ("strides", Attr::Ints(vec![stride, stride])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ],
+        );
+        let y = self.node("Relu", &[&y], vec![]);
+        if !pool {
+            return y;
+        }
+        self.node(
+            "MaxPool",
+            &[&y],
+            vec![
+                ("kernel_shape", Attr::Ints(vec![2, 2])),
+                ("strides", Attr::Ints(vec![2, 2])),
+            ],
+        )
+    }
+
     fn mlp(&mut self, x: &str, weights: &Weights, name: &str) -> String {
         let h = self.linear(x, weights, &format!("{name}.fc1"));
         let h = self.gelu(&h);
@@ -360,6 +416,61 @@ pub fn encoder(weights: &Weights, scheme: Quantization) -> pb::ModelProto {
     let c: &ModelConfig = &weights.config;
     let (e, d) = (&c.encoder, &c.decoder);
     let mut g = Graph::new(scheme, &c.encoder_spec());
+    let x = match &e.conv {
+        None => vit_backbone(&mut g, weights),
+        Some(conv) => {
+            let (frames, mels) = (c.frontend.clip_frames as i64, c.frontend.n_mels as i64);
+            let mut x = g.reshape(names::MEL, &[1, 1, frames, mels]);
+            for i in 0..conv.convolutions().len() {
+                let (kernel, bias) = (
+                    weights.get(&conv_name(i, "w")),
+                    weights.get(&conv_name(i, "b")),
+                );
+                let stride = if i == 0 { 2 } else { 1 };
+                x = g.conv3x3_relu(
+                    &x,
+                    &format!("enc.conv.{i}"),
+                    kernel,
+                    &bias.data,
+                    stride,
+                    true,
+                );
+            }
+            let x = g.node(
+                "ReduceMean",
+                &[&x],
+                vec![("axes", Attr::Ints(vec![3])), ("keepdims", Attr::Int(0))],
+            );
+            g.transpose(&x, &[0, 2, 1])
+        }
+    };
+    let x = g.linear(&x, weights, "proj.fc1");
+    let x = g.gelu(&x);
+    let mut memory = g.linear(&x, weights, "proj.fc2");
+    if e.n_prefix > 0 {
+        let p = weights.get("prefix");
+        let prefix = g.f32s("prefix", &[1, p.shape[0], p.shape[1]], &p.data);
+        memory = g.node("Concat", &[&memory, &prefix], vec![("axis", Attr::Int(1))]);
+    }
+    g.output(&memory, names::MEMORY);
+    let n_memory = c.n_memory_tokens() as i64;
+    let (h, dh) = (d.heads, c.decoder_head_dim());
+    for l in 0..d.depth {
+        let b = format!("dec.blocks.{l}.cross");
+        let k = g.linear(&memory, weights, &format!("{b}.k"));
+        let k = g.heads(&k, n_memory, h, dh);
+        g.output(&k, &names::cross_k(l));
+        let v = g.linear(&memory, weights, &format!("{b}.v"));
+        let v = g.heads(&v, n_memory, h, dh);
+        g.output(&v, &names::cross_v(l));
+    }
+    g.finish("earsight-encoder")
+}
+
+/// The transformer backbone's part of the encoder graph: `mel` -> normalised features.
+fn vit_backbone(g: &mut Graph, weights: &Weights) -> String {
+    let c: &ModelConfig = &weights.config;
+    let e = &c.encoder;
     let (frames, mels) = (c.frontend.clip_frames as i64, c.frontend.n_mels as i64);
     let (pt, pf) = (e.patch_time as i64, e.patch_freq as i64);
     let n_audio = c.n_audio_tokens() as i64;
@@ -388,28 +499,7 @@ pub fn encoder(weights: &Weights, scheme: Quantization) -> pb::ModelProto {
         let m = g.mlp(&h, weights, &format!("{b}.mlp"));
         x = g.node("Add", &[&x, &m], vec![]);
     }
-    let x = g.layer_norm(&x, weights, "enc.ln");
-    let x = g.linear(&x, weights, "proj.fc1");
-    let x = g.gelu(&x);
-    let mut memory = g.linear(&x, weights, "proj.fc2");
-    if e.n_prefix > 0 {
-        let p = weights.get("prefix");
-        let prefix = g.f32s("prefix", &[1, p.shape[0], p.shape[1]], &p.data);
-        memory = g.node("Concat", &[&memory, &prefix], vec![("axis", Attr::Int(1))]);
-    }
-    g.output(&memory, names::MEMORY);
-    let n_memory = c.n_memory_tokens() as i64;
-    let (h, dh) = (d.heads, c.decoder_head_dim());
-    for l in 0..d.depth {
-        let b = format!("dec.blocks.{l}.cross");
-        let k = g.linear(&memory, weights, &format!("{b}.k"));
-        let k = g.heads(&k, n_memory, h, dh);
-        g.output(&k, &names::cross_k(l));
-        let v = g.linear(&memory, weights, &format!("{b}.v"));
-        let v = g.heads(&v, n_memory, h, dh);
-        g.output(&v, &names::cross_v(l));
-    }
-    g.finish("earsight-encoder")
+    g.layer_norm(&x, weights, "enc.ln")
 }
 
 /// The one-step decoder graph: token, position, self-attention cache and cross K/V in; logits

@@ -128,21 +128,46 @@ pub(crate) fn blocks(
     }
 }
 
+/// The name of the kernel (`w`, `[out, in, 3, 3]`) or bias (`b`) of a convolutional audio
+/// backbone's `i`-th convolution, the stem's being 0.
+pub fn conv_name(i: usize, part: &str) -> String {
+    format!("enc.conv.{i}.{part}")
+}
+
 /// Every tensor of the model, in a fixed order (the order seeded initialisation follows).
 pub fn layout(c: &ModelConfig) -> Vec<Slot> {
     let (e, d) = (&c.encoder, &c.decoder);
     let mut s = Vec::new();
-    dense(&mut s, "enc.patch", e.patch_time * e.patch_freq, e.dim);
-    s.push(Slot {
-        name: "enc.pos".into(),
-        shape: vec![c.n_audio_tokens(), e.dim],
-        init: Init::SinCos2d {
-            rows: c.frontend.clip_frames / e.patch_time,
-            cols: c.frontend.n_mels / e.patch_freq,
-        },
-    });
-    blocks(&mut s, "enc", e.depth, e.dim, e.mlp_ratio, ENCODER_BLOCK);
-    norm(&mut s, "enc.ln", e.dim);
+    match &e.conv {
+        None => {
+            dense(&mut s, "enc.patch", e.patch_time * e.patch_freq, e.dim);
+            s.push(Slot {
+                name: "enc.pos".into(),
+                shape: vec![c.n_audio_tokens(), e.dim],
+                init: Init::SinCos2d {
+                    rows: c.frontend.clip_frames / e.patch_time,
+                    cols: c.frontend.n_mels / e.patch_freq,
+                },
+            });
+            blocks(&mut s, "enc", e.depth, e.dim, e.mlp_ratio, ENCODER_BLOCK);
+            norm(&mut s, "enc.ln", e.dim);
+        }
+        Some(conv) => {
+            for (i, (input, output)) in conv.convolutions().into_iter().enumerate() {
+                s.push(Slot {
+                    name: conv_name(i, "w"),
+                    shape: vec![output, input, 3, 3],
+                    // He-normal, for the ReLU after it.
+                    init: Init::Normal((2.0 / (9 * input) as f32).sqrt()),
+                });
+                s.push(Slot {
+                    name: conv_name(i, "b"),
+                    shape: vec![output],
+                    init: Init::Normal(0.02),
+                });
+            }
+        }
+    }
     dense(&mut s, "proj.fc1", e.dim, d.dim);
     dense(&mut s, "proj.fc2", d.dim, d.dim);
     if e.n_prefix > 0 {
@@ -408,6 +433,30 @@ mod tests {
         assert_eq!(a.tensors, b.tensors);
         assert_ne!(a.tensors, other.tensors);
         let total: usize = a.tensors.values().map(|t| t.data.len()).sum();
+        let (enc, dec) = c.parameter_counts();
+        assert_eq!(total, enc + dec);
+    }
+
+    #[test]
+    fn a_conv_backbone_has_a_kernel_and_bias_per_convolution_and_no_transformer() {
+        let mut c = tiny();
+        c.encoder.conv = Some(earsight::config::ConvBackboneConfig {
+            stem: 4,
+            channels: vec![8],
+        });
+        c.encoder.dim = 8;
+        c.encoder.patch_time = 8;
+        c.encoder.patch_freq = c.frontend.n_mels;
+        let w = Weights::init(&c, 7).unwrap();
+        assert_eq!(w.get(&conv_name(0, "w")).shape, [4, 1, 3, 3]);
+        assert_eq!(w.get(&conv_name(1, "w")).shape, [8, 4, 3, 3]);
+        assert_eq!(w.get(&conv_name(1, "b")).shape, [8]);
+        assert_eq!(w.get("proj.fc1.w").shape, [8, c.decoder.dim]);
+        assert!(!w
+            .tensors
+            .keys()
+            .any(|k| k.starts_with("enc.blocks") || k == "enc.patch.w" || k == "enc.pos"));
+        let total: usize = w.tensors.values().map(|t| t.data.len()).sum();
         let (enc, dec) = c.parameter_counts();
         assert_eq!(total, enc + dec);
     }

@@ -288,6 +288,11 @@ pub fn distill<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Report> {
     config.augment.validate(&start.config.frontend)?;
+    ensure!(
+        !(config.backbone && start.config.encoder.conv.is_some()),
+        "distill.backbone is true, but this model's audio backbone is convolutional \
+         (encoder.conv) and stays frozen: set it to false"
+    );
     let audio_only = without_prefix(start)?;
     let model = Captioner::<B>::from_weights(&audio_only, device);
     let fingerprint = super::fingerprint(&("distill", config, &audio_only.config))?;

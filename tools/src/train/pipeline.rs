@@ -66,6 +66,9 @@ impl Training {
             .iter()
             .map(|s| {
                 let data = Path::new(&s.data);
+                if s.steps == 0 {
+                    return format!("{} from {}", s.stage, s.data);
+                }
                 format!(
                     "{} on {} ({} steps, validation loss {:.4} -> {:.4})",
                     s.stage,

@@ -238,6 +238,11 @@ pub fn pretrain<B: AutodiffBackend>(
     let c = &start.config;
     config.augment.validate(&c.frontend)?;
     ensure!(
+        c.encoder.conv.is_none(),
+        "pretraining trains a transformer backbone, and this model's is convolutional \
+         (encoder.conv): it comes distilled from a teacher and needs no pretraining"
+    );
+    ensure!(
         c.n_audio_tokens() >= 2,
         "pretraining hides some of a window's patches and shows the rest, but the model config \
          makes {} patch of a window",

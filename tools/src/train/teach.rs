@@ -502,6 +502,11 @@ pub fn teach<B: AutodiffBackend>(
 ) -> Result<Report> {
     config.validate()?;
     let c = &start.config;
+    ensure!(
+        config.student.is_some() || c.encoder.conv.is_none(),
+        "this model's audio backbone is convolutional (encoder.conv) and stays frozen: give the \
+         teach recipe a \"student\" to distil into instead"
+    );
     let mut frontend = c.frontend.clone();
     if let Some(student) = &config.student {
         student.validate(frontend.n_mels)?;

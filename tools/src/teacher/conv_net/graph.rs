@@ -14,11 +14,10 @@ use anyhow::{ensure, Context, Result};
 use earsight::bundle::{names, DType, Dim, GraphSpec, Quantization, TensorSpec};
 use serde::Serialize;
 use tract_onnx::pb;
-use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable, Tensor};
 
 use super::{ConvConfig, Downsample};
-use crate::model::onnx::{quantize_per_channel, Attr, Graph};
+use crate::model::onnx::{Attr, Graph};
 use crate::model::weights::Array;
 
 /// The graph's output of backbone tokens.
@@ -44,7 +43,7 @@ fn get<'a>(arrays: &'a BTreeMap<String, Array>, name: &str) -> Result<&'a Array>
 
 /// A kernel with its batch norm folded in: `w * g / sqrt(v + eps)` per output channel, and
 /// the bias `b - m * g / sqrt(v + eps)`.
-fn folded(arrays: &BTreeMap<String, Array>, block: &str) -> Result<(Array, Vec<f32>)> {
+pub(super) fn folded(arrays: &BTreeMap<String, Array>, block: &str) -> Result<(Array, Vec<f32>)> {
     let kernel = get(arrays, &format!("{block}.conv.weight"))?;
     let norm = |stat: &str| get(arrays, &format!("{block}.norm.{stat}")).map(|a| &a.data);
     let (gamma, beta, mean, var) = (
@@ -88,50 +87,9 @@ fn block(
     name: &str,
     stride: i64,
     pool: bool,
-    scheme: Quantization,
 ) -> Result<String> {
     let (kernel, bias) = folded(arrays, name)?;
-    let channels = kernel.shape[0];
-    let w = match scheme {
-        Quantization::F32 => g.f32s(&format!("{name}.w"), &kernel.shape, &kernel.data),
-        Quantization::Int8Weights | Quantization::Int8Dynamic => {
-            let rows = Array {
-                shape: vec![channels, kernel.data.len() / channels],
-                data: kernel.data,
-            };
-            let (q, scale) = quantize_per_channel(&rows, 0);
-            let q = g.i8s(&format!("{name}.w.q"), &kernel.shape, &q);
-            let s = g.f32s(&format!("{name}.w.scale"), &[channels, 1, 1, 1], &scale);
-            let w = g.node(
-                "Cast",
-                &[&q],
-                vec![("to", Attr::Int(DataType::Float as i64))],
-            );
-            g.node("Mul", &[&w, &s], vec![])
-        }
-    };
-    let b = g.f32s(&format!("{name}.b"), &[channels], &bias);
-    let y = g.node(
-        "Conv",
-        &[x, &w, &b],
-        vec![
-            ("kernel_shape", Attr::Ints(vec![3, 3])),
-            ("strides", Attr::Ints(vec![stride, stride])),
-            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
-        ],
-    );
-    let y = g.node("Relu", &[&y], vec![]);
-    if !pool {
-        return Ok(y);
-    }
-    Ok(g.node(
-        "MaxPool",
-        &[&y],
-        vec![
-            ("kernel_shape", Attr::Ints(vec![2, 2])),
-            ("strides", Attr::Ints(vec![2, 2])),
-        ],
-    ))
+    Ok(g.conv3x3_relu(x, name, &kernel, &bias, stride, pool))
 }
 
 /// The student's graph from its backbone's tensors ([`super::ConvBackbone::to_arrays`]) and
@@ -201,11 +159,11 @@ fn student_graph(
     let mut g = Graph::new(scheme, &interface);
     let mut x = g.reshape(names::MEL, &[1, 1, frames as i64, n_mels as i64]);
     let pool = config.downsample == Downsample::Pool;
-    x = block(&mut g, &x, backbone, "stem", 2, pool, scheme)?;
+    x = block(&mut g, &x, backbone, "stem", 2, pool)?;
     let stride = if pool { 1 } else { 2 };
     for i in 0..config.channels.len() {
         let name = format!("blocks.{i}");
-        x = block(&mut g, &x, backbone, &name, stride, pool, scheme)?;
+        x = block(&mut g, &x, backbone, &name, stride, pool)?;
     }
     let x = g.node(
         "ReduceMean",

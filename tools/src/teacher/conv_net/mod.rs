@@ -21,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
+pub mod backbone;
 pub mod graph;
 pub mod tagger;
 
