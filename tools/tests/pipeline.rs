@@ -463,3 +463,121 @@ fn a_late_stage_recipe_mistake_stops_the_recipe_before_its_first_stage() {
         assert!(!work.join("world").exists(), "a stage ran before the check");
     }
 }
+
+/// A convolutional student seeded by `seed`, written as `train teach` writes its checkpoint,
+/// hearing through `frontend`.
+fn write_student(dir: &Path, frontend: &earsight::config::FrontendConfig, seed: u64) {
+    use earsight_tools::model::weights::write_safetensors;
+    use earsight_tools::teacher::conv_net::{
+        ConvBackbone, ConvConfig, ConvStudent, Downsample, CONV_BACKBONE_FILE, CONV_CONFIG_FILE,
+        TAG_HEAD_FILE,
+    };
+    type Cpu = earsight_tools::model::Cpu;
+    std::fs::create_dir_all(dir).unwrap();
+    let shape = ConvConfig {
+        clip_frames: 64,
+        stem: 4,
+        channels: vec![8, 16],
+        downsample: Downsample::Pool,
+    };
+    let net = ConvBackbone::<Cpu>::new(&shape, seed, &Default::default());
+    write_safetensors(&dir.join(CONV_BACKBONE_FILE), &net.to_arrays()).unwrap();
+    let student = ConvStudent {
+        backbone: shape,
+        frontend: frontend.clone(),
+    };
+    std::fs::write(
+        dir.join(CONV_CONFIG_FILE),
+        serde_json::to_string(&student).unwrap(),
+    )
+    .unwrap();
+    let head = earsight_tools::train::teach::TagHead::<Cpu>::new(16, 3, 1, &Default::default());
+    write_safetensors(&dir.join(TAG_HEAD_FILE), &head.to_arrays()).unwrap();
+}
+
+#[test]
+fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let sources = common::world_sources(t);
+    let configs = t.join("tiny");
+    std::fs::create_dir(&configs).unwrap();
+    let recipe = copy_tiny_recipe(&configs);
+    let model = earsight_tools::model::weights::read_config(&configs.join("model.json")).unwrap();
+    write_student(&t.join("student"), &model.frontend, 5);
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&recipe).unwrap()).unwrap();
+    value["audio_backbone"] = "../student".into();
+    value["losses"] = serde_json::json!(["contrastive"]);
+    // Pretraining trains the transformer a graft replaces: the two are refused together.
+    std::fs::write(&recipe, value.to_string()).unwrap();
+    let err = format!("{:#}", RecipeConfig::read(&recipe).unwrap_err());
+    assert_contains(&err, &["`pretrain` and `audio_backbone` both given"]);
+    value.as_object_mut().unwrap().remove("pretrain");
+    std::fs::write(&recipe, value.to_string()).unwrap();
+
+    let (work, bundle) = (t.join("work"), t.join("bundle"));
+    let stdout = tools_ok(&argv(
+        "recipe {} --data {} --work {} --out {} --quiet",
+        &[&recipe, &sources, &work, &bundle],
+    ));
+    assert!(stdout.contains("recipe: graft:"), "{stdout}");
+    let stages = |dir: &str| -> Vec<String> {
+        let training: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(work.join(dir).join("training.json")).unwrap(),
+        )
+        .unwrap();
+        training["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        stages("align-contrastive/best"),
+        ["captioner", "graft", "align"]
+    );
+    // Alignment and distillation trained the projector; the backbone is the student's, as
+    // grafted, to the last bit.
+    let weights =
+        |dir: &str| earsight_tools::model::weights::Weights::load(&work.join(dir)).unwrap();
+    let (grafted, distilled) = (weights("graft"), weights("distill-contrastive/best"));
+    for name in ["enc.conv.0.w", "enc.conv.2.b"] {
+        assert_eq!(grafted.get(name), distilled.get(name), "{name}");
+    }
+    assert_ne!(grafted.get("proj.fc1.w"), distilled.get("proj.fc1.w"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["format_version"], 4);
+    assert_eq!(
+        manifest["model"]["encoder"]["conv"]["channels"],
+        serde_json::json!([8, 16])
+    );
+    let card = std::fs::read_to_string(bundle.join("MODEL_CARD.md")).unwrap();
+    assert_contains(
+        &card,
+        &["grafted in front of a new projector", "kept frozen"],
+    );
+    earsight::Captioner::open(&bundle).expect("the recipe's bundle loads in the runtime");
+
+    // Run again: the graft is found done; another student there is refused, not kept.
+    let again = tools_ok(&argv(
+        "recipe {} --data {} --work {} --out {} --quiet",
+        &[&recipe, &sources, &work, &t.join("again")],
+    ));
+    assert!(
+        again.contains("recipe: graft: done before, kept"),
+        "{again}"
+    );
+    std::fs::remove_dir_all(t.join("student")).unwrap();
+    write_student(&t.join("student"), &model.frontend, 6);
+    tools_fails(
+        &argv(
+            "recipe {} --data {} --work {} --out {}",
+            &[&recipe, &sources, &work, &t.join("other")],
+        ),
+        &["work/graft was grafted from another backbone"],
+    );
+}

@@ -4,10 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use earsight_tools::model::image::{ImageWeights, IMAGE_CONFIG_FILE};
-use earsight_tools::model::weights::{Weights, WEIGHTS_FILE};
-use earsight_tools::teacher::conv_net::backbone::{graft, FoldedBackbone};
-use earsight_tools::train::pipeline::{StageRecord, Training, TRAINING_FILE};
+use earsight_tools::model::weights::WEIGHTS_FILE;
+use earsight_tools::train::pipeline::graft_stage;
 
 #[derive(clap::Args)]
 pub struct GraftArgs {
@@ -40,33 +38,20 @@ pub fn run(args: GraftArgs) -> Result<()> {
             out.display()
         );
     }
-    let start = Weights::load(&model)?;
-    let folded = FoldedBackbone::load(&backbone)?;
-    let grafted = graft(&start, &folded, seed)?;
-    grafted.save(&out)?;
-    if model.join(IMAGE_CONFIG_FILE).exists() {
-        ImageWeights::load(&model)?.save(&out)?;
-    }
-    let mut training = Training::read(&model)?;
-    training.stages.push(StageRecord {
-        stage: "graft".into(),
-        recipe: serde_json::json!({ "backbone": folded.source, "seed": seed }),
-        data: backbone.display().to_string(),
-        start: model.display().to_string(),
-        val_before: 0.0,
-        val_best: 0.0,
-        steps: 0,
-    });
-    let json = serde_json::to_string_pretty(&training)? + "\n";
-    std::fs::write(out.join(TRAINING_FILE), json)?;
-    let c = &folded.config;
+    let grafted = graft_stage(&model, &backbone, seed, &out)?;
+    let conv = grafted
+        .config
+        .encoder
+        .conv
+        .as_ref()
+        .expect("a graft has a convolutional backbone");
     println!(
-        "wrote {}: {} ({} stem + {:?} channels, {} tokens a window) with a projector seeded by \
-         {seed}, on the decoder of {}",
+        "wrote {}: the backbone of {} ({} stem + {:?} channels, {} tokens a window) with a \
+         projector seeded by {seed}, on the decoder of {}",
         out.display(),
-        folded.source,
-        c.stem,
-        c.channels,
+        backbone.display(),
+        conv.stem,
+        conv.channels,
         grafted.config.n_audio_tokens(),
         model.display()
     );

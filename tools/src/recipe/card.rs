@@ -71,7 +71,7 @@ fn how_it_was_made(md: &mut String, recipe: &RecipeConfig, distill: &DistillConf
          from the real recordings, stage 0 captioner on its pictures and visual captions, \
          stage 1a prefix on {} (picture, audio caption) pairs, {}stage 1b alignment (losses: \
          {}), pseudo-labels, stage 2 distillation ({} on them, audio only). No stage trains on \
-         audio captions beyond the prefix pairs, and none on labels of the audio: what it knows \
+         audio captions beyond the prefix pairs, and none on labels of the audio: what it says \
          of sounds comes from the pictures and their visual captions, as a pretrained \
          captioner's would.\n\n",
         r.recipe.display(),
@@ -99,6 +99,16 @@ fn how_it_was_made(md: &mut String, recipe: &RecipeConfig, distill: &DistillConf
             (true, true) => "the audio encoder, projector and caption decoder trained",
         },
     ));
+    if let Some(backbone) = &recipe.audio_backbone {
+        md.push_str(&format!(
+            "Its audio backbone is not the model config's transformer: it is the convolutional \
+             student of `{}`, distilled there from an AudioSet teacher (that bundle's or \
+             checkpoint's model card credits the teacher and the data), grafted in front of a \
+             new projector before stage 1b (`earsight-tools graft`) and kept frozen by every \
+             stage after.\n\n",
+            backbone.display()
+        ));
+    }
     let folds = &recipe.world.urbansound8k_folds;
     if !folds.is_empty() {
         let folds: Vec<String> = folds.iter().map(u32::to_string).collect();

@@ -37,6 +37,11 @@ pub struct RecipeConfig {
     /// absent, and then the recipe's fingerprint is what it was before the step existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain: Option<PathBuf>,
+    /// A distilled convolutional backbone (a bundle with a tagger, or a `train teach`
+    /// checkpoint) grafted in place of the audio encoder before alignment, and kept frozen
+    /// after (`earsight-tools graft`); the transformer of `model` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_backbone: Option<PathBuf>,
     pub align: PathBuf,
     pub distill: PathBuf,
     /// The alignment losses to compare; each gets its own alignment and distillation.
@@ -68,6 +73,21 @@ impl RecipeConfig {
                 "{}: field `{field}`: {} is not a file",
                 path.display(),
                 file.display()
+            );
+        }
+        if let Some(backbone) = &mut recipe.audio_backbone {
+            *backbone = base.join(&*backbone);
+            ensure!(
+                backbone.is_dir(),
+                "{}: field `audio_backbone`: {} is not a directory",
+                path.display(),
+                backbone.display()
+            );
+            ensure!(
+                recipe.pretrain.is_none(),
+                "{}: fields `pretrain` and `audio_backbone` both given: pretraining trains the \
+                 transformer that a grafted backbone replaces; keep one",
+                path.display()
             );
         }
         ensure!(

@@ -21,6 +21,7 @@ use super::plan::{loss_name, Plan, RecipeRun};
 use crate::data::{Manifest, Split};
 use crate::model::weights::{Weights, WEIGHTS_FILE};
 use crate::ship::export::{export_bundle, ExportOptions, INT8_DECODER, INT8_ENCODER};
+use crate::teacher::conv_net::backbone::FoldedBackbone;
 use crate::train::align::AlignLoss;
 use crate::train::distill::Inputs;
 use crate::train::pipeline::{self, Common, Training, TRAINING_FILE};
@@ -185,6 +186,25 @@ fn trained<T: Serialize>(run: &Path, recipe: &T, file: &Path) -> Result<bool> {
             "{} was trained with another recipe than {} says now: remove it to train it again, \
              or choose another --work",
             run.display(),
+            file.display()
+        );
+    }
+    Ok(true)
+}
+
+/// Whether `dir` holds the graft of `source`'s backbone with a projector seeded by `seed` (one
+/// made from another is refused, never silently kept).
+fn grafted_from(dir: &Path, source: &Path, seed: u64, file: &Path) -> Result<bool> {
+    if !dir.join(TRAINING_FILE).is_file() {
+        return Ok(false);
+    }
+    let made_with = Training::read(dir)?.stages.pop().map(|s| s.recipe);
+    let asked = pipeline::graft_recipe(&FoldedBackbone::load(source)?, seed);
+    if made_with != Some(asked) {
+        bail!(
+            "{} was grafted from another backbone or seed than {} says now: remove it to graft \
+             again, or choose another --work",
+            dir.display(),
             file.display()
         );
     }
@@ -367,6 +387,19 @@ fn shared_stages<B: AutodiffBackend>(
             pretrained.join("best")
         }
         None => captioner.clone(),
+    };
+    // Or from the captioner with a distilled backbone grafted on.
+    let align_start = match &recipe.audio_backbone {
+        Some(source) => {
+            let grafted = work("graft");
+            let done = grafted_from(&grafted, source, recipe.seed, r.recipe)?;
+            steps.step("graft", done, || {
+                clear(&grafted)?;
+                pipeline::graft_stage(&captioner, source, recipe.seed, &grafted).map(drop)
+            })?;
+            grafted
+        }
+        None => align_start,
     };
     Ok(Shared {
         world: world_dir,

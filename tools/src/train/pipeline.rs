@@ -24,6 +24,7 @@ use super::{read_json, Recipe, Report, Run};
 use crate::data::{read_json_lines, Split};
 use crate::model::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
 use crate::model::weights::Weights;
+use crate::teacher::conv_net::backbone::{graft, FoldedBackbone};
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
 
@@ -258,6 +259,47 @@ pub fn prefix<B: AutodiffBackend>(
     let report = pictures.train(train_prefix::<B>, &recipe, &common.run(), device)?;
     common.record("prefix", &recipe, &report)?;
     Ok(report)
+}
+
+/// The record a graft leaves in its checkpoint's history: where the backbone came from, the
+/// SHA-256 of its kernels and biases, and the projector's seed (what makes a graft the same as
+/// another).
+pub fn graft_recipe(backbone: &FoldedBackbone, seed: u64) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (name, array) in &backbone.tensors {
+        hash.update(name.as_bytes());
+        for v in &array.data {
+            hash.update(v.to_le_bytes());
+        }
+    }
+    let sha256: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({ "backbone": backbone.source, "sha256": sha256, "seed": seed })
+}
+
+/// Writes into `out` the checkpoint `model` with the backbone of `source` grafted on
+/// ([`graft`]), its image encoder, and its history with the graft appended.
+pub fn graft_stage(model: &Path, source: &Path, seed: u64, out: &Path) -> Result<Weights> {
+    let backbone = FoldedBackbone::load(source)?;
+    let grafted = graft(&Weights::load(model)?, &backbone, seed)?;
+    grafted.save(out)?;
+    if model.join(IMAGE_CONFIG_FILE).exists() {
+        ImageWeights::load(model)?.save(out)?;
+    }
+    let mut training = Training::read(model)?;
+    training.stages.push(StageRecord {
+        stage: "graft".into(),
+        recipe: graft_recipe(&backbone, seed),
+        data: source.display().to_string(),
+        start: model.display().to_string(),
+        val_before: 0.0,
+        val_best: 0.0,
+        steps: 0,
+    });
+    let path = out.join(TRAINING_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&training)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(grafted)
 }
 
 /// Masked spectrogram pretraining of the audio backbone on the dataset's clips; the
