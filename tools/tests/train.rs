@@ -804,6 +804,31 @@ fn distillation_augments_the_train_clips_and_leaves_validation_alone() {
     assert!(!serde_json::to_string(&plain).unwrap().contains("augment"));
 }
 
+/// A convolutional backbone stays as it was unless stage 2 is told to train it.
+#[test]
+fn distillation_keeps_a_convolutional_backbone_frozen_unless_told_to_train_it() {
+    let mut c = model_config();
+    c.encoder.conv = Some(earsight::config::ConvBackboneConfig {
+        stem: 4,
+        channels: vec![8],
+    });
+    c.encoder.dim = 8;
+    c.encoder.patch_time = 8;
+    c.encoder.patch_freq = c.frontend.n_mels;
+    let start = Weights::init(&c, 7).unwrap();
+    let pairs = Clusters::new(&c, c.decoder.dim, [16, 4, 4]);
+    for (backbone, trains) in [(false, vec!["proj."]), (true, vec!["proj.", "enc.conv."])] {
+        let config = DistillConfig {
+            optim: optim(4, 2, 3e-3),
+            backbone,
+            decoder: false,
+            augment: Default::default(),
+        };
+        let (_, trained) = distil_on_class_captions(&start, &pairs, (16, 4), &config);
+        assert_only_these_changed(&start, &trained, &trains);
+    }
+}
+
 /// Every tensor whose name starts with one of `trained_prefixes` changed, and no other.
 fn assert_only_these_changed(start: &Weights, trained: &Weights, trained_prefixes: &[&str]) {
     for (name, array) in start.tensors() {

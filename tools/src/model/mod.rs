@@ -179,27 +179,32 @@ pub struct VitBackbone<B: Backend> {
 }
 
 /// The convolutional backbone of `encoder.conv`: a CNN distilled from an AudioSet teacher, its
-/// batch norms folded into each convolution's kernel and bias. The stages keep it frozen: it
-/// learnt to hear from far more audio than the world holds, and the DALI stages train what
-/// sits on it.
+/// batch norms folded into each convolution's kernel and bias. The stages keep it frozen unless
+/// told otherwise ([`AudioEncoder::fine_tuned`]): it learnt to hear from far more audio than the
+/// world holds, and the DALI stages train what sits on it.
 #[derive(Module, Debug)]
 pub struct ConvTokens<B: Backend> {
     /// Each convolution's kernel `[out, in, 3, 3]`, the stem's first.
     kernels: Vec<Param<Tensor<B, 4>>>,
     /// Each convolution's bias `[out]`.
     biases: Vec<Param<Tensor<B, 1>>>,
+    /// Whether gradients reach the kernels and biases.
+    #[module(skip)]
+    trained: bool,
 }
 
 impl<B: Backend> ConvTokens<B> {
-    /// `mel [b, frames, mels]` -> tokens `[b, frames / shrink, width]`. The kernels are read
-    /// detached, so that no gradient reaches them and autodiff keeps none of this graph.
+    /// `mel [b, frames, mels]` -> tokens `[b, frames / shrink, width]`. Frozen, the kernels are
+    /// read detached, so that no gradient reaches them and autodiff keeps none of this graph.
     pub fn forward(&self, mel: Tensor<B, 3>) -> Tensor<B, 3> {
+        let read = |t: Tensor<B, 4>| if self.trained { t } else { t.detach() };
+        let read_bias = |t: Tensor<B, 1>| if self.trained { t } else { t.detach() };
         let [b, frames, mels] = mel.dims();
         let mut x = mel.reshape([b, 1, frames, mels]);
         for (i, (kernel, bias)) in self.kernels.iter().zip(&self.biases).enumerate() {
             let stride = if i == 0 { 2 } else { 1 };
             let options = ConvOptions::new([stride, stride], [1, 1], [1, 1], 1);
-            let y = conv2d(x, kernel.val().detach(), Some(bias.val().detach()), options);
+            let y = conv2d(x, read(kernel.val()), Some(read_bias(bias.val())), options);
             x = max_pool2d(relu(y), [2, 2], [2, 2], [0, 0], [1, 1], false);
         }
         let [b, c, t, _] = x.dims();
@@ -372,6 +377,7 @@ impl<B: Backend> Captioner<B> {
             ConvTokens {
                 kernels: (0..count).map(|i| l.tensor(&conv_name(i, "w"))).collect(),
                 biases: (0..count).map(|i| l.tensor(&conv_name(i, "b"))).collect(),
+                trained: false,
             }
         };
         let encoder = AudioEncoder {
@@ -577,6 +583,15 @@ impl<B: Backend> AudioEncoder<B> {
     /// what alignment compares with image tokens.
     pub fn tokens(&self, mel: Tensor<B, 3>, c: &ModelConfig) -> Tensor<B, 3> {
         self.project(self.features(mel, c))
+    }
+
+    /// This encoder with its convolutional backbone trained along with what sits on it, where
+    /// it has one (a transformer backbone always is).
+    pub fn fine_tuned(mut self) -> AudioEncoder<B> {
+        if let Some(conv) = &mut self.conv {
+            conv.trained = true;
+        }
+        self
     }
 
     /// The audio backbone alone: `mel` -> features before the projector.

@@ -105,8 +105,13 @@ fn how_it_was_made(md: &mut String, recipe: &RecipeConfig, distill: &DistillConf
              student of `{}`, distilled there from an AudioSet teacher (that bundle's or \
              checkpoint's model card credits the teacher and the data), grafted in front of a \
              new projector before stage 1b (`earsight-tools graft`) and kept frozen by every \
-             stage after.\n\n",
-            backbone.display()
+             stage after{}.\n\n",
+            backbone.display(),
+            if distill.backbone {
+                " but stage 2, which fine-tunes it"
+            } else {
+                ""
+            }
         ));
     }
     let folds = &recipe.world.urbansound8k_folds;

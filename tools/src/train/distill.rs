@@ -3,7 +3,8 @@
 //! the audio projector is fine-tuned to make the captioner write them from audio only, without
 //! the prefix, as the board will run it. The paper trains the projector alone, over a backbone
 //! pretrained on AudioSet; `backbone: true` fine-tunes the backbone too, for a backbone that
-//! only the alignment has trained.
+//! only the alignment has trained, or a grafted convolutional one (`encoder.conv`) that every
+//! other stage keeps frozen.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -288,11 +289,6 @@ pub fn distill<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Report> {
     config.augment.validate(&start.config.frontend)?;
-    ensure!(
-        !(config.backbone && start.config.encoder.conv.is_some()),
-        "distill.backbone is true, but this model's audio backbone is convolutional \
-         (encoder.conv) and stays frozen: set it to false"
-    );
     let audio_only = without_prefix(start)?;
     let model = Captioner::<B>::from_weights(&audio_only, device);
     let fingerprint = super::fingerprint(&("distill", config, &audio_only.config))?;
@@ -302,12 +298,18 @@ pub fn distill<B: AutodiffBackend>(
     } else {
         model.decoder.no_grad()
     };
+    // A convolutional backbone is frozen unless this stage trains it.
+    let encoder = if config.backbone {
+        model.encoder.fine_tuned()
+    } else {
+        model.encoder
+    };
     let mut stage = DistillStage {
         data,
         special,
         config,
         device: device.clone(),
-        encoder: Trainable::new("encoder", model.encoder, &config.optim),
+        encoder: Trainable::new("encoder", encoder, &config.optim),
         decoder: Trainable::new("decoder", decoder, &config.optim),
         start: audio_only,
     };
