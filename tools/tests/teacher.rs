@@ -346,7 +346,7 @@ fn teacher_guide_writes_the_tag_sets_words_typical_scores_and_weight_into_a_copy
     tools_ok(&argv(guide, &[&mini, &samples, &card, &out]));
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["format_version"], 3);
+    assert_eq!(manifest["format_version"], earsight::bundle::FORMAT_VERSION);
     assert_eq!(manifest["decoding"]["tag_guidance"], 1.5);
     let tag_set = LabelMap::read(&repo().join("tools/configs/tags.json")).unwrap();
     let tags = manifest["tagger"]["tags"].as_array().unwrap();
