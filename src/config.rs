@@ -242,6 +242,17 @@ impl ModelConfig {
         (encoder, decoder)
     }
 
+    /// This config with `conv` as its audio backbone, and the encoder's token grid and width
+    /// made its own (see [`ConvBackboneConfig`]).
+    pub fn with_conv_backbone(mut self, conv: ConvBackboneConfig) -> ModelConfig {
+        let e = &mut self.encoder;
+        e.dim = conv.width();
+        e.patch_time = conv.shrink();
+        e.patch_freq = self.frontend.n_mels;
+        e.conv = Some(conv);
+        self
+    }
+
     /// Checks the shape constraints every component relies on, naming the offending field.
     pub fn validate(&self) -> Result<(), String> {
         let f = &self.frontend;
@@ -515,14 +526,14 @@ mod tests {
 
     /// The mini config with the convolutional backbone of the shipped tagger's shape.
     fn conv_mini() -> ModelConfig {
-        let mut c = ModelConfig::mini(4000);
-        c.encoder.conv = Some(ConvBackboneConfig {
+        let c = ModelConfig::mini(4000).with_conv_backbone(ConvBackboneConfig {
             stem: 24,
             channels: vec![64, 128, 256],
         });
-        c.encoder.dim = 256;
-        c.encoder.patch_time = 32;
-        c.encoder.patch_freq = 64;
+        assert_eq!(
+            (c.encoder.dim, c.encoder.patch_time, c.encoder.patch_freq),
+            (256, 32, 64)
+        );
         c
     }
 

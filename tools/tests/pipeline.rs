@@ -228,14 +228,21 @@ fn copy_tiny_recipe(dir: &Path) -> PathBuf {
     dir.join("recipe.json")
 }
 
-#[test]
-fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
+/// The miniature world's sources in `t/sources` and a copy of the tiny recipe in `t/tiny`: the
+/// sources, the copy's directory and its recipe.json.
+fn tiny_recipe_in(t: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let sources = common::world_sources(t);
     let configs = t.join("tiny");
     std::fs::create_dir(&configs).unwrap();
     let recipe = copy_tiny_recipe(&configs);
+    (sources, configs, recipe)
+}
+
+#[test]
+fn the_tiny_recipe_makes_a_bundle_and_goes_on_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (sources, configs, recipe) = tiny_recipe_in(t);
     let (work, bundle) = (t.join("work"), t.join("bundle"));
     assert_eq!(sources, t.join("sources"));
     // Paths relative to the working directory, as a user types them.
@@ -499,10 +506,7 @@ fn write_student(dir: &Path, frontend: &earsight::config::FrontendConfig, seed: 
 fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let sources = common::world_sources(t);
-    let configs = t.join("tiny");
-    std::fs::create_dir(&configs).unwrap();
-    let recipe = copy_tiny_recipe(&configs);
+    let (sources, configs, recipe) = tiny_recipe_in(t);
     let model = earsight_tools::model::weights::read_config(&configs.join("model.json")).unwrap();
     write_student(&t.join("student"), &model.frontend, 5);
     let mut value: serde_json::Value =

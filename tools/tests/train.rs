@@ -807,14 +807,10 @@ fn distillation_augments_the_train_clips_and_leaves_validation_alone() {
 /// A convolutional backbone stays as it was unless stage 2 is told to train it.
 #[test]
 fn distillation_keeps_a_convolutional_backbone_frozen_unless_told_to_train_it() {
-    let mut c = model_config();
-    c.encoder.conv = Some(earsight::config::ConvBackboneConfig {
+    let c = model_config().with_conv_backbone(earsight::config::ConvBackboneConfig {
         stem: 4,
         channels: vec![8],
     });
-    c.encoder.dim = 8;
-    c.encoder.patch_time = 8;
-    c.encoder.patch_freq = c.frontend.n_mels;
     let start = Weights::init(&c, 7).unwrap();
     let pairs = Clusters::new(&c, c.decoder.dim, [16, 4, 4]);
     for (backbone, trains) in [(false, vec!["proj."]), (true, vec!["proj.", "enc.conv."])] {

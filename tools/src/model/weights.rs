@@ -439,14 +439,10 @@ mod tests {
 
     #[test]
     fn a_conv_backbone_has_a_kernel_and_bias_per_convolution_and_no_transformer() {
-        let mut c = tiny();
-        c.encoder.conv = Some(earsight::config::ConvBackboneConfig {
+        let c = tiny().with_conv_backbone(earsight::config::ConvBackboneConfig {
             stem: 4,
             channels: vec![8],
         });
-        c.encoder.dim = 8;
-        c.encoder.patch_time = 8;
-        c.encoder.patch_freq = c.frontend.n_mels;
         let w = Weights::init(&c, 7).unwrap();
         assert_eq!(w.get(&conv_name(0, "w")).shape, [4, 1, 3, 3]);
         assert_eq!(w.get(&conv_name(1, "w")).shape, [8, 4, 3, 3]);

@@ -189,22 +189,20 @@ fn from_bundle(dir: &Path) -> Result<FoldedBackbone> {
 /// decoder and prefix vectors are kept. The backbone must hear through the model's frontend
 /// (the window length aside).
 pub fn graft(weights: &Weights, backbone: &FoldedBackbone, seed: u64) -> Result<Weights> {
-    let mut config = weights.config.clone();
     let mut theirs = backbone.frontend.clone();
-    theirs.clip_frames = config.frontend.clip_frames;
+    theirs.clip_frames = weights.config.frontend.clip_frames;
     ensure!(
-        theirs == config.frontend,
+        theirs == weights.config.frontend,
         "{} hears through another frontend than the model's (the window length aside): {:?} \
          against {:?}",
         backbone.source,
         backbone.frontend,
-        config.frontend
+        weights.config.frontend
     );
-    let e = &mut config.encoder;
-    e.conv = Some(backbone.config.clone());
-    e.dim = backbone.config.width();
-    e.patch_time = backbone.config.shrink();
-    e.patch_freq = config.frontend.n_mels;
+    let config = weights
+        .config
+        .clone()
+        .with_conv_backbone(backbone.config.clone());
     config.validate().map_err(|err| {
         anyhow::anyhow!("{} cannot be this model's backbone: {err}", backbone.source)
     })?;
