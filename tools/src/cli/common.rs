@@ -35,7 +35,7 @@ impl ModelSource {
         match (&self.weights, &self.config) {
             (Some(dir), _) => {
                 let training = Training::read(dir)?;
-                let trained = training.stages.iter().any(|s| s.steps > 0);
+                let trained = training.trained();
                 let summary = if trained {
                     training.summary()
                 } else {

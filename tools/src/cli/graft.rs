@@ -39,19 +39,19 @@ pub fn run(args: GraftArgs) -> Result<()> {
         );
     }
     let grafted = graft_stage(&model, &backbone, seed, &out)?;
-    let conv = grafted
+    let shape = grafted
         .config
         .encoder
         .conv
         .as_ref()
-        .expect("a graft has a convolutional backbone");
+        .map_or(String::new(), |c| {
+            format!("{} stem + {:?} channels, ", c.stem, c.channels)
+        });
     println!(
-        "wrote {}: the backbone of {} ({} stem + {:?} channels, {} tokens a window) with a \
-         projector seeded by {seed}, on the decoder of {}",
+        "wrote {}: the backbone of {} ({shape}{} tokens a window) with a projector seeded by \
+         {seed}, on the decoder of {}",
         out.display(),
         backbone.display(),
-        conv.stem,
-        conv.channels,
         grafted.config.n_audio_tokens(),
         model.display()
     );

@@ -173,42 +173,43 @@ fn world_made(dir: &Path, seed: u64, shape: &world::WorldShape, file: &Path) -> 
     Ok(true)
 }
 
+/// Whether the checkpoint `dir` was last made by a stage with the recipe `asked`: `None` when
+/// no stage has written one there.
+fn last_made_with(dir: &Path, asked: serde_json::Value) -> Result<Option<bool>> {
+    if !dir.join(TRAINING_FILE).is_file() {
+        return Ok(None);
+    }
+    let made_with = Training::read(dir)?.stages.pop().map(|s| s.recipe);
+    Ok(Some(made_with == Some(asked)))
+}
+
 /// Whether a training stage's run directory holds its finished result, made with `recipe`
 /// (a result made with another is refused, never silently kept).
 fn trained<T: Serialize>(run: &Path, recipe: &T, file: &Path) -> Result<bool> {
-    let best = run.join("best");
-    if !best.join(TRAINING_FILE).is_file() {
-        return Ok(false);
-    }
-    let made_with = Training::read(&best)?.stages.pop().map(|s| s.recipe);
-    if made_with != Some(serde_json::to_value(recipe)?) {
-        bail!(
+    match last_made_with(&run.join("best"), serde_json::to_value(recipe)?)? {
+        Some(false) => bail!(
             "{} was trained with another recipe than {} says now: remove it to train it again, \
              or choose another --work",
             run.display(),
             file.display()
-        );
+        ),
+        made => Ok(made.is_some()),
     }
-    Ok(true)
 }
 
 /// Whether `dir` holds the graft of `source`'s backbone with a projector seeded by `seed` (one
 /// made from another is refused, never silently kept).
 fn grafted_from(dir: &Path, source: &Path, seed: u64, file: &Path) -> Result<bool> {
-    if !dir.join(TRAINING_FILE).is_file() {
-        return Ok(false);
-    }
-    let made_with = Training::read(dir)?.stages.pop().map(|s| s.recipe);
     let asked = pipeline::graft_recipe(&FoldedBackbone::load(source)?, seed);
-    if made_with != Some(asked) {
-        bail!(
+    match last_made_with(dir, asked)? {
+        Some(false) => bail!(
             "{} was grafted from another backbone or seed than {} says now: remove it to graft \
              again, or choose another --work",
             dir.display(),
             file.display()
-        );
+        ),
+        made => Ok(made.is_some()),
     }
-    Ok(true)
 }
 
 impl RecipeRun<'_> {
@@ -256,7 +257,7 @@ impl RecipeRun<'_> {
             decoder_quantization: quantization(INT8_DECODER),
             tokenizer: self.tokenizer.into(),
             tokenizer_provenance: self.tokenizer.display().to_string(),
-            trained: !training.stages.is_empty(),
+            trained: training.trained(),
             training: training.summary(),
             seed: 0,
             decoding: decoding.clone(),

@@ -60,6 +60,11 @@ impl Training {
         read_json(&path, "training record")
     }
 
+    /// Whether a stage trained the weights (a graft alone takes no step).
+    pub fn trained(&self) -> bool {
+        self.stages.iter().any(|s| s.steps > 0)
+    }
+
     /// One line per stage, for a model card. A stage's data is named by its directory's own
     /// name ("world"), not by where it was on the machine that trained.
     pub fn summary(&self) -> String {
