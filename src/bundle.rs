@@ -14,8 +14,8 @@ use crate::config::ModelConfig;
 
 /// The bundle layout version this runtime writes and reads: 2 added the optional tagger, 3 the
 /// tags' caption words and the decoding's tag guidance, 4 the convolutional audio encoder
-/// (`model.encoder.conv`).
-pub const FORMAT_VERSION: u32 = 4;
+/// (`model.encoder.conv`), 5 the decoding's tag veto.
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest layout version this runtime still reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The `format` field every manifest carries.
@@ -182,6 +182,12 @@ pub struct DecodingConfig {
     /// decodes the caption alone.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tag_guidance: f32,
+    /// Which sources a caption may name at all: the words of a tag scored below `tag_veto`
+    /// times the window's best score (of the tags with words) are never said, so a caption
+    /// names only what the tagger hears most; 0 (the default) forbids nothing, 1 all but the
+    /// best tag's words.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tag_veto: f32,
 }
 
 fn is_zero(x: &f32) -> bool {
@@ -196,6 +202,7 @@ impl Default for DecodingConfig {
             max_tokens: 20,
             no_repeat_ngram: 3,
             tag_guidance: 0.0,
+            tag_veto: 0.0,
         }
     }
 }
@@ -232,6 +239,13 @@ impl DecodingConfig {
                 "decoding.tag_guidance".into(),
                 format!("0 to {MAX_TAG_GUIDANCE}"),
                 self.tag_guidance.to_string(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.tag_veto) {
+            return Err((
+                "decoding.tag_veto".into(),
+                "0 to 1".into(),
+                self.tag_veto.to_string(),
             ));
         }
         Ok(())
@@ -598,6 +612,13 @@ fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BundleError> {
             manifest.format_version.to_string(),
         ));
     }
+    if manifest.format_version < 5 && manifest.decoding.tag_veto != 0.0 {
+        return Err(field(
+            "format_version",
+            "5 for a tag veto (decoding.tag_veto)".into(),
+            manifest.format_version.to_string(),
+        ));
+    }
     Ok(manifest)
 }
 
@@ -645,12 +666,17 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
         .tagger
         .as_ref()
         .is_some_and(|t| t.tags.iter().any(|tag| !tag.words.is_empty()));
-    if m.decoding.tag_guidance > 0.0 && !worded {
-        return Err(field(
-            "decoding.tag_guidance",
-            "0 for a bundle without a tagger whose tags have words".into(),
-            m.decoding.tag_guidance.to_string(),
-        ));
+    for (name, value) in [
+        ("decoding.tag_guidance", m.decoding.tag_guidance),
+        ("decoding.tag_veto", m.decoding.tag_veto),
+    ] {
+        if value > 0.0 && !worded {
+            return Err(field(
+                name,
+                "0 for a bundle without a tagger whose tags have words".into(),
+                value.to_string(),
+            ));
+        }
     }
     Ok(())
 }

@@ -142,9 +142,9 @@ impl Captioner {
             memory: &memory,
         };
         let special = &self.bundle.manifest().tokens;
-        let weight = self.decoding.tag_guidance;
-        let hyp = if weight > 0.0 && !self.tag_words.is_empty() {
-            let steers = self.tag_words.steers(&scores, weight);
+        let (weight, veto) = (self.decoding.tag_guidance, self.decoding.tag_veto);
+        let hyp = if (weight > 0.0 || veto > 0.0) && !self.tag_words.is_empty() {
+            let steers = self.tag_words.steers(&scores, weight, veto);
             let guided = Guided {
                 model: &model,
                 words: &self.tag_words,

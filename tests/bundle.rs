@@ -116,17 +116,17 @@ fn a_newer_format_version_says_this_earsight_is_too_old() {
     let mut value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap())
             .unwrap();
-    value["format_version"] = 5.into();
+    value["format_version"] = 6.into();
     value["a_field_from_the_future"] = true.into();
     std::fs::write(dir.path().join(MANIFEST_FILE), value.to_string()).unwrap();
     let err = open_err(dir.path());
     let wanted = [
-        "bundle format version 5 is newer than this earsight reads (1 to 4)",
+        "bundle format version 6 is newer than this earsight reads (1 to 5)",
         "update earsight",
     ];
     assert_contains(&err, &wanted);
     let err = refusal_after(|m| m.format_version = 0);
-    assert_contains(&err, &["`format_version`: expected 1 to 4, found 0"]);
+    assert_contains(&err, &["`format_version`: expected 1 to 5, found 0"]);
 }
 
 #[test]
@@ -348,6 +348,103 @@ fn guidance_keeps_words_of_unheard_tags_out_of_captions_and_weight_0_changes_not
     assert!(
         plain_says_unheard > 0,
         "no plain caption names an unheard source"
+    );
+}
+
+#[test]
+fn a_tag_veto_needs_format_version_5_tag_words_and_a_ratio_from_0_to_1() {
+    let err = refusal_after(|m| {
+        m.format_version = 5;
+        m.decoding.tag_veto = 0.5;
+    });
+    assert_contains(
+        &err,
+        &[
+            "`decoding.tag_veto`",
+            "without a tagger whose tags have words",
+        ],
+    );
+    let dir = tagged_copy();
+    edit_manifest(dir.path(), |m| {
+        m.format_version = 4;
+        m.decoding.tag_veto = 0.5;
+    });
+    assert_contains(
+        &open_err(dir.path()),
+        &["`format_version`: expected 5 for a tag veto (decoding.tag_veto), found 4"],
+    );
+    for veto in [-0.1, 1.5] {
+        let dir = tagged_copy();
+        edit_manifest(dir.path(), |m| {
+            m.format_version = 5;
+            m.decoding.tag_veto = veto;
+        });
+        assert_contains(&open_err(dir.path()), &["`decoding.tag_veto`", "0 to 1"]);
+    }
+}
+
+#[test]
+fn a_tag_veto_keeps_the_words_of_tags_far_below_the_best_out_of_captions() {
+    const VETO: f32 = 0.5;
+    let vetoed = tagged_copy();
+    edit_manifest(vetoed.path(), |m| {
+        m.format_version = 5;
+        m.decoding.tag_veto = VETO;
+    });
+    let plain_dir = tagged_copy();
+    edit_manifest(plain_dir.path(), |m| m.decoding.tag_guidance = 0.0);
+    let mut plain = Captioner::open(plain_dir.path()).unwrap();
+    let mut vetoed = Captioner::open(vetoed.path()).unwrap();
+    let specs = plain.tagger().unwrap().tag_specs().to_vec();
+    let mut plain_says_vetoed = 0;
+    for sample in [
+        "car_engine",
+        "cat",
+        "dog",
+        "level_crossing_bell",
+        "rain",
+        "smoke_alarm",
+        "speech",
+    ] {
+        let path = repo().join(format!("models/samples/{sample}.ogg"));
+        let samples = earsight::audio::read_all(&path, 16_000).unwrap();
+        let mel = plain.frontend_mut().window(&samples);
+        let scores = plain.tagger().unwrap().scores(&mel).unwrap();
+        let best = specs
+            .iter()
+            .zip(&scores)
+            .filter(|(t, _)| !t.words.is_empty())
+            .map(|(_, &s)| s)
+            .fold(0.0, f32::max);
+        // A word is vetoed when every tag it names scored under VETO times the best.
+        let is_vetoed = |word: &str| {
+            let named: Vec<f32> = specs
+                .iter()
+                .zip(&scores)
+                .filter(|(t, _)| t.words.iter().any(|w| w == word))
+                .map(|(_, &s)| s)
+                .collect();
+            !named.is_empty() && named.iter().all(|&s| s < VETO * best)
+        };
+        let said = |text: &str| -> Vec<String> {
+            text.split(|c: char| !c.is_alphanumeric())
+                .map(String::from)
+                .collect()
+        };
+        let after = vetoed.caption_samples(&samples).unwrap();
+        for word in said(&after.text) {
+            assert!(
+                !is_vetoed(&word),
+                "{sample}: {:?} says {word:?}",
+                after.text
+            );
+        }
+        let before = plain.caption_samples(&samples).unwrap();
+        plain_says_vetoed += usize::from(said(&before.text).iter().any(|w| is_vetoed(w)));
+    }
+    assert!(
+        plain_says_vetoed > 0,
+        "no caption without the veto names a source it would veto"
     );
 }
 

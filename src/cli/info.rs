@@ -67,12 +67,13 @@ pub(super) fn info(dir: &Path) -> Result<()> {
         m.decoder_quantization
     );
     println!(
-        "decoding    beam {}, length penalty {}, max {} tokens, no-repeat {}-gram, tag guidance {}",
+        "decoding    beam {}, length penalty {}, max {} tokens, no-repeat {}-gram, tag guidance {}, tag veto {}",
         m.decoding.beam_width,
         m.decoding.length_penalty,
         m.decoding.max_tokens,
         m.decoding.no_repeat_ngram,
-        m.decoding.tag_guidance
+        m.decoding.tag_guidance,
+        m.decoding.tag_veto
     );
     match &m.tagger {
         Some(t) => {

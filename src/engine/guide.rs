@@ -4,7 +4,8 @@
 //! tagger hears more than usual is pushed up, one for a sound it hears less than usual is pushed
 //! down, and a tag the tagger scores alike on everything (a sound it cannot hear) steers nothing.
 //! It is a product of the decoder's probabilities and the tagger's likelihood ratios, the latter
-//! raised to `weight`.
+//! raised to `weight`. A veto goes further: the words of a tag scored far below the window's best
+//! tag are never said, so a caption names only what the tagger hears most.
 
 use super::search::StepModel;
 
@@ -48,13 +49,25 @@ impl TagWords {
     }
 
     /// Each tag's steer for a window it scored `scores` on: `weight * ln(score / typical)`,
-    /// both floored at [`SCORE_FLOOR`].
-    pub fn steers(&self, scores: &[f32], weight: f32) -> Vec<f32> {
+    /// both floored at [`SCORE_FLOOR`]. With `veto` above 0, a tag scored below `veto` times the
+    /// best score of the tags with words steers its words to negative infinity: never said.
+    pub fn steers(&self, scores: &[f32], weight: f32, veto: f32) -> Vec<f32> {
+        let best = self
+            .tags
+            .iter()
+            .zip(scores)
+            .filter(|(tag, _)| !tag.tokens.is_empty())
+            .map(|(_, &score)| score)
+            .fold(0.0, f32::max);
         self.tags
             .iter()
             .zip(scores)
             .map(|(tag, &score)| {
-                weight * (score.max(SCORE_FLOOR).ln() - tag.typical.max(SCORE_FLOOR).ln())
+                if veto > 0.0 && score < veto * best {
+                    f32::NEG_INFINITY
+                } else {
+                    weight * (score.max(SCORE_FLOOR).ln() - tag.typical.max(SCORE_FLOOR).ln())
+                }
             })
             .collect()
     }
@@ -62,7 +75,7 @@ impl TagWords {
 
 /// A step model steered by tags: each word of a tag has the tag's steer added to its logit
 /// (the largest over the tags a word names). A tag pushes its words up only until one of them
-/// is said, so a heard source is named, not repeated; words pushed down stay down.
+/// is said, so a heard source is named, not repeated; words pushed down (or vetoed) stay down.
 pub struct Guided<'a, M> {
     pub model: &'a M,
     pub words: &'a TagWords,
@@ -143,16 +156,48 @@ mod tests {
             tag(vec![2], 0.5),
             tag(vec![3], 0.3),
         ]);
-        let steers = words.steers(&[0.5, 0.01, 0.3], 2.0);
+        let steers = words.steers(&[0.5, 0.01, 0.3], 2.0, 0.0);
         assert!((steers[0] - 2.0 * 5f32.ln()).abs() < 1e-5, "{steers:?}");
         assert!((steers[1] - 2.0 * 0.02f32.ln()).abs() < 1e-5, "{steers:?}");
         assert!(steers[2].abs() < 1e-6, "{steers:?}");
         // Zeros are floored, not infinite.
-        let steers = words.steers(&[0.0, 1.0, 0.0], 1.0);
+        let steers = words.steers(&[0.0, 1.0, 0.0], 1.0, 0.0);
         assert!(
             (steers[0] - (SCORE_FLOOR / 0.1).ln()).abs() < 1e-5,
             "{steers:?}"
         );
+    }
+
+    #[test]
+    fn a_veto_silences_the_tags_scored_far_below_the_best_worded_one() {
+        // Tag 3 has no words: its high score is not the best a caption could name.
+        let words = TagWords::new(vec![
+            tag(vec![1], 0.1),
+            tag(vec![2], 0.1),
+            tag(vec![3], 0.1),
+            tag(vec![], 0.1),
+        ]);
+        let scores = [0.5, 0.2, 0.04, 0.9];
+        let steers = words.steers(&scores, 1.0, 0.3);
+        assert!((steers[0] - 5f32.ln()).abs() < 1e-5, "{steers:?}");
+        assert!((steers[1] - 2f32.ln()).abs() < 1e-5, "{steers:?}");
+        assert_eq!(steers[2], f32::NEG_INFINITY);
+        // Without guidance a veto still silences, and steers nothing else.
+        assert_eq!(
+            words.steers(&scores, 0.0, 0.3)[..3],
+            [0.0, 0.0, f32::NEG_INFINITY]
+        );
+        // A word of a vetoed tag and of a heard one stays sayable.
+        let shared = TagWords::new(vec![tag(vec![1], 0.1), tag(vec![1, 2], 0.1)]);
+        let steers = shared.steers(&[0.5, 0.01], 0.0, 0.3);
+        let model = Fixed(vec![0.0; 3]);
+        let guided = Guided {
+            model: &model,
+            words: &shared,
+            steers: &steers,
+        };
+        let logits = guided.step(&mut guided.start(), 0).unwrap();
+        assert_eq!(logits, vec![0.0, 0.0, f32::NEG_INFINITY]);
     }
 
     #[test]

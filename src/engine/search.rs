@@ -215,6 +215,7 @@ mod tests {
             max_tokens: 8,
             no_repeat_ngram,
             tag_guidance: 0.0,
+            tag_veto: 0.0,
         }
     }
 

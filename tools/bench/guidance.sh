@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Tag guidance's weight, chosen on validation and measured side by side (issue 35, step 4):
-# for each weight, `teacher guide` steers a copy of BUNDLE (typical scores from the world's
-# validation scenes), and `eval` captions the world's validation and test scenes and the
-# held-out ESC-10 fold 4. Chosen on validation alone: the best source F1 among the weights whose
+# Tag guidance's weight and veto, chosen on validation and measured side by side (issue 35,
+# step 4): for each setting, WEIGHT or WEIGHT/VETO, `teacher guide` steers a copy of BUNDLE
+# (typical scores from the world's validation scenes), and `eval` captions the world's validation and test scenes and the
+# held-out ESC-10 fold 4. Chosen on validation alone: the best source F1 among the settings whose
 # captions run two sources' words together no more often than unguided ones
 # (`tools/bench/plot.py guidance`). Writes OUT/guidance.md, its JSON and OUT/guidance.png.
 #
-#   tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT ...]
+#   tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT[/VETO] ...]
 #   (here: models/mini ../shared/data runs/guidance)
 #
 # The world is the mini recipe's (tools/configs/mini/recipe.json: seed 1, 2000 scenes, fold 4
 # held out), made again in OUT/world unless it is there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bundle=${1:?usage: tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT ...]}
+bundle=${1:?usage: tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT[/VETO] ...]}
 data=${2:?}
 out=${3:?}
 shift 3
@@ -28,8 +28,12 @@ world="$out/world"
         2>"$out/world.log"
 for w in "${weights[@]}"; do
     echo "tag guidance $w" >&2
+    weight=${w%/*}
+    veto=0
+    [ "$w" = "$weight" ] || veto=${w#*/}
+    w=${w/\//v}
     "$tools" teacher guide --bundle "$bundle" --data "$world/manifest.jsonl" \
-        --tag-guidance "$w" --out "$out/w$w" --force
+        --tag-guidance "$weight" --tag-veto "$veto" --out "$out/w$w" --force
     "$tools" eval --model "$out/w$w" --data "$world/manifest.jsonl" --split val \
         --out "$out/e$w/val" --force >/dev/null
     "$tools" eval --model "$out/w$w" --data "$world/manifest.jsonl" --split test \
@@ -37,6 +41,7 @@ for w in "${weights[@]}"; do
     "$tools" eval --model "$out/w$w" --data "$world/held_out.jsonl" \
         --out "$out/e$w/real" --force >/dev/null
 done
-python3 tools/bench/plot.py guidance "$out/guidance.png" "${weights[@]/#/$out/e}" \
+settings=("${weights[@]//\//v}")
+python3 tools/bench/plot.py guidance "$out/guidance.png" "${settings[@]/#/$out/e}" \
     >"$out/guidance.md"
 cat "$out/guidance.md"

@@ -93,10 +93,8 @@ def guidance(out, bundles):
     rows = []
     for b in bundles:
         model = json.load(open(os.path.join(b, "val", "eval.json")))["model"]
-        weight = json.load(open(os.path.join(model, "manifest.json")))["decoding"].get(
-            "tag_guidance", 0.0
-        )
-        row = {"weight": weight}
+        decoding = json.load(open(os.path.join(model, "manifest.json")))["decoding"]
+        row = {"weight": decoding.get("tag_guidance", 0.0), "veto": decoding.get("tag_veto", 0.0)}
         for split in ("val", "test", "real"):
             r = json.load(open(os.path.join(b, split, "eval.json")))
             recall, precision = r["source_recall"] or 0.0, r["source_precision"] or 0.0
@@ -115,16 +113,16 @@ def guidance(out, bundles):
                 "clips": len(clips),
             }
         rows.append(row)
-    unguided = [r for r in rows if r["weight"] == 0]
+    unguided = [r for r in rows if r["weight"] == 0 and r["veto"] == 0]
     if not unguided:
-        sys.exit("guidance: weight 0 (unguided) must be among the weights")
+        sys.exit("guidance: weight 0 without a veto (unguided) must be among the settings")
     fluent = [r for r in rows if r["val"]["run_together"] <= unguided[0]["val"]["run_together"]]
     chosen = max(
         fluent,
-        key=lambda r: (r["val"]["f1"], r["val"]["cider_d"] or 0.0, -r["weight"]),
+        key=lambda r: (r["val"]["f1"], r["val"]["cider_d"] or 0.0, -r["weight"], -r["veto"]),
     )
     json.dump(
-        {"chosen": chosen["weight"], "weights": rows},
+        {"chosen": {"weight": chosen["weight"], "veto": chosen["veto"]}, "settings": rows},
         open(os.path.splitext(out)[0] + ".json", "w"),
         indent=1,
     )
@@ -132,32 +130,48 @@ def guidance(out, bundles):
     def cider(x):
         return "-" if x is None else f"{x:.3f}"
 
-    print("| weight | split | source recall | source precision | F1 | captions naming an absent "
+    print("| weight | veto | split | source recall | source precision | F1 | captions naming an absent "
           "source | captions on silence | CIDEr-D | captions running two sources together |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mark = " (chosen)" if r is chosen else ""
         for split, name in (("val", "world val"), ("test", "world test"), ("real", "ESC-10 fold 4")):
             m = r[split]
             print(
-                f"| {r['weight']:g}{mark} | {name} | {m['recall']:.3f} | {m['precision']:.3f} | "
+                f"| {r['weight']:g}{mark} | {r['veto']:g} | {name} | {m['recall']:.3f} | {m['precision']:.3f} | "
                 f"{m['f1']:.3f} | {m['false_source_captions']} of {m['labelled_clips']} | "
                 f"{m['false_captions_on_silence']} of {m['silent_clips']} | {cider(m['cider_d'])} | "
                 f"{m['run_together']} of {m['clips']} |"
             )
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-    weights = [r["weight"] for r in rows]
+    vetoes = sorted({r["veto"] for r in rows})
+    styles = ["-", "--", ":", "-."]
     for ax, (split, name) in zip(
         axes, (("val", "world validation"), ("test", "world test"), ("real", "ESC-10 fold 4 (real)"))
     ):
-        for key, label in (("recall", "source recall"), ("precision", "source precision"), ("f1", "F1")):
-            ax.plot(weights, [r[split][key] for r in rows], marker="o", label=label)
+        for i, veto in enumerate(vetoes):
+            at = [r for r in rows if r["veto"] == veto]
+            for color, (key, label) in zip(
+                ("C0", "C1", "C2"),
+                (("recall", "source recall"), ("precision", "source precision"), ("f1", "F1")),
+            ):
+                ax.plot(
+                    [r["weight"] for r in at],
+                    [r[split][key] for r in at],
+                    marker="o",
+                    color=color,
+                    linestyle=styles[i % len(styles)],
+                    label=f"{label}, veto {veto:g}",
+                )
         ax.axvline(chosen["weight"], color="grey", linestyle="--", linewidth=1)
         ax.set_title(name)
         ax.set_xlabel("tag guidance weight")
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle("Captions steered by the tags (dashed: the weight chosen on validation)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(
+        f"Captions steered by the tags (dashed grey: the weight chosen on validation, "
+        f"veto {chosen['veto']:g})"
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 

@@ -59,6 +59,7 @@ fn check_parity(config: &str, seed: u64) {
         max_tokens: STEPS,
         no_repeat_ngram: 0,
         tag_guidance: 0.0,
+        tag_veto: 0.0,
     };
     let (mut decided, mut near_ties, mut worst) = (0usize, 0usize, 0f32);
     for (i, mel) in inputs(&w.config).iter().enumerate() {

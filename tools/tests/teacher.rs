@@ -381,15 +381,37 @@ fn teacher_guide_writes_the_tag_sets_words_typical_scores_and_weight_into_a_copy
             "{graph}"
         );
     }
-    // Guided again, the card keeps one section on it.
+    assert!(!written.contains("tag_veto"), "no veto was asked for");
+    assert!(manifest["decoding"].get("tag_veto").is_none());
+    // Guided again, with a veto, the card keeps one section on it.
     let again = tmp.path().join("again");
     tools_ok(&argv(
-        "teacher guide --bundle {} --data {} --tag-guidance 0.5 --out {}",
+        "teacher guide --bundle {} --data {} --tag-guidance 0.5 --tag-veto 0.1 --out {}",
         &[&out, &samples, &again],
     ));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["decoding"]["tag_guidance"], 0.5);
+    assert!((manifest["decoding"]["tag_veto"].as_f64().unwrap() - 0.1).abs() < 1e-6);
     let twice = std::fs::read_to_string(again.join("MODEL_CARD.md")).unwrap();
     assert_eq!(twice.matches("## Tag guidance").count(), 1);
     assert!(!twice.contains("Measured: nothing yet."));
+    assert_contains(&twice, &["below 0.1 times the window's best tag score"]);
+    // A veto alone still has its section.
+    let vetoed = tmp.path().join("vetoed");
+    tools_ok(&argv(
+        "teacher guide --bundle {} --data {} --tag-guidance 0 --tag-veto 0.3 --out {}",
+        &[&out, &samples, &vetoed],
+    ));
+    let card = std::fs::read_to_string(vetoed.join("MODEL_CARD.md")).unwrap();
+    assert_contains(
+        &card,
+        &[
+            "`decoding.tag_guidance` = 0",
+            "below 0.3 times the window's best tag score",
+        ],
+    );
 }
 
 #[test]
@@ -402,6 +424,13 @@ fn teacher_guide_refuses_what_it_cannot_steer_by_name() {
     tools_fails(
         &argv(guide, &[&mini, &samples, &"11", &out]),
         &["--tag-guidance", "from 0 to 10"],
+    );
+    tools_fails(
+        &argv(
+            "teacher guide --bundle {} --data {} --tag-guidance 1 --tag-veto 1.5 --out {}",
+            &[&mini, &samples, &out],
+        ),
+        &["--tag-veto", "from 0 to 1"],
     );
     tools_fails(
         &argv(guide, &[&mini, &silent, &"1", &out]),
@@ -424,6 +453,109 @@ fn teacher_guide_refuses_what_it_cannot_steer_by_name() {
         &["its tagger's tags are not the tag set's"],
     );
     assert!(!out.exists());
+}
+
+/// Copies a bundle's captioner files (not its manifest or tagger) into `to`.
+fn copy_captioner(from: &Path, to: &Path) {
+    for file in [
+        "encoder.onnx",
+        "decoder.onnx",
+        "tokenizer.json",
+        "MODEL_CARD.md",
+    ] {
+        std::fs::copy(from.join(file), to.join(file)).unwrap();
+    }
+}
+
+/// A copy of `models/mini` without its tagger (and so without tag guidance).
+fn untagged_mini(dir: &Path) -> PathBuf {
+    let mini = repo().join("models/mini");
+    let out = dir.join("untagged");
+    std::fs::create_dir(&out).unwrap();
+    copy_captioner(&mini, &out);
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mini.join("manifest.json")).unwrap())
+            .unwrap();
+    let m = manifest.as_object_mut().unwrap();
+    m.remove("tagger");
+    m["sha256"].as_object_mut().unwrap().remove("tagger.onnx");
+    m["decoding"]
+        .as_object_mut()
+        .unwrap()
+        .remove("tag_guidance");
+    std::fs::write(out.join("manifest.json"), manifest.to_string()).unwrap();
+    out
+}
+
+#[test]
+fn teacher_carry_gives_a_bundle_the_tagger_of_another_without_its_guidance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mini = repo().join("models/mini");
+    let bare = untagged_mini(tmp.path());
+    let out = tmp.path().join("carried");
+    tools_ok(&argv(
+        "teacher carry --bundle {} --tagger {} --out {}",
+        &[&bare, &mini, &out],
+    ));
+    assert_eq!(
+        std::fs::read(out.join("tagger.onnx")).unwrap(),
+        std::fs::read(mini.join("tagger.onnx")).unwrap()
+    );
+    let carried = earsight::bundle::Bundle::open(&out).unwrap();
+    let donor = earsight::bundle::Bundle::open(&mini).unwrap();
+    let (m, d) = (carried.manifest(), donor.manifest());
+    assert_eq!(m.format_version, earsight::bundle::FORMAT_VERSION);
+    assert_eq!((m.decoding.tag_guidance, m.decoding.tag_veto), (0.0, 0.0));
+    let (ours, theirs) = (m.tagger.as_ref().unwrap(), d.tagger.as_ref().unwrap());
+    assert_eq!(
+        (ours.frames, &ours.training),
+        (theirs.frames, &theirs.training)
+    );
+    for (a, b) in ours.tags.iter().zip(&theirs.tags) {
+        assert_eq!((&a.label, a.threshold), (&b.label, b.threshold));
+        assert!(a.words.is_empty() && a.typical_score.is_none(), "{a:?}");
+    }
+    // The card keeps the donor's section on its tags, not its guidance.
+    let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+    let tags_at = card.find("\n## Tags\n").expect("a section on the tags");
+    let donor_card = std::fs::read_to_string(mini.join("MODEL_CARD.md")).unwrap();
+    assert!(donor_card.contains(&card[tags_at..]));
+    assert_eq!(card.matches("\n## Tags\n").count(), 1);
+    assert!(!card.contains("## Tag guidance"));
+    // The carried tagger tags as it did in its own bundle.
+    let dog = repo().join("models/samples/dog.ogg");
+    let mut a = earsight::Captioner::open(&out).unwrap();
+    let mut b = earsight::Captioner::open(&mini).unwrap();
+    let samples = earsight::audio::read_all(&dog, 16_000).unwrap();
+    assert_eq!(
+        a.caption_samples(&samples).unwrap().tags,
+        b.caption_samples(&samples).unwrap().tags
+    );
+    // Refused: a donor without a tagger, one that hears another frontend, and --out the bundle
+    // read.
+    let carry = "teacher carry --bundle {} --tagger {} --out {}";
+    let nowhere = tmp.path().join("nowhere");
+    tools_fails(
+        &argv(carry, &[&mini, &bare, &nowhere]),
+        &["has no tagger to carry"],
+    );
+    let deaf = tmp.path().join("deaf");
+    std::fs::create_dir(&deaf).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bare.join("manifest.json")).unwrap())
+            .unwrap();
+    manifest["model"]["frontend"]["fmax"] = 4000.0.into();
+    copy_captioner(&bare, &deaf);
+    std::fs::write(deaf.join("manifest.json"), manifest.to_string()).unwrap();
+    tools_fails(
+        &argv(carry, &[&deaf, &mini, &nowhere]),
+        &["its tagger hears through another frontend"],
+    );
+    tools_fails(
+        &argv(carry, &[&out, &mini, &out]),
+        &["--out is the bundle read"],
+    );
+    assert!(!nowhere.exists());
 }
 
 #[test]

@@ -173,6 +173,22 @@ pub enum TeacherCommand {
         #[arg(long)]
         force: bool,
     },
+    /// A copy of a bundle with the tagger of another (its graph, tags, thresholds and the model
+    /// card's section on them): a new captioner keeps the tagger it is shipped with. The two
+    /// must hear through one frontend; `teacher guide` then steers the copy's captions.
+    Carry {
+        /// The bundle to copy (its captioner's files are copied unchanged).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The bundle whose tagger is carried.
+        #[arg(long)]
+        tagger: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace a bundle already in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// A copy of a tagged bundle whose captions are steered by its tags: each tag carries the
     /// tag set's caption words and its typical score on validation clips, and decoding adds
     /// --tag-guidance times the logarithm of a tag's score over its typical score to its words'
@@ -193,6 +209,10 @@ pub enum TeacherCommand {
         /// How strongly the tags steer the captions (0 carries the words and steers nothing).
         #[arg(long, value_parser = tag_guidance)]
         tag_guidance: f32,
+        /// Which sources a caption may name: the words of a tag scored below this share of a
+        /// window's best tag score are never said (0 forbids none, 1 all but the best tag's).
+        #[arg(long, default_value_t = 0.0, value_parser = tag_veto)]
+        tag_veto: f32,
         /// Markdown for the model card after the section on guidance: what was measured.
         #[arg(long)]
         card: Option<PathBuf>,
@@ -458,12 +478,29 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             );
             Ok(())
         }
+        TeacherCommand::Carry {
+            bundle,
+            tagger,
+            out,
+            force,
+        } => {
+            use earsight_tools::ship::export::tagger::carry;
+            let manifest = carry(&bundle, &tagger, &out, force)?;
+            eprintln!(
+                "wrote {} with the tagger of {} ({} tags)",
+                out.display(),
+                tagger.display(),
+                manifest.tagger.map_or(0, |t| t.tags.len())
+            );
+            Ok(())
+        }
         TeacherCommand::Guide {
             bundle,
             data,
             split,
             tags,
             tag_guidance,
+            tag_veto,
             card,
             out,
             force,
@@ -488,11 +525,15 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             let guidance = Guidance {
                 tags: &tags,
                 weight: tag_guidance,
+                veto: tag_veto,
                 clips: &clips,
                 card: &card,
             };
             guide(&bundle, &guidance, &out, force)?;
-            eprintln!("wrote {} with tag guidance {tag_guidance}", out.display());
+            eprintln!(
+                "wrote {} with tag guidance {tag_guidance} and tag veto {tag_veto}",
+                out.display()
+            );
             Ok(())
         }
         TeacherCommand::StudentGraph {
@@ -533,6 +574,14 @@ fn tag_guidance(value: &str) -> Result<f32, String> {
     match value.parse::<f32>() {
         Ok(w) if (0.0..=max).contains(&w) => Ok(w),
         _ => Err(format!("expected a number from 0 to {max}")),
+    }
+}
+
+/// Parses `--tag-veto`: a share of the best tag score, 0 to 1.
+fn tag_veto(value: &str) -> Result<f32, String> {
+    match value.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("expected a number from 0 to 1".into()),
     }
 }
 

@@ -63,12 +63,6 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
         "the tag set maps {} teacher classes, the student's head scores {head_classes}",
         source.tags.teacher_classes
     );
-    let in_dir = std::fs::canonicalize(from)?;
-    ensure!(
-        std::fs::canonicalize(out).map_or(true, |o| o != in_dir),
-        "--out is the bundle read: write the tagged bundle elsewhere"
-    );
-
     let classes: Vec<Vec<usize>> = source
         .tags
         .labels
@@ -102,27 +96,83 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
         training: training(source, &c)?,
     };
 
+    let section = tags_section(&tagger, source);
+    let graph = crate::model::onnx::to_bytes(&graph);
+    write_tagged(&bundle, tagger, &graph, &section, out, force)
+}
+
+/// Writes a copy of the bundle at `from` into `out` with the tagger of the bundle at `tagged`:
+/// its graph, its tags and thresholds, and its model card's section on tags. Its tag words and
+/// typical scores are left behind with its decoding, as `attach` leaves them: `guide` writes
+/// them anew for the captioner they steer. The two must hear through one frontend.
+pub fn carry(from: &Path, tagged: &Path, out: &Path, force: bool) -> Result<Manifest> {
+    let bundle = Bundle::open(from).with_context(|| format!("checking {}", from.display()))?;
+    let donor = Bundle::open(tagged).with_context(|| format!("checking {}", tagged.display()))?;
+    let mut tagger = donor
+        .manifest()
+        .tagger
+        .clone()
+        .with_context(|| format!("{}: has no tagger to carry", tagged.display()))?;
+    let (ours, theirs) = (
+        &bundle.manifest().model.frontend,
+        &donor.manifest().model.frontend,
+    );
+    ensure!(
+        ours == theirs,
+        "{}: its tagger hears through another frontend than {}'s ({theirs:?} against {ours:?}); \
+         the runtime computes one log-mel for both",
+        tagged.display(),
+        from.display()
+    );
+    for tag in &mut tagger.tags {
+        tag.words.clear();
+        tag.typical_score = None;
+    }
+    let card = std::fs::read_to_string(donor.path(MODEL_CARD_FILE))
+        .with_context(|| format!("reading {}", donor.path(MODEL_CARD_FILE).display()))?;
+    let section = match card.find(TAGS_HEADING) {
+        Some(at) => card_without(&card[at..], GUIDANCE_HEADING),
+        None => format!("{TAGS_HEADING}\nTagger: {}.\n", tagger.training),
+    };
+    let graph = std::fs::read(donor.path(TAGGER_FILE))
+        .with_context(|| format!("reading {}", donor.path(TAGGER_FILE).display()))?;
+    write_tagged(&bundle, tagger, &graph, &section, out, force)
+}
+
+/// Writes into `out` a copy of `bundle`'s captioner with `tagger` (its graph `graph`) and no
+/// tag guidance, its model card ending in `section` on the tags.
+fn write_tagged(
+    bundle: &Bundle,
+    tagger: TaggerManifest,
+    graph: &[u8],
+    section: &str,
+    out: &Path,
+    force: bool,
+) -> Result<Manifest> {
+    let read = std::fs::canonicalize(bundle.path(MANIFEST_FILE))?;
+    ensure!(
+        std::fs::canonicalize(out.join(MANIFEST_FILE)).map_or(true, |o| o != read),
+        "--out is the bundle read: write the tagged bundle elsewhere"
+    );
     prepare_out_dir(out, force)?;
-    let mut manifest = m.clone();
+    let mut manifest = bundle.manifest().clone();
     for file in manifest.files() {
         if file != MODEL_CARD_FILE && file != TAGGER_FILE {
             std::fs::copy(bundle.path(file), out.join(file))
                 .with_context(|| format!("copying {file} into {}", out.display()))?;
         }
     }
-    write(
-        &out.join(TAGGER_FILE),
-        &crate::model::onnx::to_bytes(&graph),
-    )?;
+    write(&out.join(TAGGER_FILE), graph)?;
     let card = std::fs::read_to_string(bundle.path(MODEL_CARD_FILE))
         .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
     write(
         &out.join(MODEL_CARD_FILE),
-        (card_without(&card, TAGS_HEADING) + &tags_section(&tagger, source)).as_bytes(),
+        (card_without(&card, TAGS_HEADING) + section).as_bytes(),
     )?;
     manifest.format_version = FORMAT_VERSION;
     manifest.tagger = Some(tagger);
     manifest.decoding.tag_guidance = 0.0;
+    manifest.decoding.tag_veto = 0.0;
     finish(out, manifest)
 }
 
@@ -148,6 +198,8 @@ pub struct Guidance<'a> {
     pub tags: &'a LabelMap,
     /// `decoding.tag_guidance`: 0 carries the words and decodes as before.
     pub weight: f32,
+    /// `decoding.tag_veto`: 0 forbids no words.
+    pub veto: f32,
     /// Validation recordings: each tag's typical score is its geometric mean over their first
     /// model windows.
     pub clips: &'a [PathBuf],
@@ -157,7 +209,7 @@ pub struct Guidance<'a> {
 
 /// Writes a copy of the tagged bundle at `from` into `out` whose tags carry the caption words
 /// of `guidance.tags` and their typical scores, and whose captions are steered by them with
-/// `guidance.weight`. Nothing is trained: the graphs are copied unchanged, and the model card
+/// `guidance.weight` and `guidance.veto`. Nothing is trained: the graphs are copied unchanged, and the model card
 /// says how decoding is steered, followed by `guidance.card` (a tagger attached later drops
 /// the section with the guidance).
 pub fn guide(from: &Path, guidance: &Guidance, out: &Path, force: bool) -> Result<Manifest> {
@@ -190,6 +242,7 @@ pub fn guide(from: &Path, guidance: &Guidance, out: &Path, force: bool) -> Resul
         tag.typical_score = Some(typical);
     }
     manifest.decoding.tag_guidance = guidance.weight;
+    manifest.decoding.tag_veto = guidance.veto;
     manifest.format_version = FORMAT_VERSION;
     prepare_out_dir(out, force)?;
     for file in manifest.files() {
@@ -201,7 +254,7 @@ pub fn guide(from: &Path, guidance: &Guidance, out: &Path, force: bool) -> Resul
     let card = std::fs::read_to_string(bundle.path(MODEL_CARD_FILE))
         .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
     let mut card = card_without(&card, GUIDANCE_HEADING);
-    if guidance.weight > 0.0 {
+    if guidance.weight > 0.0 || guidance.veto > 0.0 {
         card += &guidance_section(guidance);
     }
     write(&out.join(MODEL_CARD_FILE), card.as_bytes())?;
@@ -251,16 +304,32 @@ fn appended(text: &str) -> String {
 }
 
 fn guidance_section(guidance: &Guidance) -> String {
-    let weight = guidance.weight;
+    let (weight, veto) = (guidance.weight, guidance.veto);
+    let steer = if weight > 0.0 {
+        format!(
+            "The captions are steered by the tagger (`decoding.tag_guidance` = {weight}): each \
+             word that names a tag's source (the manifest's `words` of each tag) has {weight} \
+             times the logarithm of the ratio of that tag's score to its typical score \
+             (`typical_score`, its geometric mean over {} validation recordings) added to its \
+             log-probability at every step, a push up lasting until one word of the tag is \
+             said, so the decoder names what the tagger hears more than usual, once, rather \
+             than what it hears less.",
+            guidance.clips.len()
+        )
+    } else {
+        "The tagger does not steer the captions' words (`decoding.tag_guidance` = 0).".into()
+    };
+    let forbid = if veto > 0.0 {
+        format!(
+            " The words of a tag scored below {veto} times the window's best tag score \
+             (`decoding.tag_veto`) are never said, so a caption names only what the tagger \
+             hears most."
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{GUIDANCE_HEADING}\nThe captions are steered by the tagger (`decoding.tag_guidance` = \
-         {weight}): each word that names a tag's source (the manifest's `words` of each tag) has \
-         {weight} times the logarithm of the ratio of that tag's score to its typical score \
-         (`typical_score`, its geometric mean over {} validation recordings) added to its \
-         log-probability at every step, a push up lasting until one word of the tag is said, so \
-         the decoder names what the tagger hears more than usual, once, rather than what it \
-         hears less. The graphs are those above, unchanged.\n{}",
-        guidance.clips.len(),
+        "{GUIDANCE_HEADING}\n{steer}{forbid} The graphs are those above, unchanged.\n{}",
         appended(guidance.card)
     )
 }
