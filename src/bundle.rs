@@ -275,8 +275,8 @@ pub struct TagSpec {
     /// The lowest score at which the tag is reported, tuned for precision on validation data;
     /// `None`: the tag could not be tuned and is never reported.
     pub threshold: Option<f32>,
-    /// Caption words that name the tag's source, each one token of the bundle's tokenizer:
-    /// the words tag guidance steers (format version 3 on).
+    /// Caption words that name the tag's source, each spelt by the bundle's tokenizer: the
+    /// words tag guidance steers (one token each) and a veto forbids (format version 3 on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub words: Vec<String>,
     /// The tag's usual score on validation audio (the geometric mean): guidance steers by a

@@ -24,8 +24,8 @@ pub enum CaptionError {
     #[error(transparent)]
     Text(#[from] TextError),
     #[error(
-        "tag {tag:?}: its word {word:?} is not one whole-word token of the bundle's tokenizer, \
-         so tag guidance cannot steer it"
+        "tag {tag:?}: the bundle's tokenizer cannot spell its word {word:?} (no token for some \
+         of it), so tag guidance cannot steer it"
     )]
     TagWord { tag: String, word: String },
 }
@@ -177,24 +177,29 @@ impl Captioner {
     }
 }
 
-/// The token ids of each of the tagger's tags' words.
+/// The token ids of each of the tagger's tags' words: whole-word tokens, and the first pieces
+/// of the words the tokenizer spells in several.
 fn tag_word_ids(tagger: &Tagger, text: &TextDecoder) -> Result<TagWords, CaptionError> {
     let tags = tagger
         .tag_specs()
         .iter()
         .map(|tag| {
-            let tokens = tag
-                .words
-                .iter()
-                .map(|word| {
-                    text.word_id(word).ok_or_else(|| CaptionError::TagWord {
-                        tag: tag.label.clone(),
-                        word: word.clone(),
-                    })
-                })
-                .collect::<Result<Vec<u32>, CaptionError>>()?;
+            let (mut tokens, mut first_pieces) = (Vec::new(), Vec::new());
+            for word in &tag.words {
+                match (text.word_id(word), text.first_piece(word)) {
+                    (Some(id), _) => tokens.push(id),
+                    (None, Some(id)) => first_pieces.push(id),
+                    (None, None) => {
+                        return Err(CaptionError::TagWord {
+                            tag: tag.label.clone(),
+                            word: word.clone(),
+                        })
+                    }
+                }
+            }
             Ok(GuidedTag {
                 tokens,
+                first_pieces,
                 // The manifest check gives every tag with words a typical score.
                 typical: tag.typical_score.unwrap_or(1.0),
             })

@@ -141,6 +141,17 @@ impl TextDecoder {
             .filter(|&id| (id as usize) < self.vocab)
     }
 
+    /// The id of the first piece of `word` as the tokenizer spells it, when it spells all of
+    /// it (no unknown token, every id in the vocabulary).
+    pub fn first_piece(&self, word: &str) -> Option<u32> {
+        let encoding = self.tokenizer.encode(word, false).ok()?;
+        let ids = encoding.get_ids();
+        let known = ids
+            .iter()
+            .all(|&id| id != self.special.unk && (id as usize) < self.vocab);
+        ids.first().copied().filter(|_| known)
+    }
+
     /// Turns generated ids (without the start token) into text; stops at the end token and
     /// skips special tokens.
     pub fn decode(&self, ids: &[u32]) -> Result<String, TextError> {

@@ -16,27 +16,43 @@ const SCORE_FLOOR: f32 = 1e-4;
 /// One tag's words, as token ids, and its typical score.
 #[derive(Clone, Debug)]
 pub struct GuidedTag {
+    /// The words the tokenizer has as one whole-word token each: steered and vetoed.
     pub tokens: Vec<u32>,
+    /// The first pieces of the words it spells in several pieces ("jack" of "jack ##ham
+    /// ##mer"): vetoed, not steered, since a first piece may begin other words.
+    pub first_pieces: Vec<u32>,
     pub typical: f32,
+}
+
+/// How a token stands for a tag's word.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Spelling {
+    Whole,
+    FirstPiece,
 }
 
 /// The guided words of each tag, in the tagger's tag order.
 #[derive(Clone, Debug, Default)]
 pub struct TagWords {
     tags: Vec<GuidedTag>,
-    /// Each guided token once, with the tags whose word it is.
-    token_tags: Vec<(u32, Vec<usize>)>,
+    /// Each guided token once, with the tags whose word it spells and how.
+    token_tags: Vec<(u32, Vec<(usize, Spelling)>)>,
 }
 
 impl TagWords {
     /// From each tag's words and typical score, in tag order.
     pub fn new(tags: Vec<GuidedTag>) -> TagWords {
-        let mut token_tags: Vec<(u32, Vec<usize>)> = Vec::new();
+        let mut token_tags: Vec<(u32, Vec<(usize, Spelling)>)> = Vec::new();
         for (i, tag) in tags.iter().enumerate() {
-            for &id in &tag.tokens {
+            let whole = tag.tokens.iter().map(|&id| (id, Spelling::Whole));
+            let pieces = tag
+                .first_pieces
+                .iter()
+                .map(|&id| (id, Spelling::FirstPiece));
+            for (id, spelling) in whole.chain(pieces) {
                 match token_tags.iter_mut().find(|(t, _)| *t == id) {
-                    Some((_, of)) => of.push(i),
-                    None => token_tags.push((id, vec![i])),
+                    Some((_, of)) => of.push((i, spelling)),
+                    None => token_tags.push((id, vec![(i, spelling)])),
                 }
             }
         }
@@ -56,7 +72,7 @@ impl TagWords {
             .tags
             .iter()
             .zip(scores)
-            .filter(|(tag, _)| !tag.tokens.is_empty())
+            .filter(|(tag, _)| !tag.tokens.is_empty() || !tag.first_pieces.is_empty())
             .map(|(_, &score)| score)
             .fold(0.0, f32::max);
         self.tags
@@ -76,6 +92,7 @@ impl TagWords {
 /// A step model steered by tags: each word of a tag has the tag's steer added to its logit
 /// (the largest over the tags a word names). A tag pushes its words up only until one of them
 /// is said, so a heard source is named, not repeated; words pushed down (or vetoed) stay down.
+/// The first piece of a word of several pieces is only ever vetoed, with its tag.
 pub struct Guided<'a, M> {
     pub model: &'a M,
     pub words: &'a TagWords,
@@ -104,20 +121,23 @@ impl<M: StepModel> StepModel for Guided<'_, M> {
     fn step(&self, cache: &mut Self::Cache, token: u32) -> Result<Vec<f32>, Self::Error> {
         let mut logits = self.model.step(&mut cache.inner, token)?;
         if let Some((_, tags)) = self.words.token_tags.iter().find(|(id, _)| *id == token) {
-            for &t in tags {
-                cache.named[t] = true;
+            for &(t, spelling) in tags {
+                if spelling == Spelling::Whole {
+                    cache.named[t] = true;
+                }
             }
         }
         for (id, tags) in &self.words.token_tags {
             let steer = tags
                 .iter()
-                .map(|&t| {
+                .map(|&(t, spelling)| {
                     // The tagger scores every tag; a shorter list steers the rest by nothing.
                     let steer = self.steers.get(t).copied().unwrap_or(0.0);
-                    if cache.named[t] {
-                        steer.min(0.0)
-                    } else {
-                        steer
+                    match spelling {
+                        Spelling::FirstPiece if steer == f32::NEG_INFINITY => steer,
+                        Spelling::FirstPiece => 0.0,
+                        Spelling::Whole if cache.named[t] => steer.min(0.0),
+                        Spelling::Whole => steer,
                     }
                 })
                 .fold(f32::NEG_INFINITY, f32::max);
@@ -134,7 +154,11 @@ mod tests {
     use super::*;
 
     fn tag(tokens: Vec<u32>, typical: f32) -> GuidedTag {
-        GuidedTag { tokens, typical }
+        GuidedTag {
+            tokens,
+            first_pieces: Vec::new(),
+            typical,
+        }
     }
 
     /// Always the same logits, whatever came before.
@@ -198,6 +222,39 @@ mod tests {
         };
         let logits = guided.step(&mut guided.start(), 0).unwrap();
         assert_eq!(logits, vec![0.0, 0.0, f32::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn a_first_piece_is_vetoed_with_its_tag_and_otherwise_left_alone() {
+        // Tag 0 spells a word as token 1 and another from token 2 on; tag 1 has token 3, and
+        // token 2 is also the first piece of a word of tag 1.
+        let words = TagWords::new(vec![
+            GuidedTag {
+                tokens: vec![1],
+                first_pieces: vec![2],
+                typical: 0.1,
+            },
+            GuidedTag {
+                tokens: vec![3],
+                first_pieces: vec![2],
+                typical: 0.1,
+            },
+        ]);
+        let model = Fixed(vec![0.0; 4]);
+        let logits = |steers: &[f32]| {
+            let guided = Guided {
+                model: &model,
+                words: &words,
+                steers,
+            };
+            guided.step(&mut guided.start(), 0).unwrap()
+        };
+        // Pushed up or down, a first piece is not steered.
+        assert_eq!(logits(&[2.0, -1.0]), vec![0.0, 2.0, 0.0, -1.0]);
+        // Vetoed with one tag, it stays sayable for the other; with both, it is never said.
+        let never = f32::NEG_INFINITY;
+        assert_eq!(logits(&[never, 1.0]), vec![0.0, never, 0.0, 1.0]);
+        assert_eq!(logits(&[never, never]), vec![0.0, never, never, never]);
     }
 
     #[test]

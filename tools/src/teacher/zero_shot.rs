@@ -54,8 +54,8 @@ pub struct MappedLabel {
     pub label: String,
     /// Indices into the teacher's class list (its CSV's `index` column).
     pub classes: Vec<usize>,
-    /// Caption words that name the label's source: what tag guidance steers in a bundle
-    /// (each must be one whole-word token of the bundle's tokenizer).
+    /// Caption words that name the label's source: what tag guidance steers and a veto
+    /// forbids in a bundle (each spelt by the bundle's tokenizer).
     #[serde(default)]
     pub words: Vec<String>,
 }
