@@ -10,9 +10,10 @@
       Source recall, precision and F1 against the tag guidance weight, from each guided
       bundle's `eval` into EVAL_DIR/val, test and real (tools/bench/guidance.sh); prints the table
       with the chosen weight marked, and writes it as JSON beside OUT. Chosen: the best
-      validation source F1 (then CIDEr-D, then the smaller weight) among the weights whose
-      validation captions run two sources' words together ("dog helicopter") no more often than
-      the unguided ones (weight 0, which must be among them).
+      validation source F1 (then CIDEr-D, then the smaller weight and veto) among the settings
+      whose validation captions run two sources' words together ("dog helicopter") or say a word
+      twice back to back no more often than the unguided ones (weight 0 without a veto, which
+      must be among them).
 
 Needs matplotlib.
 """
@@ -87,6 +88,13 @@ def run_together(caption, tags):
     )
 
 
+def repeats(caption):
+    """Whether a word is said twice back to back ("a wooden wooden door"): what a decoder says
+    when a word it wanted is forbidden, never in the world's captions."""
+    words = re.findall(r"[a-z]+", caption)
+    return any(a == b for a, b in zip(words, words[1:]))
+
+
 def guidance(out, bundles):
     tag_set = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "tags.json")
     tags = [set(t["words"]) for t in json.load(open(tag_set))["labels"]]
@@ -110,13 +118,19 @@ def guidance(out, bundles):
                 "false_captions_on_silence": r["false_captions_on_silence"],
                 "silent_clips": r["silent_clips"],
                 "run_together": sum(run_together(c["caption"], tags) for c in clips),
+                "repeats": sum(repeats(c["caption"]) for c in clips),
                 "clips": len(clips),
             }
         rows.append(row)
     unguided = [r for r in rows if r["weight"] == 0 and r["veto"] == 0]
     if not unguided:
         sys.exit("guidance: weight 0 without a veto (unguided) must be among the settings")
-    fluent = [r for r in rows if r["val"]["run_together"] <= unguided[0]["val"]["run_together"]]
+    fluent = [
+        r
+        for r in rows
+        if r["val"]["run_together"] <= unguided[0]["val"]["run_together"]
+        and r["val"]["repeats"] <= unguided[0]["val"]["repeats"]
+    ]
     chosen = max(
         fluent,
         key=lambda r: (r["val"]["f1"], r["val"]["cider_d"] or 0.0, -r["weight"], -r["veto"]),
@@ -131,8 +145,9 @@ def guidance(out, bundles):
         return "-" if x is None else f"{x:.3f}"
 
     print("| weight | veto | split | source recall | source precision | F1 | captions naming an absent "
-          "source | captions on silence | CIDEr-D | captions running two sources together |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "source | captions on silence | CIDEr-D | captions running two sources together | captions "
+          "repeating a word |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mark = " (chosen)" if r is chosen else ""
         for split, name in (("val", "world val"), ("test", "world test"), ("real", "ESC-10 fold 4")):
@@ -141,7 +156,7 @@ def guidance(out, bundles):
                 f"| {r['weight']:g}{mark} | {r['veto']:g} | {name} | {m['recall']:.3f} | {m['precision']:.3f} | "
                 f"{m['f1']:.3f} | {m['false_source_captions']} of {m['labelled_clips']} | "
                 f"{m['false_captions_on_silence']} of {m['silent_clips']} | {cider(m['cider_d'])} | "
-                f"{m['run_together']} of {m['clips']} |"
+                f"{m['run_together']} of {m['clips']} | {m['repeats']} of {m['clips']} |"
             )
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     vetoes = sorted({r["veto"] for r in rows})
