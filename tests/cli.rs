@@ -204,6 +204,72 @@ fn beam_search_is_deterministic_and_may_differ_from_greedy() {
 }
 
 #[test]
+fn a_tag_veto_keeps_every_tag_but_the_best_out_of_the_caption() {
+    let dog = repo().join("models/samples/dog.ogg");
+    let dog = dog.to_str().unwrap();
+    let mini = repo().join("models/mini");
+    let mini = mini.to_str().unwrap();
+    let caption = |veto: &str| {
+        let out = earsight(&[
+            "caption",
+            "--json",
+            "--model",
+            mini,
+            "--tag-veto",
+            veto,
+            dog,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).unwrap()
+    };
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("models/mini/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let said = |line: &serde_json::Value| -> Vec<String> {
+        line["caption"]
+            .as_str()
+            .unwrap()
+            .split(|c: char| !c.is_alphanumeric())
+            .map(String::from)
+            .collect()
+    };
+    // The words the free caption says of tags other than the dog sample's best (reported) one.
+    let free = caption("0");
+    let best = free["tags"][0]["label"].as_str().unwrap().to_string();
+    let others: Vec<String> = manifest["tagger"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["label"] != best.as_str())
+        .flat_map(|t| t["words"].as_array().cloned().unwrap_or_default())
+        .map(|w| w.as_str().unwrap().to_string())
+        .filter(|w| said(&free).contains(w))
+        .collect();
+    assert!(
+        !others.is_empty(),
+        "{free}: names only its best tag already"
+    );
+    // At 1, none of them is said.
+    let only_best = caption("1");
+    for word in &others {
+        assert!(
+            !said(&only_best).contains(word),
+            "{only_best} says {word:?}"
+        );
+    }
+    // Out of range, or on a bundle without tag words, it is refused by name.
+    assert_failed(
+        &earsight(&["caption", "--model", mini, "--tag-veto", "1.5", dog]),
+        &["--tag-veto 1.5: expected 0 to 1"],
+    );
+    assert_failed(
+        &earsight(&["caption", "--tag-veto", "0.5", dog]),
+        &["--tag-veto 0.5: the bundle has no tags with caption words to veto"],
+    );
+}
+
+#[test]
 fn more_threads_give_the_same_captions() {
     let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
     let clip = clip.to_str().unwrap();

@@ -7,17 +7,17 @@ use anyhow::{bail, Result};
 
 use earsight::stream::{self, with_tags, GateConfig};
 
-use super::{open_captioner, set_beam};
+use super::{open_captioner, DecodingArgs};
 
 pub(super) fn caption(
     dir: &Path,
     json: bool,
-    beam: Option<usize>,
+    decoding: &DecodingArgs,
     gate: GateConfig,
     files: &[PathBuf],
 ) -> Result<()> {
     let mut captioner = open_captioner(dir)?;
-    set_beam(&mut captioner, beam)?;
+    decoding.apply(&mut captioner)?;
     let frontend = &captioner.bundle().manifest().model.frontend;
     let window_s =
         frontend.clip_frames as f64 * frontend.hop_length as f64 / frontend.sample_rate as f64;

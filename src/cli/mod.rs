@@ -37,9 +37,8 @@ enum Command {
         /// Print one JSON object per caption.
         #[arg(long)]
         json: bool,
-        /// Beam width (1 = greedy); default from the bundle.
-        #[arg(long)]
-        beam: Option<usize>,
+        #[command(flatten)]
+        decoding: DecodingArgs,
         #[command(flatten)]
         gate: GateArgs,
         /// Threads for tract's matrix products (a board profile's `threads`).
@@ -76,6 +75,46 @@ enum Command {
     },
 }
 
+/// How captions are decoded, where it differs from the bundle's defaults.
+#[derive(clap::Args)]
+struct DecodingArgs {
+    /// Beam width (1 = greedy); default from the bundle.
+    #[arg(long)]
+    beam: Option<usize>,
+    /// Never say the words of a tag scored below this share of the window's best tag score
+    /// (0 to 1; 0 forbids none); default from the bundle, which needs tags with words.
+    #[arg(long)]
+    tag_veto: Option<f32>,
+}
+
+impl DecodingArgs {
+    /// Sets these overrides on `captioner`'s decoding, within what earsight searches.
+    fn apply(&self, captioner: &mut Captioner) -> Result<()> {
+        if let Some(width) = self.beam {
+            if !(1..=MAX_BEAM_WIDTH).contains(&width) {
+                bail!("--beam {width}: expected 1 (greedy) to {MAX_BEAM_WIDTH}");
+            }
+            captioner.decoding.beam_width = width;
+        }
+        if let Some(veto) = self.tag_veto {
+            if !(0.0..=1.0).contains(&veto) {
+                bail!("--tag-veto {veto}: expected 0 to 1");
+            }
+            let worded = captioner
+                .tagger()
+                .is_some_and(|t| t.tag_specs().iter().any(|tag| !tag.words.is_empty()));
+            if veto > 0.0 && !worded {
+                bail!(
+                    "--tag-veto {veto}: the bundle has no tags with caption words to veto \
+                     (`earsight-tools teacher guide` gives them)"
+                );
+            }
+            captioner.decoding.tag_veto = veto;
+        }
+        Ok(())
+    }
+}
+
 /// When a window is silence, which gets no caption.
 #[derive(clap::Args)]
 struct GateArgs {
@@ -108,13 +147,13 @@ pub fn run() -> Result<()> {
         Command::Caption {
             model,
             json,
-            beam,
+            decoding,
             gate,
             threads,
             files,
         } => {
             use_threads(threads)?;
-            caption::caption(&model_dir(model)?, json, beam, (&gate).into(), &files)
+            caption::caption(&model_dir(model)?, json, &decoding, (&gate).into(), &files)
         }
         Command::Listen(args) => {
             use_threads(args.threads)?;
@@ -253,17 +292,6 @@ fn release_loading_leftovers() {
     unsafe {
         libc::malloc_trim(0);
     }
-}
-
-/// Overrides the bundle's beam width with `--beam`, within what earsight searches.
-fn set_beam(captioner: &mut Captioner, beam: Option<usize>) -> Result<()> {
-    if let Some(width) = beam {
-        if !(1..=MAX_BEAM_WIDTH).contains(&width) {
-            bail!("--beam {width}: expected 1 (greedy) to {MAX_BEAM_WIDTH}");
-        }
-        captioner.decoding.beam_width = width;
-    }
-    Ok(())
 }
 
 /// How to get a build that captures from a microphone: the feature links ALSA.

@@ -21,7 +21,7 @@ use earsight::Captioner;
 
 #[cfg(not(feature = "mic"))]
 use super::MIC_HINT;
-use super::{model_dir, open_captioner, set_beam, GateArgs};
+use super::{model_dir, open_captioner, DecodingArgs, GateArgs};
 
 #[derive(clap::Args)]
 pub(super) struct ListenArgs {
@@ -59,9 +59,8 @@ pub(super) struct ListenArgs {
     json: bool,
     #[command(flatten)]
     gate: GateArgs,
-    /// Beam width (1 = greedy); default from the bundle.
-    #[arg(long)]
-    beam: Option<usize>,
+    #[command(flatten)]
+    decoding: DecodingArgs,
     /// Threads for tract's matrix products (a board profile's `threads`).
     #[arg(long, default_value_t = 1)]
     pub(super) threads: usize,
@@ -157,7 +156,7 @@ impl Interrupts {
 
 pub(super) fn listen(args: ListenArgs) -> Result<()> {
     let mut captioner = open_captioner(&model_dir(args.model.clone())?)?;
-    set_beam(&mut captioner, args.beam)?;
+    args.decoding.apply(&mut captioner)?;
     let frontend = captioner.bundle().manifest().model.frontend.clone();
     let mut source = open_source(&args, frontend.sample_rate)?;
     let mut interrupts = Interrupts::default();
