@@ -51,6 +51,9 @@ impl TagWords {
                 .map(|&id| (id, Spelling::FirstPiece));
             for (id, spelling) in whole.chain(pieces) {
                 match token_tags.iter_mut().find(|(t, _)| *t == id) {
+                    // A first piece that is also a whole word of the same tag ("rain" of
+                    // "rainy") is that word: steered as it is.
+                    Some((_, of)) if of.contains(&(i, Spelling::Whole)) => {}
                     Some((_, of)) => of.push((i, spelling)),
                     None => token_tags.push((id, vec![(i, spelling)])),
                 }
@@ -255,6 +258,22 @@ mod tests {
         let never = f32::NEG_INFINITY;
         assert_eq!(logits(&[never, 1.0]), vec![0.0, never, 0.0, 1.0]);
         assert_eq!(logits(&[never, never]), vec![0.0, never, never, never]);
+        // A first piece that is a whole word of its own tag too is steered as that word.
+        let same = TagWords::new(vec![GuidedTag {
+            tokens: vec![1],
+            first_pieces: vec![1, 2],
+            typical: 0.1,
+        }]);
+        let steers = [-2.0];
+        let guided = Guided {
+            model: &model,
+            words: &same,
+            steers: &steers,
+        };
+        assert_eq!(
+            guided.step(&mut guided.start(), 0).unwrap(),
+            vec![0.0, -2.0, 0.0, 0.0]
+        );
     }
 
     #[test]
