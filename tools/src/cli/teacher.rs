@@ -192,7 +192,8 @@ pub enum TeacherCommand {
     /// A copy of a tagged bundle whose captions are steered by its tags: each tag carries the
     /// tag set's caption words and its typical score on validation clips, and decoding adds
     /// --tag-guidance times the logarithm of a tag's score over its typical score to its words'
-    /// log-probabilities. The graphs are copied unchanged.
+    /// log-probabilities, and never says the words of tags --tag-veto forbids. The graphs are
+    /// copied unchanged.
     Guide {
         /// A bundle with a tagger (`teacher bundle`).
         #[arg(long)]
