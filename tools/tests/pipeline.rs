@@ -554,7 +554,7 @@ fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();
-    assert_eq!(manifest["format_version"], 4);
+    assert_eq!(manifest["format_version"], earsight::bundle::FORMAT_VERSION);
     assert_eq!(
         manifest["model"]["encoder"]["conv"]["channels"],
         serde_json::json!([8, 16])
