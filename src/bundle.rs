@@ -344,6 +344,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Whether some tag of the bundle's tagger has caption words: what tag guidance steers and
+    /// a tag veto forbids.
+    pub fn has_tag_words(&self) -> bool {
+        self.tagger
+            .as_ref()
+            .is_some_and(|t| t.tags.iter().any(|tag| !tag.words.is_empty()))
+    }
+
     /// The files the manifest's checksums must cover.
     pub fn files(&self) -> Vec<&'static str> {
         let mut files = vec![ENCODER_FILE, DECODER_FILE, TOKENIZER_FILE, MODEL_CARD_FILE];
@@ -592,18 +600,14 @@ fn parse_manifest(path: &Path, text: &str) -> Result<Manifest, BundleError> {
             "a tagger".into(),
         ));
     }
-    if manifest.format_version < 3 {
-        let worded = manifest
-            .tagger
-            .as_ref()
-            .is_some_and(|t| t.tags.iter().any(|tag| !tag.words.is_empty()));
-        if worded || manifest.decoding.tag_guidance != 0.0 {
-            return Err(field(
-                "format_version",
-                "3 for tag words or tag guidance".into(),
-                manifest.format_version.to_string(),
-            ));
-        }
+    if manifest.format_version < 3
+        && (manifest.has_tag_words() || manifest.decoding.tag_guidance != 0.0)
+    {
+        return Err(field(
+            "format_version",
+            "3 for tag words or tag guidance".into(),
+            manifest.format_version.to_string(),
+        ));
     }
     if manifest.format_version < 4 && manifest.model.encoder.conv.is_some() {
         return Err(field(
@@ -662,15 +666,11 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<(), BundleError> {
     if let Some(tagger) = &m.tagger {
         check_tagger(tagger, &m.model).map_err(|(f, e, g)| field(&f, e, g))?;
     }
-    let worded = m
-        .tagger
-        .as_ref()
-        .is_some_and(|t| t.tags.iter().any(|tag| !tag.words.is_empty()));
     for (name, value) in [
         ("decoding.tag_guidance", m.decoding.tag_guidance),
         ("decoding.tag_veto", m.decoding.tag_veto),
     ] {
-        if value > 0.0 && !worded {
+        if value > 0.0 && !m.has_tag_words() {
             return Err(field(
                 name,
                 "0 for a bundle without a tagger whose tags have words".into(),

@@ -186,15 +186,15 @@ fn tag_word_ids(tagger: &Tagger, text: &TextDecoder) -> Result<TagWords, Caption
         .map(|tag| {
             let (mut tokens, mut first_pieces) = (Vec::new(), Vec::new());
             for word in &tag.words {
-                match (text.word_id(word), text.first_piece(word)) {
-                    (Some(id), _) => tokens.push(id),
-                    (None, Some(id)) => first_pieces.push(id),
-                    (None, None) => {
-                        return Err(CaptionError::TagWord {
-                            tag: tag.label.clone(),
-                            word: word.clone(),
-                        })
-                    }
+                if let Some(id) = text.word_id(word) {
+                    tokens.push(id);
+                } else if let Some(id) = text.first_piece(word) {
+                    first_pieces.push(id);
+                } else {
+                    return Err(CaptionError::TagWord {
+                        tag: tag.label.clone(),
+                        word: word.clone(),
+                    });
                 }
             }
             Ok(GuidedTag {

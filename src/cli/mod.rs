@@ -100,10 +100,7 @@ impl DecodingArgs {
             if !(0.0..=1.0).contains(&veto) {
                 bail!("--tag-veto {veto}: expected 0 to 1");
             }
-            let worded = captioner
-                .tagger()
-                .is_some_and(|t| t.tag_specs().iter().any(|tag| !tag.words.is_empty()));
-            if veto > 0.0 && !worded {
+            if veto > 0.0 && !captioner.bundle().manifest().has_tag_words() {
                 bail!(
                     "--tag-veto {veto}: the bundle has no tags with caption words to veto \
                      (`earsight-tools teacher guide` gives them)"

@@ -128,8 +128,7 @@ pub fn carry(from: &Path, tagged: &Path, out: &Path, force: bool) -> Result<Mani
         tag.words.clear();
         tag.typical_score = None;
     }
-    let card = std::fs::read_to_string(donor.path(MODEL_CARD_FILE))
-        .with_context(|| format!("reading {}", donor.path(MODEL_CARD_FILE).display()))?;
+    let card = model_card(&donor)?;
     let section = match card.find(TAGS_HEADING) {
         Some(at) => card_without(&card[at..], GUIDANCE_HEADING),
         None => format!("{TAGS_HEADING}\nTagger: {}.\n", tagger.training),
@@ -156,15 +155,9 @@ fn write_tagged(
     );
     prepare_out_dir(out, force)?;
     let mut manifest = bundle.manifest().clone();
-    for file in manifest.files() {
-        if file != MODEL_CARD_FILE && file != TAGGER_FILE {
-            std::fs::copy(bundle.path(file), out.join(file))
-                .with_context(|| format!("copying {file} into {}", out.display()))?;
-        }
-    }
+    copy_files(bundle, &manifest, &[MODEL_CARD_FILE, TAGGER_FILE], out)?;
     write(&out.join(TAGGER_FILE), graph)?;
-    let card = std::fs::read_to_string(bundle.path(MODEL_CARD_FILE))
-        .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
+    let card = model_card(bundle)?;
     write(
         &out.join(MODEL_CARD_FILE),
         (card_without(&card, TAGS_HEADING) + section).as_bytes(),
@@ -174,6 +167,24 @@ fn write_tagged(
     manifest.decoding.tag_guidance = 0.0;
     manifest.decoding.tag_veto = 0.0;
     finish(out, manifest)
+}
+
+/// The text of `bundle`'s model card.
+fn model_card(bundle: &Bundle) -> Result<String> {
+    let path = bundle.path(MODEL_CARD_FILE);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Copies into `out` the files of `bundle` that `manifest` lists, but those in `except` (the
+/// ones the caller writes anew).
+fn copy_files(bundle: &Bundle, manifest: &Manifest, except: &[&str], out: &Path) -> Result<()> {
+    for file in manifest.files() {
+        if !except.contains(&file) {
+            std::fs::copy(bundle.path(file), out.join(file))
+                .with_context(|| format!("copying {file} into {}", out.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `manifest` into `out` with the hashes of the files there, and loads the bundle as the
@@ -245,14 +256,8 @@ pub fn guide(from: &Path, guidance: &Guidance, out: &Path, force: bool) -> Resul
     manifest.decoding.tag_veto = guidance.veto;
     manifest.format_version = FORMAT_VERSION;
     prepare_out_dir(out, force)?;
-    for file in manifest.files() {
-        if file != MODEL_CARD_FILE {
-            std::fs::copy(bundle.path(file), out.join(file))
-                .with_context(|| format!("copying {file} into {}", out.display()))?;
-        }
-    }
-    let card = std::fs::read_to_string(bundle.path(MODEL_CARD_FILE))
-        .with_context(|| format!("reading {}", bundle.path(MODEL_CARD_FILE).display()))?;
+    copy_files(&bundle, &manifest, &[MODEL_CARD_FILE], out)?;
+    let card = model_card(&bundle)?;
     let mut card = card_without(&card, GUIDANCE_HEADING);
     if guidance.weight > 0.0 || guidance.veto > 0.0 {
         card += &guidance_section(guidance);
