@@ -174,17 +174,25 @@ fn events_alerts_status_and_discovery_reach_the_broker_and_survive_its_restart()
     watcher.wait_for(|l| l == "earsight/hall/alert/dog_barking ON");
     watcher.wait_for(|l| l.starts_with("earsight/hall/alert {"));
 
-    // The broker goes away while sounds go on, and comes back on the same port.
+    // The broker goes away while sounds go on: the bark ends (a silence closes its event) and
+    // a new one begins. Then the broker comes back on the same port.
     drop(watcher);
     drop(broker);
+    stdin.write_all(&vec![0u8; 16_000 * 2 * 4]).unwrap();
     stdin.write_all(&dog).unwrap();
     stdin.flush().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let _broker = Broker::start(port);
     let mut watcher = Watcher::start(port);
     watcher.wait_for(|l| l == "earsight/hall/status online");
-    // What was heard while it was away was kept and arrives now.
-    watcher.wait_for(|l| l.starts_with("earsight/hall/event "));
+    // What was heard while it was away was kept and arrives now: the first bark's whole span,
+    // and the start of the second.
+    let event_json = |l: &str| -> Option<serde_json::Value> {
+        let json = l.strip_prefix("earsight/hall/event ")?;
+        Some(serde_json::from_str(json).unwrap())
+    };
+    watcher.wait_for(|l| event_json(l).is_some_and(|e| e["final"] == true && e["start"] == 0.0));
+    watcher.wait_for(|l| event_json(l).is_some_and(|e| e["start"].as_f64().unwrap() >= 10.0));
     drop(stdin);
     let out = listen.wait_with_output().unwrap();
     let err = stderr(&out);
