@@ -636,6 +636,7 @@ fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
         optim: optim(3, 50, 1e-1),
         n_prefix: 4,
         init_std: 1e-2,
+        decoder: false,
     };
     let out = work.path().join("prefix");
     let report = train_prefix::<Train>(
@@ -664,6 +665,53 @@ fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
         image_only_captions(&tuned, &tuned_image),
         before,
         "image-only captioning changed"
+    );
+}
+
+#[test]
+fn tuning_the_decoder_with_the_prefix_teaches_it_words_no_picture_caption_had() {
+    let work = tempfile::tempdir().unwrap();
+    let (captioner, image) = seeing_captioner(&work.path().join("captioner"));
+    // What is heard has a verb and a word that stage 0 never wrote.
+    let data = Quadrants {
+        counts: [16, 8, 8],
+        heard: true,
+    };
+    let tune = |decoder: bool, lr: f64| {
+        let config = PrefixConfig {
+            optim: optim(3, 50, lr),
+            n_prefix: 4,
+            init_std: 1e-2,
+            decoder,
+        };
+        let out = work.path().join(format!("prefix-{decoder}"));
+        let report = train_prefix::<Train>(
+            &config,
+            &captioner,
+            &image,
+            &data,
+            &SPECIAL,
+            &Run::new(&out),
+            &Default::default(),
+        )
+        .unwrap();
+        (report, out.join("best"))
+    };
+    let (alone, _) = tune(false, 1e-1);
+    let (tuned, best) = tune(true, 1e-2);
+    let best_loss = |r: &Report| r.val_losses[r.best_epoch];
+    assert!(
+        best_loss(&tuned) * 50.0 < best_loss(&alone),
+        "held-out caption loss: prefix alone {alone:?}, with the decoder {tuned:?}"
+    );
+    let weights = Weights::load(&best).unwrap();
+    for (name, array) in captioner.tensors() {
+        let same = &weights.tensors()[name] == array;
+        assert_eq!(same, !name.starts_with("dec."), "{name}");
+    }
+    assert_eq!(
+        ImageWeights::load(&best).unwrap().tensors(),
+        image.tensors()
     );
 }
 

@@ -209,6 +209,7 @@ pub fn bench<B: AutodiffBackend>(
         optim: optim(batch_size),
         n_prefix: 16,
         init_std: 1e-4,
+        decoder: false,
     };
     let recipe = AlignConfig {
         loss,

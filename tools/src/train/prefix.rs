@@ -1,7 +1,7 @@
 //! Stage 1a, prefix tuning: K learned vectors appended to the captioner's memory
 //! make the frozen captioner describe what is heard rather than what is seen. They learn from
-//! a handful of (video frame, audio caption) pairs; no audio is used and nothing of the
-//! captioner changes.
+//! a handful of (video frame, audio caption) pairs; no audio is used and, unless the recipe
+//! tunes the caption decoder with them, nothing of the captioner changes.
 
 use std::path::Path;
 
@@ -21,8 +21,8 @@ use super::stage_parts::{LossParts, Trainable};
 use super::{run_stage, Checkpoint, Optim, Recipe, Report, Run, Stage};
 use crate::data::Split;
 use crate::model::image::ImageWeights;
-use crate::model::to_array;
 use crate::model::weights::Weights;
+use crate::model::{to_array, Captioner};
 
 /// A stage-1a recipe (the paper: 16 vectors, initialised N(0, 1e-4), AdamW lr 1e-3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,12 @@ pub struct PrefixConfig {
     pub optim: Optim,
     pub n_prefix: usize,
     pub init_std: f64,
+    /// Tune the caption decoder with the prefix: a captioner trained on picture captions
+    /// alone has never written a sound's words ("barks", "rings"), which no prefix in its
+    /// memory can make it write. The image encoder stays frozen. Left out of the file when
+    /// false, so that runs made before the field existed still match their recipe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoder: bool,
 }
 
 impl Recipe for PrefixConfig {
@@ -81,7 +87,9 @@ struct PrefixStage<'a, B: AutodiffBackend> {
     image: &'a ImageWeights,
     pictures: PictureCaptions<'a>,
     device: B::Device,
-    captioner: ImageCaptioner<B>,
+    /// Trained, and in the records, only with `decoder`; its image encoder never.
+    captioner: Trainable<ImageCaptioner<B>, B>,
+    decoder: bool,
     prefix: Trainable<Prefix<B>, B>,
 }
 
@@ -93,40 +101,60 @@ impl<B: AutodiffBackend> Stage for PrefixStage<'_, B> {
     fn step(&mut self, _epoch: usize, lr: f64, indices: &[usize]) -> Result<(f64, LossParts)> {
         let prefix = &self.prefix.module;
         let (loss, _) = self.pictures.loss(
-            &self.captioner,
+            &self.captioner.module,
             |memory| prefix.append(memory),
             Split::Train,
             indices,
             &self.device,
         )?;
-        Ok((self.prefix.step(loss, lr), LossParts::new()))
+        let value = loss.clone().into_scalar().elem::<f64>();
+        let mut grads = loss.backward();
+        if self.decoder {
+            self.captioner.step_with(&mut grads, lr);
+        }
+        self.prefix.step_with(&mut grads, lr);
+        Ok((value, LossParts::new()))
     }
 
     fn validate(&self) -> Result<f64> {
         let prefix = self.prefix.module.valid();
         self.pictures.validate(
-            &self.captioner.valid(),
+            &self.captioner.module.valid(),
             |memory| prefix.append(memory),
             &self.device,
         )
     }
 
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        with_prefix(self.start, &self.prefix.module)?.save(dir)?;
+        let prefixed = if self.decoder {
+            let mut whole = Captioner::<B>::from_weights(self.start, &self.device);
+            whole.decoder = self.captioner.module.decoder.clone();
+            with_prefix(&whole.to_weights(&self.start.config)?, &self.prefix.module)?
+        } else {
+            with_prefix(self.start, &self.prefix.module)?
+        };
+        prefixed.save(dir)?;
         self.image.save(dir)
     }
 
     fn save_records(&self, dir: &Path) -> Result<()> {
+        if self.decoder {
+            self.captioner.save(dir)?;
+        }
         self.prefix.save(dir)
     }
 
     fn load_records(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        if self.decoder {
+            self.captioner.load(checkpoint, &self.device)?;
+        }
         self.prefix.load(checkpoint, &self.device)
     }
 }
 
 /// Trains prefix vectors for the frozen captioner (`start`'s decoder, `image`) on captioned
-/// pictures; checkpoints hold `start` with the prefix, and the image encoder unchanged.
+/// pictures, and with `config.decoder` the decoder too; checkpoints hold `start` with the
+/// prefix (and the tuned decoder), and the image encoder unchanged.
 pub fn train_prefix<B: AutodiffBackend>(
     config: &PrefixConfig,
     start: &Weights,
@@ -144,7 +172,7 @@ pub fn train_prefix<B: AutodiffBackend>(
     let values: Vec<f32> = (0..config.n_prefix * c.decoder.dim)
         .map(|_| normal.sample(&mut rng))
         .collect();
-    let prefix = Prefix {
+    let prefix = Prefix::<B> {
         vectors: Param::from_tensor(Tensor::from_data(
             TensorData::new(values, [config.n_prefix, c.decoder.dim]),
             device,
@@ -155,10 +183,33 @@ pub fn train_prefix<B: AutodiffBackend>(
         image,
         pictures,
         device: device.clone(),
-        // Frozen: no gradient is kept for the captioner.
-        captioner: ImageCaptioner::<B>::new(image, start, device).no_grad(),
+        captioner: Trainable::new(
+            "captioner",
+            captioner_to_tune(image, start, config, device),
+            &config.optim,
+        ),
+        decoder: config.decoder,
         prefix: Trainable::new("prefix", prefix, &config.optim),
     };
     let fingerprint = super::fingerprint(&("prefix", config, c, &image.config))?;
     run_stage(&mut stage, "prefix", &config.optim, &fingerprint, run)
+}
+
+/// The captioner stage 1a reads: no gradient is kept for its image encoder, nor for its
+/// decoder unless the recipe tunes it.
+fn captioner_to_tune<B: AutodiffBackend>(
+    image: &ImageWeights,
+    start: &Weights,
+    config: &PrefixConfig,
+    device: &B::Device,
+) -> ImageCaptioner<B> {
+    let captioner = ImageCaptioner::<B>::new(image, start, device);
+    ImageCaptioner {
+        image: captioner.image.no_grad(),
+        decoder: if config.decoder {
+            captioner.decoder
+        } else {
+            captioner.decoder.no_grad()
+        },
+    }
 }
