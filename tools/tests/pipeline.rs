@@ -519,6 +519,12 @@ fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
     assert_contains(&err, &["`pretrain` and `audio_backbone` both given"]);
     value.as_object_mut().unwrap().remove("pretrain");
     std::fs::write(&recipe, value.to_string()).unwrap();
+    // Stage 1a tunes the decoder too: every stage after starts from it.
+    let prefix_file = configs.join("prefix.json");
+    let mut prefix: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&prefix_file).unwrap()).unwrap();
+    prefix["decoder"] = true.into();
+    std::fs::write(&prefix_file, prefix.to_string()).unwrap();
 
     let (work, bundle) = (t.join("work"), t.join("bundle"));
     let stdout = tools_ok(&argv(
@@ -526,6 +532,10 @@ fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
         &[&recipe, &sources, &work, &bundle],
     ));
     assert!(stdout.contains("recipe: graft:"), "{stdout}");
+    assert!(
+        stdout.contains("recipe: captioner with the tuned decoder:"),
+        "{stdout}"
+    );
     let stages = |dir: &str| -> Vec<String> {
         let training: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(work.join(dir).join("training.json")).unwrap(),
@@ -540,7 +550,7 @@ fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
     };
     assert_eq!(
         stages("align-contrastive/best"),
-        ["captioner", "graft", "align"]
+        ["captioner", "prefix", "graft", "align"]
     );
     // Alignment and distillation trained the projector; the backbone is the student's, as
     // grafted, to the last bit.
@@ -551,6 +561,10 @@ fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
         assert_eq!(grafted.get(name), distilled.get(name), "{name}");
     }
     assert_ne!(grafted.get("proj.fc1.w"), distilled.get("proj.fc1.w"));
+    // The graft holds the decoder stage 1a tuned, not the captioner's.
+    let name = "dec.blocks.0.cross.v.w";
+    assert_eq!(grafted.get(name), weights("prefix/best").get(name));
+    assert_ne!(grafted.get(name), weights("captioner/best").get(name));
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();
@@ -571,10 +585,12 @@ fn a_recipe_with_a_grafted_backbone_keeps_it_frozen_to_the_bundle() {
         "recipe {} --data {} --work {} --out {} --quiet",
         &[&recipe, &sources, &work, &t.join("again")],
     ));
-    assert!(
-        again.contains("recipe: graft: done before, kept"),
-        "{again}"
-    );
+    for step in ["graft", "captioner with the tuned decoder"] {
+        assert!(
+            again.contains(&format!("recipe: {step}: done before, kept")),
+            "{again}"
+        );
+    }
     std::fs::remove_dir_all(t.join("student")).unwrap();
     write_student(&t.join("student"), &model.frontend, 6);
     tools_fails(

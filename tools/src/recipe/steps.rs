@@ -376,18 +376,30 @@ fn shared_stages<B: AutodiffBackend>(
         pipeline::prefix::<B>(&common, recipe.prefix_pairs, device).map(drop)
     })?;
     let prefix = prefix.join("best");
-    // Alignment starts from the pretrained backbone, with the captioner as it was.
+    // A prefix that tuned the decoder hands it on to every stage after.
+    let speaker = if plan.prefix.decoder {
+        let tuned = work("captioner-tuned");
+        let done = pipeline::tuned_captioner_made(&prefix, &tuned)?;
+        steps.step("captioner with the tuned decoder", done, || {
+            clear(&tuned)?;
+            pipeline::tuned_captioner_stage(&prefix, &tuned)
+        })?;
+        tuned
+    } else {
+        captioner.clone()
+    };
+    // Alignment starts from the pretrained backbone, with that captioner.
     let align_start = match &plan.pretrain {
         Some((file, pretrain_recipe)) => {
             let pretrained = work("pretrain");
             let done = trained(&pretrained, pretrain_recipe, file)?;
             steps.step("pretrain", done, || {
-                let common = r.stage(file, &world_dir, &captioner, &pretrained)?;
+                let common = r.stage(file, &world_dir, &speaker, &pretrained)?;
                 pipeline::pretrain_stage::<B>(&common, device).map(drop)
             })?;
             pretrained.join("best")
         }
-        None => captioner.clone(),
+        None => speaker.clone(),
     };
     // Or from the captioner with a distilled backbone grafted on.
     let align_start = match &recipe.audio_backbone {
@@ -396,7 +408,7 @@ fn shared_stages<B: AutodiffBackend>(
             let done = grafted_from(&grafted, source, recipe.seed, r.recipe)?;
             steps.step("graft", done, || {
                 clear(&grafted)?;
-                pipeline::graft_stage(&captioner, source, recipe.seed, &grafted).map(drop)
+                pipeline::graft_stage(&speaker, source, recipe.seed, &grafted).map(drop)
             })?;
             grafted
         }

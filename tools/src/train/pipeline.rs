@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::align::{align, AlignConfig, AlignLoss};
 use super::captioner::{train_captioner, CaptionedImages, CaptionerConfig};
 use super::dataset::{Captioned, Dataset, ImagePairs};
-use super::distill::{distill, pseudo_label, DistillConfig, Inputs, Labelled};
+use super::distill::{distill, pseudo_label, without_prefix, DistillConfig, Inputs, Labelled};
 use super::prefix::{train_prefix, PrefixConfig};
 use super::pretrain::{pretrain, PretrainConfig};
 use super::teach::{teach, TeachConfig, TeachInputs};
@@ -305,6 +305,36 @@ pub fn graft_stage(model: &Path, source: &Path, seed: u64, out: &Path) -> Result
     std::fs::write(&path, serde_json::to_string_pretty(&training)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(grafted)
+}
+
+/// Writes into `out` the captioner of the prefix checkpoint `prefixed` without its prefix:
+/// after a stage 1a that tuned the decoder ([`PrefixConfig::decoder`]), the captioner every
+/// later stage starts from, so that the students learn the decoder that speaks of sounds. Its
+/// image encoder and history travel with it.
+pub fn tuned_captioner_stage(prefixed: &Path, out: &Path) -> Result<()> {
+    without_prefix(&Weights::load(prefixed)?)?.save(out)?;
+    ImageWeights::load(prefixed)?.save(out)?;
+    let path = out.join(TRAINING_FILE);
+    std::fs::copy(prefixed.join(TRAINING_FILE), &path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Whether `out` holds [`tuned_captioner_stage`]'s captioner of `prefixed` (one from another
+/// prefix is refused, never silently kept).
+pub fn tuned_captioner_made(prefixed: &Path, out: &Path) -> Result<bool> {
+    if !out.join(crate::model::weights::WEIGHTS_FILE).is_file() {
+        return Ok(false);
+    }
+    if Weights::load(out)?.tensors() != without_prefix(&Weights::load(prefixed)?)?.tensors() {
+        bail!(
+            "{} holds a captioner from another prefix than {}: remove it, and what was trained \
+             from it, to go on",
+            out.display(),
+            prefixed.display()
+        );
+    }
+    Ok(true)
 }
 
 /// Masked spectrogram pretraining of the audio backbone on the dataset's clips; the
