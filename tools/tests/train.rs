@@ -622,33 +622,44 @@ fn image_only_captions(weights: &Weights, image: &ImageWeights) -> Vec<Vec<u32>>
     model.caption(pixels, &image.config, &weights.config, &SPECIAL, 8)
 }
 
+/// Stage 1a from `captioner` and `image` into `out`: 4 vectors (and the decoder, with
+/// `decoder`) learnt at `lr` from the paper's handful, 16 pictures captioned with what is heard.
+fn prefix_stage(
+    captioner: &Weights,
+    image: &ImageWeights,
+    decoder: bool,
+    lr: f64,
+    out: &Path,
+) -> Report {
+    let config = PrefixConfig {
+        optim: optim(3, 50, lr),
+        n_prefix: 4,
+        init_std: 1e-2,
+        decoder,
+    };
+    let data = Quadrants {
+        counts: [16, 8, 8],
+        heard: true,
+    };
+    train_prefix::<Train>(
+        &config,
+        captioner,
+        image,
+        &data,
+        &SPECIAL,
+        &Run::new(out),
+        &Default::default(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn prefix_tuning_lowers_caption_loss_and_leaves_the_captioner_as_it_was() {
     let work = tempfile::tempdir().unwrap();
     let (captioner, image) = seeing_captioner(&work.path().join("captioner"));
     let before = image_only_captions(&captioner, &image);
-    // The paper's handful: 16 pictures captioned with what is heard.
-    let data = Quadrants {
-        counts: [16, 8, 8],
-        heard: true,
-    };
-    let config = PrefixConfig {
-        optim: optim(3, 50, 1e-1),
-        n_prefix: 4,
-        init_std: 1e-2,
-        decoder: false,
-    };
     let out = work.path().join("prefix");
-    let report = train_prefix::<Train>(
-        &config,
-        &captioner,
-        &image,
-        &data,
-        &SPECIAL,
-        &Run::new(&out),
-        &Default::default(),
-    )
-    .unwrap();
+    let report = prefix_stage(&captioner, &image, false, 1e-1, &out);
     assert_val_loss_drops(&report, 2.0, "held-out caption loss");
     let tuned = Weights::load(&out.join("best")).unwrap();
     assert_eq!(tuned.config.encoder.n_prefix, 4);
@@ -673,32 +684,10 @@ fn tuning_the_decoder_with_the_prefix_teaches_it_words_no_picture_caption_had() 
     let work = tempfile::tempdir().unwrap();
     let (captioner, image) = seeing_captioner(&work.path().join("captioner"));
     // What is heard has a verb and a word that stage 0 never wrote.
-    let data = Quadrants {
-        counts: [16, 8, 8],
-        heard: true,
-    };
-    let tune = |decoder: bool, lr: f64| {
-        let config = PrefixConfig {
-            optim: optim(3, 50, lr),
-            n_prefix: 4,
-            init_std: 1e-2,
-            decoder,
-        };
-        let out = work.path().join(format!("prefix-{decoder}"));
-        let report = train_prefix::<Train>(
-            &config,
-            &captioner,
-            &image,
-            &data,
-            &SPECIAL,
-            &Run::new(&out),
-            &Default::default(),
-        )
-        .unwrap();
-        (report, out.join("best"))
-    };
-    let (alone, _) = tune(false, 1e-1);
-    let (tuned, best) = tune(true, 1e-2);
+    let (alone_dir, tuned_dir) = (work.path().join("alone"), work.path().join("tuned"));
+    let alone = prefix_stage(&captioner, &image, false, 1e-1, &alone_dir);
+    let tuned = prefix_stage(&captioner, &image, true, 1e-2, &tuned_dir);
+    let best = tuned_dir.join("best");
     let best_loss = |r: &Report| r.val_losses[r.best_epoch];
     assert!(
         best_loss(&tuned) * 50.0 < best_loss(&alone),
