@@ -3,8 +3,9 @@
 # step 4): for each setting, WEIGHT or WEIGHT/VETO, `teacher guide` steers a copy of BUNDLE
 # (typical scores from the world's validation scenes), and `eval` captions the world's
 # validation and test scenes and the held-out ESC-10 fold 4. Chosen on validation alone: the
-# best source F1 among the settings whose captions run two sources' words together, or say a
-# word twice back to back, no more often than unguided ones (`tools/bench/plot.py guidance`). Writes OUT/guidance.md, its JSON and OUT/guidance.png.
+# best source F1 among the settings in which at most one caption in twenty runs two sources'
+# words together or says a word twice back to back (`tools/bench/plot.py guidance`). Writes
+# OUT/guidance.md, its JSON and OUT/guidance.png.
 #
 #   tools/bench/guidance.sh BUNDLE DATA OUT [WEIGHT[/VETO] ...]
 #   (here: models/mini ../shared/data runs/guidance)

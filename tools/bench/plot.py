@@ -11,9 +11,10 @@
       bundle's `eval` into EVAL_DIR/val, test and real (tools/bench/guidance.sh); prints the table
       with the chosen weight marked, and writes it as JSON beside OUT. Chosen: the best
       validation source F1 (then CIDEr-D, then the smaller weight and veto) among the settings
-      whose validation captions run two sources' words together ("dog helicopter") or say a word
-      twice back to back no more often than the unguided ones (weight 0 without a veto, which
-      must be among them).
+      in which at most one validation caption in twenty (or the unguided captions' share, if
+      higher; weight 0 without a veto, which must be among the settings) runs two sources' words
+      together ("dog helicopter", a pair of words the world's audio captions never say) or says
+      a word twice back to back.
 
 Needs matplotlib.
 """
@@ -77,14 +78,22 @@ def recall(out, reports):
     fig.savefig(out, dpi=100)
 
 
-def run_together(caption, tags):
-    """Whether two words side by side name two different tags' sources ("dog helicopter")."""
-    words = re.findall(r"[a-z]+|,", caption)
+def word_pairs(text):
+    """The pairs of words side by side in `text`, lowercased, a comma counted as a word."""
+    words = re.findall(r"[a-z]+|,", text.lower())
+    return list(zip(words, words[1:]))
+
+
+def run_together(caption, tags, said):
+    """Whether two words side by side name two different tags' sources ("dog helicopter"), in
+    a pair the world's audio captions never say (`said`: "a microwave beeps" names the
+    microwave and the beeping appliance, and is English)."""
     return any(
-        not any(a in t and b in t for t in tags)
+        (a, b) not in said
+        and not any(a in t and b in t for t in tags)
         and any(a in t for t in tags)
         and any(b in t for t in tags)
-        for a, b in zip(words, words[1:])
+        for a, b in word_pairs(caption)
     )
 
 
@@ -103,6 +112,12 @@ def guidance(out, bundles):
         model = json.load(open(os.path.join(b, "val", "eval.json")))["model"]
         decoding = json.load(open(os.path.join(model, "manifest.json")))["decoding"]
         row = {"weight": decoding.get("tag_guidance", 0.0), "veto": decoding.get("tag_veto", 0.0)}
+        said = {
+            p
+            for line in open(json.load(open(os.path.join(b, "val", "eval.json")))["manifest"])
+            for ref in json.loads(line).get("captions", [])
+            for p in word_pairs(ref)
+        }
         for split in ("val", "test", "real"):
             r = json.load(open(os.path.join(b, split, "eval.json")))
             recall, precision = r["source_recall"] or 0.0, r["source_precision"] or 0.0
@@ -117,20 +132,21 @@ def guidance(out, bundles):
                 "labelled_clips": r["labelled_clips"],
                 "false_captions_on_silence": r["false_captions_on_silence"],
                 "silent_clips": r["silent_clips"],
-                "run_together": sum(run_together(c["caption"], tags) for c in clips),
+                "run_together": sum(run_together(c["caption"], tags, said) for c in clips),
                 "repeats": sum(repeats(c["caption"]) for c in clips),
+                "faulty": sum(
+                    run_together(c["caption"], tags, said) or repeats(c["caption"]) for c in clips
+                ),
                 "clips": len(clips),
             }
         rows.append(row)
     unguided = [r for r in rows if r["weight"] == 0 and r["veto"] == 0]
     if not unguided:
         sys.exit("guidance: weight 0 without a veto (unguided) must be among the settings")
-    fluent = [
-        r
-        for r in rows
-        if r["val"]["run_together"] <= unguided[0]["val"]["run_together"]
-        and r["val"]["repeats"] <= unguided[0]["val"]["repeats"]
-    ]
+    # A fault in one caption in twenty is the price allowed for naming the sound more often,
+    # or the unguided captions' own rate where that is higher.
+    allowed = max(unguided[0]["val"]["faulty"], unguided[0]["val"]["clips"] // 20)
+    fluent = [r for r in rows if r["val"]["faulty"] <= allowed]
     chosen = max(
         fluent,
         key=lambda r: (r["val"]["f1"], r["val"]["cider_d"] or 0.0, -r["weight"], -r["veto"]),
