@@ -123,6 +123,7 @@ def guidance(out, bundles):
             recall, precision = r["source_recall"] or 0.0, r["source_precision"] or 0.0
             f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
             clips = [json.loads(line) for line in open(os.path.join(b, split, "clips.jsonl"))]
+            faults = [(run_together(c["caption"], tags, said), repeats(c["caption"])) for c in clips]
             row[split] = {
                 "recall": recall,
                 "precision": precision,
@@ -132,11 +133,9 @@ def guidance(out, bundles):
                 "labelled_clips": r["labelled_clips"],
                 "false_captions_on_silence": r["false_captions_on_silence"],
                 "silent_clips": r["silent_clips"],
-                "run_together": sum(run_together(c["caption"], tags, said) for c in clips),
-                "repeats": sum(repeats(c["caption"]) for c in clips),
-                "faulty": sum(
-                    run_together(c["caption"], tags, said) or repeats(c["caption"]) for c in clips
-                ),
+                "run_together": sum(together for together, _ in faults),
+                "repeats": sum(repeated for _, repeated in faults),
+                "faulty": sum(together or repeated for together, repeated in faults),
                 "clips": len(clips),
             }
         rows.append(row)
