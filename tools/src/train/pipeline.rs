@@ -23,7 +23,7 @@ use super::teach::{teach, TeachConfig, TeachInputs};
 use super::{read_json, Recipe, Report, Run};
 use crate::data::{read_json_lines, Split};
 use crate::model::image::{ImageConfig, ImageWeights, IMAGE_CONFIG_FILE};
-use crate::model::weights::Weights;
+use crate::model::weights::{Weights, WEIGHTS_FILE};
 use crate::teacher::conv_net::backbone::{graft, FoldedBackbone};
 use crate::teacher::zero_shot::LabelMap;
 use crate::teacher::Teacher;
@@ -323,7 +323,7 @@ pub fn tuned_captioner_stage(prefixed: &Path, out: &Path) -> Result<()> {
 /// Whether `out` holds [`tuned_captioner_stage`]'s captioner of `prefixed` (one from another
 /// prefix is refused, never silently kept).
 pub fn tuned_captioner_made(prefixed: &Path, out: &Path) -> Result<bool> {
-    if !out.join(crate::model::weights::WEIGHTS_FILE).is_file() {
+    if !out.join(WEIGHTS_FILE).is_file() {
         return Ok(false);
     }
     if Weights::load(out)?.tensors() != without_prefix(&Weights::load(prefixed)?)?.tensors() {
