@@ -109,12 +109,12 @@ def guidance(out, bundles):
     tags = [set(t["words"]) for t in json.load(open(tag_set))["labels"]]
     rows = []
     for b in bundles:
-        model = json.load(open(os.path.join(b, "val", "eval.json")))["model"]
-        decoding = json.load(open(os.path.join(model, "manifest.json")))["decoding"]
+        val = json.load(open(os.path.join(b, "val", "eval.json")))
+        decoding = json.load(open(os.path.join(val["model"], "manifest.json")))["decoding"]
         row = {"weight": decoding.get("tag_guidance", 0.0), "veto": decoding.get("tag_veto", 0.0)}
         said = {
             p
-            for line in open(json.load(open(os.path.join(b, "val", "eval.json")))["manifest"])
+            for line in open(val["manifest"])
             for ref in json.loads(line).get("captions", [])
             for p in word_pairs(ref)
         }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use earsight::bundle::sha256_file;
 use earsight::stream::GateConfig;
 use earsight::{Bundle, Caption, Captioner};
+use earsight_tools::data::esc_fold;
 use earsight_tools::score::eval::{names_source, speaks_of_a_picture};
 use earsight_tools::text::tokenize;
 
@@ -158,13 +159,11 @@ fn the_samples_captions_speak_of_sounds_not_pictures() {
 #[test]
 #[ignore = "ci: needs ../shared"]
 fn the_held_out_real_folds_captions_speak_of_sounds_not_pictures() {
-    let esc10 = common::shared().join("data/esc10");
-    let mut reader = csv::Reader::from_path(esc10.join("metadata.csv")).unwrap();
-    let files: Vec<PathBuf> = reader
-        .records()
-        .map(|r| r.unwrap())
-        .filter(|r| &r[2] == "4")
-        .map(|r| esc10.join(&r[0]))
+    let metadata = common::shared().join("data/esc10/metadata.csv");
+    let files: Vec<PathBuf> = esc_fold(&metadata, 4)
+        .unwrap()
+        .into_iter()
+        .map(|clip| clip.audio)
         .collect();
     assert_eq!(files.len(), 80, "ESC-10 fold 4 has 80 clips");
     let found = picture_captions(&files);
