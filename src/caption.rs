@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleError, DecodingConfig, TOKENIZER_FILE};
 use crate::engine::{
-    decode, fired, Engine, EngineError, Guided, GuidedTag, Tag, TagWords, Tagger, WindowDecoder,
+    decode, fired, Backend, Engine, EngineError, Guided, GuidedTag, Tag, TagWords, Tagger,
+    WindowDecoder,
 };
 use crate::frontend::LogMel;
 use crate::text::{TextDecoder, TextError};
@@ -65,17 +66,27 @@ pub struct Captioner {
 }
 
 impl Captioner {
-    /// Opens and checks a bundle, loads its graphs and tokenizer.
+    /// Opens and checks a bundle, loads its graphs (for the CPU) and tokenizer.
     pub fn open(dir: &Path) -> Result<Captioner, CaptionError> {
-        let bundle = Bundle::open(dir)?;
-        Self::from_bundle(bundle)
+        Self::open_on(dir, Backend::Cpu)
     }
 
-    /// Loads the graphs and tokenizer of an already checked bundle.
+    /// Opens and checks a bundle, loads its graphs to run on `backend`, and its tokenizer.
+    pub fn open_on(dir: &Path, backend: Backend) -> Result<Captioner, CaptionError> {
+        let bundle = Bundle::open(dir)?;
+        Self::from_bundle_on(bundle, backend)
+    }
+
+    /// Loads the graphs (for the CPU) and tokenizer of an already checked bundle.
     pub fn from_bundle(bundle: Bundle) -> Result<Captioner, CaptionError> {
+        Self::from_bundle_on(bundle, Backend::Cpu)
+    }
+
+    /// Loads the graphs, to run on `backend`, and the tokenizer of an already checked bundle.
+    pub fn from_bundle_on(bundle: Bundle, backend: Backend) -> Result<Captioner, CaptionError> {
         let m = bundle.manifest();
-        let engine = Engine::load(&bundle)?;
-        let tagger = Tagger::load(&bundle)?;
+        let engine = Engine::load_on(&bundle, backend)?;
+        let tagger = Tagger::load_on(&bundle, backend)?;
         let text = TextDecoder::open(
             &bundle.path(TOKENIZER_FILE),
             m.model.decoder.vocab_size,

@@ -281,6 +281,32 @@ fn more_threads_give_the_same_captions() {
     assert_failed(&zero, &["--threads 0: expected 1 to 64"]);
 }
 
+/// `--backend cuda` captions as the CPU does where tract's CUDA runtime can run (a build with
+/// the `cuda` feature on a machine with NVIDIA's libraries), and elsewhere says why it cannot
+/// and captions nothing.
+#[test]
+fn the_cuda_backend_captions_as_the_cpu_does_or_says_why_it_cannot() {
+    let clip = repo().join("tests/fixtures/audio/dog_bark.ogg");
+    let clip = clip.to_str().unwrap();
+    let cpu = earsight(&["caption", "--backend", "cpu", clip]);
+    assert!(cpu.status.success(), "{}", stderr(&cpu));
+    let cuda = earsight(&["caption", "--backend", "cuda", clip]);
+    if cfg!(feature = "cuda") && cuda.status.success() {
+        assert_eq!(stdout(&cuda), stdout(&cpu));
+        return;
+    }
+    assert_failed(&cuda, &["the cuda backend is not available here: "]);
+    assert_eq!(stdout(&cuda), "");
+    if !cfg!(feature = "cuda") {
+        assert_contains(&stderr(&cuda), &["built without CUDA", "--features cuda"]);
+    }
+    let gpu = earsight(&["caption", "--backend", "gpu", clip]);
+    assert_failed(
+        &gpu,
+        &["invalid value 'gpu' for '--backend <BACKEND>'", "cpu, cuda"],
+    );
+}
+
 #[test]
 fn info_describes_the_bundle() {
     let out = earsight(&["info", bundle().to_str().unwrap()]);

@@ -6,6 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use earsight::engine::Backend;
+
 use super::open_captioner;
 
 #[derive(Serialize)]
@@ -47,6 +49,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 pub(super) fn bench(
     dir: &Path,
+    backend: Backend,
     threads: usize,
     tokens: usize,
     runs: usize,
@@ -56,7 +59,7 @@ pub(super) fn bench(
         bail!("--runs and --tokens must be at least 1");
     }
     let t0 = Instant::now();
-    let mut captioner = open_captioner(dir)?;
+    let mut captioner = open_captioner(dir, backend)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let f = captioner.bundle().manifest().model.frontend.clone();
     let max_tokens = captioner.bundle().manifest().model.decoder.max_positions;

@@ -5,18 +5,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
+use earsight::engine::Backend;
 use earsight::stream::{self, with_tags, GateConfig};
 
 use super::{open_captioner, DecodingArgs};
 
 pub(super) fn caption(
     dir: &Path,
+    backend: Backend,
     json: bool,
     decoding: &DecodingArgs,
     gate: GateConfig,
     files: &[PathBuf],
 ) -> Result<()> {
-    let mut captioner = open_captioner(dir)?;
+    let mut captioner = open_captioner(dir, backend)?;
     decoding.apply(&mut captioner)?;
     let frontend = &captioner.bundle().manifest().model.frontend;
     let window_s =

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use earsight::bundle::MAX_BEAM_WIDTH;
+use earsight::engine::Backend;
 use earsight::stream::GateConfig;
 use earsight::Captioner;
 
@@ -41,9 +42,8 @@ enum Command {
         decoding: DecodingArgs,
         #[command(flatten)]
         gate: GateArgs,
-        /// Threads for tract's matrix products (a board profile's `threads`).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
+        #[command(flatten)]
+        compute: ComputeArgs,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -61,9 +61,8 @@ enum Command {
     Bench {
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Threads for tract's matrix products.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
+        #[command(flatten)]
+        compute: ComputeArgs,
         /// Decoder steps per caption.
         #[arg(long, default_value_t = 20)]
         tokens: usize,
@@ -73,6 +72,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the graphs run, and on how many threads.
+#[derive(clap::Args)]
+struct ComputeArgs {
+    /// Threads for tract's matrix products on the CPU (a board profile's `threads`).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Where the graphs run: the CPU, or an NVIDIA GPU through tract's CUDA runtime (a build
+    /// with the `cuda` feature, as the Jetson's board package is; a board profile's `backend`).
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Cpu,
+    Cuda,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(arg: BackendArg) -> Backend {
+        match arg {
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Cuda => Backend::Cuda,
+        }
+    }
+}
+
+impl ComputeArgs {
+    /// Sets tract's threads and says where the graphs run.
+    fn resolve(&self) -> Result<Backend> {
+        use_threads(self.threads)?;
+        Ok(self.backend.into())
+    }
 }
 
 /// How captions are decoded, where it differs from the bundle's defaults.
@@ -146,27 +180,29 @@ pub fn run() -> Result<()> {
             json,
             decoding,
             gate,
-            threads,
+            compute,
             files,
         } => {
-            use_threads(threads)?;
-            caption::caption(&model_dir(model)?, json, &decoding, (&gate).into(), &files)
+            let backend = compute.resolve()?;
+            let dir = model_dir(model)?;
+            caption::caption(&dir, backend, json, &decoding, (&gate).into(), &files)
         }
         Command::Listen(args) => {
-            use_threads(args.threads)?;
-            listen::listen(*args)
+            let backend = args.compute.resolve()?;
+            listen::listen(*args, backend)
         }
         Command::Devices { json } => devices::devices(json),
         Command::Info { dir } => info::info(&dir),
         Command::Bench {
             model,
-            threads,
+            compute,
             tokens,
             runs,
             json,
         } => {
-            use_threads(threads)?;
-            bench::bench(&model_dir(model)?, threads, tokens, runs, json)
+            let backend = compute.resolve()?;
+            let dir = model_dir(model)?;
+            bench::bench(&dir, backend, compute.threads, tokens, runs, json)
         }
     }
 }
@@ -267,9 +303,9 @@ fn model_dir(model: Option<PathBuf>) -> Result<PathBuf> {
     )
 }
 
-fn open_captioner(dir: &Path) -> Result<Captioner> {
-    let captioner =
-        Captioner::open(dir).with_context(|| format!("loading bundle {}", dir.display()))?;
+fn open_captioner(dir: &Path, backend: Backend) -> Result<Captioner> {
+    let captioner = Captioner::open_on(dir, backend)
+        .with_context(|| format!("loading bundle {}", dir.display()))?;
     release_loading_leftovers();
     if !captioner.bundle().manifest().trained {
         eprintln!(

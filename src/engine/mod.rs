@@ -4,6 +4,7 @@
 
 mod attention;
 mod conv3x3;
+mod cuda;
 mod epilogue;
 mod group_max;
 mod guide;
@@ -22,7 +23,6 @@ mod tagger;
 mod weights;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::optim::Optimizer;
@@ -63,7 +63,37 @@ pub enum EngineError {
     Token { id: u32, vocab: usize },
     #[error("{graph} failed: {reason}")]
     Run { graph: &'static str, reason: String },
+    #[error("the {backend} backend is not available here: {reason}")]
+    Backend {
+        backend: &'static str,
+        reason: String,
+    },
 }
+
+/// Where a bundle's graphs run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// tract's CPU runtime, with earsight's own ops where they are faster than tract's.
+    #[default]
+    Cpu,
+    /// tract's CUDA runtime on an NVIDIA GPU (the Jetson boards): the same graphs, as tract
+    /// reads them, without earsight's CPU ops. Needs a build with the `cuda` feature, and the
+    /// NVIDIA driver, NVRTC, cuBLAS and cuDNN libraries at run time.
+    Cuda,
+}
+
+impl Backend {
+    /// The name `--backend` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
+/// A graph ready to run on its backend.
+type Plan = Box<dyn Runnable>;
 
 /// Encoder output for one window: the audio tokens and, per decoder layer, cross-attention K
 /// and V, computed once per window rather than once per token.
@@ -103,27 +133,33 @@ impl KvCache {
 /// Loaded, optimized encoder and decoder plans.
 pub struct Engine {
     config: ModelConfig,
-    encoder: Arc<TypedRunnableModel>,
+    encoder: Plan,
     /// What the decoder computes from the cross-attention keys and values alone, run once per
     /// window; `None` when it computes nothing from them alone.
-    cross_once: Option<Arc<TypedRunnableModel>>,
+    cross_once: Option<Plan>,
     /// The decoder's step, which also takes `cross_once`'s outputs.
-    decoder: Arc<TypedRunnableModel>,
+    decoder: Plan,
 }
 
 impl Engine {
-    /// Loads both graphs of a checked bundle and verifies that their inputs and outputs are the
-    /// ones the manifest declares. The decoder is optimized once, with a symbolic cache length.
+    /// Loads both graphs of a checked bundle for the CPU ([`Engine::load_on`]).
     pub fn load(bundle: &Bundle) -> Result<Engine, EngineError> {
+        Self::load_on(bundle, Backend::Cpu)
+    }
+
+    /// Loads both graphs of a checked bundle to run on `backend`, and verifies that their
+    /// inputs and outputs are the ones the manifest declares. The decoder is optimized once,
+    /// with a symbolic cache length.
+    pub fn load_on(bundle: &Bundle, backend: Backend) -> Result<Engine, EngineError> {
         let m = bundle.manifest();
-        let encoder = load_graph(&bundle.path(ENCODER_FILE), &m.encoder)?;
+        let encoder = load_graph(&bundle.path(ENCODER_FILE), &m.encoder, backend)?;
         let path = bundle.path(DECODER_FILE);
-        let decoder = load_typed(&path, &m.decoder)?;
+        let decoder = load_typed(&path, &m.decoder, backend)?;
         // The token, its position and each layer's past keys and values come first; the
         // cross-attention keys and values, the same for every step of a window, after them.
         let depth = m.model.decoder.depth;
         let cross: Vec<usize> = (2 + 2 * depth..2 + 4 * depth).collect();
-        let runnable = |model: TypedModel| model.into_runnable().map_err(|e| load_error(&path, e));
+        let runnable = |model: TypedModel| prepare(&path, model, backend);
         let (cross_once, decoder) =
             match hoist::split(&decoder, &cross).map_err(|e| load_error(&path, e))? {
                 Some(split) => {
@@ -242,7 +278,7 @@ impl StepModel for WindowDecoder<'_> {
 /// dirty (no `vzeroupper`), and until the next one every legacy-SSE instruction after them pays
 /// the AVX-SSE transition: all of this crate's float code and libm's. Log-softmax over the
 /// mini decoder's 4000 logits took 550 µs instead of 15.
-fn run(graph: &Arc<TypedRunnableModel>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+fn run(graph: &Plan, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let outputs = graph.run(inputs);
     clear_upper_vector_state();
     outputs
@@ -328,14 +364,26 @@ fn plain_f32<'a>(graph: &'static str, value: &'a TValue) -> Result<&'a [f32], En
         .map_err(run_err(graph))
 }
 
-/// Loads one ONNX graph, checks its interface names against the manifest, and optimizes it.
+/// Loads one ONNX graph, checks its interface names against the manifest, and optimizes it
+/// for `backend`.
 fn load_graph(
     path: &Path,
     spec: &crate::bundle::GraphSpec,
-) -> Result<Arc<TypedRunnableModel>, EngineError> {
-    load_typed(path, spec)?
-        .into_runnable()
-        .map_err(|e| load_error(path, e))
+    backend: Backend,
+) -> Result<Plan, EngineError> {
+    prepare(path, load_typed(path, spec, backend)?, backend)
+}
+
+/// Makes an optimised graph runnable on `backend`.
+fn prepare(path: &Path, model: TypedModel, backend: Backend) -> Result<Plan, EngineError> {
+    match backend {
+        Backend::Cpu => Ok(Box::new(
+            model.into_runnable().map_err(|e| load_error(path, e))?,
+        )),
+        Backend::Cuda => cuda::runtime()?
+            .prepare(model)
+            .map_err(|e| load_error(path, e)),
+    }
 }
 
 fn load_error(path: &Path, e: TractError) -> EngineError {
@@ -345,8 +393,13 @@ fn load_error(path: &Path, e: TractError) -> EngineError {
     }
 }
 
-/// [`load_graph`]'s optimised graph, before it is made runnable.
-fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel, EngineError> {
+/// [`load_graph`]'s optimised graph, before it is made runnable: for the CPU with earsight's
+/// own ops; for a GPU as tract's declutter leaves it, for the GPU runtime to translate.
+fn load_typed(
+    path: &Path,
+    spec: &crate::bundle::GraphSpec,
+    backend: Backend,
+) -> Result<TypedModel, EngineError> {
     let load = |e: TractError| load_error(path, e);
     let onnx = tract_onnx::onnx();
     let mut proto = onnx.proto_model_for_path(path).map_err(load)?;
@@ -393,23 +446,34 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
     }
     let mut typed = model.into_typed().map_err(load)?;
     weights.bind(&mut typed).map_err(load)?;
-    let kernels = weights::fold_kernel_scales(&mut typed).map_err(load)?;
+    match backend {
+        Backend::Cpu => optimise_for_cpu(path, &mut typed, groups).map_err(load)?,
+        Backend::Cuda => declutter(&mut typed).map_err(load)?,
+    }
+    check_output_shapes(path, spec, &typed)?;
+    Ok(typed)
+}
+
+/// tract's declutter and optimisation, with earsight's own ops put in place of tract's where
+/// they are faster on the CPU (each with its module's reasons).
+fn optimise_for_cpu(path: &Path, typed: &mut TypedModel, groups: usize) -> TractResult<()> {
+    let kernels = weights::fold_kernel_scales(typed)?;
     // Before decluttering, so that tract's passes do not visit the hundreds of ops they
     // replace, nor widen the int8 weights of single-row products to f32.
-    let matvecs = matvec_i8::replace_matvecs(&mut typed).map_err(load)?;
-    let mut matmuls = matmul::replace_matmuls(&mut typed).map_err(load)?;
-    declutter(&mut typed).map_err(load)?;
-    let stems = stem::replace_stem_convs(&mut typed).map_err(load)?;
-    let convs = conv3x3::replace_conv3x3s(&mut typed).map_err(load)?;
-    let fused = epilogue::fuse_epilogues(&mut typed).map_err(load)?;
-    matmuls += matmul::replace_matmuls(&mut typed).map_err(load)?;
-    let scaled = rewrite::fuse_column_ops::<matmul::MatMulPacked>(&mut typed).map_err(load)?
-        + rewrite::fuse_column_ops::<matvec_i8::MatVecI8>(&mut typed).map_err(load)?;
-    let attentions = attention::replace_attentions(&mut typed).map_err(load)?;
-    let norms = layer_norm::replace_layer_norms(&mut typed).map_err(load)?;
-    rewrite::fuse_column_ops::<layer_norm::LayerNorm>(&mut typed).map_err(load)?;
-    typed.optimize().map_err(load)?;
-    let pools = pool::replace_max_pools(&mut typed).map_err(load)?;
+    let matvecs = matvec_i8::replace_matvecs(typed)?;
+    let mut matmuls = matmul::replace_matmuls(typed)?;
+    declutter(typed)?;
+    let stems = stem::replace_stem_convs(typed)?;
+    let convs = conv3x3::replace_conv3x3s(typed)?;
+    let fused = epilogue::fuse_epilogues(typed)?;
+    matmuls += matmul::replace_matmuls(typed)?;
+    let scaled = rewrite::fuse_column_ops::<matmul::MatMulPacked>(typed)?
+        + rewrite::fuse_column_ops::<matvec_i8::MatVecI8>(typed)?;
+    let attentions = attention::replace_attentions(typed)?;
+    let norms = layer_norm::replace_layer_norms(typed)?;
+    rewrite::fuse_column_ops::<layer_norm::LayerNorm>(typed)?;
+    typed.optimize()?;
+    let pools = pool::replace_max_pools(typed)?;
     log::debug!(
         "{}: {groups} concatenation(s) of group maxes gathered at once, {kernels} int8 \
          kernel(s) scaled once; earsight's own ops run {stems} stem convolution(s), {convs} 3x3 \
@@ -419,7 +483,17 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
          {attentions} multi-head attention(s) and {norms} layer norm(s)",
         path.display()
     );
-    // Output shapes as tract infers them from the graph itself, not as the file declares them.
+    Ok(())
+}
+
+/// Checks the output shapes as tract infers them from the graph itself, not as the file
+/// declares them.
+fn check_output_shapes(
+    path: &Path,
+    spec: &crate::bundle::GraphSpec,
+    typed: &TypedModel,
+) -> Result<(), EngineError> {
+    let load = |e: TractError| load_error(path, e);
     for (index, (outlet, expected)) in typed
         .output_outlets()
         .map_err(load)?
@@ -431,7 +505,7 @@ fn load_typed(path: &Path, spec: &crate::bundle::GraphSpec) -> Result<TypedModel
         let dims: Vec<Option<TDim>> = fact.shape.iter().map(|d| Some(d.clone())).collect();
         check_shape(path, "output shape", index, expected, &dims)?;
     }
-    Ok(typed)
+    Ok(())
 }
 
 /// A graph's output names, in order: each output's label, else its node's name (what an ONNX

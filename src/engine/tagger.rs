@@ -1,12 +1,10 @@
 //! The tagger graph of a bundle that has one: a window of log-mel frames -> a score per tag ->
 //! the tags whose scores reach their thresholds.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use tract_onnx::prelude::*;
 
-use super::{load_graph, plain_f32, run, run_err, EngineError};
+use super::{load_graph, plain_f32, run, run_err, Backend, EngineError, Plan};
 use crate::bundle::{Bundle, TagSpec, TAGGER_FILE};
 
 /// A tag heard in a window: its label and its score in [0, 1].
@@ -18,21 +16,27 @@ pub struct Tag {
 
 /// The loaded tagger graph with its tags and thresholds.
 pub struct Tagger {
-    graph: Arc<TypedRunnableModel>,
+    graph: Plan,
     frames: usize,
     n_mels: usize,
     tags: Vec<TagSpec>,
 }
 
 impl Tagger {
-    /// Loads the tagger of a checked bundle; `None` when the bundle has none.
+    /// Loads the tagger of a checked bundle for the CPU; `None` when the bundle has none.
     pub fn load(bundle: &Bundle) -> Result<Option<Tagger>, EngineError> {
+        Self::load_on(bundle, Backend::Cpu)
+    }
+
+    /// Loads the tagger of a checked bundle to run on `backend`; `None` when the bundle has
+    /// none.
+    pub fn load_on(bundle: &Bundle, backend: Backend) -> Result<Option<Tagger>, EngineError> {
         let m = bundle.manifest();
         let Some(t) = &m.tagger else {
             return Ok(None);
         };
         Ok(Some(Tagger {
-            graph: load_graph(&bundle.path(TAGGER_FILE), &t.graph)?,
+            graph: load_graph(&bundle.path(TAGGER_FILE), &t.graph, backend)?,
             frames: t.frames,
             n_mels: m.model.frontend.n_mels,
             tags: t.tags.clone(),

@@ -35,7 +35,20 @@ pub struct Profile {
     pub board_memory_mb: u32,
     /// The service's hard memory limit (systemd `MemoryMax`).
     pub service_memory_mb: u32,
+    /// Where the service runs the graphs (`earsight listen --backend`): `cpu`, or `cuda` on a
+    /// board with an NVIDIA GPU, whose package is then built with the runtime's `cuda` feature.
+    #[serde(default)]
+    pub backend: Backend,
     pub audio: AudioHints,
+}
+
+/// Where a board runs the graphs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Cpu,
+    Cuda,
 }
 
 /// How the microphone is found on the board.
@@ -227,6 +240,23 @@ impl Profile {
         flags
     }
 
+    /// The runtime's cargo features in this board's package: [`BOARD_FEATURES`], and `cuda`
+    /// where the board runs the graphs on its GPU.
+    pub fn cargo_features(&self) -> String {
+        match self.backend {
+            Backend::Cpu => BOARD_FEATURES.into(),
+            Backend::Cuda => format!("{BOARD_FEATURES},cuda"),
+        }
+    }
+
+    /// `earsight listen`'s and `caption`'s options for where and how the graphs run.
+    fn compute_args(&self) -> String {
+        match self.backend {
+            Backend::Cpu => format!("--threads {}", self.threads),
+            Backend::Cuda => format!("--threads {} --backend cuda", self.threads),
+        }
+    }
+
     /// The systemd unit that runs `earsight listen` as a service.
     pub fn unit(&self) -> String {
         format!(
@@ -245,7 +275,7 @@ impl Profile {
              SupplementaryGroups=audio\n\
              # EARSIGHT_ARGS: the microphone and other listen options (install.sh keeps it).\n\
              EnvironmentFile=-/etc/default/earsight\n\
-             ExecStart={prefix}/bin/earsight listen --json --threads {threads} $EARSIGHT_ARGS\n\
+             ExecStart={prefix}/bin/earsight listen --json {compute} $EARSIGHT_ARGS\n\
              Restart=always\n\
              RestartSec=5\n\
              MemoryMax={memory}M\n\
@@ -258,7 +288,7 @@ impl Profile {
              WantedBy=multi-user.target\n",
             name = self.name,
             prefix = INSTALL_PREFIX,
-            threads = self.threads,
+            compute = self.compute_args(),
             memory = self.service_memory_mb,
         )
     }
@@ -292,6 +322,19 @@ impl Profile {
             s.push('\n');
             s
         };
+        let gpu = match self.backend {
+            Backend::Cpu => String::new(),
+            Backend::Cuda => format!(
+                "The graphs run on the board's GPU through tract's CUDA runtime (`--backend \
+                 cuda`), which opens the NVIDIA driver, NVRTC, cuBLAS and cuDNN at start (JetPack \
+                 installs them); without them earsight stops with a message naming the one \
+                 missing. To run on the CPU cores instead: `sudo systemctl edit earsight`, and \
+                 an `ExecStart=` line without `--backend cuda` ({prefix}/bin/earsight listen \
+                 --json --threads {threads} $EARSIGHT_ARGS).\n\n",
+                prefix = INSTALL_PREFIX,
+                threads = self.threads,
+            ),
+        };
         format!(
             "# earsight for the {name}\n\
              \n\
@@ -299,6 +342,7 @@ impl Profile {
              `earsight listen` with {threads} thread(s) and may use at most {memory} MB \
              (systemd `MemoryMax`) of the board's {board_memory} MB.\n\
              \n\
+             {gpu}\
              - `bin/earsight`: the runtime\n\
              - `share/earsight/models/mini/`: the default model bundle ({bundle_summary})\n\
              - `earsight.service`: the systemd unit\n\
@@ -333,13 +377,13 @@ impl Profile {
              \n\
              ```\n\
              arecord -D {arecord} -f S16_LE -r 16000 -c 1 -t raw | \\\n    \
-             {prefix}/bin/earsight listen --input - --rate 16000 --realtime --threads {threads}\n\
+             {prefix}/bin/earsight listen --input - --rate 16000 --realtime {compute}\n\
              ```\n\
              \n\
              ## Try it on a file\n\
              \n\
              ```\n\
-             {prefix}/bin/earsight caption --threads {threads} some-recording.wav\n\
+             {prefix}/bin/earsight caption {compute} some-recording.wav\n\
              ```\n",
             name = self.name,
             triple = target.triple(),
@@ -352,6 +396,7 @@ impl Profile {
             machine = target.uname_machine(),
             device = self.audio.device,
             arecord = self.audio.arecord,
+            compute = self.compute_args(),
         )
     }
 }
@@ -465,7 +510,7 @@ fn cross_cargo(
         .arg(repo.join("boards/cross.sh"))
         .args([profile.target.triple(), subcommand, "--locked"])
         .args(["--profile", cargo_profile])
-        .args(["-p", "earsight", "--features", BOARD_FEATURES])
+        .args(["-p", "earsight", "--features", &profile.cargo_features()])
         .current_dir(repo)
         .env("CARGO_TARGET_DIR", board_target_dir(repo, board))
         .env("RUSTFLAGS", profile.rustflags());
@@ -664,6 +709,25 @@ arecord = "plughw:CARD=Device,DEV=0"
         assert!(p
             .service_settings()
             .contains("EARSIGHT_ARGS=\"--device plughw:CARD=Device\""));
+        assert_eq!(p.backend, Backend::Cpu);
+        assert_eq!(p.cargo_features(), BOARD_FEATURES);
+        assert!(!p.readme("b", "a bundle").contains("--backend"));
+    }
+
+    #[test]
+    fn a_board_with_a_gpu_builds_for_it_and_runs_the_service_on_it() {
+        let p = profile(&GOOD.replace("threads = 1", "threads = 1\nbackend = \"cuda\"")).unwrap();
+        assert_eq!(p.cargo_features(), format!("{BOARD_FEATURES},cuda"));
+        assert!(p
+            .unit()
+            .contains("listen --json --threads 1 --backend cuda $EARSIGHT_ARGS"));
+        let readme = p.readme("b", "a bundle");
+        assert!(readme.contains("caption --threads 1 --backend cuda some-recording.wav"));
+        assert!(readme.contains("cuDNN"), "{readme}");
+        let message = profile(&GOOD.replace("threads = 1", "threads = 1\nbackend = \"gpu\""))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("unknown variant `gpu`"), "{message}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use earsight::audio::pcm::PcmFormat;
+use earsight::engine::Backend;
 use earsight::stream::{
     self, AlertCommand, AlertConfig, Alerter, Alerting, Fanout, FileSource, JsonLines,
     ListenConfig, PcmSource, Sink, Source, Summary, TextLines, VitalsConfig,
@@ -21,7 +22,7 @@ use earsight::Captioner;
 
 #[cfg(not(feature = "mic"))]
 use super::MIC_HINT;
-use super::{model_dir, open_captioner, DecodingArgs, GateArgs};
+use super::{model_dir, open_captioner, ComputeArgs, DecodingArgs, GateArgs};
 
 #[derive(clap::Args)]
 pub(super) struct ListenArgs {
@@ -61,9 +62,8 @@ pub(super) struct ListenArgs {
     gate: GateArgs,
     #[command(flatten)]
     decoding: DecodingArgs,
-    /// Threads for tract's matrix products (a board profile's `threads`).
-    #[arg(long, default_value_t = 1)]
-    pub(super) threads: usize,
+    #[command(flatten)]
+    pub(super) compute: ComputeArgs,
     /// Say so (a status line and a log warning) when no audio has arrived for this many
     /// seconds, and again when it comes back; 0: never.
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
@@ -154,8 +154,8 @@ impl Interrupts {
     }
 }
 
-pub(super) fn listen(args: ListenArgs) -> Result<()> {
-    let mut captioner = open_captioner(&model_dir(args.model.clone())?)?;
+pub(super) fn listen(args: ListenArgs, backend: Backend) -> Result<()> {
+    let mut captioner = open_captioner(&model_dir(args.model.clone())?, backend)?;
     args.decoding.apply(&mut captioner)?;
     let frontend = captioner.bundle().manifest().model.frontend.clone();
     let mut source = open_source(&args, frontend.sample_rate)?;
