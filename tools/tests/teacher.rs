@@ -572,6 +572,104 @@ fn teacher_carry_gives_a_bundle_the_tagger_of_another_without_its_guidance() {
     assert!(!nowhere.exists());
 }
 
+/// `models/mini`'s tag labels with `threshold` for `label` and none for the others, as
+/// `teacher thresholds` writes them, at the teacher's score 0.3.
+fn thresholds_for_mini(label: &str, threshold: f32) -> serde_json::Value {
+    let mini = earsight::bundle::Bundle::open(repo().join("models/mini")).unwrap();
+    let tags: Vec<serde_json::Value> = mini
+        .manifest()
+        .tagger
+        .as_ref()
+        .unwrap()
+        .tags
+        .iter()
+        .map(|t| {
+            let on = t.label == label;
+            serde_json::json!({
+                "label": t.label,
+                "threshold": if on { Some(threshold) } else { None },
+                "teacher_positives": if on { 12 } else { 0 },
+                "precision": if on { 0.9 } else { 0.0 },
+                "recall": if on { 0.5 } else { 0.0 },
+            })
+        })
+        .collect();
+    serde_json::json!({"teacher_at": 0.3, "precision": 0.9, "mixtures": 40, "tags": tags})
+}
+
+#[test]
+fn teacher_retune_gives_a_bundles_tagger_other_thresholds_and_keeps_its_graph() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mini = repo().join("models/mini");
+    let dog = repo().join("models/samples/dog.ogg");
+    let samples = earsight::audio::read_all(&dog, 16_000).unwrap();
+    let tags_of = |bundle: &Path| -> Vec<String> {
+        let mut c = earsight::Captioner::open(bundle).unwrap();
+        let tags = c.caption_samples(&samples).unwrap().tags;
+        tags.into_iter().map(|t| t.label).collect()
+    };
+    assert_eq!(tags_of(&mini), ["dog barking"]);
+    let retune = "teacher retune --bundle {} --thresholds {} --out {}";
+    for (threshold, heard) in [(0.5, vec!["dog barking"]), (0.99, vec![])] {
+        let thresholds = tmp.path().join(format!("t{threshold}.json"));
+        let json = thresholds_for_mini("dog barking", threshold);
+        std::fs::write(&thresholds, json.to_string()).unwrap();
+        let out = tmp.path().join(format!("retuned{threshold}"));
+        tools_ok(&argv(retune, &[&mini, &thresholds, &out]));
+        assert_eq!(
+            std::fs::read(out.join("tagger.onnx")).unwrap(),
+            std::fs::read(mini.join("tagger.onnx")).unwrap()
+        );
+        let retuned = earsight::bundle::Bundle::open(&out).unwrap();
+        let m = retuned.manifest();
+        assert_eq!((m.decoding.tag_guidance, m.decoding.tag_veto), (0.0, 0.0));
+        let tagger = m.tagger.as_ref().unwrap();
+        let with: Vec<&str> = tagger
+            .tags
+            .iter()
+            .filter(|t| t.threshold.is_some())
+            .map(|t| t.label.as_str())
+            .collect();
+        assert_eq!(with, ["dog barking"]);
+        assert!(tagger.tags.iter().all(|t| t.words.is_empty()));
+        assert!(
+            tagger.training.starts_with("a convolutional student")
+                && tagger.training.ends_with(
+                    "thresholds tuned by `teacher thresholds` for precision 0.9 against the \
+                     teacher's score 0.3 on 40 validation mixtures"
+                ),
+            "{}",
+            tagger.training
+        );
+        let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+        assert_eq!(card.matches("\n## Tags\n").count(), 1);
+        assert!(card.contains(&format!(
+            "| dog barking | {threshold:.3} | 0.900 | 0.500 | 12 |"
+        )));
+        assert!(!card.contains("## Tag guidance"));
+        assert_eq!(tags_of(&out), heard);
+    }
+    // Refused: thresholds for another tag set, and a bundle without a tagger.
+    let mut other = thresholds_for_mini("dog barking", 0.5);
+    other["tags"].as_array_mut().unwrap().pop();
+    let other_file = tmp.path().join("other.json");
+    std::fs::write(&other_file, other.to_string()).unwrap();
+    let nowhere = tmp.path().join("nowhere");
+    tools_fails(
+        &argv(retune, &[&mini, &other_file, &nowhere]),
+        &[
+            "the thresholds are for another tag set",
+            "(95 tags against 96)",
+        ],
+    );
+    let bare = untagged_mini(tmp.path());
+    tools_fails(
+        &argv(retune, &[&bare, &tmp.path().join("t0.5.json"), &nowhere]),
+        &["has no tagger to tune"],
+    );
+    assert!(!nowhere.exists());
+}
+
 #[test]
 fn zero_shot_takes_the_best_mapped_class_and_counts_a_bad_clip_wrong() {
     let map: LabelMap = serde_json::from_value(serde_json::json!({

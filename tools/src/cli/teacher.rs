@@ -173,6 +173,24 @@ pub enum TeacherCommand {
         #[arg(long)]
         force: bool,
     },
+    /// A copy of a tagged bundle with other thresholds for its tagger (`teacher thresholds
+    /// --bundle` tunes them), the graph unchanged; `teacher guide` then steers it again.
+    Retune {
+        /// The tagged bundle to copy.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// What `teacher thresholds --bundle` wrote for the bundle's tagger.
+        #[arg(long)]
+        thresholds: PathBuf,
+        /// Markdown for the model card after the table of tags: credits and measurements.
+        #[arg(long)]
+        card: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace a bundle already in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// A copy of a bundle with the tagger of another (its graph, tags, thresholds and the model
     /// card's section on them): a new captioner keeps the tagger it is shipped with. The two
     /// must hear through one frontend; `teacher guide` then steers the copy's captions.
@@ -476,6 +494,26 @@ pub fn run(command: TeacherCommand) -> Result<()> {
                 out.display(),
                 tagger.tags.len(),
                 tagger.tags.iter().filter(|t| t.threshold.is_some()).count()
+            );
+            Ok(())
+        }
+        TeacherCommand::Retune {
+            bundle,
+            thresholds,
+            card,
+            out,
+            force,
+        } => {
+            use earsight_tools::ship::export::tagger::retune;
+            let card = read_card(card)?;
+            let thresholds: Thresholds = read_json(&thresholds, "thresholds file")?;
+            let manifest = retune(&bundle, &thresholds, &card, &out, force)?;
+            let tagger = manifest.tagger.expect("retune writes a tagger");
+            eprintln!(
+                "wrote {} with {} of its {} tags with thresholds",
+                out.display(),
+                tagger.tags.iter().filter(|t| t.threshold.is_some()).count(),
+                tagger.tags.len()
             );
             Ok(())
         }

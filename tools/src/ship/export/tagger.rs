@@ -96,7 +96,7 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
         training: training(source, &c)?,
     };
 
-    let section = tags_section(&tagger, source);
+    let section = tags_section(&tagger, source.thresholds, source.card);
     let graph = crate::model::onnx::to_bytes(&graph);
     write_tagged(&bundle, tagger, &graph, &section, out, force)
 }
@@ -135,6 +135,53 @@ pub fn carry(from: &Path, tagged: &Path, out: &Path, force: bool) -> Result<Mani
     };
     let graph = std::fs::read(donor.path(TAGGER_FILE))
         .with_context(|| format!("reading {}", donor.path(TAGGER_FILE).display()))?;
+    write_tagged(&bundle, tagger, &graph, &section, out, force)
+}
+
+/// Writes a copy of the tagged bundle at `from` into `out` with `thresholds` in place of its
+/// tagger's (`teacher thresholds --bundle` tunes them for that tagger), the graph unchanged,
+/// and the model card's section on tags written anew, `card` after its table. Tag words and
+/// typical scores are left behind with the decoding, as `attach` leaves them.
+pub fn retune(
+    from: &Path,
+    thresholds: &Thresholds,
+    card: &str,
+    out: &Path,
+    force: bool,
+) -> Result<Manifest> {
+    let bundle = Bundle::open(from).with_context(|| format!("checking {}", from.display()))?;
+    let mut tagger = bundle
+        .manifest()
+        .tagger
+        .clone()
+        .with_context(|| format!("{}: has no tagger to tune", from.display()))?;
+    ensure!(
+        tagger.tags.len() == thresholds.tags.len()
+            && tagger
+                .tags
+                .iter()
+                .zip(&thresholds.tags)
+                .all(|(tag, t)| tag.label == t.label),
+        "the thresholds are for another tag set than {}'s tagger ({} tags against {})",
+        from.display(),
+        thresholds.tags.len(),
+        tagger.tags.len()
+    );
+    for (tag, t) in tagger.tags.iter_mut().zip(&thresholds.tags) {
+        tag.threshold = t.threshold;
+        tag.words.clear();
+        tag.typical_score = None;
+    }
+    let made = tagger
+        .training
+        .split(THRESHOLDS_CLAUSE)
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    tagger.training = format!("{made}{}", thresholds_clause(thresholds));
+    let section = tags_section(&tagger, thresholds, card);
+    let graph = std::fs::read(bundle.path(TAGGER_FILE))
+        .with_context(|| format!("reading {}", bundle.path(TAGGER_FILE).display()))?;
     write_tagged(&bundle, tagger, &graph, &section, out, force)
 }
 
@@ -361,8 +408,7 @@ fn training(source: &TaggerSource, c: &ConvCheckpoint) -> Result<String> {
         .and_then(|v| v["step"].as_u64());
     Ok(format!(
         "a convolutional student ({} frames, stem {} and blocks {:?}, downsampling by {}) \
-         distilled by `earsight-tools train teach`{}; thresholds tuned by `teacher thresholds` \
-         for precision {} against the teacher's score {} on {} validation mixtures",
+         distilled by `earsight-tools train teach`{}{}",
         b.clip_frames,
         b.stem,
         b.channels,
@@ -371,15 +417,25 @@ fn training(source: &TaggerSource, c: &ConvCheckpoint) -> Result<String> {
             Downsample::Stride => "strided convolutions",
         },
         steps.map_or(String::new(), |s| format!(" for {s} steps")),
-        t.precision,
-        t.teacher_at,
-        t.mixtures
+        thresholds_clause(t)
     ))
+}
+
+/// How the manifest's account of the tagger begins to say how its thresholds were tuned.
+const THRESHOLDS_CLAUSE: &str = "; thresholds tuned by";
+
+/// The end of the manifest's account of the tagger: how its thresholds were tuned.
+fn thresholds_clause(t: &Thresholds) -> String {
+    format!(
+        "{THRESHOLDS_CLAUSE} `teacher thresholds` for precision {} against the teacher's score \
+         {} on {} validation mixtures",
+        t.precision, t.teacher_at, t.mixtures
+    )
 }
 
 /// The model card's section on the tags: how they were made, then every tag with its threshold
 /// and validation precision and recall, then the card text the user gave.
-fn tags_section(tagger: &TaggerManifest, source: &TaggerSource) -> String {
+fn tags_section(tagger: &TaggerManifest, thresholds: &Thresholds, card: &str) -> String {
     let mut s = String::from(TAGS_HEADING);
     let reported = tagger.tags.iter().filter(|t| t.threshold.is_some()).count();
     let _ = writeln!(
@@ -394,7 +450,7 @@ fn tags_section(tagger: &TaggerManifest, source: &TaggerSource) -> String {
         "| tag | threshold | validation precision | validation recall | teacher positives |\n",
     );
     s.push_str("|---|---|---|---|---|\n");
-    for t in &source.thresholds.tags {
+    for t in &thresholds.tags {
         let _ = match t.threshold {
             Some(at) => writeln!(
                 s,
@@ -408,6 +464,6 @@ fn tags_section(tagger: &TaggerManifest, source: &TaggerSource) -> String {
             ),
         };
     }
-    s.push_str(&appended(source.card));
+    s.push_str(&appended(card));
     s
 }
