@@ -74,16 +74,11 @@ impl Captioner {
     /// Opens and checks a bundle, loads its graphs to run on `backend`, and its tokenizer.
     pub fn open_on(dir: &Path, backend: Backend) -> Result<Captioner, CaptionError> {
         let bundle = Bundle::open(dir)?;
-        Self::from_bundle_on(bundle, backend)
-    }
-
-    /// Loads the graphs (for the CPU) and tokenizer of an already checked bundle.
-    pub fn from_bundle(bundle: Bundle) -> Result<Captioner, CaptionError> {
-        Self::from_bundle_on(bundle, Backend::Cpu)
+        Self::from_bundle(bundle, backend)
     }
 
     /// Loads the graphs, to run on `backend`, and the tokenizer of an already checked bundle.
-    pub fn from_bundle_on(bundle: Bundle, backend: Backend) -> Result<Captioner, CaptionError> {
+    pub fn from_bundle(bundle: Bundle, backend: Backend) -> Result<Captioner, CaptionError> {
         let m = bundle.manifest();
         let engine = Engine::load_on(&bundle, backend)?;
         let tagger = Tagger::load_on(&bundle, backend)?;

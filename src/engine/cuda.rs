@@ -3,7 +3,7 @@
 
 use tract_onnx::tract_core::runtime::Runtime;
 
-use super::EngineError;
+use super::{Backend, EngineError};
 
 /// tract's CUDA runtime, once its libraries are known to open.
 #[cfg(feature = "cuda")]
@@ -12,7 +12,7 @@ pub(super) fn runtime() -> Result<&'static dyn Runtime, EngineError> {
     use tract_cuda as _;
     use tract_onnx::tract_core::runtime::runtime_for_name;
     let unavailable = |reason: String| EngineError::Backend {
-        backend: "cuda",
+        backend: Backend::Cuda.name(),
         reason,
     };
     runtime_for_name("cuda")
@@ -24,7 +24,7 @@ pub(super) fn runtime() -> Result<&'static dyn Runtime, EngineError> {
 #[cfg(not(feature = "cuda"))]
 pub(super) fn runtime() -> Result<&'static dyn Runtime, EngineError> {
     Err(EngineError::Backend {
-        backend: "cuda",
+        backend: Backend::Cuda.name(),
         reason: "this earsight was built without CUDA; build it with `cargo build --release \
                  --features cuda` (the Jetson's board package has it)"
             .into(),

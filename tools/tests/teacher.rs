@@ -657,10 +657,7 @@ fn teacher_retune_gives_a_bundles_tagger_other_thresholds_and_keeps_its_graph() 
     let nowhere = tmp.path().join("nowhere");
     tools_fails(
         &argv(retune, &[&mini, &other_file, &nowhere]),
-        &[
-            "the thresholds are for another tag set",
-            "(95 tags against 96)",
-        ],
+        &["tagger: the thresholds are not for this tag set (95 tags against 96)"],
     );
     let bare = untagged_mini(tmp.path());
     tools_fails(

@@ -48,14 +48,16 @@ pub struct Thresholds {
 impl Thresholds {
     /// Refuses thresholds tuned for another tag set than `tags` (other labels or order).
     pub fn check_tags(&self, tags: &LabelMap) -> Result<()> {
+        self.check_labels(tags.labels.iter().map(|l| l.label.as_str()))
+    }
+
+    /// Refuses thresholds tuned for other labels than `labels`, in that order.
+    pub fn check_labels<'a>(&self, labels: impl ExactSizeIterator<Item = &'a str>) -> Result<()> {
+        let found = labels.len();
         ensure!(
-            self.tags.len() == tags.labels.len()
-                && self
-                    .tags
-                    .iter()
-                    .zip(&tags.labels)
-                    .all(|(t, l)| t.label == l.label),
-            "the thresholds are not for this tag set"
+            self.tags.len() == found && self.tags.iter().zip(labels).all(|(t, l)| t.label == l),
+            "the thresholds are not for this tag set ({} tags against {found})",
+            self.tags.len()
         );
         Ok(())
     }

@@ -155,18 +155,9 @@ pub fn retune(
         .tagger
         .clone()
         .with_context(|| format!("{}: has no tagger to tune", from.display()))?;
-    ensure!(
-        tagger.tags.len() == thresholds.tags.len()
-            && tagger
-                .tags
-                .iter()
-                .zip(&thresholds.tags)
-                .all(|(tag, t)| tag.label == t.label),
-        "the thresholds are for another tag set than {}'s tagger ({} tags against {})",
-        from.display(),
-        thresholds.tags.len(),
-        tagger.tags.len()
-    );
+    thresholds
+        .check_labels(tagger.tags.iter().map(|t| t.label.as_str()))
+        .with_context(|| format!("{}'s tagger", from.display()))?;
     for (tag, t) in tagger.tags.iter_mut().zip(&thresholds.tags) {
         tag.threshold = t.threshold;
         tag.words.clear();
