@@ -108,11 +108,7 @@ pub fn attach(from: &Path, source: &TaggerSource, out: &Path, force: bool) -> Re
 pub fn carry(from: &Path, tagged: &Path, out: &Path, force: bool) -> Result<Manifest> {
     let bundle = Bundle::open(from).with_context(|| format!("checking {}", from.display()))?;
     let donor = Bundle::open(tagged).with_context(|| format!("checking {}", tagged.display()))?;
-    let mut tagger = donor
-        .manifest()
-        .tagger
-        .clone()
-        .with_context(|| format!("{}: has no tagger to carry", tagged.display()))?;
+    let tagger = unguided_tagger(&donor, tagged, "carry")?;
     let (ours, theirs) = (
         &bundle.manifest().model.frontend,
         &donor.manifest().model.frontend,
@@ -124,18 +120,19 @@ pub fn carry(from: &Path, tagged: &Path, out: &Path, force: bool) -> Result<Mani
         tagged.display(),
         from.display()
     );
-    for tag in &mut tagger.tags {
-        tag.words.clear();
-        tag.typical_score = None;
-    }
     let card = model_card(&donor)?;
     let section = match card.find(TAGS_HEADING) {
         Some(at) => card_without(&card[at..], GUIDANCE_HEADING),
         None => format!("{TAGS_HEADING}\nTagger: {}.\n", tagger.training),
     };
-    let graph = std::fs::read(donor.path(TAGGER_FILE))
-        .with_context(|| format!("reading {}", donor.path(TAGGER_FILE).display()))?;
-    write_tagged(&bundle, tagger, &graph, &section, out, force)
+    write_tagged(
+        &bundle,
+        tagger,
+        &tagger_graph(&donor)?,
+        &section,
+        out,
+        force,
+    )
 }
 
 /// Writes a copy of the tagged bundle at `from` into `out` with `thresholds` in place of its
@@ -150,18 +147,12 @@ pub fn retune(
     force: bool,
 ) -> Result<Manifest> {
     let bundle = Bundle::open(from).with_context(|| format!("checking {}", from.display()))?;
-    let mut tagger = bundle
-        .manifest()
-        .tagger
-        .clone()
-        .with_context(|| format!("{}: has no tagger to tune", from.display()))?;
+    let mut tagger = unguided_tagger(&bundle, from, "tune")?;
     thresholds
         .check_labels(tagger.tags.iter().map(|t| t.label.as_str()))
         .with_context(|| format!("{}'s tagger", from.display()))?;
     for (tag, t) in tagger.tags.iter_mut().zip(&thresholds.tags) {
         tag.threshold = t.threshold;
-        tag.words.clear();
-        tag.typical_score = None;
     }
     let made = tagger
         .training
@@ -171,9 +162,35 @@ pub fn retune(
         .to_string();
     tagger.training = format!("{made}{}", thresholds_clause(thresholds));
     let section = tags_section(&tagger, thresholds, card);
-    let graph = std::fs::read(bundle.path(TAGGER_FILE))
-        .with_context(|| format!("reading {}", bundle.path(TAGGER_FILE).display()))?;
-    write_tagged(&bundle, tagger, &graph, &section, out, force)
+    write_tagged(
+        &bundle,
+        tagger,
+        &tagger_graph(&bundle)?,
+        &section,
+        out,
+        force,
+    )
+}
+
+/// The tagger of the bundle at `path`, without its tag words and typical scores (`guide`
+/// writes them anew for the captioner they steer); an error saying there is none to `what`.
+fn unguided_tagger(bundle: &Bundle, path: &Path, what: &str) -> Result<TaggerManifest> {
+    let mut tagger = bundle
+        .manifest()
+        .tagger
+        .clone()
+        .with_context(|| format!("{}: has no tagger to {what}", path.display()))?;
+    for tag in &mut tagger.tags {
+        tag.words.clear();
+        tag.typical_score = None;
+    }
+    Ok(tagger)
+}
+
+/// The bytes of a bundle's tagger graph.
+fn tagger_graph(bundle: &Bundle) -> Result<Vec<u8>> {
+    let path = bundle.path(TAGGER_FILE);
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Writes into `out` a copy of `bundle`'s captioner with `tagger` (its graph `graph`) and no
